@@ -1,0 +1,29 @@
+"""Read a payment, refreshing it from the provider while it is pending."""
+
+from __future__ import annotations
+
+from domain.payment import Payment
+
+from application.errors import PaymentNotFound
+from application.ports import UnitOfWorkFactory
+from application.sync_status import SyncPaymentStatus
+
+
+class GetPayment:
+    def __init__(self, *, uow: UnitOfWorkFactory, sync: SyncPaymentStatus) -> None:
+        self._uow = uow
+        self._sync = sync
+
+    async def by_external_id(self, provider: str, external_id: str, *, actor: str | None = None) -> Payment:
+        async with self._uow() as uow:
+            payment = await uow.payments.get_by_external_id(provider, external_id)
+        if payment is None:
+            raise PaymentNotFound(external_id)
+        return await self._sync.refresh(payment, actor=actor)
+
+    async def by_id(self, payment_id: str, *, refresh: bool = True, actor: str | None = None) -> Payment:
+        async with self._uow() as uow:
+            payment = await uow.payments.get(payment_id)
+        if payment is None:
+            raise PaymentNotFound(payment_id)
+        return await self._sync.refresh(payment, actor=actor) if refresh else payment

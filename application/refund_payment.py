@@ -1,0 +1,211 @@
+"""Refund a paid payment, fully or in part, as many times as the paid amount allows.
+
+The refund is reserved against the payment under a row lock before the provider is called, so
+concurrent refunds can never add up to more than was paid. An unknown provider outcome keeps the
+reservation: the money may have gone back, and giving it out again could refund it twice.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from domain.audit import Outcome
+from domain.errors import DomainError
+from domain.money import Money
+from domain.payment import Payment, PaymentStatus
+from domain.refund import Refund, RefundStatus
+
+from application.audit import AuditRecorder, payment_entry
+from application.create_payment import UNKNOWN_OUTCOME
+from application.errors import (
+    ApplicationError,
+    ConcurrentUpdate,
+    DuplicateIdempotencyKey,
+    OperationInProgress,
+    PaymentDeclined,
+    PaymentNotFound,
+    ProviderDeclined,
+    ProviderOutcomeUnknown,
+    ProviderUnavailable,
+)
+from application.ports import Clock, IdGenerator, RefundRequest, RouteStore, UnitOfWorkFactory
+from application.providers import ProviderDirectory
+from application.routing import active_route
+from application.sync_status import SyncPaymentStatus
+
+OPERATION = "refund"
+
+
+@attrs.frozen
+class RefundCommand:
+    """`amount` None refunds everything still refundable."""
+
+    shop_id: int
+    provider: str
+    external_id: str | None = None
+    payment_id: str | None = None
+    amount: Money | None = None
+    idempotency_key: str | None = None
+    actor: str | None = None
+
+
+@attrs.frozen
+class RefundResult:
+    payment: Payment
+    refund: Refund
+
+
+class RefundPayment:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        routes: RouteStore,
+        providers: ProviderDirectory,
+        sync: SyncPaymentStatus,
+        audit: AuditRecorder,
+        clock: Clock,
+        ids: IdGenerator,
+    ) -> None:
+        self._uow = uow
+        self._routes = routes
+        self._providers = providers
+        self._sync = sync
+        self._audit = audit
+        self._clock = clock
+        self._ids = ids
+
+    async def execute(self, command: RefundCommand) -> RefundResult:
+        payment: Payment | None = None
+        try:
+            payment = await self._owned_payment(command)
+            route = await active_route(self._routes, command.shop_id, payment.provider)
+            if payment.status is PaymentStatus.PENDING:
+                # The customer may have paid since we last looked.
+                payment = await self._sync.refresh(payment, actor=command.actor)
+            if command.idempotency_key is not None:
+                earlier = await self._earlier(command.idempotency_key)
+                if earlier is not None:
+                    return earlier
+            try:
+                refund = await self._reserve(payment, command)
+            except DuplicateIdempotencyKey:
+                # A concurrent request with the same key reserved first: answer as it will.
+                earlier = await self._earlier(command.idempotency_key or "")
+                assert earlier is not None
+                return earlier
+        except (ApplicationError, DomainError) as refusal:
+            await self._audit.refusal(
+                OPERATION, refusal, shop_id=command.shop_id, provider=command.provider,
+                amount=command.amount, external_id=command.external_id,
+                payment_id=payment.id if payment else command.payment_id,
+                organization_bin=payment.merchant_account if payment else None, actor=command.actor,
+            )
+            raise
+        request = RefundRequest(
+            refund_id=refund.id,
+            route=route,
+            external_id=payment.external_id or "",
+            merchant_account=payment.merchant_account,
+            amount=refund.amount,
+        )
+        try:
+            answer = await self._providers.get(payment.provider).refund(request)
+        except ProviderDeclined as declined:
+            await self._settle(refund, command.actor, declined=declined)
+            raise PaymentDeclined(refund.id, declined.code, declined.message) from None
+        except ProviderUnavailable as unknown:
+            await self._settle(refund, command.actor, unknown=unknown)
+            raise ProviderOutcomeUnknown(refund.id, unknown.reason, unknown.timed_out) from None
+        return await self._settle(refund, command.actor, external_id=answer.external_id)
+
+    async def _owned_payment(self, command: RefundCommand) -> Payment:
+        """The refunding shop must own the payment; another shop's payment does not exist for it."""
+        reference = command.external_id or command.payment_id or ""
+        async with self._uow() as uow:
+            if command.external_id is not None:
+                payment = await uow.payments.get_by_external_id(command.provider, command.external_id)
+            else:
+                payment = await uow.payments.get(reference)
+        if payment is None or payment.shop_id != command.shop_id:
+            raise PaymentNotFound(reference)
+        return payment
+
+    async def _earlier(self, key: str) -> RefundResult | None:
+        async with self._uow() as uow:
+            refund = await uow.refunds.get_by_idempotency_key(key)
+            if refund is None:
+                return None
+            payment = await uow.payments.get(refund.payment_id)
+        assert payment is not None
+        return _replay(payment, refund)
+
+    async def _reserve(self, payment: Payment, command: RefundCommand) -> Refund:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            current = await uow.payments.get(payment.id, for_update=True)
+            assert current is not None
+            expected = current.version
+            amount = command.amount if command.amount is not None else current.refundable
+            current.reserve_refund(amount, now)
+            refund = Refund(
+                id=self._ids.new_id("re"),
+                payment_id=current.id,
+                shop_id=current.shop_id,
+                amount=amount,
+                idempotency_key=command.idempotency_key,
+                created_at=now,
+                updated_at=now,
+            )
+            await uow.refunds.add(refund)
+            if not await uow.payments.update(current, expected):
+                raise ConcurrentUpdate(current.id)
+            await uow.commit()
+        return refund
+
+    async def _settle(
+        self,
+        refund: Refund,
+        actor: str | None,
+        *,
+        external_id: str | None = None,
+        declined: ProviderDeclined | None = None,
+        unknown: ProviderUnavailable | None = None,
+    ) -> RefundResult:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            payment = await uow.payments.get(refund.payment_id, for_update=True)
+            assert payment is not None
+            expected = payment.version
+            if unknown is not None:
+                refund.note_unknown_outcome(UNKNOWN_OUTCOME, unknown.reason, now)
+                entry = payment_entry(
+                    OPERATION, payment, Outcome.PENDING, at=now, amount=refund.amount,
+                    error=f"outcome unknown: {unknown.reason}", actor=actor,
+                )
+            elif declined is not None:
+                payment.release_refund(refund.amount, now)
+                refund.fail(declined.code, declined.message, now)
+                entry = payment_entry(
+                    OPERATION, payment, Outcome.ERROR, at=now, amount=refund.amount, error=str(declined), actor=actor
+                )
+            else:
+                payment.complete_refund(refund.amount, now)
+                refund.succeed(external_id, now)
+                entry = payment_entry(OPERATION, payment, Outcome.SUCCESS, at=now, amount=refund.amount, actor=actor)
+            await uow.refunds.update(refund)
+            if unknown is None and not await uow.payments.update(payment, expected):
+                raise ConcurrentUpdate(payment.id)
+            await uow.audit.append(entry)
+            await uow.commit()
+        return RefundResult(payment, refund)
+
+
+def _replay(payment: Payment, refund: Refund) -> RefundResult:
+    if refund.status is RefundStatus.SUCCEEDED:
+        return RefundResult(payment, refund)
+    if refund.status is RefundStatus.FAILED:
+        raise PaymentDeclined(refund.id, refund.error_code or "", refund.error_message or "")
+    if refund.error_code == UNKNOWN_OUTCOME:
+        raise ProviderOutcomeUnknown(refund.id, refund.error_message or "unknown", timed_out=False)
+    raise OperationInProgress(refund.id)

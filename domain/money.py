@@ -1,0 +1,110 @@
+"""Money as integer minor units of an ISO 4217 currency; no float ever touches an amount."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+import attrs
+
+from domain.errors import CurrencyMismatch, InvalidValue
+
+# Minor-unit exponents of the currencies our providers settle in (ISO 4217).
+CURRENCY_EXPONENTS: dict[str, int] = {
+    "KZT": 2,  # tenge / tiyn
+    "RUB": 2,
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "UZS": 2,
+    "KGS": 2,
+    "BYN": 2,
+    "AMD": 2,
+    "GEL": 2,
+    "TRY": 2,
+    "AED": 2,
+    "CNY": 2,
+    "JPY": 0,
+    "KRW": 0,
+}
+
+# A sanity ceiling: no single marketplace payment is anywhere near 10^13 minor units, and it keeps
+# every amount inside a signed 64-bit column with room for sums.
+MAX_MINOR_UNITS = 10**13
+
+
+def _check_currency(_instance: object, _attribute: object, value: str) -> None:
+    if value not in CURRENCY_EXPONENTS:
+        raise InvalidValue("currency", f"unsupported currency {value!r}")
+
+
+def _check_minor(_instance: object, _attribute: object, value: int) -> None:
+    if type(value) is not int:
+        raise InvalidValue("amount", "an amount must be an integer number of minor units")
+    if not 0 <= value <= MAX_MINOR_UNITS:
+        raise InvalidValue("amount", "amount is out of range")
+
+
+@attrs.frozen(order=False)
+class Money:
+    """An exact amount: `minor` units (tiyn for KZT) of `currency`."""
+
+    minor: int = attrs.field(validator=_check_minor)
+    currency: str = attrs.field(validator=_check_currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(0, currency)
+
+    @classmethod
+    def from_major(cls, value: Decimal | int | str, currency: str) -> Money:
+        """Convert a major-unit amount (tenge) exactly, refusing anything finer than a minor unit."""
+        try:
+            major = Decimal(value)
+        except (InvalidOperation, ValueError, TypeError):
+            raise InvalidValue("amount", "amount must be a number") from None
+        if not major.is_finite():
+            raise InvalidValue("amount", "amount must be a finite number")
+        _check_currency(None, None, currency)
+        minor = major.scaleb(CURRENCY_EXPONENTS[currency])
+        if minor != minor.to_integral_value():
+            raise InvalidValue("amount", f"amount has more precision than {currency} allows")
+        if not 0 <= minor <= MAX_MINOR_UNITS:
+            raise InvalidValue("amount", "amount is out of range")
+        return cls(int(minor), currency)
+
+    @property
+    def major(self) -> Decimal:
+        """The amount in major units (tenge), exact."""
+        return Decimal(self.minor).scaleb(-CURRENCY_EXPONENTS[self.currency])
+
+    def major_text(self) -> str:
+        """`100` for whole amounts, `100.50` otherwise: the form providers take in query strings."""
+        exponent = CURRENCY_EXPONENTS[self.currency]
+        whole, fraction = divmod(self.minor, 10**exponent)
+        return str(whole) if fraction == 0 else f"{whole}.{fraction:0{exponent}d}"
+
+    def is_positive(self) -> bool:
+        return self.minor > 0
+
+    def _same_currency(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise CurrencyMismatch(self.currency, other.currency)
+
+    def __add__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(self.minor + other.minor, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(self.minor - other.minor, self.currency)
+
+    def __le__(self, other: Money) -> bool:
+        self._same_currency(other)
+        return self.minor <= other.minor
+
+    def __lt__(self, other: Money) -> bool:
+        self._same_currency(other)
+        return self.minor < other.minor
+
+    def __str__(self) -> str:
+        return f"{self.major_text()} {self.currency}"

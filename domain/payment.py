@@ -1,0 +1,164 @@
+"""The payment aggregate and its state machine."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import attrs
+
+from domain.errors import IllegalTransition, PaymentNotRefundable, RefundExceedsRemaining
+from domain.money import Money
+
+
+class PaymentStatus(enum.StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+
+
+class PaymentMethod(enum.StrEnum):
+    REMOTE = "remote"  # a bill pushed to the customer's Kaspi app by phone
+    LINK = "link"  # a payment link / QR the customer opens
+
+
+_ALLOWED: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    PaymentStatus.PENDING: frozenset(
+        {PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.CANCELLED, PaymentStatus.EXPIRED}
+    ),
+    PaymentStatus.SUCCEEDED: frozenset({PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}),
+    PaymentStatus.PARTIALLY_REFUNDED: frozenset({PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}),
+    PaymentStatus.FAILED: frozenset(),
+    PaymentStatus.CANCELLED: frozenset(),
+    PaymentStatus.EXPIRED: frozenset(),
+    PaymentStatus.REFUNDED: frozenset(),
+}
+
+REFUNDABLE = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED})
+
+
+def can_transition(current: PaymentStatus, requested: PaymentStatus) -> bool:
+    return requested in _ALLOWED[current]
+
+
+@attrs.define(eq=False)
+class Payment:
+    """One payment of one shop, routed to the shop's merchant account at one provider.
+
+    `version` is the optimistic-lock counter: every stored change is a compare-and-set on it.
+    Refunds are tracked as two sums so that concurrent refunds can never exceed what was paid:
+    `refund_reserved` holds refunds sent to the provider whose outcome is not known yet.
+    """
+
+    id: str
+    shop_id: int
+    provider: str
+    method: PaymentMethod
+    amount: Money
+    merchant_account: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+    status: PaymentStatus = PaymentStatus.PENDING
+    provider_status: str | None = None
+    external_id: str | None = None
+    phone: str | None = None
+    payment_link: str | None = None
+    expires_at: datetime | None = None
+    refunded: Money | None = None
+    refund_reserved: Money | None = None
+    idempotency_key: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    version: int = 1
+
+    def __attrs_post_init__(self) -> None:
+        if self.refunded is None:
+            self.refunded = Money.zero(self.amount.currency)
+        if self.refund_reserved is None:
+            self.refund_reserved = Money.zero(self.amount.currency)
+
+    @property
+    def is_final(self) -> bool:
+        return not _ALLOWED[self.status] and self.status is not PaymentStatus.PENDING
+
+    @property
+    def refundable(self) -> Money:
+        """What can still be refunded: paid, less refunded, less refunds in flight."""
+        assert self.refunded is not None and self.refund_reserved is not None
+        return self.amount - self.refunded - self.refund_reserved
+
+    def _move(self, requested: PaymentStatus, at: datetime) -> None:
+        if not can_transition(self.status, requested):
+            raise IllegalTransition(self.id, self.status.value, requested.value)
+        self.status = requested
+        self.updated_at = at
+
+    def record_provider_acceptance(
+        self,
+        *,
+        external_id: str,
+        provider_status: str,
+        at: datetime,
+        payment_link: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> None:
+        """The provider took the payment and named it; it waits for the customer."""
+        self.external_id = external_id
+        self.provider_status = provider_status
+        self.payment_link = payment_link
+        if expires_at is not None:
+            self.expires_at = expires_at
+        self.updated_at = at
+
+    def settle(
+        self,
+        outcome: PaymentStatus,
+        *,
+        provider_status: str | None,
+        at: datetime,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> bool:
+        """Apply what the provider says about a pending payment; False when nothing changed."""
+        if provider_status is not None:
+            self.provider_status = provider_status
+        if outcome is self.status:
+            return False
+        self._move(outcome, at)
+        if outcome in (PaymentStatus.FAILED, PaymentStatus.CANCELLED, PaymentStatus.EXPIRED):
+            self.error_code = error_code
+            self.error_message = error_message
+        return True
+
+    def note_unknown_outcome(self, code: str, reason: str, at: datetime) -> None:
+        """The provider's answer was lost (timeout, 5xx): the payment stays pending, the attempt noted."""
+        self.error_code = code
+        self.error_message = reason
+        self.updated_at = at
+
+    def reserve_refund(self, amount: Money, at: datetime) -> None:
+        """Hold `amount` against the paid sum before the provider is asked to refund it."""
+        if self.status not in REFUNDABLE:
+            raise PaymentNotRefundable(self.id, self.status.value)
+        remaining = self.refundable
+        if not amount.is_positive() or remaining < amount:
+            raise RefundExceedsRemaining(self.id, amount.minor, remaining.minor)
+        self.refund_reserved = self.refund_reserved + amount  # type: ignore[operator]
+        self.updated_at = at
+
+    def complete_refund(self, amount: Money, at: datetime) -> None:
+        """The provider refunded `amount`: it moves from reserved to refunded."""
+        self.refund_reserved = self.refund_reserved - amount  # type: ignore[operator]
+        self.refunded = self.refunded + amount  # type: ignore[operator]
+        fully = self.refunded == self.amount
+        self._move(PaymentStatus.REFUNDED if fully else PaymentStatus.PARTIALLY_REFUNDED, at)
+
+    def release_refund(self, amount: Money, at: datetime) -> None:
+        """The provider refused the refund: the reservation is given back."""
+        self.refund_reserved = self.refund_reserved - amount  # type: ignore[operator]
+        self.updated_at = at

@@ -1,0 +1,15 @@
+"""Fixtures shared by every test layer; each support module owns one kind of fixture."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = [
+    "tests.support.databases",
+    "tests.support.servers",
+]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -1,0 +1,1 @@
+"""Database fixtures (SQLite files and throwaway PostgreSQL databases)."""
