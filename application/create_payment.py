@@ -14,6 +14,7 @@ from domain.errors import DomainError, InvalidValue
 from domain.identifiers import Phone
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
+from domain.seller_route import SellerRoute
 
 from application.audit import AuditRecorder, payment_entry
 from application.errors import (
@@ -75,39 +76,59 @@ class CreatePayment:
 
     async def execute(self, command: CreatePaymentCommand) -> Payment:
         try:
-            payment, phone = await self._prepare(command)
+            payment, phone, route = await self._prepare(command)
+            earlier = await self._earlier(payment)
         except (ApplicationError, DomainError) as refusal:
-            await self._audit.refusal(
-                OPERATION, refusal, shop_id=command.shop_id, provider=command.provider,
-                amount=command.amount, actor=command.actor,
-            )
+            await self._refuse(command, refusal)
             raise
-        if command.idempotency_key is not None:
-            async with self._uow() as uow:
-                earlier = await uow.payments.get_by_idempotency_key(command.idempotency_key)
-            if earlier is not None:
-                return _replay(earlier)
+        if earlier is not None:
+            return _replay(earlier)
         try:
             async with self._uow() as uow:
                 await uow.payments.add(payment)
                 await uow.commit()
         except DuplicateIdempotencyKey:
             # A concurrent request with the same key won the insert.
-            async with self._uow() as uow:
-                earlier = await uow.payments.get_by_idempotency_key(command.idempotency_key or "")
+            try:
+                earlier = await self._earlier(payment)
+            except DuplicateIdempotencyKey as refusal:
+                await self._refuse(command, refusal)
+                raise
             if earlier is None:  # pragma: no cover - the key's row cannot vanish
                 raise
             return _replay(earlier)
-        return await self._call_provider(payment, phone, command.actor)
+        # The route read before the payment was stored is the one used: reading it again could find
+        # it deactivated and leave the stored payment pending, unsent and unaudited.
+        return await self._call_provider(payment, phone, route, command.actor)
 
-    async def _prepare(self, command: CreatePaymentCommand) -> tuple[Payment, Phone | None]:
+    async def _refuse(self, command: CreatePaymentCommand, refusal: Exception) -> None:
+        await self._audit.refusal(
+            OPERATION, refusal, shop_id=command.shop_id, provider=command.provider,
+            amount=command.amount, actor=command.actor,
+        )
+
+    async def _earlier(self, payment: Payment) -> Payment | None:
+        """The payment stored earlier under this request's idempotency key, if any.
+
+        Keys are unique across all shops, so a key is honoured only for the same request of the same
+        shop: anything else must neither see the other payment nor be answered with it.
+        """
+        if payment.idempotency_key is None:
+            return None
+        async with self._uow() as uow:
+            earlier = await uow.payments.get_by_idempotency_key(payment.idempotency_key)
+        if earlier is not None and not _same_request(earlier, payment):
+            raise DuplicateIdempotencyKey(payment.idempotency_key)
+        return earlier
+
+    async def _prepare(self, command: CreatePaymentCommand) -> tuple[Payment, Phone | None, SellerRoute]:
         route = await active_route(self._routes, command.shop_id, command.provider)
         self._providers.get(command.provider)
         if command.provider == "kaspi" and not route.credentials.get("device_token"):
             raise RouteMissingCredentials(command.shop_id, "Kaspi device token")
-        phone = Phone.parse(command.phone) if command.method is PaymentMethod.REMOTE else None
         if command.method is PaymentMethod.REMOTE and command.phone is None:
             raise InvalidValue("phone", "phone is required for a remote payment")
+        phone = Phone.parse(command.phone) if command.method is PaymentMethod.REMOTE else None
         if not command.amount.is_positive():
             raise InvalidValue("amount", "amount must be positive")
         if len(command.description) > MAX_DESCRIPTION:
@@ -126,11 +147,12 @@ class CreatePayment:
             created_at=now,
             updated_at=now,
         )
-        return payment, phone
+        return payment, phone, route
 
-    async def _call_provider(self, payment: Payment, phone: Phone | None, actor: str | None) -> Payment:
+    async def _call_provider(
+        self, payment: Payment, phone: Phone | None, route: SellerRoute, actor: str | None
+    ) -> Payment:
         provider = self._providers.get(payment.provider)
-        route = await active_route(self._routes, payment.shop_id, payment.provider)
         request = PaymentRequest(
             payment_id=payment.id,
             route=route,
@@ -201,6 +223,12 @@ async def _store(uow: UnitOfWork, payment: Payment, expected_version: int) -> No
         # The row is locked for this transaction, so losing the compare-and-set means another
         # writer ignored the lock: refuse loudly rather than overwrite.
         raise ConcurrentUpdate(payment.id)
+
+
+def _same_request(earlier: Payment, new: Payment) -> bool:
+    return (earlier.shop_id, earlier.provider, earlier.method, earlier.amount, earlier.phone, earlier.description) == (
+        new.shop_id, new.provider, new.method, new.amount, new.phone, new.description,
+    )
 
 
 def _replay(payment: Payment) -> Payment:

@@ -154,7 +154,7 @@ class DuplicateIdempotencyKey(ApplicationError):
     """Raised by a repository when a row with the same idempotency key exists already."""
 
     key: str
-    code = "duplicate_idempotency_key"
+    code = "idempotency_key_reused"
 
     @property
     def message(self) -> str:

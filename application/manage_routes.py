@@ -101,9 +101,16 @@ class ManageRoutes:
     async def put(self, spec: RouteSpec, *, actor: str | None = None) -> SellerRoute:
         """Add the route, or bring an existing one in line with `spec` (imports are re-runnable)."""
         async with self._uow() as uow:
-            exists = await uow.routes.get(spec.shop_id, spec.provider) is not None
-        if not exists:
+            current = await uow.routes.get(spec.shop_id, spec.provider)
+        if current is None:
             return await self.add(spec, actor=actor)
+        unchanged = (
+            current.merchant_account == spec.merchant_account
+            and current.is_active == spec.is_active
+            and all(current.credentials.get(k) == v for k, v in spec.credentials.items())
+        )
+        if unchanged:
+            return current  # re-running an import records no phantom change
         change = RouteChange(spec.merchant_account, spec.credentials or None, spec.is_active)
         return await self.change(spec.shop_id, spec.provider, change, actor=actor)
 

@@ -77,23 +77,24 @@ class RefundPayment:
 
     async def execute(self, command: RefundCommand) -> RefundResult:
         payment: Payment | None = None
+        earlier: tuple[Payment, Refund] | None = None
         try:
             payment = await self._owned_payment(command)
             route = await active_route(self._routes, command.shop_id, payment.provider)
+            # Resolved before anything is reserved: a reservation must never wait on a provider
+            # that cannot be asked.
+            provider = self._providers.get(payment.provider)
             if payment.status is PaymentStatus.PENDING:
                 # The customer may have paid since we last looked.
                 payment = await self._sync.refresh(payment, actor=command.actor)
-            if command.idempotency_key is not None:
-                earlier = await self._earlier(command.idempotency_key)
-                if earlier is not None:
-                    return earlier
-            try:
-                refund = await self._reserve(payment, command)
-            except DuplicateIdempotencyKey:
-                # A concurrent request with the same key reserved first: answer as it will.
-                earlier = await self._earlier(command.idempotency_key or "")
-                assert earlier is not None
-                return earlier
+            earlier = await self._earlier(command, payment)
+            if earlier is None:
+                try:
+                    refund = await self._reserve(payment, command)
+                except DuplicateIdempotencyKey:
+                    # A concurrent request with the same key reserved first: answer as it will.
+                    earlier = await self._earlier(command, payment)
+                    assert earlier is not None
         except (ApplicationError, DomainError) as refusal:
             await self._audit.refusal(
                 OPERATION, refusal, shop_id=command.shop_id, provider=command.provider,
@@ -102,6 +103,10 @@ class RefundPayment:
                 organization_bin=payment.merchant_account if payment else None, actor=command.actor,
             )
             raise
+        if earlier is not None:
+            # Outside the refusal handler: a replayed decline or unknown outcome is the first
+            # attempt's answer, not a new failed refund to audit.
+            return _replay(*earlier)
         request = RefundRequest(
             refund_id=refund.id,
             route=route,
@@ -110,7 +115,7 @@ class RefundPayment:
             amount=refund.amount,
         )
         try:
-            answer = await self._providers.get(payment.provider).refund(request)
+            answer = await provider.refund(request)
         except ProviderDeclined as declined:
             await self._settle(refund, command.actor, declined=declined)
             raise PaymentDeclined(refund.id, declined.code, declined.message) from None
@@ -131,14 +136,24 @@ class RefundPayment:
             raise PaymentNotFound(reference)
         return payment
 
-    async def _earlier(self, key: str) -> RefundResult | None:
+    async def _earlier(self, command: RefundCommand, payment: Payment) -> tuple[Payment, Refund] | None:
+        """The refund stored earlier under this request's idempotency key, if any.
+
+        Keys are unique across all shops and payments, so a key is honoured only for the same refund
+        of the same payment: anything else must neither see that refund nor be answered with it.
+        """
+        if command.idempotency_key is None:
+            return None
         async with self._uow() as uow:
-            refund = await uow.refunds.get_by_idempotency_key(key)
+            refund = await uow.refunds.get_by_idempotency_key(command.idempotency_key)
             if refund is None:
                 return None
-            payment = await uow.payments.get(refund.payment_id)
-        assert payment is not None
-        return _replay(payment, refund)
+            stored = await uow.payments.get(refund.payment_id)
+        same_amount = command.amount is None or command.amount == refund.amount
+        if refund.shop_id != command.shop_id or refund.payment_id != payment.id or not same_amount:
+            raise DuplicateIdempotencyKey(command.idempotency_key)
+        assert stored is not None
+        return stored, refund
 
     async def _reserve(self, payment: Payment, command: RefundCommand) -> Refund:
         now = self._clock.now()

@@ -59,14 +59,16 @@ class RefundExceedsRemaining(DomainError):
     payment_id: str
     requested_minor: int
     remaining_minor: int
+    currency: str
     code = "refund_exceeds_remaining"
 
     @property
     def message(self) -> str:
-        return (
-            f"refund of {self.requested_minor} minor units exceeds the "
-            f"{self.remaining_minor} still refundable on payment {self.payment_id}"
-        )
+        from domain.money import Money  # money.py imports this module
+
+        requested = Money(self.requested_minor, self.currency)
+        remaining = Money(self.remaining_minor, self.currency)
+        return f"refund of {requested} exceeds the {remaining} still refundable on payment {self.payment_id}"
 
 
 @attrs.define(str=False)

@@ -14,6 +14,8 @@ _SECOND_WEIGHTS = (3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2)
 
 def bin_checksum_ok(digits: str) -> bool:
     """The BIN/IIN check digit: weights 1..11 mod 11, a second pass when the first gives 10."""
+    if not (isinstance(digits, str) and len(digits) == 12 and digits.isascii() and digits.isdigit()):
+        return False
     numbers = [int(d) for d in digits]
     for weights in (_FIRST_WEIGHTS, _SECOND_WEIGHTS):
         check = sum(d * w for d, w in zip(numbers[:11], weights)) % 11

@@ -44,6 +44,22 @@ def _check_minor(_instance: object, _attribute: object, value: int) -> None:
         raise InvalidValue("amount", "amount is out of range")
 
 
+def _exact_minor(major: Decimal, exponent: int) -> int | None:
+    """`major` × 10**`exponent` as an int, or None when that is not a whole number."""
+    _sign, digits, digits_exponent = major.as_tuple()
+    assert isinstance(digits_exponent, int)  # finite
+    if not any(digits):
+        return 0
+    shift = digits_exponent + exponent
+    coefficient = int("".join(map(str, digits)))
+    if shift >= 0:
+        return coefficient * 10**shift  # small: the range was checked before
+    if -shift > len(digits):
+        return None  # every significant digit is finer than a minor unit
+    whole, fraction = divmod(coefficient, 10**-shift)
+    return whole if fraction == 0 else None
+
+
 @attrs.frozen(order=False)
 class Money:
     """An exact amount: `minor` units (tiyn for KZT) of `currency`."""
@@ -58,6 +74,9 @@ class Money:
     @classmethod
     def from_major(cls, value: Decimal | int | str, currency: str) -> Money:
         """Convert a major-unit amount (tenge) exactly, refusing anything finer than a minor unit."""
+        # bool is an int and a float is already inexact: neither is an amount a client meant.
+        if isinstance(value, (bool, float)):
+            raise InvalidValue("amount", "amount must be a decimal number, not a float or a boolean")
         try:
             major = Decimal(value)
         except (InvalidOperation, ValueError, TypeError):
@@ -65,12 +84,17 @@ class Money:
         if not major.is_finite():
             raise InvalidValue("amount", "amount must be a finite number")
         _check_currency(None, None, currency)
-        minor = major.scaleb(CURRENCY_EXPONENTS[currency])
-        if minor != minor.to_integral_value():
-            raise InvalidValue("amount", f"amount has more precision than {currency} allows")
-        if not 0 <= minor <= MAX_MINOR_UNITS:
+        exponent = CURRENCY_EXPONENTS[currency]
+        # Decimal comparisons are exact; arithmetic would round to the context's 28 digits and
+        # could silently drop a sub-minor fraction or overflow, so the range is checked first and
+        # the conversion below never uses the decimal context.
+        negative = major.is_signed() and not major.is_zero()
+        if negative or major > Decimal(MAX_MINOR_UNITS).scaleb(-exponent):
             raise InvalidValue("amount", "amount is out of range")
-        return cls(int(minor), currency)
+        minor = _exact_minor(major, exponent)
+        if minor is None:
+            raise InvalidValue("amount", f"amount has more precision than {currency} allows")
+        return cls(minor, currency)
 
     @property
     def major(self) -> Decimal:

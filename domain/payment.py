@@ -7,7 +7,7 @@ from datetime import datetime
 
 import attrs
 
-from domain.errors import IllegalTransition, PaymentNotRefundable, RefundExceedsRemaining
+from domain.errors import IllegalTransition, InvalidValue, PaymentNotRefundable, RefundExceedsRemaining
 from domain.money import Money
 
 
@@ -39,6 +39,8 @@ _ALLOWED: dict[PaymentStatus, frozenset[PaymentStatus]] = {
 }
 
 REFUNDABLE = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED})
+# What a provider's answer can settle a pending payment into.
+SETTLED = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.CANCELLED, PaymentStatus.EXPIRED})
 
 
 def can_transition(current: PaymentStatus, requested: PaymentStatus) -> bool:
@@ -124,15 +126,21 @@ class Payment:
         error_code: str | None = None,
         error_message: str | None = None,
     ) -> bool:
-        """Apply what the provider says about a pending payment; False when nothing changed."""
+        """Apply what the provider says about a pending payment; False when nothing changed.
+
+        Only a pending payment settles, and only into a payment outcome: refund states are reached
+        through the refund methods alone, which keep `refunded` in step with the status.
+        """
+        if outcome is not self.status and (self.status is not PaymentStatus.PENDING or outcome not in SETTLED):
+            raise IllegalTransition(self.id, self.status.value, outcome.value)
         if provider_status is not None:
             self.provider_status = provider_status
         if outcome is self.status:
             return False
         self._move(outcome, at)
-        if outcome in (PaymentStatus.FAILED, PaymentStatus.CANCELLED, PaymentStatus.EXPIRED):
-            self.error_code = error_code
-            self.error_message = error_message
+        # A success clears what an earlier unanswered attempt noted; a failure says why.
+        self.error_code = error_code
+        self.error_message = error_message
         return True
 
     def note_unknown_outcome(self, code: str, reason: str, at: datetime) -> None:
@@ -147,18 +155,28 @@ class Payment:
             raise PaymentNotRefundable(self.id, self.status.value)
         remaining = self.refundable
         if not amount.is_positive() or remaining < amount:
-            raise RefundExceedsRemaining(self.id, amount.minor, remaining.minor)
+            raise RefundExceedsRemaining(self.id, amount.minor, remaining.minor, remaining.currency)
         self.refund_reserved = self.refund_reserved + amount  # type: ignore[operator]
         self.updated_at = at
 
     def complete_refund(self, amount: Money, at: datetime) -> None:
         """The provider refunded `amount`: it moves from reserved to refunded."""
-        self.refund_reserved = self.refund_reserved - amount  # type: ignore[operator]
-        self.refunded = self.refunded + amount  # type: ignore[operator]
-        fully = self.refunded == self.amount
+        self._check_reserved(amount)
+        refunded = self.refunded + amount  # type: ignore[operator]
+        fully = refunded == self.amount
         self._move(PaymentStatus.REFUNDED if fully else PaymentStatus.PARTIALLY_REFUNDED, at)
+        self.refund_reserved = self.refund_reserved - amount  # type: ignore[operator]
+        self.refunded = refunded
 
     def release_refund(self, amount: Money, at: datetime) -> None:
         """The provider refused the refund: the reservation is given back."""
+        self._check_reserved(amount)
         self.refund_reserved = self.refund_reserved - amount  # type: ignore[operator]
         self.updated_at = at
+
+    def _check_reserved(self, amount: Money) -> None:
+        # Completing or releasing more than was reserved (or nothing at all) would break the
+        # invariant refunded + reserved <= amount, or mark a payment refunded with nothing refunded.
+        assert self.refund_reserved is not None
+        if not amount.is_positive() or self.refund_reserved < amount:
+            raise InvalidValue("amount", f"{amount} is not a positive part of the {self.refund_reserved} reserved")

@@ -1,0 +1,1 @@
+"""Alembic migrations of the gateway's schema (a package so that installs carry the scripts)."""

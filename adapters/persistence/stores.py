@@ -1,0 +1,152 @@
+"""Stores used outside a unit of work, each call in its own short transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from domain.seller_route import SellerRoute
+
+from application.ports import ApiKey, IdempotencyClaim, IdempotencyState, StoredResponse
+
+from adapters.persistence.repositories import SqlAlchemyRouteRepository
+from adapters.persistence.tables import api_keys, idempotency_keys
+
+_STARTED = "started"
+_DONE = "done"
+
+
+class SqlAlchemyRouteStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, shop_id: int, provider: str) -> SellerRoute | None:
+        async with self._engine.connect() as connection:
+            return await SqlAlchemyRouteRepository(connection).get(shop_id, provider)
+
+
+class SqlAlchemyIdempotencyStore:
+    """Claims on idempotency keys; a claim left 'started' longer than `stale_after` may be taken over.
+
+    A request that died mid-way (a killed worker) would otherwise block its key forever.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, stale_after: timedelta = timedelta(minutes=2)) -> None:
+        # The takeover's compare-and-set on updated_at relies on a takeover moving it forward.
+        if stale_after <= timedelta(0):
+            raise ValueError("stale_after must be positive")
+        self._engine = engine
+        self._stale_after = stale_after
+
+    async def claim(self, key: str, fingerprint: str, now: datetime) -> IdempotencyClaim:
+        async with self._engine.begin() as connection:
+            try:
+                async with connection.begin_nested():
+                    await connection.execute(
+                        insert(idempotency_keys).values(
+                            key=key, fingerprint=fingerprint, state=_STARTED, created_at=now, updated_at=now
+                        )
+                    )
+            except IntegrityError:
+                row = (
+                    await connection.execute(select(idempotency_keys).where(idempotency_keys.c.key == key))
+                ).one_or_none()
+                return await self._existing(connection, row, fingerprint, now)
+            return IdempotencyClaim(IdempotencyState.STARTED)
+
+    async def _existing(
+        self, connection: AsyncConnection, row: Row[Any] | None, fingerprint: str, now: datetime
+    ) -> IdempotencyClaim:
+        if row is None:
+            # Released between our insert and our read: another request was using the key just now.
+            return IdempotencyClaim(IdempotencyState.IN_PROGRESS)
+        if row.fingerprint != fingerprint:
+            return IdempotencyClaim(IdempotencyState.MISMATCH)
+        if row.state == _DONE:
+            return IdempotencyClaim(IdempotencyState.REPLAY, StoredResponse(row.response_status, row.response_body))
+        if now - row.updated_at < self._stale_after:
+            return IdempotencyClaim(IdempotencyState.IN_PROGRESS)
+        # Only one of several requests finding the same stale claim may take it over.
+        taken = await connection.execute(
+            update(idempotency_keys)
+            .where(
+                idempotency_keys.c.key == row.key,
+                idempotency_keys.c.state == _STARTED,
+                idempotency_keys.c.updated_at == row.updated_at,
+            )
+            .values(updated_at=now)
+        )
+        return IdempotencyClaim(IdempotencyState.STARTED if taken.rowcount == 1 else IdempotencyState.IN_PROGRESS)
+
+    async def complete(self, key: str, response: StoredResponse, now: datetime) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(idempotency_keys)
+                .where(idempotency_keys.c.key == key)
+                .values(
+                    state=_DONE,
+                    response_status=response.status_code,
+                    response_body=response.body,
+                    updated_at=now,
+                )
+            )
+
+    async def release(self, key: str) -> None:
+        async with self._engine.begin() as connection:
+            # A finished response is never forgotten, even by a claimant that was taken over.
+            await connection.execute(
+                delete(idempotency_keys).where(idempotency_keys.c.key == key, idempotency_keys.c.state == _STARTED)
+            )
+
+
+def _api_key_from_row(row: Row[Any]) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        name=row.name,
+        key_hash=row.key_hash,
+        scopes=frozenset(json.loads(row.scopes)),
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class SqlAlchemyApiKeyStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def add(self, key: ApiKey) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                insert(api_keys).values(
+                    id=key.id,
+                    name=key.name,
+                    key_hash=key.key_hash,
+                    scopes=json.dumps(sorted(key.scopes)),
+                    created_at=key.created_at,
+                    revoked_at=key.revoked_at,
+                )
+            )
+
+    async def find_by_hash(self, key_hash: str) -> ApiKey | None:
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(select(api_keys).where(api_keys.c.key_hash == key_hash))).one_or_none()
+        return None if row is None else _api_key_from_row(row)
+
+    async def list(self) -> Sequence[ApiKey]:
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id))
+            return [_api_key_from_row(row) for row in rows]
+
+    async def revoke(self, key_id: str, at: datetime) -> bool:
+        """False when there is no such key or it was revoked already (its first revocation stands)."""
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
+                update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=at)
+            )
+        return result.rowcount == 1

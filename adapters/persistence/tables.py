@@ -1,0 +1,179 @@
+"""The gateway's tables as SQLAlchemy Core `Table`s: the one schema every repository maps to."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+# Explicit constraint names, so that the hand-written migrations can name what they create and drop.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every dialect.
+
+    SQLite has no time zones: it keeps the wall-clock digits and drops the offset, so values are
+    converted to UTC before they are written and marked UTC when read. Naive datetimes are refused:
+    their meaning depends on the machine that wrote them.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"refusing to store a naive datetime: {value!r}")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _timestamps() -> tuple[Column[datetime], Column[datetime]]:
+    return (
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("updated_at", UtcDateTime(), nullable=False),
+    )
+
+
+seller_routes = Table(
+    "seller_routes",
+    metadata,
+    Column("shop_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("provider", String(32), primary_key=True),
+    Column("merchant_account", String(128), nullable=False),
+    Column("credentials", Text, nullable=False),
+    Column("is_active", Boolean, nullable=False),
+    *_timestamps(),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("shop_id", BigInteger, nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("refunded_minor", BigInteger, nullable=False),
+    Column("refund_reserved_minor", BigInteger, nullable=False),
+    Column("merchant_account", String(128), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("provider_status", String(255)),
+    Column("external_id", String(255)),
+    Column("phone", String(32)),
+    Column("payment_link", Text),
+    Column("expires_at", UtcDateTime()),
+    Column("idempotency_key", String(300)),
+    Column("error_code", String(100)),
+    Column("error_message", Text),
+    Column("version", Integer, nullable=False),
+    *_timestamps(),
+    UniqueConstraint("idempotency_key"),
+    UniqueConstraint("provider", "external_id"),
+    # The last line of defence for the refund invariant: never more back than was paid.
+    CheckConstraint(
+        "amount_minor >= 0 AND refunded_minor >= 0 AND refund_reserved_minor >= 0"
+        " AND refunded_minor + refund_reserved_minor <= amount_minor",
+        name="refunds_within_amount",
+    ),
+    Index("ix_payments_shop_id_created_at", "shop_id", "created_at"),
+    Index("ix_payments_status", "status"),
+)
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("payment_id", String(64), ForeignKey("payments.id"), nullable=False),
+    Column("shop_id", BigInteger, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("external_id", String(255)),
+    Column("idempotency_key", String(300)),
+    Column("error_code", String(100)),
+    Column("error_message", Text),
+    *_timestamps(),
+    UniqueConstraint("idempotency_key"),
+    CheckConstraint("amount_minor > 0", name="amount_positive"),
+    Index("ix_refunds_payment_id", "payment_id"),
+)
+
+payment_log = Table(
+    "payment_log",
+    metadata,
+    # SQLite only autoincrements a column declared exactly INTEGER PRIMARY KEY.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("shop_id", BigInteger),
+    Column("organization_bin", String(128)),
+    Column("operation_type", String(64), nullable=False),
+    Column("external_id", String(255)),
+    Column("amount", BigInteger),
+    Column("currency", String(3)),
+    Column("status", String(16), nullable=False),
+    Column("error_message", Text),
+    Column("provider", String(32)),
+    Column("payment_id", String(64)),
+    Column("actor", String(255)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_payment_log_shop_id_id", "shop_id", "id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("fingerprint", String(128), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("response_status", Integer),
+    Column("response_body", LargeBinary),
+    *_timestamps(),
+    CheckConstraint("state IN ('started', 'done')", name="known_state"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("key_hash", String(128), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime()),
+    UniqueConstraint("key_hash"),
+)

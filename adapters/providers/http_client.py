@@ -1,0 +1,37 @@
+"""The one place a provider's shared HTTP client is built; the caller owns it and closes it."""
+
+from __future__ import annotations
+
+import httpx
+
+from adapters.redaction import protect_http_client_loggers
+
+# Idle connections kept for reuse; more would only hold sockets open on the provider's side.
+MAX_KEEPALIVE = 20
+# Below the shortest common server keep-alive (Apache's 5 s, typical for PHP proxies): we drop an
+# idle connection before the server does, so a request is never written into a socket the server
+# is closing, which would turn a `create` that never arrived into an unknown outcome.
+KEEPALIVE_EXPIRY_SECONDS = 4.0
+
+
+def build_http_client(*, timeout: float, max_connections: int = 200) -> httpx.AsyncClient:
+    """An `httpx.AsyncClient` with explicit limits and timeouts, no redirects and no ambient proxies."""
+    if timeout <= 0:
+        raise ValueError("timeout must be positive")
+    if max_connections < 1:
+        raise ValueError("max_connections must be at least 1")
+    # Provider URLs carry secrets (the Kaspi proxy takes its token as a query parameter).
+    protect_http_client_loggers()
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout),
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=min(MAX_KEEPALIVE, max_connections),
+            keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
+        ),
+        # A redirect would replay a token-bearing, non-idempotent GET somewhere else.
+        follow_redirects=False,
+        # HTTP(S)_PROXY from the environment would route token-bearing URLs through a third party
+        # nobody configured on purpose; egress proxies must be explicit configuration.
+        trust_env=False,
+    )

@@ -1,0 +1,132 @@
+"""Keeping secrets out of logs: URL query redaction and a logging filter that masks known secrets."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
+
+MASK = "***"
+
+# A query parameter whose name contains one of these words carries a secret (access_token,
+# deviceToken, api_key, client_secret, password...). Matching by name needs no list of values,
+# so it also protects tokens the process has never been told about.
+_SECRET_NAME = r"[^=&;?\s#\"'<>]*?(?:token|secret|key|password|passwd|signature|credential)[^=&;?\s#\"'<>]*"
+_SECRET_PARAM = re.compile(
+    rf"(?P<head>[?&;](?P<name>{_SECRET_NAME})=)(?P<value>[^&;\s#\"'<>]*)",
+    re.IGNORECASE,
+)
+_USERINFO_PASSWORD = re.compile(r"(?P<head>://[^/@:\s\"'<>]*:)(?P<value>[^/@\s\"'<>]+)(?=@)")
+
+# Loggers of the HTTP stack that print request URLs: httpx's INFO "HTTP Request: GET <url>", and
+# uvicorn's access log, whose lines carry the query string.
+HTTP_CLIENT_LOGGERS = ("httpx", "httpcore")
+HTTP_SERVER_LOGGERS = ("uvicorn.access",)
+_guard_lock = threading.Lock()
+
+# Attributes every LogRecord has; anything else on a record came from `extra=`.
+_STANDARD_ATTRIBUTES = frozenset({
+    "args", "asctime", "created", "exc_info", "exc_text", "filename", "funcName", "levelname",
+    "levelno", "lineno", "message", "module", "msecs", "msg", "name", "pathname", "process",
+    "processName", "relativeCreated", "stack_info", "taskName", "thread", "threadName",
+})
+
+
+def redact_url(url: str) -> str:
+    """`url` with the values of secret-named query parameters and any userinfo password masked.
+
+    Works on any text, not only a bare URL, so a log line or a repr holding a URL is redacted too.
+    """
+    text = _SECRET_PARAM.sub(lambda m: m.group("head") + MASK, url)
+    return _USERINFO_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+
+
+def redact_secrets(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every known secret (raw or URL-encoded) and every secret-named query value masked."""
+    for spelling in _ordered(s for secret in secrets if secret for s in _spellings(secret)):
+        text = text.replace(spelling, MASK)
+    return redact_url(text)
+
+
+def _spellings(secret: str) -> set[str]:
+    # A secret can show up raw or percent-encoded (in a URL, `+` and `/` change form).
+    return {secret, quote(secret, safe=""), quote_plus(secret, safe="")}
+
+
+def _ordered(secrets: Iterable[str]) -> tuple[str, ...]:
+    # Longest first, so a secret that contains another one is masked whole.
+    return tuple(sorted(set(secrets), key=len, reverse=True))
+
+
+class SecretRedactingFilter(logging.Filter):
+    """Replaces known secrets and secret-named query parameters in a log record with `***`.
+
+    Attach it to handlers (a logger's own filters do not see records propagated from its
+    children) and to loggers that log URLs themselves, such as `httpx`. It never drops a record.
+    """
+
+    def __init__(self, secrets: Iterable[str] = (), *, name: str = "") -> None:
+        super().__init__(name)
+        self._secrets: tuple[str, ...] = ()
+        self.add(*secrets)
+
+    def add(self, *secrets: str) -> None:
+        """Learn more secrets at runtime (device tokens of routes created after startup)."""
+        fresh = (spelling for secret in secrets if secret for spelling in _spellings(secret))
+        self._secrets = _ordered((*self._secrets, *fresh))
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return redact_url(text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a filter must never break logging (a bad format string)
+            message = str(record.msg)
+        cleaned = self.redact(message)
+        if cleaned != message:
+            record.msg = cleaned
+            record.args = None
+        if record.exc_info and not record.exc_text:
+            # Format the traceback now so the handler prints the redacted text instead.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        for key, value in list(vars(record).items()):
+            # Structured formatters print `extra=` fields as they are.
+            if key not in _STANDARD_ATTRIBUTES and isinstance(value, str):
+                setattr(record, key, self.redact(value))
+        return True
+
+
+def protect_loggers(*names: str) -> None:
+    """Attach a name-based `SecretRedactingFilter` to each logger once (idempotent)."""
+    with _guard_lock:
+        for name in names:
+            logger = logging.getLogger(name)
+            if not any(isinstance(f, SecretRedactingFilter) for f in logger.filters):
+                logger.addFilter(SecretRedactingFilter())
+
+
+def protect_http_client_loggers() -> None:
+    """Make httpx's and httpcore's own log lines safe at any level: their URLs carry tokens."""
+    protect_loggers(*HTTP_CLIENT_LOGGERS)
+
+
+def protect_http_server_loggers() -> None:
+    """Make uvicorn's access lines safe for anything served that takes secrets in its query string."""
+    protect_loggers(*HTTP_SERVER_LOGGERS)
+
+
+def quiet_http_client_loggers() -> None:
+    """Silence httpx's per-request INFO line (`HTTP Request: GET <url>`) and redact what remains."""
+    for name in HTTP_CLIENT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    protect_http_client_loggers()

@@ -1,0 +1,148 @@
+"""Operator endpoints: seller routes (the legacy `configs`) and the audit log. Never a credential."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from application.manage_routes import RouteChange, RouteSpec
+from domain.audit import AuditEntry
+from domain.identifiers import check_shop_id
+from domain.seller_route import KASPI, SellerRoute
+from entrypoints.http.auth import authorize
+from entrypoints.http.idempotency import run_idempotently
+from entrypoints.http.json_body import BadRequest, Body, read_body
+from entrypoints.http.responses import ok
+
+DEVICE_TOKEN = "device_token"
+
+
+def config_view(route: SellerRoute) -> dict[str, Any]:
+    return {
+        "shop_id": route.shop_id,
+        "organization_bin": route.merchant_account,
+        "provider": route.provider,
+        "is_active": route.is_active,
+        "has_device_token": bool(route.credentials.get(DEVICE_TOKEN)),
+        "created_at": route.created_at.isoformat(),
+        "updated_at": route.updated_at.isoformat(),
+    }
+
+
+def log_view(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "shop_id": entry.shop_id,
+        "organization_bin": entry.organization_bin,
+        "operation_type": entry.operation_type,
+        "external_id": entry.external_id,
+        "payment_id": entry.payment_id,
+        "amount": entry.amount_minor,
+        "currency": entry.currency,
+        "status": entry.status.value,
+        "error_message": entry.error_message,
+        "provider": entry.provider,
+        "actor": entry.actor,
+        "created_at": entry.created_at.isoformat(),
+    }
+
+
+def _path_shop_id(request: Request) -> int:
+    raw = request.path_params["shop_id"]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+        raise BadRequest("invalid_value", "shop_id must be a positive integer", field="shop_id")
+    return check_shop_id(int(raw))
+
+
+def _provider(body: Body) -> str:
+    provider = body.string("provider", required=False, max_length=32) or KASPI
+    if provider != KASPI:
+        raise BadRequest("invalid_value", "configs are Kaspi routes: provider must be 'kaspi'", field="provider")
+    return provider
+
+
+def _credentials(body: Body) -> dict[str, str] | None:
+    token = body.string(DEVICE_TOKEN, required=False, max_length=128)
+    return None if token is None else {DEVICE_TOKEN: token}
+
+
+async def list_configs(request: Request) -> Response:
+    await authorize(request, "admin")
+    routes = await request.app.state.container.manage_routes().list()
+    return ok({"configs": [config_view(r) for r in routes]})
+
+
+async def get_config(request: Request) -> Response:
+    await authorize(request, "admin")
+    route = await request.app.state.container.manage_routes().get(_path_shop_id(request), KASPI)
+    return ok({"config": config_view(route)})
+
+
+async def create_config(request: Request) -> Response:
+    principal = await authorize(request, "admin")
+    raw = await read_body(request)
+
+    async def run(_key: str | None) -> Response:
+        body = Body.parse(raw)
+        spec = RouteSpec(
+            shop_id=check_shop_id(body.integer("shop_id")),
+            merchant_account=body.string("organization_bin", max_length=12),  # type: ignore[arg-type]
+            credentials=_credentials(body) or {},
+            is_active=body.boolean("is_active", required=False) is not False,
+            provider=_provider(body),
+        )
+        body.finish()
+        route = await request.app.state.container.manage_routes().add(spec, actor=principal.name)
+        return ok({"config": config_view(route)}, status=201)
+
+    return await run_idempotently(request, principal, raw, run)
+
+
+async def update_config(request: Request) -> Response:
+    principal = await authorize(request, "admin")
+    shop_id = _path_shop_id(request)
+    body = Body.parse(await read_body(request))
+    change = RouteChange(
+        merchant_account=body.string("organization_bin", required=False, max_length=12),
+        credentials=_credentials(body),
+        is_active=body.boolean("is_active", required=False),
+    )
+    _provider(body)
+    body.finish()
+    route = await request.app.state.container.manage_routes().change(shop_id, KASPI, change, actor=principal.name)
+    return ok({"config": config_view(route)})
+
+
+async def deactivate_config(request: Request) -> Response:
+    principal = await authorize(request, "admin")
+    route = await request.app.state.container.manage_routes().deactivate(
+        _path_shop_id(request), KASPI, actor=principal.name
+    )
+    return ok({"config": config_view(route)})
+
+
+async def list_logs(request: Request) -> Response:
+    await authorize(request, "admin")
+    shop = request.query_params.get("shop_id")
+    limit = request.query_params.get("limit", "100")
+    if shop is not None and not (shop.isascii() and shop.isdigit() and len(shop) <= 19):
+        raise BadRequest("invalid_value", "shop_id must be a positive integer", field="shop_id")
+    if not (limit.isascii() and limit.isdigit() and len(limit) <= 6):
+        raise BadRequest("invalid_value", "limit must be a positive integer", field="limit")
+    entries = await request.app.state.container.list_audit_log().execute(
+        shop_id=int(shop) if shop is not None else None, limit=int(limit)
+    )
+    return ok({"logs": [log_view(e) for e in entries]})
+
+
+routes = [
+    Route("/admin/configs", list_configs, methods=["GET"]),
+    Route("/admin/configs", create_config, methods=["POST"]),
+    Route("/admin/configs/{shop_id}", get_config, methods=["GET"]),
+    Route("/admin/configs/{shop_id}", update_config, methods=["PUT"]),
+    Route("/admin/configs/{shop_id}", deactivate_config, methods=["DELETE"]),
+    Route("/admin/logs", list_logs, methods=["GET"]),
+]

@@ -1,0 +1,136 @@
+"""Strict JSON request bodies: one parse, typed fields, unknown fields refused.
+
+Numbers with a fraction become `Decimal` (never float); NaN, Infinity, duplicate keys, non-UTF-8
+and oversized bodies are refused with a 4xx naming what was wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import attrs
+from starlette.requests import Request
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+@attrs.define(str=False)
+class BadRequest(Exception):
+    """The request itself is unreadable or mistyped; `status` is the HTTP status to answer."""
+
+    code: str
+    message: str
+    field: str | None = None
+    status: int = 422
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _refuse_constant(name: str) -> Any:
+    raise BadRequest("invalid_json", f"{name} is not a JSON number", status=400)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise BadRequest("invalid_json", f"duplicate key {key!r}", field=key, status=400)
+        result[key] = value
+    return result
+
+
+def parse_json(raw: bytes) -> Any:
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequest("body_too_large", f"body is larger than {MAX_BODY_BYTES} bytes", status=413)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("invalid_json", "body is not UTF-8", status=400) from None
+    try:
+        return json.loads(
+            text,
+            parse_float=Decimal,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_no_duplicates,
+        )
+    except BadRequest:
+        raise
+    except (ValueError, RecursionError):
+        raise BadRequest("invalid_json", "body is not valid JSON", status=400) from None
+
+
+async def read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BadRequest("body_too_large", f"body is larger than {MAX_BODY_BYTES} bytes", status=413)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BadRequest("body_too_large", f"body is larger than {MAX_BODY_BYTES} bytes", status=413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Body:
+    """A JSON object with typed getters; `finish()` refuses any field nobody asked for."""
+
+    def __init__(self, data: Any) -> None:
+        if not isinstance(data, dict):
+            raise BadRequest("invalid_body", "body must be a JSON object")
+        self._data = data
+        self._seen: set[str] = set()
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Body:
+        return cls(parse_json(raw) if raw.strip() else {})
+
+    def _get(self, name: str, required: bool) -> Any:
+        self._seen.add(name)
+        if name not in self._data or self._data[name] is None:
+            if required:
+                raise BadRequest("missing_field", f"{name} is required", field=name)
+            return None
+        return self._data[name]
+
+    def integer(self, name: str, *, required: bool = True) -> int | None:
+        value = self._get(name, required)
+        if value is not None and (type(value) is not int):
+            raise BadRequest("invalid_type", f"{name} must be an integer", field=name)
+        return value
+
+    def number(self, name: str, *, required: bool = True) -> Decimal | None:
+        value = self._get(name, required)
+        if value is None:
+            return None
+        if type(value) is int:
+            return Decimal(value)
+        if isinstance(value, Decimal):
+            return value
+        raise BadRequest("invalid_type", f"{name} must be a number", field=name)
+
+    def string(self, name: str, *, required: bool = True, max_length: int = 255) -> str | None:
+        value = self._get(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise BadRequest("invalid_type", f"{name} must be a string", field=name)
+        if len(value) > max_length:
+            raise BadRequest("too_long", f"{name} is longer than {max_length} characters", field=name)
+        return value
+
+    def boolean(self, name: str, *, required: bool = True) -> bool | None:
+        value = self._get(name, required)
+        if value is not None and not isinstance(value, bool):
+            raise BadRequest("invalid_type", f"{name} must be true or false", field=name)
+        return value
+
+    def finish(self) -> None:
+        unknown = sorted(set(self._data) - self._seen)
+        if unknown:
+            raise BadRequest("unknown_field", f"unknown field {unknown[0]!r}", field=unknown[0])
+

@@ -1,0 +1,15 @@
+"""The route store read outside transactions, straight from the in-memory database's committed routes."""
+
+from __future__ import annotations
+
+from domain.seller_route import SellerRoute
+
+from tests.fakes.database import InMemoryDatabase
+
+
+class InMemoryRouteStore:
+    def __init__(self, db: InMemoryDatabase) -> None:
+        self._db = db
+
+    async def get(self, shop_id: int, provider: str) -> SellerRoute | None:
+        return self._db.routes.get((shop_id, provider))

@@ -1,0 +1,68 @@
+"""The dependency rule, executable: the domain and the application never import outward."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+from importlinter.cli import lint_imports
+
+ROOT = Path(__file__).resolve().parents[2]
+STDLIB = frozenset(sys.stdlib_module_names)
+DOMAIN_MAY_IMPORT = STDLIB | {"attrs", "domain"}
+APPLICATION_MAY_IMPORT = DOMAIN_MAY_IMPORT | {"application"}
+
+
+def foreign_imports(package: Path, allowed: frozenset[str]) -> list[str]:
+    """Every absolute import under `package` whose top-level module is not in `allowed`, as `file:line module`."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue  # relative imports stay inside the package
+            where = f"{path.relative_to(package.parent)}:{node.lineno}"
+            found += [f"{where} {m}" for m in modules if m.split(".")[0] not in allowed]
+    return found
+
+
+def test_the_domain_imports_only_the_standard_library_and_attrs() -> None:
+    assert foreign_imports(ROOT / "domain", DOMAIN_MAY_IMPORT) == []
+
+
+def test_the_application_imports_only_the_domain_the_standard_library_and_attrs() -> None:
+    assert foreign_imports(ROOT / "application", APPLICATION_MAY_IMPORT) == []
+
+
+def test_the_scan_catches_an_outward_import_however_it_is_written(tmp_path: Path) -> None:
+    package = tmp_path / "domain"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "leak.py").write_text(
+        "from __future__ import annotations\n"
+        "import os, sqlalchemy.orm\n"
+        "from typing import TYPE_CHECKING\n"
+        "from . import money\n"
+        "if TYPE_CHECKING:\n"
+        "    from application.ports import Clock\n"
+        "def late():\n"
+        "    import httpx\n"
+    )
+    assert foreign_imports(package, DOMAIN_MAY_IMPORT) == [
+        "domain/leak.py:2 sqlalchemy.orm",
+        "domain/leak.py:6 application.ports",
+        "domain/leak.py:8 httpx",
+    ]
+
+
+def test_the_import_linter_contracts_are_kept(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    exit_code = lint_imports(config_filename=str(ROOT / ".importlinter"), no_cache=True, no_logo=True)
+    assert exit_code == 0, capsys.readouterr().out
