@@ -22,5 +22,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Paygate next to the floor on the local PostgreSQL (as `make test` needs it); about 5 minutes.
+# wrk (Debian package) generates the load when it can be installed; an aiohttp script otherwise.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet aiohttp psycopg-pool
+	command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 || \
+		echo "bench: wrk is not installed; the aiohttp load generator runs instead" >&2
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -21,8 +23,9 @@ _SECRET_PARAM = re.compile(
 _USERINFO_PASSWORD = re.compile(r"(?P<head>://[^/@:\s\"'<>]*:)(?P<value>[^/@\s\"'<>]+)(?=@)")
 
 # Loggers of the HTTP stack that print request URLs: httpx's INFO "HTTP Request: GET <url>", and
-# uvicorn's access log, whose lines carry the query string.
-HTTP_CLIENT_LOGGERS = ("httpx", "httpcore")
+# uvicorn's access log, whose lines carry the query string. The Stripe SDK's logger prints every
+# request at INFO and every answer body at DEBUG (PaymentIntents carry their client_secret).
+HTTP_CLIENT_LOGGERS = ("httpx", "httpcore", "stripe")
 HTTP_SERVER_LOGGERS = ("uvicorn.access",)
 _guard_lock = threading.Lock()
 
@@ -51,8 +54,15 @@ def redact_secrets(text: str, secrets: Iterable[str]) -> str:
 
 
 def _spellings(secret: str) -> set[str]:
-    # A secret can show up raw or percent-encoded (in a URL, `+` and `/` change form).
-    return {secret, quote(secret, safe=""), quote_plus(secret, safe="")}
+    # A secret can show up raw, percent-encoded (in a URL, `+` and `/` change form), or escaped
+    # inside a rendered JSON log line (quotes, backslashes, non-ASCII).
+    return {
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
 
 
 def _ordered(secrets: Iterable[str]) -> tuple[str, ...]:
@@ -83,15 +93,24 @@ class SecretRedactingFilter(logging.Filter):
                 text = text.replace(secret, MASK)
         return redact_url(text)
 
+    def redact_value(self, value: Any) -> Any:
+        """`value` with every string inside it (dict values, list items) redacted."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {key: self.redact_value(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.redact_value(item) for item in value]
+        if isinstance(value, tuple):
+            return tuple(self.redact_value(item) for item in value)
+        return value
+
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a filter must never break logging (a bad format string)
-            message = str(record.msg)
-        cleaned = self.redact(message)
-        if cleaned != message:
-            record.msg = cleaned
-            record.args = None
+        if isinstance(record.msg, dict):
+            # A structlog event on its way to its formatter: redact its fields, keep it a dict.
+            record.msg = self.redact_value(record.msg)
+        else:
+            self._redact_message(record)
         if record.exc_info and not record.exc_text:
             # Format the traceback now so the handler prints the redacted text instead.
             record.exc_text = logging.Formatter().formatException(record.exc_info)
@@ -104,6 +123,16 @@ class SecretRedactingFilter(logging.Filter):
             if key not in _STANDARD_ATTRIBUTES and isinstance(value, str):
                 setattr(record, key, self.redact(value))
         return True
+
+    def _redact_message(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a filter must never break logging (a bad format string)
+            message = str(record.msg)
+        cleaned = self.redact(message)
+        if cleaned != message:
+            record.msg = cleaned
+            record.args = None
 
 
 def protect_loggers(*names: str) -> None:

@@ -7,16 +7,21 @@ idempotency, so the create is never retried blindly; status sync or an operator 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import attrs
 
 from domain.audit import Outcome
-from domain.errors import DomainError, InvalidValue
+from domain.events import EventType, settlement_event
+from domain.errors import DomainError
 from domain.identifiers import Phone
 from domain.money import Money
-from domain.payment import Payment, PaymentMethod, PaymentStatus
+from domain.payment import OPEN, Payment, PaymentMethod, PaymentStatus
+from domain.polling import PaymentCheck
 from domain.seller_route import SellerRoute
 
 from application.audit import AuditRecorder, payment_entry
+from application.events import record_event
 from application.errors import (
     ApplicationError,
     ConcurrentUpdate,
@@ -26,34 +31,22 @@ from application.errors import (
     ProviderDeclined,
     ProviderOutcomeUnknown,
     ProviderUnavailable,
-    RouteMissingCredentials,
 )
 from application.ports import (
     Clock,
     IdGenerator,
     PaymentRequest,
+    ProviderPayment,
     RouteStore,
     UnitOfWork,
     UnitOfWorkFactory,
 )
 from application.providers import ProviderDirectory
-from application.routing import active_route
+from application.payment_requests import CreatePaymentCommand, check_request
+from application.routing import route_for
 
 OPERATION = "create"
 UNKNOWN_OUTCOME = ProviderOutcomeUnknown.code
-MAX_DESCRIPTION = 255
-
-
-@attrs.frozen
-class CreatePaymentCommand:
-    shop_id: int
-    provider: str
-    method: PaymentMethod
-    amount: Money
-    description: str = ""
-    phone: str | None = None
-    idempotency_key: str | None = None
-    actor: str | None = None
 
 
 class CreatePayment:
@@ -122,28 +115,27 @@ class CreatePayment:
         return earlier
 
     async def _prepare(self, command: CreatePaymentCommand) -> tuple[Payment, Phone | None, SellerRoute]:
-        route = await active_route(self._routes, command.shop_id, command.provider)
-        self._providers.get(command.provider)
-        if command.provider == "kaspi" and not route.credentials.get("device_token"):
-            raise RouteMissingCredentials(command.shop_id, "Kaspi device token")
-        if command.method is PaymentMethod.REMOTE and command.phone is None:
-            raise InvalidValue("phone", "phone is required for a remote payment")
-        phone = Phone.parse(command.phone) if command.method is PaymentMethod.REMOTE else None
-        if not command.amount.is_positive():
-            raise InvalidValue("amount", "amount must be positive")
-        if len(command.description) > MAX_DESCRIPTION:
-            raise InvalidValue("message", f"message is longer than {MAX_DESCRIPTION} characters")
+        route = await route_for(self._routes, command.shop_id, command.provider)
+        profile = self._providers.get(route.provider).profile
+        method = command.method or profile.default_method
+        check_request(profile, route, method, command)
+        phone = Phone.parse(command.phone) if method is PaymentMethod.REMOTE and command.phone is not None else None
         now = self._clock.now()
         payment = Payment(
             id=self._ids.new_id("pay"),
             shop_id=command.shop_id,
-            provider=command.provider,
-            method=command.method,
+            provider=route.provider,
+            method=method,
             amount=command.amount,
             merchant_account=route.merchant_account,
             description=command.description,
             phone=phone.value if phone else None,
             idempotency_key=command.idempotency_key,
+            order_id=command.order_id,
+            customer_id=command.customer_id,
+            return_url=command.return_url,
+            metadata=dict(command.metadata),
+            manual_capture=command.manual_capture,
             created_at=now,
             updated_at=now,
         )
@@ -155,11 +147,17 @@ class CreatePayment:
         provider = self._providers.get(payment.provider)
         request = PaymentRequest(
             payment_id=payment.id,
+            idempotency_key=payment.id,
             route=route,
             method=payment.method,
             amount=payment.amount,
             description=payment.description,
             phone=phone,
+            order_id=payment.order_id,
+            customer_id=payment.customer_id,
+            return_url=payment.return_url,
+            metadata=payment.metadata,
+            manual_capture=payment.manual_capture,
         )
         try:
             answer = await provider.create_payment(request)
@@ -170,22 +168,32 @@ class CreatePayment:
             await self._record(payment, actor, unknown=unknown)
             raise ProviderOutcomeUnknown(payment.id, unknown.reason, unknown.timed_out) from None
         now = self._clock.now()
+        lifetime = provider.profile.payment_lifetime
+        declined = answer.outcome is PaymentStatus.FAILED
         async with self._uow() as uow:
-            current = await uow.payments.get(payment.id, for_update=True)
-            assert current is not None
-            expected = current.version
-            current.record_provider_acceptance(
-                external_id=answer.external_id,
-                provider_status=answer.provider_status,
-                payment_link=answer.payment_link,
-                expires_at=answer.expires_at or (current.created_at + provider.payment_lifetime),
-                at=now,
-            )
-            if answer.outcome is not PaymentStatus.PENDING:
-                current.settle(answer.outcome, provider_status=answer.provider_status, at=now)
-            await _store(uow, current, expected)
-            await uow.audit.append(payment_entry(OPERATION, current, Outcome.SUCCESS, at=now, actor=actor))
+            # Nobody else knows the payment yet, in all but rare cases: the answer is applied to the
+            # copy just stored and written as a compare-and-set on its version (the UPDATE takes the
+            # row lock), sparing a read. Only if that loses (a recovery attached the provider's id
+            # meanwhile) is the payment read back under the row lock, as every other change does.
+            current = attrs.evolve(payment)
+            _accept(current, answer, lifetime, now)
+            if not await uow.payments.update(current, payment.version):
+                locked = await uow.payments.get(payment.id, for_update=True)
+                assert locked is not None
+                current, expected = locked, locked.version
+                _accept(current, answer, lifetime, now)
+                await _store(uow, current, expected)
+            outcome = Outcome.ERROR if declined else Outcome.SUCCESS
+            await uow.audit.append(payment_entry(OPERATION, current, outcome, at=now, actor=actor))
+            await record_event(uow, self._ids, EventType.PAYMENT_CREATED, current, at=now)
+            if current.status is not PaymentStatus.PENDING:
+                await record_event(uow, self._ids, settlement_event(current.status), current, at=now)
+            if current.status in OPEN:
+                # Some providers never call back: the poller asks until the payment settles or expires.
+                await uow.checks.add(PaymentCheck(payment_id=current.id, next_check_at=now))
             await uow.commit()
+        if declined:
+            raise PaymentDeclined(current.id, answer.provider_status, f"provider status {answer.provider_status}")
         return current
 
     async def _record(
@@ -207,6 +215,7 @@ class CreatePayment:
                     error_code=declined.code, error_message=declined.message,
                 )
                 entry = payment_entry(OPERATION, current, Outcome.ERROR, at=now, error=str(declined), actor=actor)
+                await record_event(uow, self._ids, EventType.PAYMENT_FAILED, current, at=now)
             else:
                 assert unknown is not None
                 current.note_unknown_outcome(UNKNOWN_OUTCOME, unknown.reason, at=now)
@@ -218,6 +227,26 @@ class CreatePayment:
             await uow.commit()
 
 
+def _accept(payment: Payment, answer: ProviderPayment, lifetime: timedelta, now: datetime) -> None:
+    """The provider's answer to a create, applied to the payment in memory."""
+    payment.record_provider_acceptance(
+        external_id=answer.external_id,
+        provider_status=answer.provider_status,
+        payment_link=answer.payment_link,
+        checkout_url=answer.checkout_url,
+        client_secret=answer.client_secret,
+        expires_at=answer.expires_at or (payment.created_at + lifetime),
+        at=now,
+    )
+    if answer.outcome is not PaymentStatus.PENDING:
+        declined = answer.outcome is PaymentStatus.FAILED
+        payment.settle(
+            answer.outcome, provider_status=answer.provider_status, at=now,
+            error_code=answer.provider_status if declined else None,
+            error_message=f"provider status {answer.provider_status}" if declined else None,
+        )
+
+
 async def _store(uow: UnitOfWork, payment: Payment, expected_version: int) -> None:
     if not await uow.payments.update(payment, expected_version):
         # The row is locked for this transaction, so losing the compare-and-set means another
@@ -226,9 +255,13 @@ async def _store(uow: UnitOfWork, payment: Payment, expected_version: int) -> No
 
 
 def _same_request(earlier: Payment, new: Payment) -> bool:
-    return (earlier.shop_id, earlier.provider, earlier.method, earlier.amount, earlier.phone, earlier.description) == (
-        new.shop_id, new.provider, new.method, new.amount, new.phone, new.description,
-    )
+    def request(p: Payment) -> tuple[object, ...]:
+        return (
+            p.shop_id, p.provider, p.method, p.amount, p.phone, p.description,
+            p.order_id, p.customer_id, p.return_url, p.metadata, p.manual_capture,
+        )
+
+    return request(earlier) == request(new)
 
 
 def _replay(payment: Payment) -> Payment:

@@ -171,3 +171,138 @@ class ConcurrentUpdate(ApplicationError):
     @property
     def message(self) -> str:
         return f"{self.reference} was changed by another request; retry"
+
+
+@attrs.define(str=False)
+class CapabilityNotSupported(ApplicationError):
+    """The provider cannot do this (capture at Kaspi, a phone push at Stripe...)."""
+
+    provider: str
+    capability: str
+    code = "capability_not_supported"
+
+    @property
+    def message(self) -> str:
+        return f"provider {self.provider!r} does not support {self.capability.replace('_', ' ')}"
+
+
+@attrs.define(str=False)
+class PaymentNotCapturable(ApplicationError):
+    """Only a two-step payment the provider has authorised can be captured."""
+
+    payment_id: str
+    status: str
+    code = "payment_not_capturable"
+
+    @property
+    def message(self) -> str:
+        return f"payment {self.payment_id} is {self.status}; only an authorised two-step payment can be captured"
+
+
+@attrs.define(str=False)
+class PaymentNotCancellable(ApplicationError):
+    """Only an open payment (pending at the provider, or authorised) can be cancelled."""
+
+    payment_id: str
+    status: str
+    code = "payment_not_cancellable"
+
+    @property
+    def message(self) -> str:
+        return f"payment {self.payment_id} is {self.status}; only an open payment can be cancelled"
+
+
+@attrs.define(str=False)
+class SecretUnreadable(ApplicationError):
+    """A stored secret opens under none of the configured keys (SECRETS_KEY lost or changed)."""
+
+    what: str
+    code = "secret_unreadable"
+
+    @property
+    def message(self) -> str:
+        return f"the stored {self.what} cannot be decrypted with the configured SECRETS_KEY"
+
+
+@attrs.define(str=False)
+class ApiKeyNotFound(ApplicationError):
+    key_id: str
+    code = "api_key_not_found"
+
+    @property
+    def message(self) -> str:
+        return f"API key {self.key_id} not found"
+
+
+@attrs.define(str=False)
+class StatusNotConfirmed(ApplicationError):
+    """A client reported a status the provider does not confirm: nothing was changed."""
+
+    external_id: str
+    reported: str
+    observed: str | None
+    code = "status_not_confirmed"
+
+    @property
+    def message(self) -> str:
+        seen = self.observed or "no answer"
+        return f"payment {self.external_id}: the provider says {seen}, not {self.reported}; nothing was changed"
+
+
+@attrs.define(str=False)
+class WebhookNotFound(ApplicationError):
+    subscription_id: str
+    code = "webhook_not_found"
+
+    @property
+    def message(self) -> str:
+        return f"webhook subscription {self.subscription_id} not found"
+
+
+@attrs.define(str=False)
+class DeliveryNotFound(ApplicationError):
+    delivery_id: str
+    code = "delivery_not_found"
+
+    @property
+    def message(self) -> str:
+        return f"webhook delivery {self.delivery_id} not found"
+
+
+@attrs.define(str=False)
+class WebhookRejected(ApplicationError):
+    """An incoming provider webhook failed its provider's check (signature, age, source): nothing changes."""
+
+    provider: str
+    reason: str
+    code = "webhook_rejected"
+
+    @property
+    def message(self) -> str:
+        return f"{self.provider} webhook rejected: {self.reason}"
+
+
+@attrs.define(str=False)
+class PublishFailed(Exception):
+    """The broker did not confirm an event (down, refused, timed out): it stays in the outbox for later."""
+
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+@attrs.define(str=False)
+class StorageUnavailable(ApplicationError):
+    """The database cannot be reached (down, restarting, unreachable, out of connections).
+
+    Raised by the persistence adapters. The work of the failed transaction is rolled back (or, if
+    the answer to a COMMIT was lost, done): a retry with the same idempotency key is always safe.
+    """
+
+    reason: str
+    code = "database_unavailable"
+
+    @property
+    def message(self) -> str:
+        return "the database is unavailable; retry shortly with the same Idempotency-Key"

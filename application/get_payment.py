@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from domain.payment import Payment
 
 from application.errors import PaymentNotFound
@@ -14,16 +16,21 @@ class GetPayment:
         self._uow = uow
         self._sync = sync
 
-    async def by_external_id(self, provider: str, external_id: str, *, actor: str | None = None) -> Payment:
+    async def by_external_id(
+        self, provider: str, external_id: str, *, actor: str | None = None, shops: Collection[int] | None = None
+    ) -> Payment:
+        """`shops`: the caller's reach (None: every shop); another shop's payment does not exist for it."""
         async with self._uow() as uow:
             payment = await uow.payments.get_by_external_id(provider, external_id)
-        if payment is None:
+        if payment is None or (shops is not None and payment.shop_id not in shops):
             raise PaymentNotFound(external_id)
         return await self._sync.refresh(payment, actor=actor)
 
-    async def by_id(self, payment_id: str, *, refresh: bool = True, actor: str | None = None) -> Payment:
+    async def by_id(
+        self, payment_id: str, *, refresh: bool = True, actor: str | None = None, shops: Collection[int] | None = None
+    ) -> Payment:
         async with self._uow() as uow:
             payment = await uow.payments.get(payment_id)
-        if payment is None:
+        if payment is None or (shops is not None and payment.shop_id not in shops):
             raise PaymentNotFound(payment_id)
         return await self._sync.refresh(payment, actor=actor) if refresh else payment

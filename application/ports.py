@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
@@ -11,25 +11,78 @@ from typing import Protocol, Self
 import attrs
 
 from domain.audit import AuditEntry
+from domain.events import Event
 from domain.identifiers import Phone
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
+from domain.polling import PaymentCheck
 from domain.refund import Refund
 from domain.seller_route import SellerRoute
+from domain.webhooks import DeliveryAttempt, WebhookDelivery, WebhookSubscription
 
 # --- Providers ---------------------------------------------------------------------------------
 
 
+class Capability(enum.StrEnum):
+    """What a provider can do; the application refuses clearly what a provider cannot."""
+
+    PUSH_TO_PHONE = "push_to_phone"  # a bill pushed to the customer's app (Kaspi remote payment)
+    PAYMENT_LINK = "payment_link"  # a link / QR the customer opens
+    REDIRECT_CHECKOUT = "redirect_checkout"  # a hosted checkout page (checkout_url)
+    CLIENT_SECRET = "client_secret"  # the browser confirms: cards, Apple Pay, Google Pay
+    TWO_STEP = "two_step"  # authorise now, capture later
+    CANCEL = "cancel"  # cancel an open payment
+    PARTIAL_REFUND = "partial_refund"  # refund part of a payment, repeatedly
+    WEBHOOKS = "webhooks"  # the provider calls back; without it the poller is the only source
+
+
+# Which capability each payment method needs.
+METHOD_CAPABILITY: dict[PaymentMethod, Capability] = {
+    PaymentMethod.REMOTE: Capability.PUSH_TO_PHONE,
+    PaymentMethod.LINK: Capability.PAYMENT_LINK,
+    PaymentMethod.REDIRECT: Capability.REDIRECT_CHECKOUT,
+    PaymentMethod.CARD: Capability.CLIENT_SECRET,
+}
+
+
+@attrs.frozen
+class ProviderProfile:
+    """What the application needs to know about a provider before calling it."""
+
+    name: str
+    capabilities: frozenset[Capability]
+    currencies: frozenset[str]
+    # The method used when a request names none.
+    default_method: PaymentMethod
+    # Credentials a route of this provider must carry (e.g. Kaspi's device_token).
+    credential_names: tuple[str, ...]
+    # How long a customer has to pay when the provider does not say (Kaspi: 24 h for a remote bill).
+    payment_lifetime: timedelta
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+
 @attrs.frozen
 class PaymentRequest:
-    """What a provider needs to open a payment on the seller's own merchant account."""
+    """What a provider needs to open a payment on the seller's own merchant account.
+
+    `idempotency_key` is stable for this payment (its id): providers that support idempotency get
+    it on every POST, so a retried call can never open a second payment.
+    """
 
     payment_id: str
+    idempotency_key: str
     route: SellerRoute
     method: PaymentMethod
     amount: Money
     description: str
     phone: Phone | None = None
+    order_id: str | None = None
+    customer_id: str | None = None
+    return_url: str | None = None
+    metadata: Mapping[str, str] = attrs.field(factory=dict)
+    manual_capture: bool = False
 
 
 @attrs.frozen
@@ -41,11 +94,17 @@ class ProviderPayment:
     outcome: PaymentStatus
     payment_link: str | None = None
     expires_at: datetime | None = None
+    checkout_url: str | None = None
+    client_secret: str | None = None
+    # Why the provider cancelled or declined it, in its own words (YooKassa's cancellation_details);
+    # kept as the payment's error_message.
+    failure_reason: str | None = None
 
 
 @attrs.frozen
 class RefundRequest:
     refund_id: str
+    idempotency_key: str
     route: SellerRoute
     external_id: str
     merchant_account: str
@@ -57,18 +116,48 @@ class ProviderRefund:
     external_id: str | None
 
 
-class PaymentProvider(Protocol):
-    """One payment provider. Raises only `ProviderDeclined` or `ProviderUnavailable`."""
+@attrs.frozen
+class PaymentAction:
+    """Capture or cancel of an open payment at the provider."""
 
-    name: str
-    # How long a customer has to pay when the provider does not say (Kaspi: 24 h for a remote bill).
-    payment_lifetime: timedelta
+    payment_id: str
+    idempotency_key: str
+    route: SellerRoute
+    external_id: str
+    amount: Money
+
+
+class PaymentProvider(Protocol):
+    """One payment provider. Raises only `ProviderDeclined` or `ProviderUnavailable`.
+
+    `capture` and `cancel` are called only when the profile has TWO_STEP / CANCEL.
+    """
+
+    profile: ProviderProfile
 
     async def create_payment(self, request: PaymentRequest) -> ProviderPayment: ...
 
     async def fetch_payment(self, route: SellerRoute, external_id: str) -> ProviderPayment: ...
 
     async def refund(self, request: RefundRequest) -> ProviderRefund: ...
+
+    async def capture(self, action: PaymentAction) -> ProviderPayment: ...
+
+    async def cancel(self, action: PaymentAction) -> ProviderPayment: ...
+
+
+@attrs.frozen
+class ProviderNotice:
+    """What a verified provider webhook says about one of our payments.
+
+    `observed` None means the notice is only a hint (unsigned, or not trusted enough): the
+    payment's state is re-fetched from the provider before anything changes.
+    """
+
+    provider: str
+    external_id: str
+    event_id: str | None = None
+    observed: ProviderPayment | None = None
 
 
 # --- Storage -------------------------------------------------------------------------------------
@@ -83,6 +172,14 @@ class PaymentRepository(Protocol):
     async def get_by_external_id(self, provider: str, external_id: str) -> Payment | None: ...
 
     async def get_by_idempotency_key(self, key: str) -> Payment | None: ...
+
+    async def list_by_order(self, order_id: str, *, shop_ids: Collection[int] | None) -> Sequence[Payment]:
+        """Newest first; `shop_ids` None means every shop."""
+
+    async def list_by_customer(
+        self, customer_id: str, *, shop_ids: Collection[int] | None, before_id: str | None, limit: int
+    ) -> Sequence[Payment]:
+        """Newest first, strictly older than `before_id` (the cursor) when given."""
 
     async def update(self, payment: Payment, expected_version: int) -> bool:
         """Compare-and-set on `version`: False when someone else changed the row first."""
@@ -109,12 +206,102 @@ class AuditLog(Protocol):
 class RouteRepository(Protocol):
     async def get(self, shop_id: int, provider: str) -> SellerRoute | None: ...
 
-    async def list(self, *, provider: str | None = None) -> Sequence[SellerRoute]: ...
+    async def list(self, *, provider: str | None = None, shop_id: int | None = None) -> Sequence[SellerRoute]: ...
 
     async def add(self, route: SellerRoute) -> None:
         """Insert; raises `RouteAlreadyExists` for a second route of the same shop and provider."""
 
     async def update(self, route: SellerRoute) -> None: ...
+
+
+class ProviderEventLog(Protocol):
+    async def seen(self, provider: str, event_id: str) -> bool: ...
+
+    async def first_time(self, provider: str, event_id: str, at: datetime) -> bool:
+        """Record a provider's event id; False when it was recorded before (a redelivery)."""
+
+
+class PaymentCheckRepository(Protocol):
+    """The poller's schedule: one check per open payment, kept apart from the payment itself."""
+
+    async def add(self, check: PaymentCheck) -> None: ...
+
+    async def get(self, payment_id: str) -> PaymentCheck | None: ...
+
+    async def claim_due(
+        self, *, due_by: datetime, now: datetime, lease_until: datetime, limit: int
+    ) -> Sequence[PaymentCheck]:
+        """Lease up to `limit` checks due by `due_by` and held by no live lease, earliest first.
+
+        Concurrent callers never get the same check: PostgreSQL skips rows another claim has locked.
+        """
+
+    async def reschedule(self, payment_id: str, *, next_check_at: datetime, attempts: int) -> None:
+        """Release the lease and set the next check; does nothing when the check is gone."""
+
+    async def remove(self, payment_id: str) -> None: ...
+
+
+class OutboxRepository(Protocol):
+    """Events stored with the change they tell, then fanned out to webhooks and published to a broker."""
+
+    async def add(self, event: Event) -> None:
+        """Store `event` as the next of its payment's sequence."""
+
+    async def get(self, event_id: str) -> Event | None: ...
+
+    async def list_for_payment(self, payment_id: str) -> Sequence[Event]:
+        """In sequence order."""
+
+    async def claim_unfanned(self, *, limit: int) -> Sequence[Event]:
+        """Events not yet handed to the webhook subscriptions, oldest first, locked until commit."""
+
+    async def mark_fanned_out(self, event_ids: Sequence[str], at: datetime) -> None: ...
+
+    async def claim_unpublished(self, *, now: datetime, lease_until: datetime, limit: int) -> Sequence[Event]:
+        """Lease up to `limit` events the broker has not confirmed, oldest first."""
+
+    async def mark_published(self, event_ids: Sequence[str], at: datetime) -> None: ...
+
+
+class WebhookRepository(Protocol):
+    async def add_subscription(self, subscription: WebhookSubscription) -> None: ...
+
+    async def get_subscription(self, subscription_id: str) -> WebhookSubscription | None: ...
+
+    async def list_subscriptions(self, *, active_only: bool) -> Sequence[WebhookSubscription]: ...
+
+    async def update_subscription(self, subscription: WebhookSubscription) -> None: ...
+
+    async def add_delivery(self, delivery: WebhookDelivery) -> None: ...
+
+    async def get_delivery(self, delivery_id: str) -> WebhookDelivery | None: ...
+
+    async def update_delivery(self, delivery: WebhookDelivery) -> None: ...
+
+    async def list_deliveries(
+        self,
+        *,
+        event_id: str | None = None,
+        subscription_id: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[WebhookDelivery]:
+        """Newest first."""
+
+    async def claim_due_deliveries(
+        self, *, now: datetime, lease_until: datetime, limit: int
+    ) -> Sequence[WebhookDelivery]:
+        """Lease up to `limit` pending deliveries due by `now`, each the next in its payment's order.
+
+        A delivery waits while an earlier event of its payment is not fanned out yet, or is still
+        pending for the same subscription; concurrent callers never get the same delivery.
+        """
+
+    async def add_attempt(self, attempt: DeliveryAttempt) -> None: ...
+
+    async def attempts_of(self, delivery_ids: Sequence[str]) -> Sequence[DeliveryAttempt]:
+        """Oldest first."""
 
 
 class UnitOfWork(Protocol):
@@ -124,6 +311,11 @@ class UnitOfWork(Protocol):
     refunds: RefundRepository
     routes: RouteRepository
     audit: AuditLog
+    provider_events: ProviderEventLog
+    api_keys: ApiKeyRepository
+    checks: PaymentCheckRepository
+    outbox: OutboxRepository
+    webhooks: WebhookRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -144,6 +336,8 @@ class RouteStore(Protocol):
     """Read access to routes outside a transaction (a cache may sit behind it)."""
 
     async def get(self, shop_id: int, provider: str) -> SellerRoute | None: ...
+
+    async def list_for_shop(self, shop_id: int) -> Sequence[SellerRoute]: ...
 
 
 # --- Idempotency and API keys ------------------------------------------------------------------
@@ -177,25 +371,107 @@ class IdempotencyStore(Protocol):
         """Forget a claim whose outcome should not be replayed (the retry must run again)."""
 
 
+class Scope(enum.StrEnum):
+    """What an API key may do."""
+
+    PAYMENTS = "payments"  # the foundation's scope: read and write, kept so existing keys work
+    PAYMENTS_READ = "payments:read"
+    PAYMENTS_WRITE = "payments:write"
+    ADMIN = "admin"  # routes, keys, webhooks, the audit log
+    ROUTE_SECRETS = "routes:secrets"  # may read a route's credentials (the Bitrix client's config call)
+
+
+# The scopes a broader scope stands for; `payments` asked for itself is met by read + write together.
+_IMPLIED: dict[str, frozenset[str]] = {Scope.PAYMENTS: frozenset({Scope.PAYMENTS_READ, Scope.PAYMENTS_WRITE})}
+
+
 @attrs.frozen
 class ApiKey:
+    """`shops` None reaches every shop; otherwise only those (other shops' data does not exist for it)."""
+
     id: str
     name: str
     key_hash: str
     scopes: frozenset[str]
     created_at: datetime
     revoked_at: datetime | None = None
+    shops: frozenset[int] | None = None
+    prefix: str | None = None  # the key's first characters, to recognise it in a listing
 
     def allows(self, scope: str) -> bool:
-        return self.revoked_at is None and scope in self.scopes
+        if self.revoked_at is not None:
+            return False
+        granted = self.scopes | {implied for s in self.scopes for implied in _IMPLIED.get(s, ())}
+        return scope in granted or _IMPLIED.get(scope, frozenset({scope})) <= granted
+
+    def reaches(self, shop_id: int) -> bool:
+        return self.shops is None or shop_id in self.shops
+
+
+class ApiKeyRepository(Protocol):
+    """API keys inside a unit of work: every change commits with its audit entry."""
+
+    async def add(self, key: ApiKey) -> None: ...
+
+    async def get(self, key_id: str) -> ApiKey | None: ...
+
+    async def revoke(self, key_id: str, at: datetime) -> bool:
+        """False when there is no such key or it was revoked already (its first revocation stands)."""
 
 
 class ApiKeyStore(Protocol):
-    async def add(self, key: ApiKey) -> None: ...
+    """Reads outside a transaction, on every request (a cache may sit behind it)."""
 
     async def find_by_hash(self, key_hash: str) -> ApiKey | None: ...
 
     async def list(self) -> Sequence[ApiKey]: ...
+
+
+class RateLimiter(Protocol):
+    async def acquire(self, bucket: str) -> float | None:
+        """Take one request from `bucket`'s allowance: None when allowed, else seconds until it would be."""
+
+
+class Throttle(Protocol):
+    """Paces calls to one provider so that they keep within its rate limit."""
+
+    async def wait_turn(self) -> None:
+        """Return when one more request keeps within the limit."""
+
+
+# --- Notifications -------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class DeliveryResult:
+    """How one webhook request went; `delivered` means the receiver answered 2xx."""
+
+    delivered: bool
+    duration_ms: int
+    status_code: int | None = None
+    error: str | None = None
+
+
+class WebhookSender(Protocol):
+    async def send(self, url: str, secret: str, event: Event, *, at: datetime) -> DeliveryResult:
+        """POST the event signed with `secret` at time `at`; a receiver's failure is a result, never raised."""
+
+
+class EventPublisher(Protocol):
+    async def publish(self, event: Event) -> None:
+        """Return once the broker confirmed the event; raise `PublishFailed` otherwise."""
+
+
+# --- Secrets at rest -----------------------------------------------------------------------------
+
+
+class SecretCipher(Protocol):
+    """Encrypts secrets before they are stored (route credentials, webhook secrets)."""
+
+    def encrypt(self, plaintext: str) -> str: ...
+
+    def decrypt(self, token: str) -> str:
+        """Raises `SecretUnreadable` when no configured key opens `token`."""
 
 
 # --- Time and identity ---------------------------------------------------------------------------

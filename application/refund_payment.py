@@ -11,12 +11,14 @@ import attrs
 
 from domain.audit import Outcome
 from domain.errors import DomainError
+from domain.events import EventType
 from domain.money import Money
 from domain.payment import Payment, PaymentStatus
 from domain.refund import Refund, RefundStatus
 
 from application.audit import AuditRecorder, payment_entry
 from application.create_payment import UNKNOWN_OUTCOME
+from application.events import record_event
 from application.errors import (
     ApplicationError,
     ConcurrentUpdate,
@@ -109,6 +111,7 @@ class RefundPayment:
             return _replay(*earlier)
         request = RefundRequest(
             refund_id=refund.id,
+            idempotency_key=refund.id,
             route=route,
             external_id=payment.external_id or "",
             merchant_account=payment.merchant_account,
@@ -212,6 +215,9 @@ class RefundPayment:
             if unknown is None and not await uow.payments.update(payment, expected):
                 raise ConcurrentUpdate(payment.id)
             await uow.audit.append(entry)
+            if unknown is None:
+                kind = EventType.REFUND_FAILED if declined is not None else EventType.REFUND_SUCCEEDED
+                await record_event(uow, self._ids, kind, payment, at=now, refund=refund)
             await uow.commit()
         return RefundResult(payment, refund)
 

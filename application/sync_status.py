@@ -6,21 +6,35 @@ loser of a race finds the payment already moved and records nothing.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from domain.audit import Outcome
-from domain.payment import Payment, PaymentStatus
+from domain.events import settlement_event
+from domain.payment import OPEN, Payment, PaymentStatus
 
 from application.audit import AuditRecorder, payment_entry
 from application.errors import (
     ConcurrentUpdate,
     PaymentNotFound,
     ProviderDeclined,
+    ProviderOutcomeUnknown,
     ProviderUnavailable,
 )
-from application.ports import Clock, ProviderPayment, RouteStore, UnitOfWorkFactory
+from application.events import record_event
+from application.ports import Clock, IdGenerator, ProviderPayment, RouteStore, UnitOfWorkFactory
 from application.providers import ProviderDirectory
 
 OPERATION = "status_change"
+UNSUCCESSFUL = frozenset({PaymentStatus.FAILED, PaymentStatus.CANCELLED, PaymentStatus.EXPIRED})
 CHECK = "status"
+# A create still without the provider's answer this long after it started cannot be in flight any
+# more (provider calls time out in seconds): the process making it died between the provider's
+# acceptance and the database update.
+LOST_ANSWER_AFTER = timedelta(minutes=5)
+LOST_ANSWER = (
+    "the gateway stopped before it recorded the provider's answer; the provider may have the payment: "
+    "find it in the provider's merchant cabinet and attach its id (`paygate payments attach`)"
+)
 
 
 class SyncPaymentStatus:
@@ -32,12 +46,16 @@ class SyncPaymentStatus:
         providers: ProviderDirectory,
         audit: AuditRecorder,
         clock: Clock,
+        ids: IdGenerator,
+        lost_answer_after: timedelta = LOST_ANSWER_AFTER,
     ) -> None:
         self._uow = uow
         self._routes = routes
         self._providers = providers
         self._audit = audit
         self._clock = clock
+        self._ids = ids
+        self._lost_answer_after = lost_answer_after
 
     async def refresh(self, payment: Payment, *, actor: str | None = None) -> Payment:
         """Ask the provider about a pending payment and apply the answer.
@@ -45,22 +63,61 @@ class SyncPaymentStatus:
         A provider error is recorded and the stored payment returned unchanged: an unanswered
         status question never fails a payment.
         """
-        if payment.status is not PaymentStatus.PENDING or payment.external_id is None:
+        if payment.status in OPEN and payment.external_id is None:
+            return await self._note_lost_answer(payment, actor=actor)
+        if payment.status not in OPEN:
             return payment
+        observed = await self.observe(payment, actor=actor)
+        if observed is None:
+            return payment
+        if (observed.outcome, observed.provider_status) == (payment.status, payment.provider_status):
+            # Nothing new since it was read (the usual answer while a customer decides): no change to
+            # apply, so no transaction and no row lock. A change made meanwhile by someone else is
+            # theirs to record; this read may return the copy from a moment before it.
+            return payment
+        return await self.apply(payment.id, observed, actor=actor)
+
+    async def _note_lost_answer(self, payment: Payment, *, actor: str | None) -> Payment:
+        """Flag, once, a create whose answer never reached the database as an unknown outcome.
+
+        Without the provider's id nobody can ask the provider (the Kaspi proxy has no lookup by our
+        id), so it stays pending: retries get `provider_outcome_unknown`, the audit log and the
+        `paygate_payments_outcome_unknown` gauge show it to an operator.
+        """
+        now = self._clock.now()
+        if payment.error_code is not None or now - payment.created_at < self._lost_answer_after:
+            return payment  # flagged already, or the create may still be in flight
+        async with self._uow() as uow:
+            current = await uow.payments.get(payment.id, for_update=True)
+            if current is None or current.status not in OPEN or current.external_id is not None or current.error_code:
+                return current or payment  # answered or flagged meanwhile
+            expected = current.version
+            current.note_unknown_outcome(ProviderOutcomeUnknown.code, LOST_ANSWER, at=now)
+            if not await uow.payments.update(current, expected):
+                raise ConcurrentUpdate(payment.id)
+            await uow.audit.append(
+                payment_entry("create", current, Outcome.PENDING, at=now, error=f"outcome unknown: {LOST_ANSWER}", actor=actor)
+            )
+            await uow.commit()
+        return current
+
+    async def observe(self, payment: Payment, *, actor: str | None = None) -> ProviderPayment | None:
+        """The provider's view of an open payment, or None when it gave none (the error is audited)."""
+        if payment.external_id is None:
+            return None
         provider = self._providers.get(payment.provider)
         route = await self._routes.get(payment.shop_id, payment.provider)
         if route is None:
-            return payment
+            return None
         try:
-            observed = await provider.fetch_payment(route, payment.external_id)
+            return await provider.fetch_payment(route, payment.external_id)
         except (ProviderUnavailable, ProviderDeclined) as error:
             await self._audit.refusal(
                 CHECK, error, shop_id=payment.shop_id, provider=payment.provider,
                 external_id=payment.external_id, payment_id=payment.id,
                 organization_bin=payment.merchant_account, actor=actor,
             )
-            return payment
-        return await self.apply(payment.id, observed, actor=actor)
+            return None
 
     async def apply(self, payment_id: str, observed: ProviderPayment, *, actor: str | None = None) -> Payment:
         now = self._clock.now()
@@ -68,10 +125,13 @@ class SyncPaymentStatus:
             payment = await uow.payments.get(payment_id, for_update=True)
             if payment is None:
                 raise PaymentNotFound(payment_id)
-            if payment.status is not PaymentStatus.PENDING:
+            if payment.status not in OPEN:
                 return payment  # someone else settled it first: nothing to record
             expected = payment.version
             outcome = observed.outcome
+            if outcome is PaymentStatus.PENDING and payment.status is PaymentStatus.AUTHORIZED:
+                # A provider answer lagging behind a webhook: an authorisation is never undone.
+                return payment
             if outcome is PaymentStatus.FAILED and payment.expires_at is not None and now >= payment.expires_at:
                 # Kaspi answers the same `Error` for a decline and for its own 24 h cancellation.
                 outcome = PaymentStatus.EXPIRED
@@ -80,8 +140,10 @@ class SyncPaymentStatus:
                 outcome,
                 provider_status=observed.provider_status,
                 at=now,
-                error_code=observed.provider_status if outcome is not PaymentStatus.SUCCEEDED else None,
-                error_message=f"provider status {observed.provider_status}" if outcome is not PaymentStatus.SUCCEEDED else None,
+                error_code=observed.provider_status if outcome in UNSUCCESSFUL else None,
+                error_message=(observed.failure_reason or f"provider status {observed.provider_status}")
+                if outcome in UNSUCCESSFUL
+                else None,
             )
             if not changed and previous_provider_status == observed.provider_status:
                 return payment
@@ -89,5 +151,8 @@ class SyncPaymentStatus:
                 raise ConcurrentUpdate(payment_id)
             if changed:
                 await uow.audit.append(payment_entry(OPERATION, payment, Outcome.SUCCESS, at=now, actor=actor))
+                await record_event(uow, self._ids, settlement_event(payment.status), payment, at=now)
+                if payment.status not in OPEN:
+                    await uow.checks.remove(payment.id)  # nothing left to poll for
             await uow.commit()
         return payment

@@ -2,29 +2,64 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
 
 import httpx
+import redis.asyncio as redis
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.caching import CachedApiKeyStore, CachedRouteStore, CacheInvalidation
+from adapters.metrics import PaygateMetrics
+from adapters.notifications.rabbitmq import RabbitMqPublisher
+from adapters.notifications.webhooks import HttpWebhookSender
 from adapters.persistence.database import create_engine
+from adapters.persistence.gauges import DatabaseGauges
+from adapters.persistence.invalidation import Invalidate, InvalidationListener, listener_conninfo
 from adapters.persistence.migrate import check_migrated
 from adapters.persistence.probe import DatabaseProbe
 from adapters.persistence.stores import SqlAlchemyApiKeyStore, SqlAlchemyIdempotencyStore, SqlAlchemyRouteStore
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
+from adapters.providers.cloudpayments.provider import CloudPaymentsProvider
+from adapters.providers.cloudpayments.simulator import create_cloudpayments_simulator
+from adapters.providers.cloudpayments.simulator_state import CloudPaymentsSimulatorState
 from adapters.providers.http_client import build_http_client
+from adapters.providers.instrumented import ProviderCallBook, instrument
+from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
 from adapters.providers.kaspi_proxy.provider import KaspiProxyProvider
 from adapters.providers.kaspi_proxy.simulator import KaspiSimulatorState, create_kaspi_simulator
+from adapters.providers.sandbox.provider import SandboxProvider
+from adapters.providers.sandbox.simulator import FAILURE_REASONS, SandboxGateway, SandboxKnobs, create_sandbox_controls
+from adapters.providers.stripe.provider import StripeProvider
+from adapters.providers.stripe.simulator import StripeSimulatorState, create_stripe_simulator
+from adapters.providers.stripe.webhooks import StripeWebhooks
+from adapters.providers.yookassa.provider import YooKassaProvider
+from adapters.providers.yookassa.simulator import YooKassaSimulatorState, create_yookassa_simulator
+from adapters.rate_limit import InProcessTokenBucket, NoRateLimit, RedisTokenBucket
+from adapters.secrets import FernetCipher, configured_cipher
 from adapters.system import SystemClock, UlidGenerator
+from adapters.throttle import TokenBucketThrottle
 from application.api_keys import ApiKeys
 from application.audit import AuditRecorder
 from application.audit_log import ListAuditLog
+from application.client_reports import RecordClientLog, ReportPaymentStatus
+from application.cancel_payment import CancelPayment
+from application.capture_payment import CapturePayment
 from application.create_payment import CreatePayment
+from application.dispatch_events import DispatchEvents
 from application.get_payment import GetPayment
+from application.list_payments import ListPayments
 from application.manage_routes import ManageRoutes
+from application.manage_webhooks import ManageWebhooks
+from application.poll_payments import PollPayments
+from application.provider_notices import HandleProviderNotice
+from application.ports import PaymentProvider
 from application.providers import ProviderDirectory
+from application.recover_payment import AttachExternalId
 from application.refund_payment import RefundPayment
 from application.sync_status import SyncPaymentStatus
 from config.settings import Settings
@@ -46,8 +81,80 @@ async def _http_client(timeout: float) -> AsyncIterator[httpx.AsyncClient]:
         await client.aclose()
 
 
+async def _event_publisher(url: str | None, exchange: str) -> AsyncIterator[RabbitMqPublisher | None]:
+    # BROKER_URL unset: no broker, events reach subscribers by webhook only. The publisher connects
+    # on first use, so a broker that is down never stops a process from starting.
+    if url is None:
+        yield None
+        return
+    publisher = RabbitMqPublisher(url=url, exchange=exchange)
+    try:
+        yield publisher
+    finally:
+        await publisher.close()
+
+
+def _if_enabled(enabled: bool, adapter: Callable[[], PaymentProvider]) -> PaymentProvider | None:
+    """The adapter when its settings enable it; a disabled provider is never even built."""
+    return adapter() if enabled else None
+
+
+def _enabled(**adapters: PaymentProvider | None) -> dict[str, PaymentProvider]:
+    return {name: adapter for name, adapter in adapters.items() if adapter is not None}
+
+
+def _sandbox_gateway(settings: Settings) -> SandboxGateway:
+    knobs = SandboxKnobs(
+        success_rate=settings.sandbox_success_rate,
+        latency_ms=settings.sandbox_latency_ms,
+        failure_reasons=settings.sandbox_failure_reasons or tuple(FAILURE_REASONS),
+    )
+    public_url = f"http://{settings.host}:{settings.port}/sandbox/sandbox"
+    return SandboxGateway(seed=settings.sandbox_seed, knobs=knobs, public_url=public_url)
+
+
+def _cloudpayments_simulator_state(port: int) -> CloudPaymentsSimulatorState:
+    # Sites enrol with the secret of their first call and notify this gateway: a demo needs no setup.
+    return CloudPaymentsSimulatorState(
+        enrol_on_first_use=True, default_notification_url=f"http://127.0.0.1:{port}/webhooks/cloudpayments"
+    )
+
+
 def _startup_check(engine: AsyncEngine) -> Callable[[], Awaitable[None]]:
     return functools.partial(check_migrated, engine)
+
+
+async def _secret_cipher(keys: tuple[str, ...], key_file: str) -> AsyncIterator[FernetCipher]:
+    # Reading (or creating) the development key file is disk I/O: not on the event loop.
+    yield await asyncio.to_thread(configured_cipher, keys, development_key_file=Path(key_file))
+
+
+async def _invalidation_listener(database_url: str, on_topic: Invalidate) -> AsyncIterator[InvalidationListener | None]:
+    conninfo = listener_conninfo(database_url)
+    if conninfo is None:  # SQLite: no notices, the caches' TTL bounds staleness
+        yield None
+        return
+    listener = InvalidationListener(conninfo, on_topic)
+    await listener.start()
+    try:
+        yield listener
+    finally:
+        await listener.stop()
+
+
+async def _rate_limiter(
+    rate: float, burst: int, redis_url: str | None
+) -> AsyncIterator[InProcessTokenBucket | RedisTokenBucket | NoRateLimit]:
+    if rate <= 0:
+        yield NoRateLimit()
+    elif redis_url is None:
+        yield InProcessTokenBucket(rate=rate, burst=burst)
+    else:
+        client = redis.Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        try:
+            yield RedisTokenBucket(client, rate=rate, burst=burst)
+        finally:
+            await client.aclose()
 
 
 class Container(containers.DeclarativeContainer):
@@ -59,11 +166,39 @@ class Container(containers.DeclarativeContainer):
     # Resources: opened by the HTTP lifespan or the CLI runner, closed by them.
     engine = providers.Resource(_engine, url=settings.provided.database_url)
     kaspi_http_client = providers.Resource(_http_client, timeout=settings.provided.kaspi_timeout_seconds)
+    yookassa_http_client = providers.Resource(_http_client, timeout=settings.provided.yookassa_timeout_seconds)
+    cloudpayments_http_client = providers.Resource(
+        _http_client, timeout=settings.provided.cloudpayments_timeout_seconds
+    )
+    stripe_http_client = providers.Resource(_http_client, timeout=settings.provided.stripe_timeout_seconds)
 
-    uow = providers.Callable(functools.partial, SqlAlchemyUnitOfWork, engine)
-    route_store = providers.Singleton(SqlAlchemyRouteStore, engine)
+    # Encrypts secrets at rest: route credentials here, webhook secrets wherever they are stored.
+    secret_cipher = providers.Resource(
+        _secret_cipher, keys=settings.provided.secrets_keys, key_file=settings.provided.secrets_key_file
+    )
+    rate_limiter = providers.Resource(
+        _rate_limiter,
+        rate=settings.provided.rate_limit_per_second,
+        burst=settings.provided.rate_limit_burst,
+        redis_url=settings.provided.redis_url,
+    )
+
+    uow = providers.Callable(functools.partial, SqlAlchemyUnitOfWork, engine, cipher=secret_cipher)
+    # Routes and keys are read on every request: from memory once warm, dropped on every change.
+    route_store = providers.Singleton(
+        CachedRouteStore,
+        providers.Singleton(SqlAlchemyRouteStore, engine, cipher=secret_cipher),
+        ttl=settings.provided.cache_ttl_seconds,
+    )
     idempotency_store = providers.Singleton(SqlAlchemyIdempotencyStore, engine)
-    api_key_store = providers.Singleton(SqlAlchemyApiKeyStore, engine)
+    api_key_store = providers.Singleton(
+        CachedApiKeyStore, providers.Singleton(SqlAlchemyApiKeyStore, engine), ttl=settings.provided.cache_ttl_seconds
+    )
+    cache_invalidation = providers.Singleton(CacheInvalidation, route_store, api_key_store)
+    # Changes made by other processes (replicas, the CLI) reach the caches through PostgreSQL.
+    invalidation_listener = providers.Resource(
+        _invalidation_listener, database_url=settings.provided.database_url, on_topic=cache_invalidation
+    )
     database_probe = providers.Singleton(DatabaseProbe, engine)
     startup_check = providers.Callable(_startup_check, engine)
 
@@ -82,16 +217,92 @@ class Container(containers.DeclarativeContainer):
         access_token=settings.provided.kaspi_access_token,
         timeout=settings.provided.kaspi_timeout_seconds,
     )
-    payment_providers = providers.Singleton(ProviderDirectory, providers.Dict(kaspi=kaspi))
+    # The sandbox provider: a simulated gateway in the process (SANDBOX_PROVIDER), its controls
+    # mounted at /sandbox/sandbox.
+    sandbox_gateway = providers.Singleton(_sandbox_gateway, settings)
+    sandbox_controls = providers.Singleton(create_sandbox_controls, sandbox_gateway)
+    sandbox = providers.Singleton(
+        SandboxProvider, gateway=sandbox_gateway, timeout=settings.provided.sandbox_timeout_seconds
+    )
+    # YooKassa (YOOKASSA_API_URL); `simulator` mounts its simulator at /sandbox/yookassa, where any
+    # shop is enrolled with the secret key of its first request, so a demo needs no setup.
+    yookassa_simulator_state = providers.Singleton(YooKassaSimulatorState, enrol_on_first_use=True)
+    yookassa_simulator = providers.Singleton(create_yookassa_simulator, state=yookassa_simulator_state)
+    yookassa = providers.Singleton(
+        YooKassaProvider,
+        client=yookassa_http_client,
+        base_url=settings.provided.yookassa_base_url,
+        timeout=settings.provided.yookassa_timeout_seconds,
+    )
+    # Stripe (STRIPE_SECRET_KEY, the platform's key); `simulator` mounts its simulator at /sandbox/stripe,
+    # which delivers its signed events to this gateway's own /webhooks/stripe.
+    stripe_simulator_state = providers.Singleton(
+        StripeSimulatorState,
+        webhook_url=settings.provided.stripe_simulator_webhook_url,
+        webhook_secret=settings.provided.stripe_webhook_secrets[0],
+    )
+    stripe_simulator = providers.Singleton(
+        create_stripe_simulator, secret_key=settings.provided.stripe_secret_key, state=stripe_simulator_state
+    )
+    stripe = providers.Singleton(
+        StripeProvider,
+        client=stripe_http_client,
+        secret_key=settings.provided.stripe_secret_key,
+        base_url=settings.provided.stripe_base_url,
+        timeout=settings.provided.stripe_timeout_seconds,
+    )
+    stripe_webhooks = providers.Singleton(StripeWebhooks, secrets=settings.provided.stripe_webhook_secrets, clock=clock)
+    # CloudPayments (CLOUDPAYMENTS_API_URL); `simulator` mounts its simulator at /sandbox/cloudpayments.
+    cloudpayments_simulator_state = providers.Singleton(_cloudpayments_simulator_state, settings.provided.port)
+    cloudpayments_simulator = providers.Singleton(
+        create_cloudpayments_simulator, state=cloudpayments_simulator_state
+    )
+    cloudpayments = providers.Singleton(
+        CloudPaymentsProvider,
+        client=cloudpayments_http_client,
+        base_url=settings.provided.cloudpayments_base_url,
+        timeout=settings.provided.cloudpayments_timeout_seconds,
+    )
+    # Every provider call is logged once, counted and timed (adapters/providers/instrumented.py).
+    metrics = providers.Singleton(PaygateMetrics)
+    provider_calls = providers.Singleton(ProviderCallBook)
+    payment_providers = providers.Singleton(
+        ProviderDirectory,
+        providers.Callable(
+            instrument,
+            # Only the providers their settings enable: `name=providers.Callable(_if_enabled, flag, adapter.provider)`.
+            providers.Callable(
+                _enabled,
+                kaspi=kaspi,
+                sandbox=providers.Callable(_if_enabled, settings.provided.sandbox_enabled, sandbox.provider),
+                yookassa=providers.Callable(_if_enabled, settings.provided.yookassa_enabled, yookassa.provider),
+                cloudpayments=providers.Callable(
+                    _if_enabled, settings.provided.cloudpayments_enabled, cloudpayments.provider
+                ),
+                stripe=providers.Callable(_if_enabled, settings.provided.stripe_enabled, stripe.provider),
+            ),
+            metrics=metrics,
+            book=provider_calls,
+        ),
+    )
+    database_gauges = providers.Singleton(
+        DatabaseGauges, engine, provider_names=payment_providers.provided.names, now=clock.provided.now
+    )
+    # Read at every scrape of /metrics: add a sampler here for any gauge that lives in the database.
+    metric_samplers = providers.Dict(database=database_gauges.provided.sample)
 
     audit = providers.Singleton(AuditRecorder, uow, clock)
     sync_status = providers.Singleton(
-        SyncPaymentStatus, uow=uow, routes=route_store, providers=payment_providers, audit=audit, clock=clock
+        SyncPaymentStatus, uow=uow, routes=route_store, providers=payment_providers, audit=audit, clock=clock, ids=ids
+    )
+    attach_external_id = providers.Singleton(
+        AttachExternalId, uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, clock=clock, ids=ids
     )
     create_payment = providers.Singleton(
         CreatePayment, uow=uow, routes=route_store, providers=payment_providers, audit=audit, clock=clock, ids=ids
     )
     get_payment = providers.Singleton(GetPayment, uow=uow, sync=sync_status)
+    handle_provider_notice = providers.Singleton(HandleProviderNotice, uow=uow, sync=sync_status, clock=clock)
     refund_payment = providers.Singleton(
         RefundPayment,
         uow=uow,
@@ -102,9 +313,64 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         ids=ids,
     )
-    manage_routes = providers.Singleton(ManageRoutes, uow=uow, clock=clock)
+    capture_payment = providers.Singleton(
+        CapturePayment, uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, audit=audit, clock=clock
+    )
+    cancel_payment = providers.Singleton(
+        CancelPayment, uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, audit=audit, clock=clock
+    )
+    list_payments = providers.Singleton(ListPayments, uow=uow)
+    manage_routes = providers.Singleton(
+        ManageRoutes,
+        uow=uow,
+        clock=clock,
+        on_change=providers.List(route_store.provided.forget),
+        providers=payment_providers,
+    )
     list_audit_log = providers.Singleton(ListAuditLog, uow=uow)
-    api_keys = providers.Singleton(ApiKeys, store=api_key_store, clock=clock, ids=ids)
+    record_client_log = providers.Singleton(RecordClientLog, routes=route_store, audit=audit, clock=clock)
+    report_payment_status = providers.Singleton(
+        ReportPaymentStatus, uow=uow, routes=route_store, sync=sync_status, audit=audit, clock=clock
+    )
+    api_keys = providers.Singleton(
+        ApiKeys, uow=uow, store=api_key_store, clock=clock, ids=ids, on_change=providers.List(api_key_store.provided.forget)
+    )
+
+    # The poller (`paygate poll`): per-provider schedules and rate limits (per poller process).
+    poll_schedules = providers.Dict(kaspi=providers.Object(KASPI_POLL_SCHEDULE))
+    poll_throttles = providers.Dict(
+        kaspi=providers.Singleton(TokenBucketThrottle, rate=settings.provided.kaspi_rate_limit_per_second)
+    )
+    poll_payments = providers.Singleton(
+        PollPayments,
+        uow=uow,
+        sync=sync_status,
+        clock=clock,
+        schedules=poll_schedules,
+        throttles=poll_throttles,
+        batch_size=settings.provided.poll_batch_size,
+        concurrency=settings.provided.poll_concurrency,
+        lease=providers.Callable(timedelta, seconds=settings.provided.poll_lease_seconds),
+    )
+
+    # Outgoing webhooks and the broker: the dispatcher (`paygate poll`, `paygate dispatch`).
+    webhook_http_client = providers.Resource(_http_client, timeout=settings.provided.webhook_timeout_seconds)
+    webhook_sender = providers.Singleton(
+        HttpWebhookSender, client=webhook_http_client, timeout=settings.provided.webhook_timeout_seconds
+    )
+    event_publisher = providers.Resource(
+        _event_publisher, url=settings.provided.broker_url, exchange=settings.provided.broker_exchange
+    )
+    dispatch_events = providers.Singleton(
+        DispatchEvents,
+        uow=uow,
+        sender=webhook_sender,
+        publisher=event_publisher,
+        clock=clock,
+        ids=ids,
+        concurrency=settings.provided.webhook_concurrency,
+    )
+    manage_webhooks = providers.Singleton(ManageWebhooks, uow=uow, clock=clock, ids=ids)
 
 
 def build_container(settings: Settings) -> Container:
@@ -115,9 +381,11 @@ async def open_resources(container: Container) -> None:
     """Open the engine and HTTP clients; afterwards every provider hands out plain objects."""
     await container.init_resources()
     # Once the async resources exist, nothing needs awaiting to get them; without this,
-    # dependency-injector would hand every dependent provider out as a Future.
-    for resource in container.traverse(types=[providers.Resource]):
-        resource.disable_async_mode()
+    # dependency-injector would hand every dependent provider out as a Future. Singletons built
+    # while the resources were opening (the caches the invalidation listener feeds) are async too.
+    for provider in container.traverse():
+        if provider.is_async_mode_enabled():
+            provider.disable_async_mode()
 
 
 async def close_resources(container: Container) -> None:

@@ -1,21 +1,85 @@
-"""Process-wide logging: one handler on the root logger, with every configured secret redacted."""
+"""Process-wide logging: one JSON line per event on one root handler, every configured secret redacted."""
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import MutableMapping
+from typing import IO, Any
+
+import structlog
 
 from adapters.redaction import SecretRedactingFilter, protect_http_server_loggers, quiet_http_client_loggers
 from config.settings import Settings
 
 
-def configure_logging(settings: Settings) -> SecretRedactingFilter:
+_LEADING_KEYS = ("timestamp", "level", "logger", "event")
+
+
+def _leading_keys_first(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
+    # Machines do not care about key order; a person reading a line does. uvicorn's terminal
+    # colouring of its own messages is noise in JSON.
+    event.pop("color_message", None)
+    return {**{key: event[key] for key in _LEADING_KEYS if key in event}, **event}
+
+
+def _dumps(event: Any, **options: Any) -> str:
+    # Non-ASCII as it is (Kazakh and Russian shop messages stay readable, and a secret keeps one spelling).
+    return json.dumps(event, ensure_ascii=False, **options)
+
+
+class JsonLogFormatter(structlog.stdlib.ProcessorFormatter):
+    """Renders structlog events and plain `logging` records alike as one JSON object per line.
+
+    The rendered line is redacted once more: tracebacks are formatted here, after the handler's
+    filter ran, and must not carry a secret either.
+    """
+
+    def __init__(self, redactor: SecretRedactingFilter) -> None:
+        super().__init__(
+            foreign_pre_chain=[
+                # Plain `logging` records (uvicorn, SQLAlchemy, older code) get the request's context
+                # and their `extra=` fields too.
+                structlog.contextvars.merge_contextvars,
+                structlog.stdlib.ExtraAdder(),
+            ],
+            processors=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+                structlog.processors.StackInfoRenderer(),
+                structlog.processors.format_exc_info,
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _leading_keys_first,
+                structlog.processors.JSONRenderer(serializer=_dumps),
+            ],
+        )
+        self._redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._redactor.redact(super().format(record))
+
+
+def _not_alembic_preamble(record: logging.LogRecord) -> bool:
+    # Alembic announces its dialect whenever it reads the schema version, which `/ready` does on
+    # every probe of the load balancer: two lines of noise every few seconds. Upgrades still log.
+    return not (record.name == "alembic.runtime.migration" and str(record.msg).startswith(("Context impl", "Will assume")))
+
+
+def log_handler(redactor: SecretRedactingFilter, stream: IO[str] | None = None) -> logging.Handler:
+    """The one handler: the redacting filter on every record, then the JSON formatter."""
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(_not_alembic_preamble)
+    handler.addFilter(redactor)
+    handler.setFormatter(JsonLogFormatter(redactor))
+    return handler
+
+
+def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> SecretRedactingFilter:
     """Returns the filter so that secrets learnt later (device tokens) can be added to it."""
     redactor = SecretRedactingFilter(settings.secrets())
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(redactor)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [log_handler(redactor, stream)]
     root.setLevel(settings.log_level)
     quiet_http_client_loggers()
     protect_http_server_loggers()

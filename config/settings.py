@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import attrs
 
 SIMULATOR_ACCESS_TOKEN = "sandbox-access-token"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/paygate.db"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# <PROVIDER>_API_URL=simulator: that provider's built-in simulator on the gateway's own port.
+SIMULATOR = "simulator"
+STRIPE_API_URL = "https://api.stripe.com"
+# What STRIPE_API_URL=simulator uses unless told otherwise: the simulator checks these, nothing real.
+STRIPE_SIMULATOR_SECRET_KEY = "sk_test_paygate_simulator"
+STRIPE_SIMULATOR_WEBHOOK_SECRET = "whsec_paygate_simulator"
+# Where YooKassa sends notifications from (its published list); they are unsigned, so the source
+# network is all that tells a notification from anyone else's POST.
+YOOKASSA_NETWORKS: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "77.75.153.0/25", "77.75.156.11/32", "77.75.156.35/32", "77.75.154.128/25",
+        "185.71.76.0/27", "185.71.77.0/27", "2a02:5180::/32",
+    )
+)
 
 
 class SettingsError(ValueError):
@@ -39,6 +57,60 @@ def _number(env: Mapping[str, str], name: str, default: float, *, kind: type = f
     return value
 
 
+def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _number(env, name, default)
+    if value > 1:
+        raise SettingsError(f"{name} must be between 0 and 1")
+    return value
+
+
+def _positive(env: Mapping[str, str], name: str, default: float, *, kind: type = float) -> float:
+    value = _number(env, name, default, kind=kind)
+    if value == 0:
+        raise SettingsError(f"{name} must be positive")
+    return value
+
+
+def _networks(env: Mapping[str, str], name: str, default: tuple[IPNetwork, ...]) -> tuple[IPNetwork, ...]:
+    """Comma-separated addresses or CIDR networks (IPv4 or IPv6); unset keeps `default`."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    networks = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError:
+            raise SettingsError(f"{name}: {item!r} is not an IP address or network (host bits set?)") from None
+    return tuple(networks)
+
+
+def _api_url(env: Mapping[str, str], name: str) -> str | None:
+    """A provider's API URL, `simulator` for its built-in simulator, or None when unset."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if raw != SIMULATOR and urlsplit(raw).scheme not in {"http", "https"}:
+        raise SettingsError(f"{name} must be an http(s) URL or {SIMULATOR!r}")
+    return raw
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+def _api_url(env: Mapping[str, str], name: str) -> str | None:
+    """A provider's API URL, `simulator`, or None when unset (the provider is off)."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if raw != SIMULATOR and urlsplit(raw).scheme not in {"http", "https"}:
+        raise SettingsError(f"{name} must be an http(s) URL or {SIMULATOR!r}")
+    return raw
+
+
 @attrs.frozen
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -52,6 +124,59 @@ class Settings:
     kaspi_access_token: str = attrs.field(default=SIMULATOR_ACCESS_TOKEN, repr=False)
     kaspi_timeout_seconds: float = 15.0
     kaspi_simulator_latency_ms: int = 0
+    # Fernet keys for secrets at rest: the first encrypts, all decrypt. Empty: a development key
+    # file (created on first use) stands in, so `make run` needs no configuration.
+    secrets_keys: tuple[str, ...] = attrs.field(default=(), repr=False)
+    secrets_key_file: str = "./var/secrets.key"
+    # Per API key: a sustained rate and a burst; 0 turns rate limiting off. Shared across replicas
+    # through Redis when REDIS_URL is set, per process otherwise.
+    rate_limit_per_second: float = 5000.0
+    rate_limit_burst: int = 10000
+    redis_url: str | None = attrs.field(default=None, repr=False)
+    # How long a route or API key is served from memory; changes invalidate at once (PostgreSQL).
+    cache_ttl_seconds: float = 5.0
+    # The poller (`paygate poll`): a sweep every interval, checks leased in batches for a while.
+    poll_interval_seconds: float = 5.0
+    poll_batch_size: int = 100
+    poll_concurrency: int = 20
+    poll_lease_seconds: float = 300.0
+    # Status calls to Kaspi per second, per poller process (Kaspi rejects tight polling).
+    kaspi_rate_limit_per_second: float = 20.0
+    # The dispatcher (inside `paygate poll`, or `paygate dispatch`): webhooks and the broker.
+    dispatch_interval_seconds: float = 2.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_concurrency: int = 10
+    # RabbitMQ (amqp://user:pass@host/vhost); unset: events are not published to a broker.
+    broker_url: str | None = attrs.field(default=None, repr=False)
+    broker_exchange: str = "paygate.events"
+    # The sandbox provider (a simulated gateway inside the process, for demos). Never let it near
+    # real sellers: it says "paid" without moving money. Off unless asked for, or unless Kaspi
+    # runs on its simulator too (a development or demo setup: `make run`).
+    sandbox_enabled: bool = False
+    sandbox_success_rate: float = 1.0
+    sandbox_latency_ms: int = 0
+    sandbox_seed: int | None = None
+    sandbox_failure_reasons: tuple[str, ...] = ()  # empty: every reason the sandbox knows
+    sandbox_timeout_seconds: float = 5.0
+    # YooKassa: on when YOOKASSA_API_URL is set (`simulator`: the built-in one at /sandbox/yookassa).
+    # Credentials are per route: the route's merchant account is the shop id, its secret_key the key.
+    yookassa_api_url: str | None = None
+    yookassa_timeout_seconds: float = 15.0
+    yookassa_webhook_networks: tuple[IPNetwork, ...] = YOOKASSA_NETWORKS
+    # Reverse proxies in front of Paygate whose X-Forwarded-For is believed; empty: the connecting
+    # address is the client (a forwarded-for header is then ignored, whoever sends it).
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    # CloudPayments: on when CLOUDPAYMENTS_API_URL is set (`simulator`: the built-in one at
+    # /sandbox/cloudpayments). Credentials are per route: the public id and its api_secret.
+    cloudpayments_api_url: str | None = None
+    cloudpayments_timeout_seconds: float = 15.0
+    # Stripe: on when STRIPE_SECRET_KEY is set (the platform's key; each route names the seller's
+    # connected account), or with STRIPE_API_URL=simulator (the built-in one at /sandbox/stripe).
+    # Several webhook signing secrets: a rotation in progress, or the platform and Connect endpoints.
+    stripe_secret_key: str | None = attrs.field(default=None, repr=False)
+    stripe_api_url: str | None = None
+    stripe_webhook_secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
+    stripe_timeout_seconds: float = 30.0
 
     @property
     def kaspi_simulated(self) -> bool:
@@ -63,9 +188,63 @@ class Settings:
             return self.kaspi_proxy_url.rstrip("/")
         return f"http://127.0.0.1:{self.port}/sandbox/kaspi/api/v2/paymentkaspi"
 
+    @property
+    def yookassa_enabled(self) -> bool:
+        return self.yookassa_api_url is not None
+
+    @property
+    def yookassa_simulated(self) -> bool:
+        return self.yookassa_api_url == SIMULATOR
+
+    @property
+    def yookassa_base_url(self) -> str:
+        if self.yookassa_api_url is None or self.yookassa_simulated:
+            return f"http://127.0.0.1:{self.port}/sandbox/yookassa/v3"
+        return self.yookassa_api_url.rstrip("/")
+
+    @property
+    def stripe_enabled(self) -> bool:
+        return self.stripe_secret_key is not None
+
+    @property
+    def stripe_simulated(self) -> bool:
+        return self.stripe_api_url == SIMULATOR
+
+    @property
+    def stripe_base_url(self) -> str:
+        if self.stripe_simulated:
+            return f"http://127.0.0.1:{self.port}/sandbox/stripe"
+        return (self.stripe_api_url or STRIPE_API_URL).rstrip("/")
+
+    @property
+    def stripe_simulator_webhook_url(self) -> str:
+        """Where the built-in simulator delivers its events: this gateway's own endpoint."""
+        return f"http://127.0.0.1:{self.port}/webhooks/stripe"
+
+    @property
+    def cloudpayments_enabled(self) -> bool:
+        return self.cloudpayments_api_url is not None
+
+    @property
+    def cloudpayments_simulated(self) -> bool:
+        return self.cloudpayments_api_url == SIMULATOR
+
+    @property
+    def cloudpayments_base_url(self) -> str:
+        if self.cloudpayments_api_url is None or self.cloudpayments_simulated:
+            return f"http://127.0.0.1:{self.port}/sandbox/cloudpayments"
+        return self.cloudpayments_api_url.rstrip("/")
+
     def secrets(self) -> list[str]:
         """Values that must never appear in a log line or a response."""
-        return [self.kaspi_access_token] if self.kaspi_access_token else []
+        broker_password = urlsplit(self.broker_url).password if self.broker_url else None
+        return (
+            ([self.kaspi_access_token] if self.kaspi_access_token else [])
+            + list(self.secrets_keys)
+            + ([broker_password] if broker_password else [])
+            + ([self.stripe_secret_key] if self.stripe_secret_key else [])
+            + list(self.stripe_webhook_secrets)
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +254,16 @@ class Settings:
         if proxy_url is not None and not token:
             raise SettingsError("KASPI_ACCESS_TOKEN is required when PRODUCTION_API_URL is set")
         origins = tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
+        stripe_api_url = _api_url(env, "STRIPE_API_URL")
+        stripe_key = (env.get("STRIPE_SECRET_KEY") or "").strip() or None
+        stripe_webhook_secrets = _list(env, "STRIPE_WEBHOOK_SECRETS")
+        if stripe_api_url == SIMULATOR:
+            stripe_key = stripe_key or STRIPE_SIMULATOR_SECRET_KEY
+            stripe_webhook_secrets = stripe_webhook_secrets or (STRIPE_SIMULATOR_WEBHOOK_SECRET,)
+        elif stripe_api_url is not None and stripe_key is None:
+            raise SettingsError("STRIPE_SECRET_KEY is required when STRIPE_API_URL is set")
+        if _number(env, "RATE_LIMIT_PER_SECOND", 5000.0) > 0 and _number(env, "RATE_LIMIT_BURST", 10000, kind=int) < 1:
+            raise SettingsError("RATE_LIMIT_BURST must be at least 1 while RATE_LIMIT_PER_SECOND is set")
         return cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             host=env.get("HOST") or "127.0.0.1",
@@ -86,4 +275,38 @@ class Settings:
             kaspi_access_token=token or SIMULATOR_ACCESS_TOKEN,
             kaspi_timeout_seconds=_number(env, "KASPI_TIMEOUT_SECONDS", 15.0),
             kaspi_simulator_latency_ms=int(_number(env, "KASPI_SIMULATOR_LATENCY_MS", 0, kind=int)),
+            secrets_keys=tuple(k.strip() for k in env.get("SECRETS_KEY", "").split(",") if k.strip()),
+            secrets_key_file=env.get("SECRETS_KEY_FILE") or "./var/secrets.key",
+            rate_limit_per_second=_number(env, "RATE_LIMIT_PER_SECOND", 5000.0),
+            rate_limit_burst=int(_number(env, "RATE_LIMIT_BURST", 10000, kind=int)),
+            redis_url=env.get("REDIS_URL") or None,
+            cache_ttl_seconds=_number(env, "CACHE_TTL_SECONDS", 5.0),
+            poll_interval_seconds=_positive(env, "POLL_INTERVAL_SECONDS", 5.0),
+            poll_batch_size=int(_positive(env, "POLL_BATCH_SIZE", 100, kind=int)),
+            poll_concurrency=int(_positive(env, "POLL_CONCURRENCY", 20, kind=int)),
+            poll_lease_seconds=_positive(env, "POLL_LEASE_SECONDS", 300.0),
+            kaspi_rate_limit_per_second=_positive(env, "KASPI_RATE_LIMIT_PER_SECOND", 20.0),
+            dispatch_interval_seconds=_positive(env, "DISPATCH_INTERVAL_SECONDS", 2.0),
+            webhook_timeout_seconds=_positive(env, "WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            webhook_concurrency=int(_positive(env, "WEBHOOK_CONCURRENCY", 10, kind=int)),
+            broker_url=env.get("BROKER_URL") or None,
+            broker_exchange=env.get("BROKER_EXCHANGE") or "paygate.events",
+            sandbox_enabled=_flag(env, "SANDBOX_PROVIDER", proxy_url is None),
+            sandbox_success_rate=_fraction(env, "SANDBOX_SUCCESS_RATE", 1.0),
+            sandbox_latency_ms=int(_number(env, "SANDBOX_LATENCY_MS", 0, kind=int)),
+            sandbox_seed=int(_number(env, "SANDBOX_SEED", 0, kind=int)) if env.get("SANDBOX_SEED") else None,
+            sandbox_failure_reasons=tuple(
+                r.strip() for r in env.get("SANDBOX_FAILURE_REASONS", "").split(",") if r.strip()
+            ),
+            sandbox_timeout_seconds=_positive(env, "SANDBOX_TIMEOUT_SECONDS", 5.0),
+            yookassa_api_url=_api_url(env, "YOOKASSA_API_URL"),
+            yookassa_timeout_seconds=_positive(env, "YOOKASSA_TIMEOUT_SECONDS", 15.0),
+            yookassa_webhook_networks=_networks(env, "YOOKASSA_WEBHOOK_NETWORKS", YOOKASSA_NETWORKS),
+            trusted_proxies=_networks(env, "TRUSTED_PROXIES", ()),
+            cloudpayments_api_url=_api_url(env, "CLOUDPAYMENTS_API_URL"),
+            cloudpayments_timeout_seconds=_positive(env, "CLOUDPAYMENTS_TIMEOUT_SECONDS", 15.0),
+            stripe_secret_key=stripe_key,
+            stripe_api_url=stripe_api_url,
+            stripe_webhook_secrets=stripe_webhook_secrets,
+            stripe_timeout_seconds=_positive(env, "STRIPE_TIMEOUT_SECONDS", 30.0),
         )

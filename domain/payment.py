@@ -13,6 +13,7 @@ from domain.money import Money
 
 class PaymentStatus(enum.StrEnum):
     PENDING = "pending"
+    AUTHORIZED = "authorized"  # funds held, waiting for capture or cancel (two-step payments)
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -24,10 +25,21 @@ class PaymentStatus(enum.StrEnum):
 class PaymentMethod(enum.StrEnum):
     REMOTE = "remote"  # a bill pushed to the customer's Kaspi app by phone
     LINK = "link"  # a payment link / QR the customer opens
+    REDIRECT = "redirect"  # the customer is sent to the provider's hosted checkout page
+    CARD = "card"  # the browser confirms with a client secret (cards, Apple Pay, Google Pay)
 
 
 _ALLOWED: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     PaymentStatus.PENDING: frozenset(
+        {
+            PaymentStatus.AUTHORIZED,
+            PaymentStatus.SUCCEEDED,
+            PaymentStatus.FAILED,
+            PaymentStatus.CANCELLED,
+            PaymentStatus.EXPIRED,
+        }
+    ),
+    PaymentStatus.AUTHORIZED: frozenset(
         {PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.CANCELLED, PaymentStatus.EXPIRED}
     ),
     PaymentStatus.SUCCEEDED: frozenset({PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}),
@@ -39,8 +51,18 @@ _ALLOWED: dict[PaymentStatus, frozenset[PaymentStatus]] = {
 }
 
 REFUNDABLE = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED})
-# What a provider's answer can settle a pending payment into.
-SETTLED = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.CANCELLED, PaymentStatus.EXPIRED})
+# What a provider's answer can settle an open payment into.
+SETTLED = frozenset(
+    {
+        PaymentStatus.AUTHORIZED,
+        PaymentStatus.SUCCEEDED,
+        PaymentStatus.FAILED,
+        PaymentStatus.CANCELLED,
+        PaymentStatus.EXPIRED,
+    }
+)
+# Payments whose outcome the provider still decides: status sync, the poller and webhooks act on them.
+OPEN = frozenset({PaymentStatus.PENDING, PaymentStatus.AUTHORIZED})
 
 
 def can_transition(current: PaymentStatus, requested: PaymentStatus) -> bool:
@@ -76,6 +98,15 @@ class Payment:
     idempotency_key: str | None = None
     error_code: str | None = None
     error_message: str | None = None
+    # Provider-neutral details the marketplace sends and gets back (the /v1 API).
+    order_id: str | None = None
+    customer_id: str | None = None
+    metadata: dict[str, str] = attrs.field(factory=dict)
+    return_url: str | None = None
+    manual_capture: bool = False
+    # What the client needs next, as the provider allows: a hosted page or a secret for the browser.
+    checkout_url: str | None = None
+    client_secret: str | None = None
     version: int = 1
 
     def __attrs_post_init__(self) -> None:
@@ -86,7 +117,7 @@ class Payment:
 
     @property
     def is_final(self) -> bool:
-        return not _ALLOWED[self.status] and self.status is not PaymentStatus.PENDING
+        return not _ALLOWED[self.status]
 
     @property
     def refundable(self) -> Money:
@@ -108,11 +139,15 @@ class Payment:
         at: datetime,
         payment_link: str | None = None,
         expires_at: datetime | None = None,
+        checkout_url: str | None = None,
+        client_secret: str | None = None,
     ) -> None:
         """The provider took the payment and named it; it waits for the customer."""
         self.external_id = external_id
         self.provider_status = provider_status
         self.payment_link = payment_link
+        self.checkout_url = checkout_url
+        self.client_secret = client_secret
         if expires_at is not None:
             self.expires_at = expires_at
         self.updated_at = at
@@ -126,12 +161,14 @@ class Payment:
         error_code: str | None = None,
         error_message: str | None = None,
     ) -> bool:
-        """Apply what the provider says about a pending payment; False when nothing changed.
+        """Apply what the provider says about an open payment; False when nothing changed.
 
-        Only a pending payment settles, and only into a payment outcome: refund states are reached
+        Only an open (pending or authorized) payment settles, and only into a payment outcome: refund states are reached
         through the refund methods alone, which keep `refunded` in step with the status.
         """
-        if outcome is not self.status and (self.status is not PaymentStatus.PENDING or outcome not in SETTLED):
+        if outcome is not self.status and (
+            self.status not in OPEN or outcome not in SETTLED or not can_transition(self.status, outcome)
+        ):
             raise IllegalTransition(self.id, self.status.value, outcome.value)
         if provider_status is not None:
             self.provider_status = provider_status

@@ -6,12 +6,17 @@ from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
 
+import re
+
 import attrs
 
 from domain.errors import InvalidValue
 from domain.identifiers import Bin, check_shop_id
 
 KASPI = "kaspi"
+STRIPE = "stripe"
+# A Stripe connected account id; it travels in the Stripe-Account header, so nothing else may pass.
+_STRIPE_ACCOUNT = re.compile(r"acct_[A-Za-z0-9]{1,64}")
 
 
 def _freeze(values: Mapping[str, str]) -> Mapping[str, str]:
@@ -47,6 +52,8 @@ def check_merchant_account(provider: str, account: str) -> str:
     """Each provider names merchant accounts its own way; Kaspi's is the organisation's BIN."""
     if provider == KASPI:
         return Bin(account).value
+    if provider == STRIPE and not _STRIPE_ACCOUNT.fullmatch(account):
+        raise InvalidValue("merchant_account", "a Stripe merchant account is the seller's connected account id (acct_...)")
     if not account or len(account) > 128:
         raise InvalidValue("merchant_account", "merchant account must be 1 to 128 characters")
     return account
@@ -63,6 +70,8 @@ class SellerRoute:
     is_active: bool
     created_at: datetime
     updated_at: datetime
+    # The route a payment takes when the marketplace names no provider (one per shop).
+    is_default: bool = False
 
     def __attrs_post_init__(self) -> None:
         check_shop_id(self.shop_id)

@@ -14,14 +14,17 @@ from typing import Any
 import attrs
 
 from application.api_keys import SCOPES
+from application.ports import ApiKey
 from application.errors import ApplicationError
 from application.manage_routes import RouteSpec
 from config.container import Container, build_container, close_resources, open_resources
 from config.logging_setup import configure_logging
 from config.settings import Settings, SettingsError
+from domain.audit import AuditEntry, Outcome
 from domain.errors import DomainError
+from domain.payment import Payment
 from domain.seller_route import KASPI
-from entrypoints.http.admin_routes import config_view
+from entrypoints.http.route_routes import route_view
 
 CLI_ACTOR = "cli"
 
@@ -66,43 +69,126 @@ def _read_routes(path: Path) -> list[RouteSpec]:
 
 
 async def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from adapters.persistence.database import create_engine
     from adapters.persistence.migrate import upgrade
+    from adapters.persistence.secrets_rotation import count_unencrypted
 
     await upgrade(settings.database_url)
     print("database migrated", file=sys.stderr)
+    engine = create_engine(settings.database_url)
+    try:
+        unencrypted = await count_unencrypted(engine)
+    finally:
+        await engine.dispose()
+    if unencrypted:
+        print(f"{unencrypted} stored secrets predate encryption at rest: run `paygate secrets rotate`", file=sys.stderr)
     return 0
+
+
+def _key_view(key: ApiKey) -> dict[str, Any]:
+    """What an operator may see of a key: never the key, nor its hash."""
+    return {
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "scopes": sorted(key.scopes),
+        "shops": None if key.shops is None else sorted(key.shops),
+        "created_at": key.created_at,
+        "revoked_at": key.revoked_at,
+    }
 
 
 async def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
     async def work(container: Container) -> int:
-        _key, plaintext = await container.api_keys().issue(args.name, args.scope)
+        _key, plaintext = await container.api_keys().issue(args.name, args.scope, shops=args.shop, actor=CLI_ACTOR)
         print(plaintext)
         return 0
 
     return await _with_container(settings, work)
 
 
-async def _routes_list(settings: Settings, args: argparse.Namespace) -> int:
+async def _keys_list(settings: Settings, _args: argparse.Namespace) -> int:
     async def work(container: Container) -> int:
-        routes = await container.manage_routes().list(provider=args.provider)
-        _print_json([config_view(r) for r in routes])
+        _print_json([_key_view(key) for key in await container.api_keys().list()])
         return 0
 
     return await _with_container(settings, work)
+
+
+async def _keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(container: Container) -> int:
+        _print_json(_key_view(await container.api_keys().revoke(args.id, actor=CLI_ACTOR)))
+        return 0
+
+    return await _with_container(settings, work)
+
+
+async def _secrets_rotate(settings: Settings, _args: argparse.Namespace) -> int:
+    from adapters.persistence.secrets_rotation import rotate_secrets
+
+    if not settings.secrets_keys and not settings.database_url.startswith("sqlite"):
+        # The development key file is this machine's alone: servers elsewhere could not read the result.
+        print("paygate: set SECRETS_KEY (new key first, old keys after it) to rotate secrets", file=sys.stderr)
+        return 2
+
+    async def work(container: Container) -> int:
+        rewritten = await rotate_secrets(container.engine(), container.secret_cipher())
+        await container.audit().record(
+            AuditEntry(
+                operation_type="secrets_rotate",
+                status=Outcome.SUCCESS,
+                created_at=container.clock().now(),
+                actor=CLI_ACTOR,
+            )
+        )
+        print(f"{rewritten} stored secrets encrypted under the first SECRETS_KEY", file=sys.stderr)
+        return 0
+
+    return await _with_container(settings, work)
+
+
+async def _secrets_generate_key(_settings: Settings, _args: argparse.Namespace) -> int:
+    from adapters.secrets import generate_key
+
+    print(generate_key())
+    return 0
+
+
+async def _routes_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(container: Container) -> int:
+        routes = await container.manage_routes().list(provider=args.provider)
+        _print_json([route_view(r) for r in routes])
+        return 0
+
+    return await _with_container(settings, work)
+
+
+def _credentials(pairs: Sequence[str], device_token: str | None) -> dict[str, str]:
+    """`--credential name=value` pairs; `--device-token T` is Kaspi's `--credential device_token=T`."""
+    credentials: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--credential takes name=value, not {pair.split('=')[0]!r}...")
+        credentials[name.strip()] = value
+    if device_token:
+        credentials["device_token"] = device_token
+    return credentials
 
 
 async def _routes_add(settings: Settings, args: argparse.Namespace) -> int:
     spec = RouteSpec(
         shop_id=args.shop_id,
         provider=args.provider,
-        merchant_account=args.bin,
-        credentials={"device_token": args.device_token} if args.device_token else {},
+        merchant_account=args.account,
+        credentials=_credentials(args.credential, args.device_token),
         is_active=not args.inactive,
+        is_default=args.default,
     )
 
     async def work(container: Container) -> int:
         route = await container.manage_routes().add(spec, actor=CLI_ACTOR)
-        _print_json(config_view(route))
+        _print_json(route_view(route))
         return 0
 
     return await _with_container(settings, work)
@@ -120,6 +206,26 @@ async def _routes_import(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_container(settings, work)
 
 
+def _payment_view(payment: Payment) -> dict[str, Any]:
+    return {
+        "id": payment.id,
+        "shop_id": payment.shop_id,
+        "provider": payment.provider,
+        "method": payment.method.value,
+        "status": payment.status.value,
+        "provider_status": payment.provider_status,
+        "external_id": payment.external_id,
+        "amount": payment.amount.minor,
+        "refunded": payment.refunded.minor if payment.refunded else 0,
+        "currency": payment.amount.currency,
+        "merchant_account": payment.merchant_account,
+        "error_code": payment.error_code,
+        "error_message": payment.error_message,
+        "created_at": payment.created_at,
+        "updated_at": payment.updated_at,
+    }
+
+
 async def _payments_show(settings: Settings, args: argparse.Namespace) -> int:
     async def work(container: Container) -> int:
         get = container.get_payment()
@@ -127,25 +233,16 @@ async def _payments_show(settings: Settings, args: argparse.Namespace) -> int:
             payment = await get.by_external_id(KASPI, args.id, actor=CLI_ACTOR)
         else:
             payment = await get.by_id(args.id, actor=CLI_ACTOR)
-        _print_json(
-            {
-                "id": payment.id,
-                "shop_id": payment.shop_id,
-                "provider": payment.provider,
-                "method": payment.method.value,
-                "status": payment.status.value,
-                "provider_status": payment.provider_status,
-                "external_id": payment.external_id,
-                "amount": payment.amount.minor,
-                "refunded": payment.refunded.minor if payment.refunded else 0,
-                "currency": payment.amount.currency,
-                "merchant_account": payment.merchant_account,
-                "error_code": payment.error_code,
-                "error_message": payment.error_message,
-                "created_at": payment.created_at,
-                "updated_at": payment.updated_at,
-            }
-        )
+        _print_json(_payment_view(payment))
+        return 0
+
+    return await _with_container(settings, work)
+
+
+async def _payments_attach(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(container: Container) -> int:
+        payment = await container.attach_external_id().execute(args.id, args.external_id, actor=CLI_ACTOR)
+        _print_json(_payment_view(payment))
         return 0
 
     return await _with_container(settings, work)
@@ -162,7 +259,7 @@ async def _demo_init(settings: Settings, args: argparse.Namespace) -> int:
             await container.manage_routes().put(spec, actor=CLI_ACTOR)
         existing = key_file.read_text().strip() if key_file.exists() else ""
         if not existing or await container.api_keys().authenticate(existing) is None:
-            _key, plaintext = await container.api_keys().issue("demo", ["payments", "admin"])
+            _key, plaintext = await container.api_keys().issue("demo", ["payments", "admin"], actor=CLI_ACTOR)
             key_file.parent.mkdir(parents=True, exist_ok=True)
             key_file.write_text(plaintext + "\n")
             key_file.chmod(0o600)
@@ -170,6 +267,18 @@ async def _demo_init(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     return await _with_container(settings, work)
+
+
+async def _poll(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints.poller import run_poller
+
+    return await _with_container(settings, lambda container: run_poller(container, once=args.once, interval=args.interval))
+
+
+async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints.poller import run_dispatcher
+
+    return await _with_container(settings, lambda container: run_dispatcher(container, once=args.once))
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -190,7 +299,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"paygate: {not_migrated}", file=sys.stderr)
         return 2
     app = create_app(build_container(settings))
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    # proxy_headers=False: Paygate itself decides whose X-Forwarded-For to believe (TRUSTED_PROXIES);
+    # uvicorn would otherwise rewrite the client address from it for any peer on 127.0.0.1.
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_config=None, access_log=False, proxy_headers=False
+    )
     return 0
 
 
@@ -205,11 +318,36 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=_migrate)
 
+    poll = commands.add_parser("poll", help="check open payments with their providers; deliver events")
+    poll.add_argument("--once", action="store_true", help="one sweep and one dispatch round, then a JSON summary")
+    poll.add_argument("--interval", type=float, help="seconds between sweeps (default: POLL_INTERVAL_SECONDS)")
+    poll.set_defaults(handler=_poll)
+    dispatch = commands.add_parser("dispatch", help="deliver webhooks and publish events, without polling")
+    dispatch.add_argument("--once", action="store_true", help="one round, then a JSON summary")
+    dispatch.set_defaults(handler=_dispatch)
+
     keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="issue a key; prints it alone on stdout, once")
     create.add_argument("--name", default="api")
     create.add_argument("--scope", action="append", choices=sorted(SCOPES), required=True)
+    create.add_argument("--shop", action="append", type=int, help="restrict the key to this shop (repeatable)")
     create.set_defaults(handler=_keys_create)
+    keys.add_parser("list", help="every key: id, name, prefix, scopes, shops (never the key)").set_defaults(
+        handler=_keys_list
+    )
+    revoke = keys.add_parser("revoke", help="revoke a key for good; it stops working at once")
+    revoke.add_argument("id")
+    revoke.set_defaults(handler=_keys_revoke)
+
+    secrets = commands.add_parser("secrets", help="secrets at rest").add_subparsers(
+        dest="secrets_command", required=True
+    )
+    secrets.add_parser("rotate", help="re-encrypt every stored secret under the first SECRETS_KEY").set_defaults(
+        handler=_secrets_rotate
+    )
+    secrets.add_parser("generate-key", help="print a new key for SECRETS_KEY").set_defaults(
+        handler=_secrets_generate_key
+    )
 
     routes = commands.add_parser("routes", help="seller routes").add_subparsers(dest="routes_command", required=True)
     listing = routes.add_parser("list")
@@ -217,9 +355,16 @@ def _parser() -> argparse.ArgumentParser:
     listing.set_defaults(handler=_routes_list)
     add = routes.add_parser("add")
     add.add_argument("--shop-id", type=int, required=True)
-    add.add_argument("--bin", required=True, help="the seller organisation's BIN (Kaspi merchant account)")
-    add.add_argument("--device-token")
+    account = add.add_mutually_exclusive_group(required=True)
+    account.add_argument("--account", help="the seller's merchant account at the provider (Stripe acct_..., ...)")
+    account.add_argument("--bin", dest="account", help="the seller organisation's BIN (the Kaspi merchant account)")
+    add.add_argument("--device-token", help="Kaspi's device token (same as --credential device_token=T)")
+    add.add_argument(
+        "--credential", action="append", default=[], metavar="NAME=VALUE",
+        help="a credential of the route, repeatable (secret_key=..., api_secret=...)",
+    )
     add.add_argument("--provider", default=KASPI)
+    add.add_argument("--default", action="store_true", help="the shop's default route (unsets its other default)")
     add.add_argument("--inactive", action="store_true")
     add.set_defaults(handler=_routes_add)
     importing = routes.add_parser("import", help="add or update routes from a CSV or JSON file")
@@ -230,6 +375,12 @@ def _parser() -> argparse.ArgumentParser:
     show = payments.add_parser("show", help="a payment by id or Kaspi external id")
     show.add_argument("id")
     show.set_defaults(handler=_payments_show)
+    attach = payments.add_parser(
+        "attach", help="give a payment whose create answer was lost the provider's id found in its cabinet"
+    )
+    attach.add_argument("id", help="the Paygate payment id (pay_...)")
+    attach.add_argument("--external-id", required=True, help="the provider's id of that payment")
+    attach.set_defaults(handler=_payments_attach)
 
     demo = commands.add_parser("demo").add_subparsers(dest="demo_command", required=True)
     init = demo.add_parser("init", help="migrate, load the demo sellers and write a demo API key")

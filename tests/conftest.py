@@ -6,6 +6,8 @@ import pytest
 
 pytest_plugins = [
     "tests.support.databases",
+    "tests.support.disruptive",
+    "tests.support.logs",
     "tests.support.servers",
 ]
 

@@ -2,24 +2,45 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.persistence.migrate import DatabaseNotMigrated, check_migrated
+from application.errors import StorageUnavailable
+
+from adapters.persistence.migrate import DatabaseNotMigrated, check_migrated, head_revisions
+
+Service = dict[str, Any]
 
 
 class DatabaseProbe:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def check(self) -> dict[str, str]:
-        """`{"status": "up"}`, or `{"status": "down", "reason": ...}` with a reason safe to show."""
+    async def services(self) -> dict[str, Service]:
+        """`{"database": ..., "migrations": ...}`, each `{"status": "up" | "down", ...}` with a reason safe to show."""
+        started = time.perf_counter()
         try:
             async with self._engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
+        except StorageUnavailable as outage:
+            return _unreachable(outage.reason)
+        except Exception as error:  # noqa: BLE001 - any failure means not ready; the type says enough
+            return _unreachable(type(error).__name__)
+        database = {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+        try:
             await check_migrated(self._engine)
         except DatabaseNotMigrated as not_migrated:
-            return {"status": "down", "reason": str(not_migrated)}
-        except Exception as error:  # noqa: BLE001 - any failure means not ready; the type says enough
-            return {"status": "down", "reason": f"database unreachable ({type(error).__name__})"}
-        return {"status": "up"}
+            return {"database": database, "migrations": {"status": "down", "reason": str(not_migrated)}}
+        except Exception as error:  # noqa: BLE001 - the database went away between the two questions
+            return _unreachable(type(error).__name__)
+        return {"database": database, "migrations": {"status": "up", "revisions": list(head_revisions())}}
+
+
+def _unreachable(reason: str) -> dict[str, Service]:
+    return {
+        "database": {"status": "down", "reason": f"database unreachable ({reason})"},
+        "migrations": {"status": "unknown", "reason": "the database is unreachable"},
+    }

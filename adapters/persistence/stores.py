@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.seller_route import SellerRoute
 
-from application.ports import ApiKey, IdempotencyClaim, IdempotencyState, StoredResponse
+from application.ports import ApiKey, IdempotencyClaim, IdempotencyState, SecretCipher, StoredResponse
 
+from adapters.persistence.api_keys import api_key_from_row
 from adapters.persistence.repositories import SqlAlchemyRouteRepository
 from adapters.persistence.tables import api_keys, idempotency_keys
 
@@ -23,12 +23,17 @@ _DONE = "done"
 
 
 class SqlAlchemyRouteStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, cipher: SecretCipher | None = None) -> None:
         self._engine = engine
+        self._cipher = cipher
 
     async def get(self, shop_id: int, provider: str) -> SellerRoute | None:
         async with self._engine.connect() as connection:
-            return await SqlAlchemyRouteRepository(connection).get(shop_id, provider)
+            return await SqlAlchemyRouteRepository(connection, cipher=self._cipher).get(shop_id, provider)
+
+    async def list_for_shop(self, shop_id: int) -> Sequence[SellerRoute]:
+        async with self._engine.connect() as connection:
+            return await SqlAlchemyRouteRepository(connection, cipher=self._cipher).list(shop_id=shop_id)
 
 
 class SqlAlchemyIdempotencyStore:
@@ -105,48 +110,18 @@ class SqlAlchemyIdempotencyStore:
             )
 
 
-def _api_key_from_row(row: Row[Any]) -> ApiKey:
-    return ApiKey(
-        id=row.id,
-        name=row.name,
-        key_hash=row.key_hash,
-        scopes=frozenset(json.loads(row.scopes)),
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
-    )
-
-
 class SqlAlchemyApiKeyStore:
+    """Key lookups outside a transaction; changes go through the unit of work (`uow.api_keys`)."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-
-    async def add(self, key: ApiKey) -> None:
-        async with self._engine.begin() as connection:
-            await connection.execute(
-                insert(api_keys).values(
-                    id=key.id,
-                    name=key.name,
-                    key_hash=key.key_hash,
-                    scopes=json.dumps(sorted(key.scopes)),
-                    created_at=key.created_at,
-                    revoked_at=key.revoked_at,
-                )
-            )
 
     async def find_by_hash(self, key_hash: str) -> ApiKey | None:
         async with self._engine.connect() as connection:
             row = (await connection.execute(select(api_keys).where(api_keys.c.key_hash == key_hash))).one_or_none()
-        return None if row is None else _api_key_from_row(row)
+        return None if row is None else api_key_from_row(row)
 
     async def list(self) -> Sequence[ApiKey]:
         async with self._engine.connect() as connection:
             rows = await connection.execute(select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id))
-            return [_api_key_from_row(row) for row in rows]
-
-    async def revoke(self, key_id: str, at: datetime) -> bool:
-        """False when there is no such key or it was revoked already (its first revocation stands)."""
-        async with self._engine.begin() as connection:
-            result = await connection.execute(
-                update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=at)
-            )
-        return result.rowcount == 1
+            return [api_key_from_row(row) for row in rows]

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 
 # Explicit constraint names, so that the hand-written migrations can name what they create and drop.
@@ -77,6 +78,16 @@ seller_routes = Table(
     Column("credentials", Text, nullable=False),
     Column("is_active", Boolean, nullable=False),
     *_timestamps(),
+    Column("is_default", Boolean, nullable=False, server_default=false()),
+)
+
+# Provider webhook events already handled: providers redeliver, and a duplicate must change nothing.
+provider_events = Table(
+    "provider_events",
+    metadata,
+    Column("provider", String(32), primary_key=True),
+    Column("event_id", String(255), primary_key=True),
+    Column("received_at", UtcDateTime(), nullable=False),
 )
 
 payments = Table(
@@ -103,6 +114,13 @@ payments = Table(
     Column("error_message", Text),
     Column("version", Integer, nullable=False),
     *_timestamps(),
+    Column("order_id", String(128)),
+    Column("customer_id", String(128)),
+    Column("metadata", Text),
+    Column("return_url", Text),
+    Column("manual_capture", Boolean, nullable=False, server_default=false()),
+    Column("checkout_url", Text),
+    Column("client_secret", Text),
     UniqueConstraint("idempotency_key"),
     UniqueConstraint("provider", "external_id"),
     # The last line of defence for the refund invariant: never more back than was paid.
@@ -113,6 +131,8 @@ payments = Table(
     ),
     Index("ix_payments_shop_id_created_at", "shop_id", "created_at"),
     Index("ix_payments_status", "status"),
+    Index("ix_payments_order_id", "order_id"),
+    Index("ix_payments_customer_id_id", "customer_id", "id"),
 )
 
 refunds = Table(
@@ -175,5 +195,91 @@ api_keys = Table(
     Column("scopes", Text, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("revoked_at", UtcDateTime()),
+    # A JSON list of shop ids the key is restricted to; NULL reaches every shop.
+    Column("shops", Text),
+    Column("prefix", String(16)),
     UniqueConstraint("key_hash"),
+)
+
+# --- Polling, the outbox and outgoing webhooks (migration 0002) -----------------------------------
+
+# The poller's schedule of open payments, kept out of `payments`: checks come and go, a payment stays.
+payment_checks = Table(
+    "payment_checks",
+    metadata,
+    Column("payment_id", String(64), ForeignKey("payments.id"), primary_key=True),
+    Column("next_check_at", UtcDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    # Set while a poller holds the check; a crashed poller's lease simply runs out.
+    Column("leased_until", UtcDateTime()),
+    Index("ix_payment_checks_next_check_at", "next_check_at"),
+)
+
+# Events written in the transaction of the change they tell; `sequence` orders a payment's events.
+outbox_events = Table(
+    "outbox_events",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("payment_id", String(64), ForeignKey("payments.id"), nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("payload", Text, nullable=False),
+    # When the event was handed to the webhook subscriptions, and confirmed by the broker.
+    Column("fanned_out_at", UtcDateTime()),
+    Column("published_at", UtcDateTime()),
+    Column("publish_leased_until", UtcDateTime()),
+    UniqueConstraint("payment_id", "sequence"),
+    Index("ix_outbox_events_fanned_out_at", "fanned_out_at"),
+    Index("ix_outbox_events_published_at", "published_at"),
+)
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("event_types", Text, nullable=False),
+    # Needed in clear to sign deliveries, so stored through the same cipher as route credentials.
+    Column("secret", Text, nullable=False),
+    Column("description", String(255), nullable=False),
+    Column("is_active", Boolean, nullable=False),
+    *_timestamps(),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("subscription_id", String(64), ForeignKey("webhook_subscriptions.id"), nullable=False),
+    Column("event_id", String(64), ForeignKey("outbox_events.id"), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("payment_id", String(64), nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("last_attempt_at", UtcDateTime()),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", UtcDateTime()),
+    *_timestamps(),
+    UniqueConstraint("subscription_id", "event_id"),
+    CheckConstraint("status IN ('pending', 'delivered', 'dead', 'cancelled')", name="known_status"),
+    Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_subscription_id_payment_id_sequence", "subscription_id", "payment_id", "sequence"),
+    Index("ix_webhook_deliveries_event_id", "event_id"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("delivery_id", String(64), ForeignKey("webhook_deliveries.id"), nullable=False),
+    Column("attempted_at", UtcDateTime(), nullable=False),
+    Column("succeeded", Boolean, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Index("ix_webhook_attempts_delivery_id_id", "delivery_id", "id"),
 )

@@ -7,8 +7,14 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
+from application.ports import SecretCipher
+
+from adapters.persistence.api_keys import SqlAlchemyApiKeyRepository
+from adapters.persistence.checks import SqlAlchemyPaymentCheckRepository
+from adapters.persistence.outbox import SqlAlchemyOutboxRepository, SqlAlchemyWebhookRepository
 from adapters.persistence.repositories import (
     SqlAlchemyAuditLog,
+    SqlAlchemyProviderEventLog,
     SqlAlchemyPaymentRepository,
     SqlAlchemyRefundRepository,
     SqlAlchemyRouteRepository,
@@ -22,9 +28,16 @@ class SqlAlchemyUnitOfWork:
     refunds: SqlAlchemyRefundRepository
     routes: SqlAlchemyRouteRepository
     audit: SqlAlchemyAuditLog
+    provider_events: SqlAlchemyProviderEventLog
+    api_keys: SqlAlchemyApiKeyRepository
+    checks: SqlAlchemyPaymentCheckRepository
+    outbox: SqlAlchemyOutboxRepository
+    webhooks: SqlAlchemyWebhookRepository
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, cipher: SecretCipher | None = None) -> None:
+        # `cipher` encrypts route credentials; None (plain JSON) only in tests of other concerns.
         self._engine = engine
+        self._cipher = cipher
         self._connection: AsyncConnection | None = None
         self._transaction: AsyncTransaction | None = None
 
@@ -38,8 +51,13 @@ class SqlAlchemyUnitOfWork:
         self._connection = connection
         self.payments = SqlAlchemyPaymentRepository(connection)
         self.refunds = SqlAlchemyRefundRepository(connection)
-        self.routes = SqlAlchemyRouteRepository(connection)
+        self.routes = SqlAlchemyRouteRepository(connection, cipher=self._cipher)
         self.audit = SqlAlchemyAuditLog(connection)
+        self.provider_events = SqlAlchemyProviderEventLog(connection)
+        self.api_keys = SqlAlchemyApiKeyRepository(connection)
+        self.checks = SqlAlchemyPaymentCheckRepository(connection)
+        self.outbox = SqlAlchemyOutboxRepository(connection)
+        self.webhooks = SqlAlchemyWebhookRepository(connection, cipher=self._cipher)
         return self
 
     async def __aexit__(

@@ -9,10 +9,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from application.manage_routes import RouteChange, RouteSpec
+from application.ports import Scope
 from domain.audit import AuditEntry
 from domain.identifiers import check_shop_id
 from domain.seller_route import KASPI, SellerRoute
-from entrypoints.http.auth import authorize
+from entrypoints.http.auth import authorize, require_shop
 from entrypoints.http.idempotency import run_idempotently
 from entrypoints.http.json_body import BadRequest, Body, read_body
 from entrypoints.http.responses import ok
@@ -70,25 +71,26 @@ def _credentials(body: Body) -> dict[str, str] | None:
 
 
 async def list_configs(request: Request) -> Response:
-    await authorize(request, "admin")
+    principal = await authorize(request, Scope.ADMIN)
     routes = await request.app.state.container.manage_routes().list()
-    return ok({"configs": [config_view(r) for r in routes]})
+    return ok({"configs": [config_view(r) for r in routes if principal.reaches(r.shop_id)]})
 
 
 async def get_config(request: Request) -> Response:
-    await authorize(request, "admin")
-    route = await request.app.state.container.manage_routes().get(_path_shop_id(request), KASPI)
+    principal = await authorize(request, Scope.ADMIN)
+    shop_id = require_shop(principal, _path_shop_id(request), KASPI)
+    route = await request.app.state.container.manage_routes().get(shop_id, KASPI)
     return ok({"config": config_view(route)})
 
 
 async def create_config(request: Request) -> Response:
-    principal = await authorize(request, "admin")
+    principal = await authorize(request, Scope.ADMIN)
     raw = await read_body(request)
 
     async def run(_key: str | None) -> Response:
         body = Body.parse(raw)
         spec = RouteSpec(
-            shop_id=check_shop_id(body.integer("shop_id")),
+            shop_id=require_shop(principal, check_shop_id(body.integer("shop_id")), KASPI),
             merchant_account=body.string("organization_bin", max_length=12),  # type: ignore[arg-type]
             credentials=_credentials(body) or {},
             is_active=body.boolean("is_active", required=False) is not False,
@@ -102,8 +104,8 @@ async def create_config(request: Request) -> Response:
 
 
 async def update_config(request: Request) -> Response:
-    principal = await authorize(request, "admin")
-    shop_id = _path_shop_id(request)
+    principal = await authorize(request, Scope.ADMIN)
+    shop_id = require_shop(principal, _path_shop_id(request), KASPI)
     body = Body.parse(await read_body(request))
     change = RouteChange(
         merchant_account=body.string("organization_bin", required=False, max_length=12),
@@ -117,24 +119,25 @@ async def update_config(request: Request) -> Response:
 
 
 async def deactivate_config(request: Request) -> Response:
-    principal = await authorize(request, "admin")
+    principal = await authorize(request, Scope.ADMIN)
     route = await request.app.state.container.manage_routes().deactivate(
-        _path_shop_id(request), KASPI, actor=principal.name
+        require_shop(principal, _path_shop_id(request), KASPI), KASPI, actor=principal.name
     )
     return ok({"config": config_view(route)})
 
 
 async def list_logs(request: Request) -> Response:
-    await authorize(request, "admin")
+    principal = await authorize(request, Scope.ADMIN)
     shop = request.query_params.get("shop_id")
     limit = request.query_params.get("limit", "100")
     if shop is not None and not (shop.isascii() and shop.isdigit() and len(shop) <= 19):
         raise BadRequest("invalid_value", "shop_id must be a positive integer", field="shop_id")
     if not (limit.isascii() and limit.isdigit() and len(limit) <= 6):
         raise BadRequest("invalid_value", "limit must be a positive integer", field="limit")
-    entries = await request.app.state.container.list_audit_log().execute(
-        shop_id=int(shop) if shop is not None else None, limit=int(limit)
-    )
+    if shop is None and principal.shops is not None:
+        raise BadRequest("missing_field", "this API key reaches only some shops: name one", field="shop_id")
+    shop_id = None if shop is None else require_shop(principal, check_shop_id(int(shop)), KASPI)
+    entries = await request.app.state.container.list_audit_log().execute(shop_id=shop_id, limit=int(limit))
     return ok({"logs": [log_view(e) for e in entries]})
 
 

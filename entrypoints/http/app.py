@@ -13,7 +13,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from config.container import Container, close_resources, open_resources
-from entrypoints.http import admin_routes, errors, health, kaspi_routes
+from entrypoints.http import admin_routes, bitrix_routes, errors, health, kaspi_routes, provider_webhooks, webhook_routes
+from entrypoints.http import route_routes, v1_routes
+from entrypoints.http.observability import RequestObservation
 from entrypoints.http.openapi import build_openapi
 from entrypoints.http.responses import JsonResponse
 
@@ -38,19 +40,36 @@ def create_app(container: Container) -> Starlette:
         *health.routes,
         Route("/openapi.json", openapi, methods=["GET"]),
         *kaspi_routes.routes,
+        *v1_routes.routes,
+        *route_routes.routes,
         *admin_routes.routes,
+        *webhook_routes.routes,
+        *bitrix_routes.routes,
+        *provider_webhooks.routes,
     ]
     if settings.kaspi_simulated:
         routes.append(Mount("/sandbox/kaspi", app=container.kaspi_simulator()))
+    if settings.sandbox_enabled:
+        routes.append(Mount("/sandbox/sandbox", app=container.sandbox_controls()))
+    if settings.yookassa_simulated:
+        routes.append(Mount("/sandbox/yookassa", app=container.yookassa_simulator()))
+    if settings.cloudpayments_simulated:
+        routes.append(Mount("/sandbox/cloudpayments", app=container.cloudpayments_simulator()))
+    if settings.stripe_simulated:
+        routes.append(Mount("/sandbox/stripe", app=container.stripe_simulator()))
     app = Starlette(
         debug=False,
         routes=routes,
         middleware=[
+            # Outermost: times everything, and gives every answer (CORS refusals, 500s) a request id.
+            Middleware(RequestObservation, metrics=container.metrics(), routes=routes),
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                 allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+                # A browser client may read how long to wait after a 429, and whether an answer was replayed.
+                expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"],
             )
         ],
         exception_handlers={kind: errors.handle for kind in errors.HANDLED} | {Exception: errors.handle},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -32,7 +33,24 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     app.OperationInProgress: 409,
     app.ConcurrentUpdate: 409,
     app.DuplicateIdempotencyKey: 422,
+    # What the provider cannot do whatever the payment's state (capture at Kaspi): the request,
+    # not the moment, is wrong, so 422 like any other invalid request rather than 409.
+    app.CapabilityNotSupported: 422,
+    app.PaymentNotCapturable: 409,
+    app.PaymentNotCancellable: 409,
+    app.StatusNotConfirmed: 409,
+    app.ApiKeyNotFound: 404,
+    app.WebhookNotFound: 404,
+    app.DeliveryNotFound: 404,
+    # A provider webhook that fails its signature or age check: the provider's own retries never pass it.
+    app.WebhookRejected: 400,
+    # The server cannot open a stored secret (SECRETS_KEY changed): nothing the client can fix.
+    app.SecretUnreadable: 503,
 }
+
+
+# How long a client should wait before retrying while the database is away (a restart takes seconds).
+STORAGE_RETRY_AFTER_SECONDS = 2
 
 
 class AuthError(Exception):
@@ -41,6 +59,14 @@ class AuthError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+class RateLimited(Exception):
+    """The API key used up its allowance; `retry_after` seconds until the next request would pass."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("rate limit exceeded")
+        self.retry_after = retry_after
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, object]:
@@ -54,10 +80,25 @@ def error_response(exc: Exception) -> Response:
     if isinstance(exc, AuthError):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JsonResponse(error_body(exc.code, exc.message), status_code=exc.status, headers=headers)
+    if isinstance(exc, RateLimited):
+        # Whole seconds, never 0: a client told to retry at once would only be refused again.
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+        message = "too many requests for this API key; retry after the Retry-After seconds"
+        return JsonResponse(error_body("rate_limited", message), status_code=429, headers=headers)
     if isinstance(exc, app.ProviderOutcomeUnknown):
         body = error_body(exc.code, exc.message)
         body["error"]["reference"] = exc.reference  # type: ignore[index]
         return JsonResponse(body, status_code=504 if exc.timed_out else 502)
+    if isinstance(exc, app.PaymentDeclined):
+        # The declined payment or refund exists (failed): its id lets the client look it up.
+        body = error_body(exc.code, exc.message)
+        body["error"]["reference"] = exc.reference  # type: ignore[index]
+        return JsonResponse(body, status_code=402)
+    if isinstance(exc, app.StorageUnavailable):
+        # Logged without a traceback: an outage is an operations event, not a bug.
+        log.warning("database unavailable: %s", exc.reason)
+        headers = {"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)}
+        return JsonResponse(error_body(exc.code, exc.message), status_code=503, headers=headers)
     if isinstance(exc, HTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JsonResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
@@ -79,5 +120,6 @@ HANDLED: tuple[type[Exception], ...] = (
     app.ApplicationError,
     BadRequest,
     AuthError,
+    RateLimited,
     HTTPException,
 )

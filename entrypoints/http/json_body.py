@@ -33,11 +33,29 @@ def _refuse_constant(name: str) -> Any:
     raise BadRequest("invalid_json", f"{name} is not a JSON number", status=400)
 
 
+def _storable(text: str) -> bool:
+    # JSON can spell what no database column holds (PostgreSQL refuses NUL) and what UTF-8 cannot
+    # encode (an unpaired surrogate, `\ud800`); either would fail far from here, as a 500.
+    return "\x00" not in text and not any("\ud800" <= char <= "\udfff" for char in text)
+
+
+def _strings_storable(value: Any) -> bool:
+    if isinstance(value, str):
+        return _storable(value)
+    if isinstance(value, list):
+        return all(_strings_storable(item) for item in value)
+    return True  # objects were checked by the hook as they were built, innermost first
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
+        if not _storable(key):
+            raise BadRequest("invalid_json", "a key holds NUL or an unpaired surrogate", status=400)
         if key in result:
             raise BadRequest("invalid_json", f"duplicate key {key!r}", field=key, status=400)
+        if not _strings_storable(value):
+            raise BadRequest("invalid_value", f"{key} holds NUL or an unpaired surrogate", field=key)
         result[key] = value
     return result
 
@@ -62,16 +80,17 @@ def parse_json(raw: bytes) -> Any:
         raise BadRequest("invalid_json", "body is not valid JSON", status=400) from None
 
 
-async def read_body(request: Request) -> bytes:
+async def read_body(request: Request, *, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The raw body, refused (413) past `limit` bytes (provider webhooks carry larger objects)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BadRequest("body_too_large", f"body is larger than {MAX_BODY_BYTES} bytes", status=413)
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BadRequest("body_too_large", f"body is larger than {limit} bytes", status=413)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BadRequest("body_too_large", f"body is larger than {MAX_BODY_BYTES} bytes", status=413)
+        if size > limit:
+            raise BadRequest("body_too_large", f"body is larger than {limit} bytes", status=413)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -127,6 +146,30 @@ class Body:
         value = self._get(name, required)
         if value is not None and not isinstance(value, bool):
             raise BadRequest("invalid_type", f"{name} must be true or false", field=name)
+        return value
+
+    def string_map(self, name: str, *, required: bool = True, max_value_length: int = 500) -> dict[str, str] | None:
+        """A JSON object of strings (metadata, credentials); a bad entry names `name.key` as the field."""
+        value = self._get(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise BadRequest("invalid_type", f"{name} must be an object of strings", field=name)
+        for key, item in value.items():
+            if not isinstance(item, str):
+                raise BadRequest("invalid_type", f"{name}.{key} must be a string", field=f"{name}.{key}")
+            if len(item) > max_value_length:
+                raise BadRequest("too_long", f"{name}.{key} is longer than {max_value_length} characters", field=f"{name}.{key}")
+        return dict(value)
+
+    def string_list(self, name: str, *, required: bool = True, max_items: int = 50) -> list[str] | None:
+        value = self._get(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise BadRequest("invalid_type", f"{name} must be a list of strings", field=name)
+        if len(value) > max_items:
+            raise BadRequest("too_long", f"{name} has more than {max_items} items", field=name)
         return value
 
     def finish(self) -> None:

@@ -13,12 +13,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from application.create_payment import CreatePaymentCommand
+from application.ports import ApiKey, Scope
 from application.refund_payment import RefundCommand
 from domain.identifiers import check_shop_id
 from domain.money import Money
 from domain.payment import PaymentMethod
 from domain.seller_route import KASPI
-from entrypoints.http.auth import authorize
+from entrypoints.http.auth import authorize, require_shop
 from entrypoints.http.idempotency import run_idempotently
 from entrypoints.http.json_body import BadRequest, Body, read_body
 from entrypoints.http.responses import ok
@@ -27,8 +28,8 @@ CURRENCY = "KZT"
 _EXTERNAL_ID = re.compile(r"^[0-9]{1,20}$")
 
 
-def _shop_id(body: Body) -> int:
-    return check_shop_id(body.integer("shop_id"))
+def _shop_id(body: Body, principal: ApiKey) -> int:
+    return require_shop(principal, check_shop_id(body.integer("shop_id")), KASPI)
 
 
 def _tenge(body: Body, name: str = "amount", *, required: bool = True) -> Money | None:
@@ -48,13 +49,13 @@ def _external_id(value: str | None, field: str = "external_id") -> str:
 
 
 async def create(request: Request) -> Response:
-    principal = await authorize(request, "payments")
+    principal = await authorize(request, Scope.PAYMENTS_WRITE)
     raw = await read_body(request)
 
     async def run(key: str | None) -> Response:
         body = Body.parse(raw)
         command = CreatePaymentCommand(
-            shop_id=_shop_id(body),
+            shop_id=_shop_id(body, principal),
             provider=KASPI,
             method=PaymentMethod.REMOTE,
             amount=_tenge(body),  # type: ignore[arg-type]
@@ -77,13 +78,13 @@ async def create(request: Request) -> Response:
 
 
 async def create_link(request: Request) -> Response:
-    principal = await authorize(request, "payments")
+    principal = await authorize(request, Scope.PAYMENTS_WRITE)
     raw = await read_body(request)
 
     async def run(key: str | None) -> Response:
         body = Body.parse(raw)
         command = CreatePaymentCommand(
-            shop_id=_shop_id(body),
+            shop_id=_shop_id(body, principal),
             provider=KASPI,
             method=PaymentMethod.LINK,
             amount=_tenge(body),  # type: ignore[arg-type]
@@ -106,22 +107,22 @@ async def create_link(request: Request) -> Response:
 
 
 async def status(request: Request) -> Response:
-    principal = await authorize(request, "payments")
+    principal = await authorize(request, Scope.PAYMENTS_READ)
     external_id = _external_id(request.path_params["external_id"])
     payment = await request.app.state.container.get_payment().by_external_id(
-        KASPI, external_id, actor=principal.name
+        KASPI, external_id, actor=principal.name, shops=principal.shops
     )
     return ok({"external_id": payment.external_id, "status": payment.provider_status})
 
 
 async def refund(request: Request) -> Response:
-    principal = await authorize(request, "payments")
+    principal = await authorize(request, Scope.PAYMENTS_WRITE)
     raw = await read_body(request)
 
     async def run(key: str | None) -> Response:
         body = Body.parse(raw)
         command = RefundCommand(
-            shop_id=_shop_id(body),
+            shop_id=_shop_id(body, principal),
             provider=KASPI,
             external_id=_external_id(body.string("external_id", max_length=20)),
             amount=_tenge(body),

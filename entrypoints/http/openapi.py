@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.money import CURRENCY_EXPONENTS, MAX_MINOR_UNITS
+from domain.payment import PaymentMethod, PaymentStatus
+
 JSON = "application/json"
 
 
@@ -23,7 +26,14 @@ def _ok(description: str, schema: str) -> dict[str, Any]:
     return {"description": description, **_json(_ref(schema))}
 
 
-_AUTH_ERRORS = {"401": _error("missing, unknown or revoked API key"), "403": _error("the key lacks the scope")}
+_AUTH_ERRORS = {
+    "401": _error("missing, unknown or revoked API key"),
+    "403": _error("the key lacks the scope"),
+    "429": {
+        **_error("this API key's rate limit is used up (`rate_limited`)"),
+        "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
+    },
+}
 _BAD_INPUT = {"400": _error("unreadable JSON"), "413": _error("body too large"), "422": _error("invalid field")}
 _IDEMPOTENCY_HEADER = {
     "name": "Idempotency-Key",
@@ -200,11 +210,31 @@ SCHEMAS: dict[str, Any] = {
     },
     "Health": {
         "type": "object",
-        "required": ["status", "timestamp"],
+        "required": ["status", "services", "timestamp"],
         "properties": {
-            "status": {"enum": ["healthy", "unhealthy"]},
-            "services": {"type": "object"},
+            "status": {
+                "enum": ["healthy", "degraded", "unhealthy"],
+                "description": "/health: healthy or degraded (always 200); /ready: healthy or unhealthy (503)",
+            },
+            "services": {
+                "type": "object",
+                "description": "`database`, `migrations` and `provider:<name>` (from its last real call)",
+                "additionalProperties": _ref("ServiceHealth"),
+            },
             "timestamp": {"type": "string", "format": "date-time"},
+        },
+    },
+    "ServiceHealth": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"enum": ["up", "down", "degraded", "unknown"]},
+            "reason": {"type": "string"},
+            "latency_ms": {"type": "number"},
+            "revisions": {"type": "array", "items": {"type": "string"}},
+            "last_outcome": {"type": "string"},
+            "last_call_at": {"type": "string", "format": "date-time"},
+            "consecutive_failures": {"type": "integer"},
         },
     },
 }
@@ -224,12 +254,25 @@ def _post(summary: str, request: str, response: str, *, created: bool = False, p
 
 
 PATHS: dict[str, Any] = {
-    "/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": _ok("alive", "Health")}}},
+    "/health": {
+        "get": {
+            "summary": "Liveness (always 200 while serving), with the database, migrations and providers",
+            "security": [],
+            "responses": {"200": _ok("alive", "Health")},
+        }
+    },
     "/ready": {
         "get": {
             "summary": "Readiness: database reachable and migrated",
             "security": [],
             "responses": {"200": _ok("ready", "Health"), "503": _ok("not ready", "Health")},
+        }
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics (no secrets, shops or amounts in them)",
+            "security": [],
+            "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}},
         }
     },
     "/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI"}}}},
@@ -287,6 +330,763 @@ PATHS: dict[str, Any] = {
 }
 
 
+# --- Outgoing webhooks (entrypoints/http/webhook_routes.py) ----------------------------------------
+
+_EVENT_TYPES = [
+    "payment.created", "payment.authorized", "payment.succeeded", "payment.failed", "payment.cancelled",
+    "payment.expired", "refund.succeeded", "refund.failed",
+]
+_WEBHOOK_ID = {"type": "string", "pattern": "^[A-Za-z0-9_]{1,64}$"}
+_OPERATOR_ERRORS = {**_AUTH_ERRORS, "403": _error("the key lacks the admin scope, or reaches only some shops")}
+
+SCHEMAS.update(
+    {
+        "Webhook": {
+            "type": "object",
+            "required": ["id", "url", "event_types", "is_active"],
+            "properties": {
+                "id": {"type": "string", "example": "wh_01JD..."},
+                "url": {"type": "string", "format": "uri"},
+                "event_types": {"type": "array", "items": {"enum": _EVENT_TYPES}},
+                "description": {"type": "string"},
+                "is_active": {"type": "boolean"},
+                "created_at": {"type": "string", "format": "date-time"},
+                "updated_at": {"type": "string", "format": "date-time"},
+            },
+        },
+        "NewWebhook": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["url"],
+            "properties": {
+                "url": {"type": "string", "format": "uri", "maxLength": 2048, "example": "https://crm.example/paygate"},
+                "event_types": {
+                    "type": ["array", "null"],
+                    "items": {"enum": _EVENT_TYPES},
+                    "minItems": 1,
+                    "description": "omitted or null: every event type",
+                },
+                "description": {"type": ["string", "null"], "maxLength": 255},
+            },
+        },
+        "WebhookCreated": {
+            "type": "object",
+            "required": ["success", "webhook", "secret"],
+            "properties": {
+                "success": {"const": True},
+                "webhook": _ref("Webhook"),
+                "secret": {
+                    "type": "string",
+                    "description": "signs every delivery (`Paygate-Signature`); shown this once, never again",
+                },
+            },
+        },
+        "WebhookResponse": {
+            "type": "object",
+            "required": ["success", "webhook"],
+            "properties": {"success": {"const": True}, "webhook": _ref("Webhook")},
+        },
+        "WebhookList": {
+            "type": "object",
+            "required": ["success", "webhooks"],
+            "properties": {"success": {"const": True}, "webhooks": {"type": "array", "items": _ref("Webhook")}},
+        },
+        "DeliveryAttempt": {
+            "type": "object",
+            "properties": {
+                "attempted_at": {"type": "string", "format": "date-time"},
+                "succeeded": {"type": "boolean"},
+                "status_code": {"type": ["integer", "null"]},
+                "error": {"type": ["string", "null"]},
+                "duration_ms": {"type": "integer"},
+            },
+        },
+        "Delivery": {
+            "type": "object",
+            "required": ["id", "subscription_id", "event_id", "event_type", "status", "attempts"],
+            "properties": {
+                "id": {"type": "string"},
+                "subscription_id": {"type": "string"},
+                "event_id": {"type": "string"},
+                "event_type": {"enum": _EVENT_TYPES},
+                "payment_id": {"type": "string"},
+                "sequence": {"type": "integer", "description": "the event's place among its payment's events"},
+                "status": {"enum": ["pending", "delivered", "dead", "cancelled"]},
+                "attempts": {"type": "integer", "description": "since it was last queued"},
+                "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+                "last_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+                "last_status_code": {"type": ["integer", "null"]},
+                "last_error": {"type": ["string", "null"]},
+                "delivered_at": {"type": ["string", "null"], "format": "date-time"},
+                "created_at": {"type": "string", "format": "date-time"},
+                "attempt_log": {"type": "array", "items": _ref("DeliveryAttempt"), "description": "every attempt, oldest first"},
+            },
+        },
+        "DeliveryList": {
+            "type": "object",
+            "required": ["success", "deliveries"],
+            "properties": {"success": {"const": True}, "deliveries": {"type": "array", "items": _ref("Delivery")}},
+        },
+        "DeliveryResponse": {
+            "type": "object",
+            "required": ["success", "delivery"],
+            "properties": {"success": {"const": True}, "delivery": _ref("Delivery")},
+        },
+    }
+)
+
+PATHS.update(
+    {
+        "/admin/webhooks": {
+            "get": {
+                "summary": "Active webhook subscriptions (never their secrets)",
+                "responses": {"200": _ok("subscriptions", "WebhookList"), **_OPERATOR_ERRORS},
+            },
+            "post": {
+                "summary": "Subscribe a URL to events; the answer holds its signing secret, shown once",
+                "requestBody": {"required": True, **_json(_ref("NewWebhook"))},
+                "responses": {"201": _ok("subscribed", "WebhookCreated"), **_OPERATOR_ERRORS, **_BAD_INPUT},
+            },
+        },
+        "/admin/webhooks/{webhook_id}": {
+            "parameters": [{"name": "webhook_id", "in": "path", "required": True, "schema": _WEBHOOK_ID}],
+            "delete": {
+                "summary": "Unsubscribe: nothing more is sent; what was still pending is cancelled",
+                "responses": {
+                    "200": _ok("unsubscribed", "WebhookResponse"),
+                    **_OPERATOR_ERRORS,
+                    "404": _error("unknown subscription"),
+                    "422": _error("bad id"),
+                },
+            },
+        },
+        "/admin/webhooks/deliveries": {
+            "get": {
+                "summary": "Deliveries with every attempt, newest first",
+                "parameters": [
+                    {"name": "event_id", "in": "query", "required": False, "schema": _WEBHOOK_ID},
+                    {"name": "webhook_id", "in": "query", "required": False, "schema": _WEBHOOK_ID},
+                    {"name": "status", "in": "query", "required": False, "schema": {"enum": ["pending", "delivered", "dead", "cancelled"]}},
+                    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+                ],
+                "responses": {"200": _ok("deliveries", "DeliveryList"), **_OPERATOR_ERRORS, "422": _error("bad query")},
+            }
+        },
+        "/admin/webhooks/deliveries/{delivery_id}/redeliver": {
+            "parameters": [{"name": "delivery_id", "in": "path", "required": True, "schema": _WEBHOOK_ID}],
+            "post": {
+                "summary": "Send the event again now, with a fresh retry schedule (dead-lettered ones too)",
+                "responses": {
+                    "200": _ok("queued", "DeliveryResponse"),
+                    **_OPERATOR_ERRORS,
+                    "404": _error("unknown delivery, or its subscription was deleted"),
+                    "422": _error("bad id"),
+                },
+            },
+        },
+    }
+)
+
+
+# --- Provider-neutral payments (entrypoints/http/v1_routes.py) and routes (route_routes.py) ------
+
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+_MINOR = {"type": "integer", "minimum": 0, "maximum": MAX_MINOR_UNITS, "description": "minor units (tiyn, kopecks, cents)"}
+_PAYMENT_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "example": "pay_01JD8X3V6Q4ZK0M5N2R7T9W1YB"}
+_PAYMENT_PATH = {"name": "payment_id", "in": "path", "required": True, "schema": _PAYMENT_ID}
+_PROVIDER_NAME = {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,31}$", "example": "kaspi"}
+_ERROR_DETAIL = {
+    "type": ["object", "null"],
+    "required": ["code", "message"],
+    "properties": {"code": {"type": "string"}, "message": _NULLABLE_TEXT},
+}
+_BUSY = {
+    "429": _error("too many requests for this API key (Retry-After)"),
+    "503": _error("the database is unavailable: retry with the same Idempotency-Key"),
+}
+_V1_REFUND_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "string", "example": "re_01JD8X..."},
+    "payment_id": {"type": "string"},
+    "amount": _MINOR,
+    "currency": {"type": "string", "example": "KZT"},
+    "status": {"enum": ["pending", "succeeded", "failed"]},
+    "error": _ERROR_DETAIL,
+    "created_at": {"type": "string", "format": "date-time"},
+    "updated_at": {"type": "string", "format": "date-time"},
+}
+_V1_PAYMENT_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "string", "example": "pay_01JD8X3V6Q4ZK0M5N2R7T9W1YB"},
+    "shop_id": _SHOP_ID,
+    "provider": {"type": "string", "example": "kaspi"},
+    "method": {"enum": [m.value for m in PaymentMethod]},
+    "status": {"enum": [s.value for s in PaymentStatus]},
+    "provider_status": {**_NULLABLE_TEXT, "description": "the provider's own word for it (Kaspi: Wait, Processed...)"},
+    "amount": _MINOR,
+    "currency": {"type": "string", "example": "KZT"},
+    "capture": {"type": "boolean", "description": "false: two-step, captured or cancelled later"},
+    "description": {"type": "string"},
+    "order_id": _NULLABLE_TEXT,
+    "customer_id": _NULLABLE_TEXT,
+    "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+    "merchant_account": {"type": "string", "description": "the seller's account at the provider (Kaspi: BIN)"},
+    "external_id": _NULLABLE_TEXT,
+    "checkout_url": {**_NULLABLE_TEXT, "description": "send the customer here (hosted checkout)"},
+    "client_secret": {**_NULLABLE_TEXT, "description": "for the browser to confirm (cards, Apple Pay, Google Pay)"},
+    "payment_link": {**_NULLABLE_TEXT, "description": "a link the customer opens"},
+    "qr": {**_NULLABLE_TEXT, "description": "text to show as a QR code (a Kaspi link the Kaspi app scans)"},
+    "return_url": _NULLABLE_TEXT,
+    "expires_at": {"type": ["string", "null"], "format": "date-time"},
+    "refunds": _ref("V1RefundSummary"),
+    "error": _ERROR_DETAIL,
+    "created_at": {"type": "string", "format": "date-time"},
+    "updated_at": {"type": "string", "format": "date-time"},
+}
+
+SCHEMAS.update(
+    {
+        "NewV1Payment": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["shop_id", "amount", "currency"],
+            "properties": {
+                "shop_id": _SHOP_ID,
+                "provider": {**_PROVIDER_NAME, "type": ["string", "null"], "description": "omitted: the shop's default route"},
+                "amount": {**_MINOR, "minimum": 1, "example": 500000},
+                "currency": {"enum": sorted(CURRENCY_EXPONENTS), "example": "KZT"},
+                "method": {"enum": [*(m.value for m in PaymentMethod), None], "description": "omitted: the provider's default"},
+                "order_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 128},
+                "customer_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 128},
+                "description": {"type": ["string", "null"], "maxLength": 255},
+                "phone": {"type": ["string", "null"], "maxLength": 32, "example": "+7 701 521 15 45"},
+                "return_url": {"type": ["string", "null"], "format": "uri", "pattern": "^https?://", "maxLength": 2048},
+                "metadata": {
+                    "type": ["object", "null"],
+                    "maxProperties": 20,
+                    "propertyNames": {"minLength": 1, "maxLength": 40},
+                    "additionalProperties": {"type": "string", "maxLength": 500},
+                    "description": "sandbox: `sandbox_outcome` (success or a failure reason) forces the card's outcome",
+                },
+                "capture": {"type": ["boolean", "null"], "default": True, "description": "false: authorise only (two-step)"},
+            },
+        },
+        "V1Payment": {"type": "object", "required": list(_V1_PAYMENT_PROPERTIES), "properties": _V1_PAYMENT_PROPERTIES},
+        "V1PaymentList": {
+            "type": "object",
+            "required": ["data", "next_cursor"],
+            "properties": {
+                "data": {"type": "array", "items": _ref("V1Payment")},
+                "next_cursor": {**_NULLABLE_TEXT, "description": "pass as `cursor` for older payments; null: no more"},
+            },
+        },
+        "V1RefundSummary": {
+            "type": "object",
+            "required": ["refunded", "pending", "refundable"],
+            "properties": {
+                "refunded": _MINOR,
+                "pending": {**_MINOR, "description": "refunds sent whose outcome is not known yet"},
+                "refundable": _MINOR,
+                "items": {"type": "array", "items": _ref("V1Refund"), "description": "when one payment is read"},
+            },
+        },
+        "V1Refund": {"type": "object", "required": list(_V1_REFUND_PROPERTIES), "properties": _V1_REFUND_PROPERTIES},
+        "V1RefundCreated": {
+            "type": "object",
+            "required": [*_V1_REFUND_PROPERTIES, "payment"],
+            "properties": {**_V1_REFUND_PROPERTIES, "payment": _ref("V1Payment")},
+        },
+        "NewV1Refund": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "amount": {**_MINOR, "type": ["integer", "null"], "minimum": 1, "description": "omitted: all that is left"},
+            },
+        },
+        "EmptyBody": {"type": "object", "additionalProperties": False, "properties": {}},
+        "Route": {
+            "type": "object",
+            "required": [
+                "shop_id", "provider", "merchant_account", "credential_names", "is_active", "is_default",
+                "created_at", "updated_at",
+            ],
+            "properties": {
+                "shop_id": _SHOP_ID,
+                "provider": {"type": "string", "example": "stripe"},
+                "merchant_account": {"type": "string", "example": "acct_1Nv0FGQ9RKHgCVdK"},
+                "credential_names": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "which credentials are set; their values are never returned",
+                },
+                "is_active": {"type": "boolean"},
+                "is_default": {"type": "boolean"},
+                "created_at": {"type": "string", "format": "date-time"},
+                "updated_at": {"type": "string", "format": "date-time"},
+            },
+        },
+        "RouteList": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {"data": {"type": "array", "items": _ref("Route")}},
+        },
+        "NewRoute": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["shop_id", "provider", "merchant_account"],
+            "properties": {
+                "shop_id": _SHOP_ID,
+                "provider": _PROVIDER_NAME,
+                "merchant_account": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 128,
+                    "description": "Kaspi BIN, Stripe acct_..., YooKassa shop id, CloudPayments public id",
+                },
+                "credentials": {
+                    "type": ["object", "null"],
+                    "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 512},
+                    "description": "write-only: Kaspi device_token, YooKassa secret_key, CloudPayments api_secret",
+                },
+                "is_active": {"type": ["boolean", "null"], "default": True},
+                "is_default": {"type": ["boolean", "null"], "default": False},
+            },
+        },
+        "RouteChange": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "merchant_account": {"type": ["string", "null"], "minLength": 1, "maxLength": 128},
+                "credentials": {
+                    "type": ["object", "null"],
+                    "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 512},
+                    "description": "merged into the route's credentials",
+                },
+                "is_active": {"type": ["boolean", "null"]},
+                "is_default": {"type": ["boolean", "null"], "description": "true unsets the shop's other default"},
+            },
+        },
+    }
+)
+
+
+def _v1_post(summary: str, request: str, response: str, *, status: str = "200", body_required: bool = True) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "parameters": [_IDEMPOTENCY_HEADER],
+        "requestBody": {"required": body_required, **_json(_ref(request))},
+        "responses": {
+            status: _ok(summary, response),
+            **_AUTH_ERRORS,
+            **_BAD_INPUT,
+            "402": _error("the provider declined; `error.reference` names the failed payment or refund"),
+            "404": _error("unknown shop or payment (another shop's payment does not exist for a restricted key)"),
+            "409": _error("conflict (see the code)"),
+            "422": _error("invalid field, or the provider cannot do this (capability_not_supported)"),
+            **_PROVIDER_ERRORS,
+            **_BUSY,
+        },
+    }
+
+
+_ROUTE_PATH = [_SHOP_PATH, {"name": "provider", "in": "path", "required": True, "schema": _PROVIDER_NAME}]
+
+PATHS.update(
+    {
+        "/v1/payments": {
+            "post": _v1_post("Create a payment at the shop's provider", "NewV1Payment", "V1Payment", status="201"),
+            "get": {
+                "summary": "Payments of an order, or a customer's payments page by page (newest first)",
+                "description": "Name exactly one of `order_id` or `customer_id`; `cursor` and `limit` page a customer's history.",
+                "parameters": [
+                    {"name": "order_id", "in": "query", "required": False, "schema": {"type": "string", "minLength": 1, "maxLength": 128}},
+                    {"name": "customer_id", "in": "query", "required": False, "schema": {"type": "string", "minLength": 1, "maxLength": 128}},
+                    {"name": "cursor", "in": "query", "required": False, "schema": _PAYMENT_ID},
+                    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+                ],
+                "responses": {"200": _ok("payments", "V1PaymentList"), **_AUTH_ERRORS, "422": _error("bad query"), **_BUSY},
+            },
+        },
+        "/v1/payments/{payment_id}": {
+            "parameters": [_PAYMENT_PATH],
+            "get": {
+                "summary": "One payment, refreshed from its provider while open",
+                "responses": {
+                    "200": _ok("payment", "V1Payment"),
+                    **_AUTH_ERRORS,
+                    "404": _error("unknown payment"),
+                    "409": _error("changed by another request while refreshing: retry"),
+                    "422": _error("bad id"),
+                    **_BUSY,
+                },
+            },
+        },
+        "/v1/payments/{payment_id}/refunds": {
+            "parameters": [_PAYMENT_PATH],
+            "post": _v1_post("Refund a paid payment, fully or in part", "NewV1Refund", "V1RefundCreated", status="201"),
+        },
+        "/v1/payments/{payment_id}/capture": {
+            "parameters": [_PAYMENT_PATH],
+            "post": _v1_post("Capture an authorised two-step payment", "EmptyBody", "V1Payment", body_required=False),
+        },
+        "/v1/payments/{payment_id}/cancel": {
+            "parameters": [_PAYMENT_PATH],
+            "post": _v1_post("Cancel an open payment", "EmptyBody", "V1Payment", body_required=False),
+        },
+        "/admin/routes": {
+            "get": {
+                "summary": "Seller routes of every provider (credential names only)",
+                "parameters": [
+                    {"name": "shop_id", "in": "query", "required": False, "schema": _SHOP_ID},
+                    {"name": "provider", "in": "query", "required": False, "schema": _PROVIDER_NAME},
+                ],
+                "responses": {"200": _ok("routes", "RouteList"), **_AUTH_ERRORS, "422": _error("bad query"), **_BUSY},
+            },
+            "post": {
+                "summary": "Add a seller's route to its own account at a provider (one per shop and provider)",
+                "parameters": [_IDEMPOTENCY_HEADER],
+                "requestBody": {"required": True, **_json(_ref("NewRoute"))},
+                "responses": {
+                    "201": _ok("route", "Route"),
+                    **_AUTH_ERRORS,
+                    **_BAD_INPUT,
+                    "404": _error("a shop the key does not reach"),
+                    "409": _error("route_exists"),
+                    "422": _error("invalid field, unknown credential name, or provider_not_configured"),
+                    **_BUSY,
+                },
+            },
+        },
+        "/admin/routes/{shop_id}/{provider}": {
+            "parameters": _ROUTE_PATH,
+            "get": {
+                "summary": "One route",
+                "responses": {"200": _ok("route", "Route"), **_AUTH_ERRORS, "404": _error("no such route"), "422": _error("bad path"), **_BUSY},
+            },
+            "put": {
+                "summary": "Change a route; credentials are merged, `is_default: true` unsets the shop's other default",
+                "requestBody": {"required": True, **_json(_ref("RouteChange"))},
+                "responses": {"200": _ok("route", "Route"), **_AUTH_ERRORS, **_BAD_INPUT, "404": _error("no such route"), **_BUSY},
+            },
+            "delete": {
+                "summary": "Deactivate a route (kept for the audit trail)",
+                "responses": {"200": _ok("route", "Route"), **_AUTH_ERRORS, "404": _error("no such route"), "422": _error("bad path"), **_BUSY},
+            },
+        },
+    }
+)
+
+
+# --- The Bitrix client's calls (entrypoints/http/bitrix_routes.py) ---------------------------------
+
+_KASPI_STATUS = {"enum": ["QrTokenCreated", "RemotePaymentCreated", "Wait", "Processed", "Error"]}
+_BIN = {"type": "string", "pattern": "^[0-9]{12}$", "example": "920317450731"}
+_KASPI_ID = {"type": "string", "pattern": "^[0-9]{1,20}$", "example": "12800627774"}
+
+SCHEMAS.update(
+    {
+        "PaymentConfig": {
+            "type": "object",
+            "required": ["shop_id", "organization_bin", "device_token", "is_active", "provider"],
+            "properties": {
+                "shop_id": _SHOP_ID,
+                "organization_bin": _BIN,
+                "device_token": {
+                    "type": ["string", "null"],
+                    "description": "only for a key with the `routes:secrets` scope; null otherwise",
+                },
+                "is_active": {"type": "boolean"},
+                "provider": {"type": "string", "example": "kaspi"},
+            },
+        },
+        "ClientLogEntry": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["shop_id", "organization_bin", "operation_type", "status"],
+            "properties": {
+                "shop_id": _SHOP_ID,
+                "organization_bin": _BIN,
+                "operation_type": {"enum": ["create", "create-link", "create_link", "status", "refund", "cancel"]},
+                "external_id": {**_KASPI_ID, "type": ["string", "null"]},
+                "amount": {"type": ["integer", "null"], "minimum": 0, "maximum": 10**13, "description": "tiyn"},
+                "status": {"enum": [*_KASPI_STATUS["enum"], "success", "pending", "error"]},
+                "error_message": {"type": ["string", "null"], "maxLength": 1000},
+                "provider": {"type": ["string", "null"], "pattern": "^[a-z][a-z0-9_]{0,31}$", "default": "kaspi"},
+            },
+        },
+        "ClientLogRecorded": {
+            "type": "object",
+            "required": ["success", "log"],
+            "properties": {"success": {"const": True}, "log": {"type": "object"}},
+        },
+        "StatusReport": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["shop_id", "external_id", "status"],
+            "properties": {
+                "shop_id": _SHOP_ID,
+                "external_id": _KASPI_ID,
+                "status": _KASPI_STATUS,
+                "error_message": {"type": ["string", "null"], "maxLength": 1000},
+            },
+        },
+        "StatusReported": {
+            "type": "object",
+            "required": ["success", "shop_id", "external_id", "status"],
+            "properties": {
+                "success": {"const": True},
+                "shop_id": _SHOP_ID,
+                "external_id": {"type": "string"},
+                "status": {"type": ["string", "null"], "description": "Kaspi's status as Paygate now holds it"},
+            },
+        },
+    }
+)
+
+PATHS.update(
+    {
+        "/api/payment/config": {
+            "get": {
+                "summary": "A shop's Kaspi route for the Bitrix client (the device token needs `routes:secrets`)",
+                "parameters": [{"name": "shop_id", "in": "query", "required": True, "schema": _SHOP_ID}],
+                "responses": {
+                    "200": _ok("the route", "PaymentConfig"),
+                    **_AUTH_ERRORS,
+                    "404": _error("unknown shop (or one the key does not reach)"),
+                    "422": _error("bad shop id"),
+                    "503": _error("the stored credentials cannot be decrypted (SECRETS_KEY)"),
+                },
+            }
+        },
+        "/api/payment/log": {
+            "post": _post(
+                "Record the client's own operation in the audit log", "ClientLogEntry", "ClientLogRecorded",
+                created=True, provider=False,
+            )
+        },
+        "/api/payment/status": {
+            "patch": {
+                "summary": "Report a status the client saw; applied only once Kaspi confirms it",
+                "requestBody": {"required": True, **_json(_ref("StatusReport"))},
+                "responses": {
+                    "200": _ok("the payment as it stands", "StatusReported"),
+                    **_AUTH_ERRORS,
+                    **_BAD_INPUT,
+                    "404": _error("unknown shop or payment (or one the key does not reach)"),
+                    "409": _error("`illegal_transition`, or `status_not_confirmed` by Kaspi: nothing changed"),
+                },
+            }
+        },
+        "/api/health": {
+            "get": {"summary": "Liveness, for the Bitrix client", "security": [], "responses": {"200": _ok("alive", "Health")}}
+        },
+    }
+)
+
+
+# --- YooKassa's notifications (entrypoints/http/provider_webhooks/yookassa.py) ---------------------
+
+PATHS.update(
+    {
+        "/webhooks/yookassa": {
+            "post": {
+                "summary": "YooKassa's notifications: taken from YooKassa's networks only, then checked with its API",
+                "description": (
+                    "Unsigned, so only a hint: the payment is fetched again from YooKassa before anything changes. "
+                    "The sender's address is the connecting one, or behind TRUSTED_PROXIES the forwarded one."
+                ),
+                "security": [],
+                "requestBody": {
+                    "required": True,
+                    **_json(
+                        {
+                            "type": "object",
+                            "required": ["type", "event", "object"],
+                            "properties": {
+                                "type": {"const": "notification"},
+                                "event": {"type": "string", "example": "payment.succeeded"},
+                                "object": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+                            },
+                        }
+                    ),
+                },
+                "responses": {
+                    "200": {"description": "accepted: applied, ignored (not about a payment) or not one of ours"},
+                    "400": _error("not a YooKassa notification"),
+                    "403": _error("not from YooKassa's networks (webhook_source_not_allowed)"),
+                    "404": _error("YooKassa is not configured on this gateway"),
+                },
+            }
+        },
+    }
+)
+
+
+# --- Stripe's events (entrypoints/http/provider_webhooks/stripe.py) ---------------------------------
+
+PATHS.update(
+    {
+        "/webhooks/stripe": {
+            "post": {
+                "summary": "Stripe's signed events about the PaymentIntents of every seller's connected account",
+                "description": (
+                    "Authenticated by `Stripe-Signature` (HMAC-SHA256 under one of STRIPE_WEBHOOK_SECRETS, at most "
+                    "300 s old), not by an API key. A redelivered event is acknowledged and changes nothing."
+                ),
+                "security": [],
+                "parameters": [
+                    {
+                        "name": "Stripe-Signature",
+                        "in": "header",
+                        "required": True,
+                        "schema": {"type": "string", "example": "t=1761134400,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd"},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    **_json(
+                        {
+                            "type": "object",
+                            "required": ["id", "object", "type", "data"],
+                            "properties": {
+                                "id": {"type": "string", "example": "evt_3PqA1b2C3d4E5f6G"},
+                                "object": {"const": "event"},
+                                "type": {"type": "string", "example": "payment_intent.succeeded"},
+                                "data": {"type": "object", "properties": {"object": {"type": "object"}}},
+                            },
+                        }
+                    ),
+                },
+                "responses": {
+                    "200": {"description": "received: applied, a duplicate, not one of ours, or not about a payment"},
+                    "400": _error("`webhook_rejected`: a missing, forged or stale signature, or not a Stripe event"),
+                    "404": _error("Stripe is not configured on this gateway"),
+                    "413": _error("body too large"),
+                },
+            }
+        },
+    }
+)
+
+# --- CloudPayments' notifications (entrypoints/http/provider_webhooks/cloudpayments.py) -----------
+
+# Fields arrive as form strings or JSON values alike, and one without an InvoiceId of ours is answered 10:
+# nothing here is required or typed beyond what the endpoint itself refuses (a body that is not an object).
+_CLOUDPAYMENTS_NOTIFICATION = {
+    "type": "object",
+    "properties": {
+        "TransactionId": {"description": "CloudPayments' transaction", "example": 504},
+        "Amount": {"description": "major units, e.g. roubles", "example": "1500.50"},
+        "Currency": {"example": "RUB"},
+        "InvoiceId": {"description": "the Paygate payment id; unknown or missing: code 10", "example": "pay_01JD8Z6Q"},
+        "Status": {"example": "Completed"},
+    },
+}
+
+PATHS.update(
+    {
+        "/webhooks/cloudpayments/{kind}": {
+            "post": {
+                "summary": "CloudPayments' notifications (Check, Pay, Fail, Confirm, Refund, Cancel), signed",
+                "description": (
+                    "Authenticated by `Content-HMAC` or `X-Content-HMAC`: base64(HMAC-SHA256(raw body, API secret of "
+                    "the route of the payment named by InvoiceId)). Answered as CloudPayments expects: "
+                    '`{"code": 0}`; 10 unknown invoice, 11 wrong amount, 13 the payment takes no more money, '
+                    "20 expired. Check changes nothing; a redelivered notification changes nothing."
+                ),
+                "security": [],
+                "parameters": [
+                    {
+                        "name": "kind",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"enum": ["check", "pay", "fail", "confirm", "refund", "cancel"]},
+                    },
+                    {"name": "Content-HMAC", "in": "header", "required": False, "schema": {"type": "string"}},
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {"schema": _CLOUDPAYMENTS_NOTIFICATION},
+                        JSON: {"schema": _CLOUDPAYMENTS_NOTIFICATION},
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "CloudPayments' answer code",
+                        **_json(
+                            {
+                                "type": "object",
+                                "required": ["code"],
+                                "properties": {"code": {"enum": [0, 10, 11, 13, 20]}},
+                            }
+                        ),
+                    },
+                    "400": _error("`invalid_signature` (forged, tampered or unsigned) or `invalid_notification`"),
+                    "404": _error("not a notification kind"),
+                    "413": _error("body too large"),
+                },
+            }
+        },
+    }
+)
+
+
+# Paths that never answer 503 for the database (health says so in its body; /ready documents its own
+# 503). Every other operation reads or writes it, and answers 503 `database_unavailable` while it is away.
+_WITHOUT_DATABASE_OUTAGE = frozenset({"/health", "/ready", "/metrics", "/openapi.json", "/api/health"})
+_DATABASE_UNAVAILABLE = {
+    **_error("`database_unavailable`: the database is unreachable (a restart, a failover); retry shortly with the same Idempotency-Key"),
+    "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
+}
+_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
+
+
+def _with_database_outage(paths: dict[str, Any]) -> dict[str, Any]:
+    """`paths` with the 503 of a database outage on every operation that uses the database (new ones too)."""
+    def operation(method: str, item: Any) -> Any:
+        if method not in _METHODS:
+            return item  # path-level `parameters`
+        return {**item, "responses": {"503": _DATABASE_UNAVAILABLE, **item["responses"]}}
+
+    return {
+        path: item if path in _WITHOUT_DATABASE_OUTAGE else {method: operation(method, op) for method, op in item.items()}
+        for path, item in paths.items()
+    }
+
+
+def _null_as_absent(schema: dict[str, Any]) -> dict[str, Any]:
+    """An object schema whose optional properties also take `null`, which request bodies read as absent."""
+    required = set(schema.get("required", ()))
+
+    def nullable(prop: dict[str, Any]) -> dict[str, Any]:
+        kind = prop.get("type")
+        if isinstance(kind, str):
+            return {**prop, "type": [kind, "null"]}
+        if isinstance(kind, list):
+            return prop if "null" in kind else {**prop, "type": [*kind, "null"]}
+        return {"anyOf": [prop, {"type": "null"}]}
+
+    properties = {name: prop if name in required else nullable(prop) for name, prop in schema["properties"].items()}
+    return {**schema, "properties": properties}
+
+
+def _request_schemas(paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    """`schemas` with every JSON request body's optional fields nullable (`json_body.Body` takes null
+    for absent: clients such as the Bitrix one send `"error_message": null`)."""
+    prefix = "#/components/schemas/"
+    names = {
+        content["schema"]["$ref"].removeprefix(prefix)
+        for item in paths.values()
+        for method, operation in item.items()
+        if method in _METHODS and "requestBody" in operation
+        for media, content in operation["requestBody"]["content"].items()
+        if media == JSON and content.get("schema", {}).get("$ref", "").startswith(prefix)
+    }
+    return {
+        name: _null_as_absent(schema) if name in names and "properties" in schema else schema
+        for name, schema in schemas.items()
+    }
+
+
 def build_openapi() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -296,9 +1096,9 @@ def build_openapi() -> dict[str, Any]:
             "description": "Multi-provider payment gateway for marketplaces. Amounts in the Kaspi endpoints are tenge.",
         },
         "security": [{"bearer": []}],
-        "paths": PATHS,
+        "paths": _with_database_outage(PATHS),
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": _request_schemas(PATHS, SCHEMAS),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "an API key from `paygate keys create`"}},
         },
     }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +17,33 @@ from config.settings import Settings
 from entrypoints import cli
 from entrypoints.http.app import create_app
 from tests.acceptance.client import GatewayClient
+from tests.acceptance.crm import CrmReceiver, PaygatePoller, ScenarioClock
 from tests.support.servers import free_port, serve
 
 DEMO_SELLERS = Path(__file__).resolve().parents[2] / "demo" / "sellers.csv"
+
+
+def gateway_environment(database_url: str, port: int) -> dict[str, str]:
+    """The environment of the gateway under test: every provider on its simulator."""
+    return {
+        "DATABASE_URL": database_url,
+        "PORT": str(port),
+        "KASPI_TIMEOUT_SECONDS": "0.5",
+        # Every sandbox card is approved unless a scenario asks otherwise (its `sandbox_outcome`).
+        "SANDBOX_PROVIDER": "on",
+        "SANDBOX_SUCCESS_RATE": "1",
+        "SANDBOX_SEED": "1",
+        "CLOUDPAYMENTS_API_URL": "simulator",
+        "CLOUDPAYMENTS_TIMEOUT_SECONDS": "2",
+        "YOOKASSA_API_URL": "simulator",
+        "YOOKASSA_TIMEOUT_SECONDS": "2",
+        # Stripe on its simulator, which delivers its signed events to this gateway's /webhooks/stripe.
+        "STRIPE_API_URL": "simulator",
+        "STRIPE_TIMEOUT_SECONDS": "2",
+        # As behind a reverse proxy on this host: a test stands for YooKassa by sending the address
+        # it would come from in X-Forwarded-For, which only a trusted proxy's word makes believable.
+        "TRUSTED_PROXIES": "127.0.0.1",
+    }
 
 
 @pytest.fixture
@@ -28,7 +54,7 @@ def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway
     key_file = tmp_path / "api-key"
     monkeypatch.setenv("DATABASE_URL", database_url)
     assert cli.main(["demo", "init", "--sellers", str(DEMO_SELLERS), "--key-file", str(key_file)]) == 0
-    settings = Settings(database_url=database_url, port=port, kaspi_timeout_seconds=0.5)
+    settings = Settings.from_env(gateway_environment(database_url, port))
     with serve(create_app(build_container(settings)), port=port) as base_url:
         client = GatewayClient(base_url, key_file.read_text().strip())
         yield client
@@ -99,3 +125,71 @@ def refused_on_field(story: dict[str, Any], code: str, field: str) -> None:
 def refunded_in_total(gateway: GatewayClient, story: dict[str, Any], amount: int) -> None:
     simulated = gateway.simulated_payment(story["external_id"])
     assert simulated["refunded"] == amount, simulated
+
+
+# --- The marketplace's CRM and Paygate's poller (features/poller.feature, features/webhooks.feature)
+
+
+@pytest.fixture
+def scenario_clock() -> ScenarioClock:
+    return ScenarioClock()
+
+
+@pytest.fixture
+def crm(scenario_clock: ScenarioClock) -> Iterator[CrmReceiver]:
+    receiver = CrmReceiver(scenario_clock)
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def paygate_poller(gateway: GatewayClient, scenario_clock: ScenarioClock) -> PaygatePoller:
+    """The poller as another process beside the served gateway: same database, same simulator."""
+    environment = gateway_environment(os.environ["DATABASE_URL"], gateway.http.base_url.port or 0)
+    return PaygatePoller(Settings.from_env(environment), scenario_clock)
+
+
+@given(parsers.parse("the marketplace's CRM listens for \"{event_type}\" notifications"))
+def crm_listens(gateway: GatewayClient, crm: CrmReceiver, event_type: str) -> None:
+    crm.start()
+    response = gateway.subscribe_webhook(crm.url, [event_type])
+    assert response.status_code == 201, response.text
+    crm.secret = response.json()["secret"]
+
+
+@given("the marketplace's CRM is down")
+def crm_down(crm: CrmReceiver) -> None:
+    crm.stop()
+
+
+@when("the customer pays in Kaspi")
+def customer_pays(gateway: GatewayClient, story: dict[str, Any]) -> None:
+    assert gateway.customer("approve", story["external_id"]).status_code == 200
+
+
+@when("Paygate polls once")
+def polls_once(paygate_poller: PaygatePoller, story: dict[str, Any]) -> None:
+    story["round"] = paygate_poller.poll_once()
+
+
+@when("the CRM comes back")
+def crm_back(crm: CrmReceiver) -> None:
+    crm.start()
+
+
+@when(parsers.re(r"(?P<amount>\d+) (?P<unit>second|minute|hour)s? pass(es)?"))
+def time_passes(scenario_clock: ScenarioClock, amount: str, unit: str) -> None:
+    scenario_clock.advance(timedelta(**{f"{unit}s": int(amount)}))
+
+
+@then(parsers.parse('the CRM receives exactly one signed "{event_type}" notification for the payment'))
+def crm_told_once(crm: CrmReceiver, story: dict[str, Any], event_type: str) -> None:
+    told = crm.of_payment(story["external_id"])
+    assert [n["type"] for n in told] == [event_type]
+    assert crm.forged == 0
+    story["notification"] = told[0]
+
+
+@then("the CRM has received nothing yet")
+def crm_told_nothing(crm: CrmReceiver, story: dict[str, Any]) -> None:
+    assert crm.of_payment(story["external_id"]) == []

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
 import attrs
 
 from application.errors import ConcurrentUpdate, DuplicateIdempotencyKey, RouteAlreadyExists
+from application.ports import ApiKey
 from domain.audit import AuditEntry
 from domain.payment import Payment
+from domain.polling import PaymentCheck
 from domain.refund import Refund
 from domain.seller_route import SellerRoute
+from domain.webhooks import DeliveryAttempt, WebhookDelivery, WebhookSubscription
+
+from tests.fakes.outbox import (
+    InMemoryOutboxRepository,
+    InMemoryPaymentCheckRepository,
+    InMemoryWebhookRepository,
+    StoredEvent,
+)
 
 
 class InMemoryDatabase:
@@ -28,8 +39,16 @@ class InMemoryDatabase:
         self.refunds: dict[str, Refund] = {}
         self.routes: dict[tuple[int, str], SellerRoute] = {}
         self.audit: list[AuditEntry] = []
+        self.provider_events: set[tuple[str, str]] = set()
+        self.api_keys: dict[str, ApiKey] = {}
+        self.checks: dict[str, PaymentCheck] = {}
+        self.events: list[StoredEvent] = []
+        self.subscriptions: dict[str, WebhookSubscription] = {}
+        self.deliveries: dict[str, WebhookDelivery] = {}
+        self.attempts: list[DeliveryAttempt] = []
         self.commits = 0
         self.open_transactions = 0  # how many units of work are inside `async with` right now
+        self.transactions = 0  # how many units of work were ever entered (each a connection and a BEGIN)
 
     def unit_of_work(self) -> InMemoryUnitOfWork:
         """This database's `UnitOfWorkFactory`."""
@@ -102,6 +121,22 @@ class InMemoryPaymentRepository:
 
     async def get_by_idempotency_key(self, key: str) -> Payment | None:
         return _first([p for p in self._visible() if p.idempotency_key == key])
+
+    async def list_by_order(self, order_id: str, *, shop_ids: Collection[int] | None) -> Sequence[Payment]:
+        found = [p for p in self._visible() if p.order_id == order_id and (shop_ids is None or p.shop_id in shop_ids)]
+        return [copy.deepcopy(p) for p in sorted(found, key=lambda p: p.id, reverse=True)]
+
+    async def list_by_customer(
+        self, customer_id: str, *, shop_ids: Collection[int] | None, before_id: str | None, limit: int
+    ) -> Sequence[Payment]:
+        found = [
+            p
+            for p in self._visible()
+            if p.customer_id == customer_id
+            and (shop_ids is None or p.shop_id in shop_ids)
+            and (before_id is None or p.id < before_id)
+        ]
+        return [copy.deepcopy(p) for p in sorted(found, key=lambda p: p.id, reverse=True)[:limit]]
 
     async def update(self, payment: Payment, expected_version: int) -> bool:
         current = self._current(payment.id)
@@ -208,9 +243,13 @@ class InMemoryRouteRepository:
         key = (shop_id, provider)
         return self._staged[key] if key in self._staged else self._db.routes.get(key)
 
-    async def list(self, *, provider: str | None = None) -> Sequence[SellerRoute]:
+    async def list(self, *, provider: str | None = None, shop_id: int | None = None) -> Sequence[SellerRoute]:
         routes = {**self._db.routes, **self._staged}
-        return [r for _, r in sorted(routes.items()) if provider is None or r.provider == provider]
+        return [
+            r
+            for _, r in sorted(routes.items())
+            if (provider is None or r.provider == provider) and (shop_id is None or r.shop_id == shop_id)
+        ]
 
     async def add(self, route: SellerRoute) -> None:
         if await self.get(route.shop_id, route.provider) is not None:
@@ -252,6 +291,54 @@ class InMemoryAuditLog:
             self._db.audit.append(attrs.evolve(entry, id=len(self._db.audit) + 1))
 
 
+class InMemoryProviderEventLog:
+    def __init__(self, db: InMemoryDatabase) -> None:
+        self._db = db
+        self._staged: set[tuple[str, str]] = set()
+
+    async def seen(self, provider: str, event_id: str) -> bool:
+        return (provider, event_id) in self._db.provider_events or (provider, event_id) in self._staged
+
+    async def first_time(self, provider: str, event_id: str, at: datetime) -> bool:
+        key = (provider, event_id)
+        if key in self._db.provider_events or key in self._staged:
+            return False
+        self._staged.add(key)
+        return True
+
+    def write(self) -> None:
+        self._db.provider_events |= self._staged
+
+
+class InMemoryApiKeyRepository:
+    # Keys are frozen value objects, kept as they are.
+
+    def __init__(self, db: InMemoryDatabase) -> None:
+        self._db = db
+        self._staged: dict[str, ApiKey] = {}
+
+    def _visible(self) -> dict[str, ApiKey]:
+        return {**self._db.api_keys, **self._staged}
+
+    async def add(self, key: ApiKey) -> None:
+        if key.id in self._visible() or any(k.key_hash == key.key_hash for k in self._visible().values()):
+            raise IntegrityViolation(f"api key {key.id} added twice")
+        self._staged[key.id] = key
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        return self._visible().get(key_id)
+
+    async def revoke(self, key_id: str, at: datetime) -> bool:
+        key = self._visible().get(key_id)
+        if key is None or key.revoked_at is not None:
+            return False
+        self._staged[key_id] = attrs.evolve(key, revoked_at=at)
+        return True
+
+    def write(self) -> None:
+        self._db.api_keys.update(self._staged)
+
+
 class InMemoryUnitOfWork:
     """One transaction: changes are staged, and reach the database only on `commit`."""
 
@@ -259,6 +346,11 @@ class InMemoryUnitOfWork:
     refunds: InMemoryRefundRepository
     routes: InMemoryRouteRepository
     audit: InMemoryAuditLog
+    provider_events: InMemoryProviderEventLog
+    api_keys: InMemoryApiKeyRepository
+    checks: InMemoryPaymentCheckRepository
+    outbox: InMemoryOutboxRepository
+    webhooks: InMemoryWebhookRepository
 
     def __init__(self, db: InMemoryDatabase) -> None:
         self._db = db
@@ -270,6 +362,7 @@ class InMemoryUnitOfWork:
             raise AssertionError("a unit of work is entered once at a time")
         self._open = True
         self._db.open_transactions += 1
+        self._db.transactions += 1
         return self
 
     async def __aexit__(
@@ -291,8 +384,14 @@ class InMemoryUnitOfWork:
             self.payments.check()
             self.refunds.check(payments_committed_with=self.payments.staged_ids())
             self.routes.check()
-            for store in (self.payments, self.refunds, self.routes, self.audit):
+            payments = set(self._db.payments) | self.payments.staged_ids()
+            self.checks.check(payments)
+            self.outbox.check(payments)
+            self.webhooks.check({row.event.id for row in [*self._db.events, *self.outbox.added()]})
+            for store in (self.payments, self.refunds, self.routes, self.audit, self.provider_events, self.api_keys):
                 store.write()
+            for extra in (self.checks, self.outbox, self.webhooks):
+                extra.write()
         finally:
             self._discard()
         self._db.commits += 1
@@ -302,3 +401,8 @@ class InMemoryUnitOfWork:
         self.refunds = InMemoryRefundRepository(self._db)
         self.routes = InMemoryRouteRepository(self._db)
         self.audit = InMemoryAuditLog(self._db)
+        self.provider_events = InMemoryProviderEventLog(self._db)
+        self.api_keys = InMemoryApiKeyRepository(self._db)
+        self.checks = InMemoryPaymentCheckRepository(self._db)
+        self.outbox = InMemoryOutboxRepository(self._db)
+        self.webhooks = InMemoryWebhookRepository(self._db)

@@ -8,17 +8,22 @@ from datetime import datetime, timedelta
 from application.api_keys import ApiKeys
 from application.audit import AuditRecorder
 from application.create_payment import CreatePayment
+from application.dispatch_events import DispatchEvents
 from application.get_payment import GetPayment
 from application.manage_routes import ManageRoutes
+from application.manage_webhooks import ManageWebhooks
+from application.poll_payments import PollPayments
 from application.providers import ProviderDirectory
 from application.refund_payment import RefundPayment
 from application.sync_status import SyncPaymentStatus
+from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
 from domain.seller_route import Credentials, SellerRoute
 
 from tests.fakes.api_keys import InMemoryApiKeyStore
 from tests.fakes.database import InMemoryDatabase
+from tests.fakes.notifications import CountingThrottle, RecordingPublisher, RecordingWebhookSender
 from tests.fakes.provider import KASPI_LIFETIME, FakeProvider
 from tests.fakes.routes import InMemoryRouteStore
 from tests.fakes.system import FixedClock, SequentialIds
@@ -33,11 +38,13 @@ class InMemoryGateway:
         self.ids = SequentialIds()
         self.provider = FakeProvider("kaspi")
         self.routes = InMemoryRouteStore(self.db)
-        self.api_key_store = InMemoryApiKeyStore()
+        self.api_key_store = InMemoryApiKeyStore(self.db)
         self.providers = providers = ProviderDirectory({self.provider.name: self.provider})
         uow = self.db.unit_of_work
         self.audit = audit = AuditRecorder(uow, self.clock)
-        self.sync = SyncPaymentStatus(uow=uow, routes=self.routes, providers=providers, audit=audit, clock=self.clock)
+        self.sync = SyncPaymentStatus(
+            uow=uow, routes=self.routes, providers=providers, audit=audit, clock=self.clock, ids=self.ids
+        )
         self.create = CreatePayment(
             uow=uow, routes=self.routes, providers=providers, audit=audit, clock=self.clock, ids=self.ids
         )
@@ -47,7 +54,18 @@ class InMemoryGateway:
         )
         self.get = GetPayment(uow=uow, sync=self.sync)
         self.manage_routes = ManageRoutes(uow=uow, clock=self.clock)
-        self.api_keys = ApiKeys(store=self.api_key_store, clock=self.clock, ids=self.ids)
+        self.api_keys = ApiKeys(uow=uow, store=self.api_key_store, clock=self.clock, ids=self.ids)
+        self.throttle = CountingThrottle()
+        self.poll = PollPayments(
+            uow=uow, sync=self.sync, clock=self.clock, schedules={"kaspi": KASPI_POLL_SCHEDULE},
+            throttles={"kaspi": self.throttle}, batch_size=3, concurrency=2,
+        )
+        self.sender = RecordingWebhookSender()
+        self.publisher = RecordingPublisher()
+        self.dispatch = DispatchEvents(
+            uow=uow, sender=self.sender, publisher=self.publisher, clock=self.clock, ids=self.ids, batch_size=3
+        )
+        self.webhooks = ManageWebhooks(uow=uow, clock=self.clock, ids=self.ids)
 
     def seed_route(
         self,

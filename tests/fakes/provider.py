@@ -8,11 +8,21 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
-from application.ports import PaymentRequest, ProviderPayment, ProviderRefund, RefundRequest
+from application.ports import (
+    Capability,
+    PaymentAction,
+    PaymentRequest,
+    ProviderPayment,
+    ProviderProfile,
+    ProviderRefund,
+    RefundRequest,
+)
+from domain.payment import PaymentMethod
 from domain.seller_route import SellerRoute
 
 T = TypeVar("T")
 KASPI_LIFETIME = timedelta(hours=24)
+KASPI_CAPABILITIES = frozenset({Capability.PUSH_TO_PHONE, Capability.PAYMENT_LINK, Capability.PARTIAL_REFUND})
 # Called during every provider call, before it answers, with the operation and its request: lets a
 # test look at the world mid-call, or act in it (a concurrent request, a webhook) while the call is out.
 Observer = Callable[[str, object], Awaitable[None] | None]
@@ -24,10 +34,28 @@ class FakeProvider:
     A call with nothing scripted fails the test: an unexpected call to a real provider could move money.
     """
 
-    def __init__(self, name: str = "kaspi", *, payment_lifetime: timedelta = KASPI_LIFETIME) -> None:
-        self.name = name
-        self.payment_lifetime = payment_lifetime
+    def __init__(
+        self,
+        name: str = "kaspi",
+        *,
+        payment_lifetime: timedelta = KASPI_LIFETIME,
+        capabilities: frozenset[Capability] = KASPI_CAPABILITIES,
+        currencies: frozenset[str] = frozenset({"KZT"}),
+        default_method: PaymentMethod = PaymentMethod.REMOTE,
+        credential_names: tuple[str, ...] = ("device_token",),
+    ) -> None:
+        self.profile = ProviderProfile(
+            name=name,
+            capabilities=capabilities,
+            currencies=currencies,
+            default_method=default_method,
+            credential_names=credential_names,
+            payment_lifetime=payment_lifetime,
+        )
         self.create_requests: list[PaymentRequest] = []
+        self.action_requests: list[tuple[str, PaymentAction]] = []
+        self._captures: deque[ProviderPayment | Exception] = deque()
+        self._cancels: deque[ProviderPayment | Exception] = deque()
         self.fetch_requests: list[tuple[SellerRoute, str]] = []
         self.refund_requests: list[RefundRequest] = []
         self.observers: list[Observer] = []
@@ -44,8 +72,18 @@ class FakeProvider:
     def will_refund(self, *answers: ProviderRefund | Exception) -> None:
         self._refunds.extend(answers)
 
+    def will_capture(self, *answers: ProviderPayment | Exception) -> None:
+        self._captures.extend(answers)
+
+    def will_cancel(self, *answers: ProviderPayment | Exception) -> None:
+        self._cancels.extend(answers)
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
     def unused_answers(self) -> int:
-        return len(self._creates) + len(self._fetches) + len(self._refunds)
+        return sum(map(len, (self._creates, self._fetches, self._refunds, self._captures, self._cancels)))
 
     async def create_payment(self, request: PaymentRequest) -> ProviderPayment:
         self.create_requests.append(request)
@@ -58,6 +96,14 @@ class FakeProvider:
     async def refund(self, request: RefundRequest) -> ProviderRefund:
         self.refund_requests.append(request)
         return await self._answer("refund", request, self._refunds)
+
+    async def capture(self, action: PaymentAction) -> ProviderPayment:
+        self.action_requests.append(("capture", action))
+        return await self._answer("capture", action, self._captures)
+
+    async def cancel(self, action: PaymentAction) -> ProviderPayment:
+        self.action_requests.append(("cancel", action))
+        return await self._answer("cancel", action, self._cancels)
 
     async def _answer(self, operation: str, request: object, answers: deque[T | Exception]) -> T:
         for observe in self.observers:

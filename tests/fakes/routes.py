@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from domain.seller_route import SellerRoute
 
 from tests.fakes.database import InMemoryDatabase
@@ -13,3 +15,6 @@ class InMemoryRouteStore:
 
     async def get(self, shop_id: int, provider: str) -> SellerRoute | None:
         return self._db.routes.get((shop_id, provider))
+
+    async def list_for_shop(self, shop_id: int) -> Sequence[SellerRoute]:
+        return [route for (shop, _provider), route in sorted(self._db.routes.items()) if shop == shop_id]

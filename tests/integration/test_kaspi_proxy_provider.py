@@ -51,8 +51,10 @@ def make_route(device_token: str, *, bin_: str = BIN) -> SellerRoute:
 
 
 def remote(route: SellerRoute, amount: str = "1500.50") -> PaymentRequest:
+    payment_id = f"pay_{uuid.uuid4().hex}"
     return PaymentRequest(
-        payment_id=f"pay_{uuid.uuid4().hex}",
+        payment_id=payment_id,
+        idempotency_key=payment_id,
         route=route,
         method=PaymentMethod.REMOTE,
         amount=kzt(amount),
@@ -62,8 +64,10 @@ def remote(route: SellerRoute, amount: str = "1500.50") -> PaymentRequest:
 
 
 def link(route: SellerRoute, amount: str = "2000") -> PaymentRequest:
+    payment_id = f"pay_{uuid.uuid4().hex}"
     return PaymentRequest(
-        payment_id=f"pay_{uuid.uuid4().hex}",
+        payment_id=payment_id,
+        idempotency_key=payment_id,
         route=route,
         method=PaymentMethod.LINK,
         amount=kzt(amount),
@@ -72,8 +76,10 @@ def link(route: SellerRoute, amount: str = "2000") -> PaymentRequest:
 
 
 def refund_of(route: SellerRoute, external_id: str, amount: str) -> RefundRequest:
+    refund_id = f"re_{uuid.uuid4().hex}"
     return RefundRequest(
-        refund_id=f"re_{uuid.uuid4().hex}",
+        refund_id=refund_id,
+        idempotency_key=refund_id,
         route=route,
         external_id=external_id,
         merchant_account=route.merchant_account,

@@ -200,6 +200,7 @@ def test_knobs_are_validated_and_reset(http: httpx.Client, kaspi_simulator: Kasp
         {"fault_operations": "create"},
         {"success_key": "ok"},
         {"latency_ms": -1},
+        {"hold_answer_ms": 60_001},
         {"empty_refund_body": "yes"},
         {"colour": "red"},
     ]
@@ -209,7 +210,7 @@ def test_knobs_are_validated_and_reset(http: httpx.Client, kaspi_simulator: Kasp
 
     assert refusals == [400] * len(bad)
     assert changed.json() == {
-        "latency_ms": 5, "fault": "http_502", "fault_count": None, "fault_operations": ["status"],
+        "latency_ms": 5, "hold_answer_ms": 0, "fault": "http_502", "fault_count": None, "fault_operations": ["status"],
         "empty_refund_body": False, "success_key": "status",
     }
     assert call(http, kaspi_simulator, "status", externalId="1").status_code == 502
@@ -240,6 +241,29 @@ def test_the_garbage_fault_performs_the_operation_and_loses_the_answer(
 
     assert answer.status_code == 200 and not answer.text.startswith("{")
     assert len(kaspi_simulator.state.payments()) == 1
+
+
+def test_a_held_answer_comes_after_the_operation_was_done_or_never_if_the_client_hangs_up(
+    http: httpx.Client, kaspi_simulator: KaspiSimulatorServer
+) -> None:
+    state = kaspi_simulator.state
+    state.set_knobs(hold_answer_ms=60_000)
+    url = httpx.URL(kaspi_simulator.base_url)
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as impatient:
+        impatient.connect((url.host, url.port or 80))
+        query = f"phone=77015211545&amount=10&organizationBin={BIN}&deviceToken={uuid.uuid4()}"
+        query += f"&access_token={kaspi_simulator.access_token}"
+        impatient.sendall(f"GET {url.raw_path.decode()}/create/?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        # Done at Kaspi while the answer is still held: the window a gateway can die in.
+        assert state.wait_for_payments(1)
+    state.set_knobs(hold_answer_ms=50)
+
+    started = time.monotonic()
+    answer = create(http, kaspi_simulator)
+
+    assert answer.status_code == 200 and answer.json()["status"] is True
+    assert time.monotonic() - started >= 0.05
+    assert len(state.payments()) == 2
 
 
 def test_a_hanging_request_does_not_block_shutdown() -> None:

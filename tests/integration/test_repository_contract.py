@@ -35,6 +35,8 @@ from adapters.persistence.stores import SqlAlchemyApiKeyStore, SqlAlchemyIdempot
 from adapters.persistence.tables import metadata
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 
+from tests.support.ciphers import default_cipher
+
 pytestmark = pytest.mark.anyio
 
 # Not UTC on purpose: what goes in at +05:00 must come back as the same instant, in UTC.
@@ -141,14 +143,14 @@ def _assert_utc(*values: datetime | None) -> None:
 
 
 async def _store(engine: AsyncEngine, *payments: Payment) -> None:
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         for payment in payments:
             await uow.payments.add(payment)
         await uow.commit()
 
 
 async def _load(engine: AsyncEngine, payment_id: str) -> Payment:
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         payment = await uow.payments.get(payment_id)
     assert payment is not None
     return payment
@@ -161,7 +163,7 @@ async def test_a_payment_round_trips_every_field_exactly(engine: AsyncEngine) ->
     payment = _payment()
     await _store(engine, payment)
 
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         by_id = await uow.payments.get(payment.id)
         by_external_id = await uow.payments.get_by_external_id("kaspi", payment.external_id or "")
         by_key = await uow.payments.get_by_idempotency_key(payment.idempotency_key or "")
@@ -191,7 +193,7 @@ async def test_a_payment_with_only_the_required_fields_round_trips(engine: Async
 
 
 async def test_unknown_payments_are_none(engine: AsyncEngine) -> None:
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         assert await uow.payments.get(_id("pay")) is None
         assert await uow.payments.get(_id("pay"), for_update=True) is None
         assert await uow.payments.get_by_external_id("kaspi", _id("ext")) is None
@@ -202,7 +204,7 @@ async def test_an_external_id_is_looked_up_within_its_provider(engine: AsyncEngi
     payment = _payment()
     await _store(engine, payment)
 
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         assert await uow.payments.get_by_external_id("stripe", payment.external_id or "") is None
 
 
@@ -210,7 +212,7 @@ async def test_compare_and_set_stores_the_change_and_advances_the_version(engine
     payment = _payment(status=PaymentStatus.PENDING, refunded=None, refund_reserved=None, version=1)
     await _store(engine, payment)
 
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         current = await uow.payments.get(payment.id, for_update=True)
         assert current is not None
         current.settle(PaymentStatus.SUCCEEDED, provider_status="Processed", at=T0 + timedelta(minutes=9))
@@ -228,11 +230,11 @@ async def test_a_losing_compare_and_set_returns_false_and_changes_nothing(engine
     await _store(engine, payment)
     winner, loser = await _load(engine, payment.id), await _load(engine, payment.id)
 
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         winner.settle(PaymentStatus.SUCCEEDED, provider_status="Processed", at=T0 + timedelta(minutes=1))
         assert await uow.payments.update(winner, expected_version=1) is True
         await uow.commit()
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         loser.settle(PaymentStatus.FAILED, provider_status="Error", at=T0 + timedelta(minutes=2))
         assert await uow.payments.update(loser, expected_version=1) is False
         await uow.commit()
@@ -248,7 +250,7 @@ async def test_locked_read_modify_write_serialises_concurrent_writers(engine: As
     await _store(engine, payment)
 
     async def append_one_mark() -> None:
-        async with SqlAlchemyUnitOfWork(engine) as uow:
+        async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
             current = await uow.payments.get(payment.id, for_update=True)
             assert current is not None
             current.description += "+"
@@ -269,7 +271,7 @@ async def test_a_duplicate_idempotency_key_is_reported_and_the_transaction_goes_
     duplicate = _payment(idempotency_key=first.idempotency_key)
     other = _payment()
 
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         with pytest.raises(DuplicateIdempotencyKey) as raised:
             await uow.payments.add(duplicate)
         await uow.payments.add(other)
@@ -278,7 +280,7 @@ async def test_a_duplicate_idempotency_key_is_reported_and_the_transaction_goes_
     assert raised.value.key == first.idempotency_key
     assert _fields(await _load(engine, other.id)) == _fields(other)
     assert _fields(await _load(engine, first.id)) == _fields(first)
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         assert await uow.payments.get(duplicate.id) is None
 
 
@@ -286,7 +288,7 @@ async def test_other_conflicts_are_not_mistaken_for_a_duplicate_idempotency_key(
     first = _payment()
     await _store(engine, first)
 
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         with pytest.raises(IntegrityError):
             await uow.payments.add(_payment(id=first.id))
         with pytest.raises(IntegrityError):
@@ -296,7 +298,7 @@ async def test_other_conflicts_are_not_mistaken_for_a_duplicate_idempotency_key(
 async def test_the_database_refuses_refunds_beyond_the_paid_amount(engine: AsyncEngine) -> None:
     payment = _payment(amount=Money(100, "KZT"), refunded=Money(60, "KZT"), refund_reserved=Money(41, "KZT"))
 
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         with pytest.raises(IntegrityError):
             await uow.payments.add(payment)
 
@@ -304,7 +306,7 @@ async def test_the_database_refuses_refunds_beyond_the_paid_amount(engine: Async
 async def test_naive_datetimes_are_refused(engine: AsyncEngine) -> None:
     payment = _payment(created_at=datetime(2025, 3, 1, 12, 0))
 
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         with pytest.raises(StatementError, match="naive datetime"):
             await uow.payments.add(payment)
 
@@ -317,13 +319,13 @@ async def test_refunds_round_trip_update_and_list_in_creation_order(engine: Asyn
     later = _refund(payment, created_at=T0 + timedelta(hours=2), status=RefundStatus.PENDING)
     earlier = _refund(payment, idempotency_key=None, external_id=None, error_code=None, error_message=None)
     elsewhere = _refund(_payment())
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         await uow.payments.add(payment)
         await uow.refunds.add(later)
         await uow.refunds.add(earlier)
         await uow.commit()
 
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         by_id = await uow.refunds.get(later.id)
         by_key = await uow.refunds.get_by_idempotency_key(later.idempotency_key or "")
         listed = await uow.refunds.list_for_payment(payment.id)
@@ -336,16 +338,16 @@ async def test_refunds_round_trip_update_and_list_in_creation_order(engine: Asyn
     assert [_fields(refund) for refund in listed] == [_fields(earlier), _fields(later)]
 
     later.succeed("kaspi-refund-1", T0 + timedelta(hours=3))
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         await uow.refunds.update(later)
         await uow.commit()
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         updated = await uow.refunds.get(later.id)
     assert updated is not None and _fields(updated) == _fields(later)
 
 
 async def test_a_refund_needs_its_payment(engine: AsyncEngine) -> None:
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         with pytest.raises(IntegrityError):
             await uow.refunds.add(_refund(_payment()))
 
@@ -355,19 +357,19 @@ async def test_a_duplicate_refund_idempotency_key_is_reported_and_the_transactio
 ) -> None:
     payment = _payment()
     first = _refund(payment)
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         await uow.payments.add(payment)
         await uow.refunds.add(first)
         await uow.commit()
     other = _refund(payment)
 
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         with pytest.raises(DuplicateIdempotencyKey):
             await uow.refunds.add(_refund(payment, idempotency_key=first.idempotency_key))
         await uow.refunds.add(other)
         await uow.commit()
 
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         listed = await uow.refunds.list_for_payment(payment.id)
     assert {refund.id for refund in listed} == {first.id, other.id}
 
@@ -378,12 +380,12 @@ async def test_a_duplicate_refund_idempotency_key_is_reported_and_the_transactio
 async def test_routes_round_trip_update_and_list(engine: AsyncEngine) -> None:
     kaspi = _route()
     stripe = _route(shop_id=kaspi.shop_id, provider="stripe", merchant_account="acct_1Nv0", is_active=True)
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         await uow.routes.add(kaspi)
         await uow.routes.add(stripe)
         await uow.commit()
 
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         loaded = await uow.routes.get(kaspi.shop_id, "kaspi")
         kaspi_routes = await uow.routes.list(provider="kaspi")
         every_route = await uow.routes.list()
@@ -402,11 +404,11 @@ async def test_routes_round_trip_update_and_list(engine: AsyncEngine) -> None:
         is_active=True,
         updated_at=T0 + timedelta(days=2),
     )
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         await uow.routes.update(changed)
         await uow.commit()
-    assert await SqlAlchemyRouteStore(engine).get(kaspi.shop_id, "kaspi") == changed
-    assert await SqlAlchemyRouteStore(engine).get(kaspi.shop_id, "stripe") == stripe
+    assert await SqlAlchemyRouteStore(engine, cipher=default_cipher()).get(kaspi.shop_id, "kaspi") == changed
+    assert await SqlAlchemyRouteStore(engine, cipher=default_cipher()).get(kaspi.shop_id, "stripe") == stripe
 
 
 def _route_in(routes: Any, shop_id: int, provider: str) -> bool:
@@ -415,26 +417,26 @@ def _route_in(routes: Any, shop_id: int, provider: str) -> bool:
 
 async def test_a_second_route_for_the_same_shop_and_provider_is_refused(engine: AsyncEngine) -> None:
     route = _route()
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         await uow.routes.add(route)
         await uow.commit()
     other_shop = _route()
 
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         with pytest.raises(RouteAlreadyExists) as raised:
             await uow.routes.add(_route(shop_id=route.shop_id, is_active=True))
         await uow.routes.add(other_shop)
         await uow.commit()
 
     assert (raised.value.shop_id, raised.value.provider) == (route.shop_id, "kaspi")
-    assert await SqlAlchemyRouteStore(engine).get(route.shop_id, "kaspi") == route
-    assert await SqlAlchemyRouteStore(engine).get(other_shop.shop_id, "kaspi") == other_shop
+    assert await SqlAlchemyRouteStore(engine, cipher=default_cipher()).get(route.shop_id, "kaspi") == route
+    assert await SqlAlchemyRouteStore(engine, cipher=default_cipher()).get(other_shop.shop_id, "kaspi") == other_shop
 
 
 async def test_the_route_store_sees_only_committed_routes(engine: AsyncEngine) -> None:
     route = _route()
-    store = SqlAlchemyRouteStore(engine)
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    store = SqlAlchemyRouteStore(engine, cipher=default_cipher())
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         await uow.routes.add(route)
     assert await store.get(route.shop_id, "kaspi") is None
 
@@ -445,18 +447,18 @@ async def test_the_route_store_sees_only_committed_routes(engine: AsyncEngine) -
 async def test_leaving_without_commit_keeps_nothing(engine: AsyncEngine) -> None:
     payment, route, entry = _payment(), _route(), _audit(_shop_id())
     refund = _refund(payment)
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         await uow.payments.add(payment)
         await uow.refunds.add(refund)
         await uow.routes.add(route)
         await uow.audit.append(entry)
 
     with pytest.raises(RuntimeError, match="use case failed"):
-        async with SqlAlchemyUnitOfWork(engine) as uow:
+        async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
             await uow.routes.add(_route(shop_id=route.shop_id, provider="stripe", merchant_account="acct_1"))
             raise RuntimeError("use case failed")
 
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         assert await uow.payments.get(payment.id) is None
         assert await uow.refunds.get(refund.id) is None
         assert await uow.routes.get(route.shop_id, "kaspi") is None
@@ -466,13 +468,13 @@ async def test_leaving_without_commit_keeps_nothing(engine: AsyncEngine) -> None
 
 async def test_a_committed_unit_of_work_keeps_everything(engine: AsyncEngine) -> None:
     payment, route, entry = _payment(), _route(), _audit(_shop_id())
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         await uow.payments.add(payment)
         await uow.routes.add(route)
         await uow.audit.append(entry)
         await uow.commit()
 
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         assert await uow.payments.get(payment.id) is not None
         assert await uow.routes.get(route.shop_id, "kaspi") == route
         assert len(await uow.audit.list(shop_id=entry.shop_id, limit=10)) == 1
@@ -484,12 +486,12 @@ async def test_a_committed_unit_of_work_keeps_everything(engine: AsyncEngine) ->
 async def test_an_audit_entry_round_trips_every_field(engine: AsyncEngine) -> None:
     entry = _audit(_shop_id())
     bare = AuditEntry(operation_type="route_add", status=Outcome.SUCCESS, created_at=T0, shop_id=entry.shop_id)
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         await uow.audit.append(entry)
         await uow.audit.append(bare)
         await uow.commit()
 
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         newest, oldest = await uow.audit.list(shop_id=entry.shop_id, limit=10)
     assert newest.id is not None and oldest.id is not None and newest.id > oldest.id
     assert oldest == attrs.evolve(entry, id=oldest.id)
@@ -499,7 +501,7 @@ async def test_an_audit_entry_round_trips_every_field(engine: AsyncEngine) -> No
 
 async def test_the_audit_log_lists_newest_first_by_shop_and_up_to_the_limit(engine: AsyncEngine) -> None:
     shop, other_shop = _shop_id(), _shop_id()
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         # Written out of timestamp order: the log's order is the order of writing.
         await uow.audit.append(_audit(shop, "first", created_at=T0 + timedelta(hours=1)))
         await uow.audit.append(_audit(shop, "second", created_at=T0))
@@ -508,7 +510,7 @@ async def test_the_audit_log_lists_newest_first_by_shop_and_up_to_the_limit(engi
         await uow.audit.append(_audit(None, "unattributed"))
         await uow.commit()
 
-    async with SqlAlchemyUnitOfWork(engine) as uow:
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         for_shop = await uow.audit.list(shop_id=shop, limit=10)
         limited = await uow.audit.list(shop_id=shop, limit=2)
         everyone = await uow.audit.list(shop_id=None, limit=3)
@@ -602,30 +604,43 @@ async def test_api_keys_are_added_found_listed_and_revoked(engine: AsyncEngine) 
     store = SqlAlchemyApiKeyStore(engine)
     ops = ApiKey(
         id=_id("key"), name="ops team", key_hash=secrets.token_hex(32), scopes=frozenset({"admin", "payments"}),
-        created_at=T0,
+        created_at=T0, prefix="pgk_abcdefgh",
     )
     shop = ApiKey(
-        id=_id("key"), name="shop", key_hash=secrets.token_hex(32), scopes=frozenset({"payments"}),
-        created_at=T0 + timedelta(seconds=1),
+        id=_id("key"), name="shop", key_hash=secrets.token_hex(32), scopes=frozenset({"payments:read"}),
+        created_at=T0 + timedelta(seconds=1), shops=frozenset({_shop_id(), _shop_id()}),
     )
-    await store.add(ops)
-    await store.add(shop)
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
+        await uow.api_keys.add(ops)
+        await uow.api_keys.add(shop)
+        assert await uow.api_keys.get(ops.id) == ops
+        await uow.commit()
 
     found = await store.find_by_hash(ops.key_hash)
     assert found == ops
     assert found is not None
     _assert_utc(found.created_at)
+    assert await store.find_by_hash(shop.key_hash) == shop
     assert await store.find_by_hash(secrets.token_hex(32)) is None
     listed = [key for key in await store.list() if key.id in (ops.id, shop.id)]
     assert listed == [ops, shop]
 
-    assert await store.revoke(ops.id, T0 + timedelta(days=1)) is True
-    assert await store.revoke(ops.id, T0 + timedelta(days=2)) is False
-    assert await store.revoke(_id("key"), T0) is False
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
+        assert await uow.api_keys.revoke(ops.id, T0 + timedelta(days=1)) is True
+        assert await uow.api_keys.revoke(ops.id, T0 + timedelta(days=2)) is False
+        assert await uow.api_keys.revoke(_id("key"), T0) is False
+        await uow.commit()
     revoked = await store.find_by_hash(ops.key_hash)
     assert revoked == attrs.evolve(ops, revoked_at=T0 + timedelta(days=1))
     assert revoked is not None and not revoked.allows("admin")
     assert await store.find_by_hash(shop.key_hash) == shop
+
+
+async def test_an_api_key_change_without_commit_keeps_nothing(engine: AsyncEngine) -> None:
+    key = ApiKey(id=_id("key"), name="k", key_hash=secrets.token_hex(32), scopes=frozenset({"admin"}), created_at=T0)
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
+        await uow.api_keys.add(key)
+    assert await SqlAlchemyApiKeyStore(engine).find_by_hash(key.key_hash) is None
 
 
 # --- Locking (PostgreSQL: SQLite has no row locks) -------------------------------------------------

@@ -62,6 +62,15 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="module")
+def own_postgres_url() -> Iterator[str]:
+    """A migrated PostgreSQL database of one test module's own, for tests that change anything at all
+    (generated requests that deactivate the demo sellers, say) and must not disturb the shared one."""
+    with _throwaway_postgres_database() as url:
+        asyncio.run(upgrade(url))
+        yield url
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     url = _sqlite_file_url(tmp_path / "paygate.db")

@@ -79,6 +79,8 @@ def serve(
         lifespan="auto",
         log_config=None,  # leave the process's logging configuration alone
         access_log=False,  # access lines carry query strings, and Kaspi proxy queries carry tokens
+        # As `paygate serve` runs: the app alone decides whose X-Forwarded-For to believe.
+        proxy_headers=False,
         # A request still running `graceful_shutdown` seconds into teardown is cancelled, not awaited.
         timeout_graceful_shutdown=graceful_shutdown,
     )

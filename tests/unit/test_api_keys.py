@@ -1,17 +1,20 @@
-"""API keys: shown once, stored only as a hash, refused once revoked."""
+"""API keys: shown once, stored only as a hash, scoped, restricted to shops, audited, revocable."""
 
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 
 import attrs
 import pytest
 
-from application.api_keys import KEY_PREFIX
+from application.api_keys import KEY_PREFIX, ApiKeys
+from application.errors import ApiKeyNotFound
+from application.ports import Scope
 from domain.errors import InvalidValue
 
 from tests.fakes import InMemoryGateway
-from tests.unit.conftest import START
+from tests.unit.conftest import OTHER_SHOP, SHOP, START
 
 pytestmark = pytest.mark.anyio
 
@@ -24,9 +27,15 @@ async def test_an_issued_key_is_stored_as_a_hash_and_never_in_plain_text(gateway
     assert stored == key
     assert stored.key_hash == hashlib.sha256(plaintext.encode()).hexdigest()
     assert all(plaintext not in str(value) for value in attrs.asdict(stored).values())
-    assert (stored.name, stored.scopes, stored.created_at, stored.revoked_at) == (
-        "shop backend", {"payments"}, START, None,
+    assert (stored.name, stored.scopes, stored.shops, stored.created_at, stored.revoked_at) == (
+        "shop backend", {"payments"}, None, START, None,
     )
+
+
+async def test_a_key_keeps_a_short_prefix_to_be_recognised_by(gateway: InMemoryGateway) -> None:
+    key, plaintext = await gateway.api_keys.issue("shop backend", ["payments"])
+    assert key.prefix is not None and plaintext.startswith(key.prefix)
+    assert len(key.prefix) == len(KEY_PREFIX) + 8
 
 
 async def test_the_plain_text_authenticates_its_key(gateway: InMemoryGateway) -> None:
@@ -52,25 +61,115 @@ async def test_a_key_one_character_off_is_rejected(gateway: InMemoryGateway) -> 
     assert await gateway.api_keys.authenticate(tampered) is None
 
 
-async def test_a_revoked_key_is_rejected_and_allows_nothing(gateway: InMemoryGateway) -> None:
+async def test_issuing_a_key_is_audited_with_who_did_it(gateway: InMemoryGateway) -> None:
+    key, _ = await gateway.api_keys.issue("shop backend", ["payments"], actor="ops")
+
+    [entry] = gateway.db.audit_of("api_key_create")
+    assert (entry.external_id, entry.actor, entry.status.value) == (key.id, "ops", "success")
+
+
+async def test_a_revoked_key_is_rejected_allows_nothing_and_the_revocation_is_audited(
+    gateway: InMemoryGateway,
+) -> None:
     key, plaintext = await gateway.api_keys.issue("leaked", ["payments", "admin"])
-    assert await gateway.api_key_store.revoke(key.id, START) is True
+    gateway.clock.advance(timedelta(hours=1))
 
+    revoked = await gateway.api_keys.revoke(key.id, actor="ops")
+
+    assert revoked.revoked_at == START + timedelta(hours=1)
     assert await gateway.api_keys.authenticate(plaintext) is None
-    [revoked] = await gateway.api_key_store.list()
-    assert not revoked.allows("payments") and not revoked.allows("admin")
+    [stored] = await gateway.api_key_store.list()
+    assert stored == revoked and not stored.allows("payments") and not stored.allows("admin")
+    [entry] = gateway.db.audit_of("api_key_revoke")
+    assert (entry.external_id, entry.actor) == (key.id, "ops")
 
 
-async def test_a_key_allows_only_its_scopes(gateway: InMemoryGateway) -> None:
-    key, _ = await gateway.api_keys.issue("shop backend", ["payments"])
-    assert key.allows("payments") and not key.allows("admin")
+async def test_revoking_twice_keeps_the_first_revocation_and_records_it_once(gateway: InMemoryGateway) -> None:
+    key, _ = await gateway.api_keys.issue("leaked", ["payments"])
+    first = await gateway.api_keys.revoke(key.id, actor="ops")
+    gateway.clock.advance(timedelta(days=1))
+
+    again = await gateway.api_keys.revoke(key.id, actor="someone else")
+
+    assert again.revoked_at == first.revoked_at == START
+    assert len(gateway.db.audit_of("api_key_revoke")) == 1
+
+
+async def test_revoking_an_unknown_key_is_refused(gateway: InMemoryGateway) -> None:
+    with pytest.raises(ApiKeyNotFound):
+        await gateway.api_keys.revoke("key_missing", actor="ops")
+    assert gateway.db.audit_of("api_key_revoke") == []
+
+
+async def test_a_revocation_tells_the_caches_which_key_to_forget(gateway: InMemoryGateway) -> None:
+    forgotten: list[str] = []
+    keys = ApiKeys(
+        uow=gateway.db.unit_of_work, store=gateway.api_key_store, clock=gateway.clock, ids=gateway.ids,
+        on_change=[forgotten.append],
+    )
+    key, _ = await keys.issue("leaked", ["payments"])
+    assert forgotten == []  # a new key is not in any cache: nothing to forget
+
+    await keys.revoke(key.id)
+
+    assert forgotten == [key.key_hash]
 
 
 @pytest.mark.parametrize(
-    ("name", "scopes"),
-    [("ok", []), ("ok", ["root"]), ("ok", ["payments", "root"]), ("", ["payments"]), ("x" * 101, ["payments"])],
+    ("scopes", "allowed", "refused"),
+    [
+        (["payments"], ["payments", "payments:read", "payments:write"], ["admin", "routes:secrets"]),
+        (["payments:read"], ["payments:read"], ["payments", "payments:write", "admin"]),
+        (["payments:write"], ["payments:write"], ["payments", "payments:read"]),
+        (["payments:read", "payments:write"], ["payments", "payments:read", "payments:write"], ["admin"]),
+        (["admin"], ["admin"], ["routes:secrets", "payments:read"]),
+        (["routes:secrets"], ["routes:secrets"], ["admin", "payments:read"]),
+    ],
 )
-async def test_a_key_needs_a_name_and_known_scopes(gateway: InMemoryGateway, name: str, scopes: list[str]) -> None:
+async def test_a_key_allows_its_scopes_and_what_they_stand_for_only(
+    gateway: InMemoryGateway, scopes: list[str], allowed: list[str], refused: list[str]
+) -> None:
+    key, _ = await gateway.api_keys.issue("shop backend", scopes)
+    assert [s for s in allowed if key.allows(s)] == allowed
+    assert [s for s in refused if key.allows(s)] == []
+
+
+def test_every_scope_can_be_issued() -> None:
+    assert {s.value for s in Scope} == {"payments", "payments:read", "payments:write", "admin", "routes:secrets"}
+
+
+async def test_a_key_restricted_to_shops_reaches_only_those(gateway: InMemoryGateway) -> None:
+    key, plaintext = await gateway.api_keys.issue("one seller", ["payments"], shops=[SHOP])
+
+    assert key.shops == {SHOP}
+    assert key.reaches(SHOP) and not key.reaches(OTHER_SHOP)
+    assert await gateway.api_keys.authenticate(plaintext) == key
+
+
+async def test_an_unrestricted_key_reaches_every_shop(gateway: InMemoryGateway) -> None:
+    key, _ = await gateway.api_keys.issue("marketplace", ["payments"])
+    assert key.shops is None and key.reaches(SHOP) and key.reaches(OTHER_SHOP)
+
+
+@pytest.mark.parametrize(
+    ("name", "scopes", "shops"),
+    [
+        ("ok", [], None),
+        ("ok", ["root"], None),
+        ("ok", ["payments", "root"], None),
+        ("", ["payments"], None),
+        ("x" * 101, ["payments"], None),
+        ("new\nline", ["payments"], None),
+        ("ok", ["payments"], []),
+        ("ok", ["payments"], [0]),
+        ("ok", ["payments"], [-5]),
+        ("ok", ["payments"], [2**63]),
+    ],
+)
+async def test_a_key_needs_a_name_known_scopes_and_real_shops(
+    gateway: InMemoryGateway, name: str, scopes: list[str], shops: list[int] | None
+) -> None:
     with pytest.raises(InvalidValue):
-        await gateway.api_keys.issue(name, scopes)
+        await gateway.api_keys.issue(name, scopes, shops=shops)
     assert await gateway.api_key_store.list() == []
+    assert gateway.db.audit_of("api_key_create") == []

@@ -93,6 +93,34 @@ async def test_an_accepted_payment_waits_with_the_providers_id_and_is_audited(ga
     assert (entry.amount_minor, entry.currency, entry.provider) == (20000, "KZT", "kaspi")
 
 
+async def test_an_answer_is_recorded_over_a_change_made_while_the_provider_was_asked(gateway: InMemoryGateway) -> None:
+    # The stored copy is normally written back as a compare-and-set; if someone moved the payment
+    # meanwhile (a recovery attaching the provider's id), the answer goes onto the newer row.
+    recovered: list[int] = []
+
+    async def recover_meanwhile(_operation: str, _request: object) -> None:
+        async with gateway.db.unit_of_work() as uow:
+            stored = only_payment(gateway)
+            other = await uow.payments.get(stored.id, for_update=True)
+            assert other is not None
+            other.record_provider_acceptance(external_id="12800627774", provider_status="Wait", at=START)
+            assert await uow.payments.update(other, other.version)
+            await uow.commit()
+        recovered.append(other.version)
+
+    gateway.provider.observers.append(recover_meanwhile)
+    gateway.provider.will_create(waiting(provider_status="RemotePaymentCreated"))
+    returned = await gateway.create.execute(remote())
+
+    stored = only_payment(gateway)
+    assert (stored.version, stored.external_id, stored.provider_status) == (
+        recovered[0] + 1, "12800627774", "RemotePaymentCreated",
+    )
+    assert returned.version == stored.version
+    [entry] = gateway.db.audit
+    assert (entry.operation_type, entry.status) == ("create", Outcome.SUCCESS)
+
+
 async def test_the_provider_is_asked_on_the_sellers_own_account(gateway: InMemoryGateway) -> None:
     gateway.provider.will_create(waiting())
     payment = await gateway.create.execute(remote())
@@ -100,6 +128,7 @@ async def test_the_provider_is_asked_on_the_sellers_own_account(gateway: InMemor
     [request] = gateway.provider.create_requests
     assert request == PaymentRequest(
         payment_id=payment.id,
+        idempotency_key=payment.id,
         route=gateway.db.routes[(SHOP, "kaspi")],
         method=PaymentMethod.REMOTE,
         amount=Money(20000, "KZT"),

@@ -80,7 +80,8 @@ async def test_the_provider_is_asked_for_exactly_the_reserved_amount(gateway: In
 
     assert gateway.provider.refund_requests == [
         RefundRequest(
-            refund_id=result.refund.id, route=gateway.db.routes[(SHOP, "kaspi")], external_id=EXTERNAL_ID,
+            refund_id=result.refund.id, idempotency_key=result.refund.id,
+            route=gateway.db.routes[(SHOP, "kaspi")], external_id=EXTERNAL_ID,
             merchant_account=SHOP_BIN, amount=tenge(30),
         )
     ]

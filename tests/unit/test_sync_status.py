@@ -58,6 +58,7 @@ async def test_an_unchanged_answer_writes_and_records_nothing(gateway: InMemoryG
     assert gateway.db.payment(payment.id).version == payment.version
     assert gateway.db.audit == []
     assert gateway.db.commits == 0
+    assert gateway.db.transactions == 0  # not even a locked read: a status poll costs no row lock
 
 
 async def test_a_new_provider_status_without_a_new_outcome_is_stored_but_not_audited(gateway: InMemoryGateway) -> None:
@@ -180,3 +181,14 @@ async def test_reading_a_payment_known_only_at_another_provider_is_refused(gatew
     pending(gateway)
     with pytest.raises(PaymentNotFound):
         await gateway.get.by_external_id("stripe", EXTERNAL_ID)
+
+
+async def test_a_lagging_pending_answer_never_undoes_an_authorisation(gateway: InMemoryGateway) -> None:
+    payment = gateway.seed_payment(
+        SHOP, amount=Money(20000, "KZT"), status=PaymentStatus.AUTHORIZED, external_id=EXTERNAL_ID
+    )
+    returned = await gateway.sync.apply(payment.id, WAITING)
+
+    assert returned.status is PaymentStatus.AUTHORIZED
+    assert gateway.db.payment(payment.id).version == payment.version
+    assert gateway.db.audit == []

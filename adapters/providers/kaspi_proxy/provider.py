@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -13,14 +12,25 @@ from urllib.parse import urlencode
 import httpx
 
 from application.errors import ProviderDeclined, ProviderUnavailable
-from application.ports import PaymentRequest, ProviderPayment, ProviderRefund, RefundRequest
+from application.ports import (
+    Capability,
+    PaymentAction,
+    PaymentRequest,
+    ProviderPayment,
+    ProviderProfile,
+    ProviderRefund,
+    RefundRequest,
+)
 from domain.payment import PaymentMethod
 from domain.seller_route import SellerRoute
 
 from adapters.providers.kaspi_proxy import wire
+from adapters.logs import get_logger
 from adapters.redaction import protect_http_client_loggers, redact_secrets
 
-logger = logging.getLogger("paygate.providers.kaspi")
+# The wire detail of each exchange (redacted URL, HTTP status) at DEBUG; the one line per call that
+# operators read (payment, shop, outcome, duration) comes from `adapters.providers.instrumented`.
+logger = get_logger("paygate.providers.kaspi")
 
 CURRENCY = "KZT"
 DEVICE_TOKEN = "device_token"  # the route credential that holds the Kaspi device token
@@ -36,8 +46,15 @@ class KaspiProxyProvider:
     and left to status sync or an operator.
     """
 
-    name = "kaspi"
-    payment_lifetime = timedelta(hours=24)
+    profile = ProviderProfile(
+        name="kaspi",
+        capabilities=frozenset({Capability.PUSH_TO_PHONE, Capability.PAYMENT_LINK, Capability.PARTIAL_REFUND}),
+        currencies=frozenset({CURRENCY}),
+        default_method=PaymentMethod.REMOTE,
+        credential_names=(DEVICE_TOKEN,),
+        # Kaspi cancels an unconfirmed remote payment after about 24 hours.
+        payment_lifetime=timedelta(hours=24),
+    )
 
     def __init__(
         self,
@@ -135,8 +152,11 @@ class KaspiProxyProvider:
             # The refund did happen (the proxy said so); whether its amount field is per refund or
             # cumulative varies between proxy versions, so it is reported, not acted on.
             logger.warning(
-                "kaspi refund of %s on %s: the proxy reports refundedAmount %s",
-                request.amount.major_text(), request.external_id, accepted.refunded_amount,
+                "kaspi_refund_amount_differs",
+                external_id=request.external_id,
+                refund_id=request.refund_id,
+                requested=request.amount.major_text(),
+                reported=str(accepted.refunded_amount),
             )
         return ProviderRefund(external_id=accepted.return_operation_id)
 
@@ -169,7 +189,7 @@ class KaspiProxyProvider:
             # Never str() the error: httpx puts the request URL, token included, into some messages.
             failure = ProviderUnavailable(f"kaspi {operation}: {type(error).__name__} ({shown_url})")
         except BaseException:
-            self._log(operation, shown_url, None, started, "cancelled", logging.WARNING)
+            self._log(operation, shown_url, None, started, "cancelled")
             raise
         else:
             http_status = response.status_code
@@ -182,33 +202,33 @@ class KaspiProxyProvider:
                     f"kaspi {operation}: {redact_secrets(unknown.reason, secrets)} ({shown_url})"
                 )
         if failure is None:
-            self._log(operation, shown_url, http_status, started, "ok", logging.INFO)
+            self._log(operation, shown_url, http_status, started, "ok")
             return result  # type: ignore[return-value]
         if isinstance(failure, ProviderDeclined):
             outcome = f"declined {failure}"
         else:
             outcome = "timeout" if failure.timed_out else f"unavailable: {failure.reason}"
-        self._log(operation, shown_url, http_status, started, outcome, logging.WARNING)
+        self._log(operation, shown_url, http_status, started, outcome)
         # Raised outside the except blocks, so no httpx exception rides along as __context__.
         raise failure
 
-    def _log(
-        self, operation: str, shown_url: str, http_status: int | None, started: float, outcome: str, level: int
-    ) -> None:
-        duration_ms = round((time.perf_counter() - started) * 1000)
-        logger.log(
-            level,
-            "kaspi %s GET %s -> %s in %d ms: %s",
-            operation, shown_url, http_status if http_status is not None else "no answer", duration_ms, outcome,
-            extra={
-                "provider": self.name,
-                "operation": operation,
-                "url": shown_url,
-                "http_status": http_status,
-                "duration_ms": duration_ms,
-                "outcome": outcome,
-            },
+    def _log(self, operation: str, shown_url: str, http_status: int | None, started: float, outcome: str) -> None:
+        logger.debug(
+            "kaspi_exchange",
+            provider=self.profile.name,
+            operation=operation,
+            url=shown_url,  # tokens masked already; the handler's filter checks again
+            http_status=http_status,
+            duration_ms=round((time.perf_counter() - started) * 1000),
+            outcome=outcome,
         )
+
+    # The proxy exposes neither; the profile says so, and the application never calls these.
+    async def capture(self, action: PaymentAction) -> ProviderPayment:
+        raise ProviderDeclined("not_supported", "Kaspi payments are captured at once")
+
+    async def cancel(self, action: PaymentAction) -> ProviderPayment:
+        raise ProviderDeclined("not_supported", "the Kaspi proxy cannot cancel a payment")
 
 
 def _device_token(route: SellerRoute) -> str:

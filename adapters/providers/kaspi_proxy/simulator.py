@@ -6,7 +6,9 @@ for create, create-link, status and refund. Controls: `POST /payments/{id}/appro
 
 Faults model what a real proxy does when things break: `http_500`, `http_502` and `error_body`
 answer before anything happens at Kaspi; `timeout` and `garbage` perform the operation and then
-lose the answer (the dangerous case: a bill was pushed, the gateway does not know).
+lose the answer (the dangerous case: a bill was pushed, the gateway does not know);
+`hold_answer_ms` performs every operation at once and holds its answer, a window in which to kill
+the gateway between Kaspi's acceptance and the gateway's record of it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import anyio
 import attrs
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -31,6 +32,7 @@ from starlette.routing import Route
 from domain.identifiers import bin_checksum_ok
 
 from adapters.providers.kaspi_proxy.wire import KASPI_TIMEZONE
+from adapters.providers.simulation import wait_or_disconnect
 from adapters.redaction import protect_http_server_loggers
 
 OPERATIONS = ("create", "create-link", "status", "refund")
@@ -77,9 +79,9 @@ def _check_fault_count(_instance: object, _attribute: object, value: int | None)
         raise ValueError("fault_count must be a positive integer or null (every call)")
 
 
-def _check_latency(_instance: object, _attribute: object, value: int) -> None:
+def _check_latency(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if type(value) is not int or not 0 <= value <= 60_000:
-        raise ValueError("latency_ms must be an integer from 0 to 60000")
+        raise ValueError(f"{attribute.name} must be an integer from 0 to 60000")
 
 
 def _check_flag(_instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:
@@ -92,6 +94,9 @@ class Knobs:
     """How the simulated proxy misbehaves. `fault_count` None means every matching call."""
 
     latency_ms: int = attrs.field(default=0, validator=_check_latency)
+    # The operation is done at once, its answer held this long (or until the client hangs up): the
+    # window in which a gateway can die after Kaspi accepted but before it recorded the answer.
+    hold_answer_ms: int = attrs.field(default=0, validator=_check_latency)
     fault: str = attrs.field(default="none", validator=_check_fault)
     fault_count: int | None = attrs.field(default=None, validator=_check_fault_count)
     # Empty means every operation.
@@ -104,6 +109,7 @@ class Knobs:
     def as_json(self) -> dict[str, Any]:
         return {
             "latency_ms": self.latency_ms,
+            "hold_answer_ms": self.hold_answer_ms,
             "fault": self.fault,
             "fault_count": self.fault_count,
             "fault_operations": sorted(self.fault_operations),
@@ -228,6 +234,11 @@ class KaspiSimulatorState:
         with self._lock:
             return sum(1 for r in self._requests if operation is None or r.operation == operation)
 
+    def wait_for_payments(self, count: int, *, timeout: float = 5.0) -> bool:
+        """Block until `count` payments exist (created on the server's thread)."""
+        with self._lock:
+            return self._lock.wait_for(lambda: len(self._payments) >= count, timeout=timeout)
+
     def wait_for_requests(self, operation: str, count: int, *, timeout: float = 5.0) -> bool:
         """Block until `count` calls of `operation` arrived (they arrive on the server's thread)."""
         with self._lock:
@@ -327,6 +338,7 @@ class KaspiSimulatorState:
                 )
                 payment.expires_at = now + self.link_lifetime
             self._payments[payment.external_id] = payment
+            self._lock.notify_all()
             return attrs.evolve(payment)
 
     def status_of(self, external_id: str) -> str | None:
@@ -399,7 +411,7 @@ class _Endpoints:
         params = dict(request.query_params)
         knobs = self.state.knobs
         self.state.record(operation, params)
-        await _wait_or_disconnect(request, knobs.latency_ms / 1000)
+        await wait_or_disconnect(request, knobs.latency_ms / 1000)
         if not hmac.compare_digest(params.get("access_token", "").encode(), self._access_token):
             return _proxy_error(knobs, "Invalid access token", 401)
         if operation not in OPERATIONS:
@@ -411,9 +423,10 @@ class _Endpoints:
         if fault == "error_body":
             return _kaspi_error(knobs, SERVICE_UNAVAILABLE)
         answer = self._perform(operation, params, knobs)
+        await wait_or_disconnect(request, knobs.hold_answer_ms / 1000)
         if fault == "timeout":
             # The operation happened; its answer never arrives (until the client gives up).
-            await _wait_or_disconnect(request, self.state.hang_seconds)
+            await wait_or_disconnect(request, self.state.hang_seconds)
             return Response("<html><body><h1>504 Gateway Time-out</h1></body></html>", 504, media_type="text/html")
         if fault == "garbage":
             return Response("<br />\n<b>Fatal error</b>: Uncaught TypeError in proxy.php", 200, media_type="text/html")
@@ -536,18 +549,6 @@ class _Endpoints:
 
     async def show_requests(self, request: Request) -> Response:
         return JSONResponse([{"operation": r.operation, "params": dict(r.params)} for r in self.state.requests])
-
-
-async def _wait_or_disconnect(request: Request, seconds: float) -> None:
-    """Wait up to `seconds`, less if the client goes away: a hung handler never outlives its client.
-
-    Cancellation (a server shutdown) ends the wait too.
-    """
-    if seconds <= 0:
-        return
-    with anyio.move_on_after(seconds):
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
 
 
 def _success(knobs: Knobs, data: Mapping[str, Any], *, http_code: bool = False) -> Response:

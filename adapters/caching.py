@@ -1,0 +1,154 @@
+"""In-process caches of routes and API keys: every request needs both, and they rarely change.
+
+Entries live for a short TTL and are dropped at once on a change: by the use case that made it
+(same process) or by a database notice (`adapters.persistence.invalidation`, other processes).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Sequence
+from typing import Generic, TypeVar
+
+from domain.seller_route import SellerRoute
+
+from application.ports import ApiKey, ApiKeyStore, RouteStore
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+MISS = object()  # what `TtlCache.get` answers for an absent or expired entry (None is a value)
+
+
+class TtlCache(Generic[K, V]):
+    """A bounded map whose entries expire `ttl` seconds after they were stored.
+
+    `generation` moves on at every invalidation; a value read from the database before an
+    invalidation must not be stored after it (it may be the old value), so `put` takes the
+    generation its caller saw before reading and refuses a stale one.
+    """
+
+    def __init__(self, *, ttl: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[K, tuple[float, V]] = {}
+        self.generation = 0
+
+    def get(self, key: K) -> V | object:
+        entry = self._entries.get(key)
+        if entry is None:
+            return MISS
+        expires, value = entry
+        if self._clock() >= expires:
+            del self._entries[key]
+            return MISS
+        return value
+
+    def put(self, key: K, value: V, *, generation: int) -> None:
+        if generation != self.generation or self._ttl <= 0:
+            return
+        if len(self._entries) >= self._max_entries and key not in self._entries:
+            # Oldest first (dicts keep insertion order): random unknown shop ids cannot grow it forever.
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = (self._clock() + self._ttl, value)
+
+    def drop(self, key: K) -> None:
+        self.generation += 1
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class CachedRouteStore:
+    """A `RouteStore` in front of another; unknown shops are cached too (a miss costs a query as well)."""
+
+    def __init__(
+        self, inner: RouteStore, *, ttl: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._inner = inner
+        self._routes: TtlCache[tuple[int, str], SellerRoute | None] = TtlCache(
+            ttl=ttl, max_entries=max_entries, clock=clock
+        )
+        self._shops: TtlCache[int, Sequence[SellerRoute]] = TtlCache(ttl=ttl, max_entries=max_entries, clock=clock)
+
+    async def get(self, shop_id: int, provider: str) -> SellerRoute | None:
+        found = self._routes.get((shop_id, provider))
+        if found is not MISS:
+            return found  # type: ignore[return-value]
+        generation = self._routes.generation
+        route = await self._inner.get(shop_id, provider)
+        self._routes.put((shop_id, provider), route, generation=generation)
+        return route
+
+    async def list_for_shop(self, shop_id: int) -> Sequence[SellerRoute]:
+        found = self._shops.get(shop_id)
+        if found is not MISS:
+            return found  # type: ignore[return-value]
+        generation = self._shops.generation
+        routes = tuple(await self._inner.list_for_shop(shop_id))
+        self._shops.put(shop_id, routes, generation=generation)
+        return routes
+
+    def forget(self, shop_id: int, provider: str) -> None:
+        self._routes.drop((shop_id, provider))
+        self._shops.drop(shop_id)
+
+    def clear(self) -> None:
+        self._routes.clear()
+        self._shops.clear()
+
+
+class CachedApiKeyStore:
+    """An `ApiKeyStore` whose lookups by hash are cached; unknown hashes are not (a new key works at once)."""
+
+    def __init__(
+        self, inner: ApiKeyStore, *, ttl: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._inner = inner
+        self._keys: TtlCache[str, ApiKey] = TtlCache(ttl=ttl, max_entries=max_entries, clock=clock)
+
+    async def find_by_hash(self, key_hash: str) -> ApiKey | None:
+        found = self._keys.get(key_hash)
+        if found is not MISS:
+            return found  # type: ignore[return-value]
+        generation = self._keys.generation
+        key = await self._inner.find_by_hash(key_hash)
+        if key is not None:
+            self._keys.put(key_hash, key, generation=generation)
+        return key
+
+    async def list(self) -> Sequence[ApiKey]:
+        return await self._inner.list()
+
+    def forget(self, key_hash: str) -> None:
+        self._keys.drop(key_hash)
+
+    def clear(self) -> None:
+        self._keys.clear()
+
+
+class CacheInvalidation:
+    """Applies a notice (`route:<shop>:<provider>`, `key:<hash>`, or `EVERYTHING`) to the caches."""
+
+    def __init__(self, routes: CachedRouteStore, keys: CachedApiKeyStore) -> None:
+        self._routes = routes
+        self._keys = keys
+
+    def __call__(self, topic: str) -> None:
+        kind, _, rest = topic.partition(":")
+        if kind == "route":
+            shop, _, provider = rest.partition(":")
+            if shop.isdigit() and provider:
+                self._routes.forget(int(shop), provider)
+                return
+        elif kind == "key" and rest:
+            self._keys.forget(rest)
+            return
+        # `*` after a reconnect, or a notice this version does not know (a newer replica's): forgetting all is safe.
+        self._routes.clear()
+        self._keys.clear()

@@ -1,0 +1,1 @@
+"""Telling the marketplace what happened: signed webhooks and broker messages."""

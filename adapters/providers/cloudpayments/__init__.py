@@ -1,0 +1,1 @@
+"""CloudPayments: payment links (orders), status, refunds, two-step capture and void, signed notifications."""

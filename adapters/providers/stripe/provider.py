@@ -1,0 +1,222 @@
+"""Stripe PaymentIntents on each seller's connected account: the `PaymentProvider` adapter.
+
+Every call goes through the official SDK's async methods, on the seller's connected account (the
+route's merchant account, sent as `Stripe-Account`). Every POST carries the gateway's own
+idempotency key, so a retried call can never open a second PaymentIntent or refund twice. The SDK
+never retries by itself: an unclear answer is reported as `ProviderUnavailable` and left to status
+sync, the poller or a webhook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import httpx
+import stripe
+
+from application.errors import ProviderDeclined, ProviderUnavailable
+from application.ports import (
+    Capability,
+    PaymentAction,
+    PaymentRequest,
+    ProviderPayment,
+    ProviderProfile,
+    ProviderRefund,
+    RefundRequest,
+)
+from domain.payment import PaymentMethod
+from domain.errors import InvalidValue
+from domain.seller_route import STRIPE, SellerRoute, check_merchant_account
+
+from adapters.providers.stripe import wire
+from adapters.providers.stripe.transport import HttpxTransport, StripeTransportError
+from adapters.redaction import protect_http_client_loggers, redact_secrets
+
+DEFAULT_API_URL = "https://api.stripe.com"
+MAX_MESSAGE_CHARS = 500
+# Currencies whose minor unit at Stripe is the one `domain.money` uses (JPY is zero-decimal at both).
+CURRENCIES = frozenset({"USD", "EUR", "GBP", "KZT", "AED", "TRY", "JPY"})
+
+_T = TypeVar("_T")
+
+
+class StripeProvider:
+    """PaymentIntents with automatic payment methods, confirmed in the browser with the client secret."""
+
+    profile = ProviderProfile(
+        name=STRIPE,
+        capabilities=frozenset(
+            {
+                Capability.CLIENT_SECRET,
+                Capability.TWO_STEP,
+                Capability.CANCEL,
+                Capability.PARTIAL_REFUND,
+                Capability.WEBHOOKS,
+            }
+        ),
+        currencies=CURRENCIES,
+        default_method=PaymentMethod.CARD,
+        # The platform's secret key is a setting; a route names only the seller's connected account.
+        credential_names=(),
+        # Stripe never expires an unpaid PaymentIntent itself; a day matches its hosted Checkout.
+        payment_lifetime=timedelta(hours=24),
+    )
+
+    def __init__(
+        self,
+        *,
+        client: httpx.AsyncClient,
+        secret_key: str,
+        base_url: str = DEFAULT_API_URL,
+        timeout: float = 30.0,
+    ) -> None:
+        if not secret_key:
+            raise ValueError("Stripe needs the platform's secret key")
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        # With telemetry on, the SDK writes ~/.config/stripe/telemetry_id on the first call (blocking
+        # file I/O on the event loop) and reports the host's platform to Stripe on every request.
+        stripe.enable_telemetry = False
+        protect_http_client_loggers()
+        self._secret_key = secret_key
+        self._base_url = base_url.rstrip("/")
+        self._stripe = stripe.StripeClient(
+            secret_key,
+            http_client=HttpxTransport(client, timeout=timeout),
+            base_addresses={"api": self._base_url},
+            # A retry is the application's decision, made with the same idempotency key.
+            max_network_retries=0,
+        )
+
+    def __repr__(self) -> str:
+        return f"StripeProvider(base_url={self._base_url!r})"
+
+    async def create_payment(self, request: PaymentRequest) -> ProviderPayment:
+        if request.method is not PaymentMethod.CARD:
+            raise ProviderDeclined("unsupported_method", f"Stripe has no {request.method} payments here")
+        if request.amount.currency not in CURRENCIES or not request.amount.is_positive():
+            raise ProviderDeclined(
+                "invalid_amount", f"a Stripe payment is a positive amount in {', '.join(sorted(CURRENCIES))}"
+            )
+        account = _connected_account(request.route.merchant_account)
+        intent = await self._call(
+            "create",
+            lambda: self._stripe.v1.payment_intents.create_async(
+                wire.create_params(request),  # type: ignore[arg-type]
+                {"stripe_account": account, "idempotency_key": request.idempotency_key},
+            ),
+        )
+        return self._read("create", lambda: wire.read_payment_intent(intent, expected_amount=request.amount))
+
+    async def fetch_payment(self, route: SellerRoute, external_id: str) -> ProviderPayment:
+        account = _connected_account(route.merchant_account)
+        _check_external_id(external_id)
+        intent = await self._call(
+            "status",
+            lambda: self._stripe.v1.payment_intents.retrieve_async(external_id, None, {"stripe_account": account}),
+        )
+        return self._read("status", lambda: wire.read_payment_intent(intent, expected_id=external_id))
+
+    async def capture(self, action: PaymentAction) -> ProviderPayment:
+        account = _connected_account(action.route.merchant_account)
+        _check_external_id(action.external_id)
+        intent = await self._call(
+            "capture",
+            lambda: self._stripe.v1.payment_intents.capture_async(
+                action.external_id,
+                wire.capture_params(action.amount),  # type: ignore[arg-type]
+                {"stripe_account": account, "idempotency_key": action.idempotency_key},
+            ),
+        )
+        return self._read("capture", lambda: wire.read_payment_intent(intent, expected_id=action.external_id))
+
+    async def cancel(self, action: PaymentAction) -> ProviderPayment:
+        account = _connected_account(action.route.merchant_account)
+        _check_external_id(action.external_id)
+        intent = await self._call(
+            "cancel",
+            lambda: self._stripe.v1.payment_intents.cancel_async(
+                action.external_id, None, {"stripe_account": account, "idempotency_key": action.idempotency_key}
+            ),
+        )
+        return self._read("cancel", lambda: wire.read_payment_intent(intent, expected_id=action.external_id))
+
+    async def refund(self, request: RefundRequest) -> ProviderRefund:
+        # The account the payment was taken on, which is where the money has to come back from.
+        account = _connected_account(request.merchant_account)
+        _check_external_id(request.external_id)
+        if not request.amount.is_positive():
+            raise ProviderDeclined("invalid_amount", "a refund is a positive amount")
+        answer = await self._call(
+            "refund",
+            lambda: self._stripe.v1.refunds.create_async(
+                wire.refund_params(  # type: ignore[arg-type]
+                    external_id=request.external_id, refund_id=request.refund_id, amount=request.amount
+                ),
+                {"stripe_account": account, "idempotency_key": request.idempotency_key},
+            ),
+        )
+        state = self._read("refund", lambda: wire.read_refund(answer))
+        if state.status in wire.REFUND_REFUSED:
+            # Stripe made the refund object but will not pay it out: no money moved.
+            raise ProviderDeclined(f"refund_{state.status}", state.failure_reason or f"the refund is {state.status}")
+        return ProviderRefund(external_id=state.refund_id)
+
+    async def _call(self, operation: str, call: Callable[[], Awaitable[stripe.StripeObject]]) -> dict[str, Any]:
+        """One SDK call, its answer as plain JSON data; every failure translated into a port error."""
+        failure: ProviderDeclined | ProviderUnavailable
+        try:
+            answer = await call()
+        except stripe.StripeError as error:
+            failure = self._translate(operation, error)
+        else:
+            if isinstance(answer, stripe.StripeObject):
+                return answer.to_dict()
+            failure = ProviderUnavailable(f"stripe {operation}: the answer is not a Stripe object")
+        # Raised outside the except block, so the SDK's exception (with its HTTP body) stays behind.
+        raise failure
+
+    def _read(self, operation: str, read: Callable[[], _T]) -> _T:
+        try:
+            return read()
+        except wire.Unreadable as unreadable:
+            reason = f"stripe {operation}: {unreadable}"
+        raise ProviderUnavailable(reason)
+
+    def _translate(self, operation: str, error: stripe.StripeError) -> ProviderDeclined | ProviderUnavailable:
+        where = f"stripe {operation}"
+        if isinstance(error, StripeTransportError):
+            return ProviderUnavailable(f"{where}: {error.user_message}", timed_out=error.timed_out)
+        if isinstance(error, (stripe.CardError, stripe.InvalidRequestError)):
+            # A definite no to this request: a bad parameter, a payment in the wrong state, a card decline.
+            return ProviderDeclined(error.code or "invalid_request", self._message(error))
+        if isinstance(error, stripe.AuthenticationError):
+            return ProviderDeclined("authentication_failed", "Stripe refused the platform's secret key")
+        if isinstance(error, stripe.PermissionError):
+            return ProviderDeclined("permission_denied", "the platform has no access to the seller's connected account")
+        # A 5xx, a 409 (the same key still running), a 429, an idempotency conflict (an earlier request
+        # under this key happened, with an outcome we cannot see here), an unreadable body: unknown.
+        request_id = f", request {error.request_id}" if error.request_id else ""
+        status = f"HTTP {error.http_status}" if error.http_status else "no HTTP status"
+        return ProviderUnavailable(f"{where}: {type(error).__name__} ({status}{request_id})")
+
+    def _message(self, error: stripe.StripeError) -> str:
+        message = error.user_message or type(error).__name__
+        if error.request_id:
+            message = f"{message} (request {error.request_id})"
+        return redact_secrets(message, [self._secret_key])[:MAX_MESSAGE_CHARS]
+
+
+def _connected_account(merchant_account: str) -> str:
+    try:
+        return check_merchant_account(STRIPE, merchant_account)
+    except InvalidValue as invalid:
+        # Refused before any call: the value would otherwise go into a request header.
+        raise ProviderDeclined("invalid_merchant_account", invalid.message) from None
+
+
+def _check_external_id(external_id: str) -> None:
+    if not external_id or not external_id.startswith("pi_"):
+        raise ProviderDeclined("missing_external_id", "the payment has no Stripe PaymentIntent id")

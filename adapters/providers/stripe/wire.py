@@ -1,0 +1,131 @@
+"""Stripe's shapes: the form parameters we send, the PaymentIntent and Refund objects we read, status mapping."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from application.ports import PaymentRequest, ProviderPayment
+from domain.money import Money
+from domain.payment import PaymentStatus
+
+# Our own metadata keys on every PaymentIntent and Refund, prefixed so a merchant's keys never clash.
+PAYMENT_ID_KEY = "paygate_payment_id"
+ORDER_ID_KEY = "paygate_order_id"
+CUSTOMER_ID_KEY = "paygate_customer_id"
+REFUND_ID_KEY = "paygate_refund_id"
+
+_INTENT_ID = re.compile(r"pi_[A-Za-z0-9]{1,128}")
+
+_OUTCOMES: dict[str, PaymentStatus] = {
+    # The customer has not paid yet. `requires_payment_method` is also where a declined attempt
+    # lands: the customer can try another card, so a decline is not a final failure.
+    "requires_payment_method": PaymentStatus.PENDING,
+    "requires_confirmation": PaymentStatus.PENDING,
+    "requires_action": PaymentStatus.PENDING,
+    "processing": PaymentStatus.PENDING,
+    "requires_capture": PaymentStatus.AUTHORIZED,
+    "succeeded": PaymentStatus.SUCCEEDED,
+    "canceled": PaymentStatus.CANCELLED,
+}
+# A refund Stripe created but will not pay out; `pending` and `requires_action` are still going.
+REFUND_REFUSED = frozenset({"failed", "canceled"})
+
+
+def payment_status(stripe_status: str) -> PaymentStatus:
+    """Our state for a PaymentIntent status; an unknown one stays pending (never guess a final state)."""
+    return _OUTCOMES.get(stripe_status, PaymentStatus.PENDING)
+
+
+class Unreadable(Exception):
+    """Stripe answered 2xx with something that is not the object asked for: the outcome is unknown."""
+
+
+# --- What we send -------------------------------------------------------------------------------------
+
+
+def create_params(request: PaymentRequest) -> dict[str, Any]:
+    """A PaymentIntent the browser confirms with its client secret: cards, Apple Pay, Google Pay."""
+    metadata = {**request.metadata, PAYMENT_ID_KEY: request.payment_id}
+    if request.order_id is not None:
+        metadata[ORDER_ID_KEY] = request.order_id
+    if request.customer_id is not None:
+        metadata[CUSTOMER_ID_KEY] = request.customer_id
+    params: dict[str, Any] = {
+        "amount": request.amount.minor,
+        "currency": request.amount.currency.lower(),
+        "automatic_payment_methods": {"enabled": True},
+        "capture_method": "manual" if request.manual_capture else "automatic",
+        "metadata": metadata,
+    }
+    if request.description:
+        params["description"] = request.description
+    return params
+
+
+def capture_params(amount: Money) -> dict[str, Any]:
+    return {"amount_to_capture": amount.minor}
+
+
+def refund_params(*, external_id: str, refund_id: str, amount: Money) -> dict[str, Any]:
+    return {"payment_intent": external_id, "amount": amount.minor, "metadata": {REFUND_ID_KEY: refund_id}}
+
+
+# --- What we read -------------------------------------------------------------------------------------
+
+
+def read_payment_intent(
+    data: Mapping[str, Any], *, expected_id: str | None = None, expected_amount: Money | None = None
+) -> ProviderPayment:
+    """Our view of a PaymentIntent object (an API answer or an event's `data.object`)."""
+    if data.get("object") != "payment_intent":
+        raise Unreadable("the answer is not a PaymentIntent")
+    intent_id = data.get("id")
+    status = data.get("status")
+    if not isinstance(intent_id, str) or not _INTENT_ID.fullmatch(intent_id):
+        raise Unreadable("the PaymentIntent has no readable id")
+    if not isinstance(status, str) or not status:
+        raise Unreadable("the PaymentIntent has no status")
+    if expected_id is not None and intent_id != expected_id:
+        raise Unreadable("Stripe answered about another PaymentIntent")
+    if expected_amount is not None and (
+        data.get("amount") != expected_amount.minor or data.get("currency") != expected_amount.currency.lower()
+    ):
+        # Only an earlier request under the same idempotency key could answer with another amount.
+        raise Unreadable("the PaymentIntent is for another amount than the one asked for")
+    client_secret = data.get("client_secret")
+    outcome = payment_status(status)
+    reason = data.get("cancellation_reason")
+    return ProviderPayment(
+        external_id=intent_id,
+        provider_status=status,
+        outcome=outcome,
+        client_secret=client_secret if isinstance(client_secret, str) and client_secret else None,
+        # Why it was cancelled: requested_by_customer, abandoned, `automatic` (an uncaptured hold expired)...
+        failure_reason=(
+            f"cancelled: {reason}"
+            if outcome is PaymentStatus.CANCELLED and isinstance(reason, str) and reason
+            else None
+        ),
+    )
+
+
+@attrs.frozen
+class RefundState:
+    refund_id: str
+    status: str
+    failure_reason: str | None
+
+
+def read_refund(data: Mapping[str, Any]) -> RefundState:
+    refund_id = data.get("id")
+    status = data.get("status")
+    if data.get("object") != "refund" or not isinstance(refund_id, str) or not refund_id.startswith("re_"):
+        raise Unreadable("the answer is not a Refund")
+    if not isinstance(status, str) or not status:
+        raise Unreadable("the Refund has no status")
+    reason = data.get("failure_reason")
+    return RefundState(refund_id=refund_id, status=status, failure_reason=reason if isinstance(reason, str) else None)

@@ -1,0 +1,1 @@
+"""YooKassa (ЮKassa): redirect checkout, two-step payments and refunds over its HTTP API v3."""

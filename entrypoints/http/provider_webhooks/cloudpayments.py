@@ -1,0 +1,136 @@
+"""CloudPayments notifications: `POST /webhooks/cloudpayments/{kind}`, verified by Content-HMAC, answered `{"code": N}`.
+
+The payment is found by the notification's InvoiceId (our payment id); the signature is checked with the
+API secret of that payment's route, and a body signed with anything else is refused with 400 and changes
+nothing. Check answers whether CloudPayments may take the money (0; 10 unknown invoice, 11 wrong amount,
+13 the payment takes no more money, 20 expired) and changes nothing. Pay, Confirm and Cancel report a
+state the HMAC makes trustworthy: it is applied through the one status-change path, once per
+TransactionId and kind. Fail is only a hint: the customer may try again on the same order, and a late
+Fail of an earlier attempt must not fail a payment a later attempt is paying, so the latest transaction
+is fetched instead. Refund changes nothing: a refund is recorded by the call that made it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from adapters.logs import get_logger
+from adapters.providers.cloudpayments import notifications
+from adapters.providers.cloudpayments.notifications import Notification
+from adapters.providers.cloudpayments.provider import API_SECRET, NAME
+from application.errors import PaymentNotFound
+from application.get_payment import GetPayment
+from application.ports import ProviderNotice, ProviderPayment
+from domain.errors import InvalidValue
+from domain.money import Money
+from domain.payment import Payment, PaymentStatus
+from entrypoints.http.json_body import BadRequest, read_body
+from entrypoints.http.responses import JsonResponse
+
+log = get_logger("paygate.webhooks.cloudpayments")
+MONEY_TAKEN = frozenset({PaymentStatus.AUTHORIZED, PaymentStatus.SUCCEEDED})
+UNSUCCESSFUL = frozenset({PaymentStatus.FAILED, PaymentStatus.CANCELLED, PaymentStatus.EXPIRED})
+
+
+async def notification(request: Request) -> Response:
+    kind = request.path_params["kind"]
+    if kind not in notifications.KINDS:
+        raise BadRequest("not_found", f"notification kinds are {', '.join(notifications.KINDS)}", status=404)
+    raw = await read_body(request, limit=notifications.MAX_BODY_BYTES)
+    try:
+        notice = notifications.parse(raw, request.headers.get("content-type"))
+    except notifications.UnreadableNotification as unreadable:
+        raise BadRequest("invalid_notification", str(unreadable), status=400) from None
+    container = request.app.state.container
+    payment = await _payment(container.get_payment(), notice.invoice_id)
+    if payment is None:
+        shown = (notice.invoice_id or "")[:64]
+        log.info("cloudpayments notification for an unknown invoice", kind=kind, invoice_id=shown)
+        return _answer(notifications.UNKNOWN_INVOICE)
+    route = await container.route_store().get(payment.shop_id, NAME)
+    secret = route.credentials.get(API_SECRET) if route is not None else None
+    signatures = [request.headers[name] for name in notifications.SIGNATURE_HEADERS if name in request.headers]
+    if not secret or not notifications.signature_valid(raw, secret, signatures):
+        log.warning("cloudpayments notification refused: bad signature", kind=kind, payment_id=payment.id)
+        raise BadRequest("invalid_signature", "the notification's Content-HMAC does not match", status=400)
+    if kind == notifications.CHECK:
+        code = check_answer(payment, notice, container.clock().now())
+        log.info("cloudpayments check answered", payment_id=payment.id, code=code)
+        return _answer(code)
+    if kind == notifications.REFUND:
+        log.info("cloudpayments refund notified", payment_id=payment.id, transaction_id=notice.transaction_id)
+        return _answer(notifications.ACCEPTED)
+    if kind == notifications.PAY and not _same_amount(payment, notice):
+        # Check refuses a wrong amount; money taken anyway is a case for an operator, never "succeeded".
+        log.error("cloudpayments pay of a wrong amount", payment_id=payment.id, amount=str(notice.amount))
+        return _answer(notifications.WRONG_AMOUNT)
+    observed = _observed(kind, notice, payment)
+    if observed is not None and observed.outcome in MONEY_TAKEN and payment.status in UNSUCCESSFUL:
+        # Only without Check notifications can this happen: the customer paid a payment we had closed.
+        log.error("cloudpayments took money for a closed payment", payment_id=payment.id, status=payment.status.value)
+    result = await container.handle_provider_notice().execute(
+        ProviderNotice(
+            provider=NAME,
+            external_id=payment.external_id or payment.id,
+            event_id=f"{notice.transaction_id}:{kind}" if notice.transaction_id else None,
+            observed=observed,
+        )
+    )
+    log.info("cloudpayments notification handled", kind=kind, payment_id=payment.id, result=str(result))
+    return _answer(notifications.ACCEPTED)
+
+
+async def _payment(get_payment: GetPayment, invoice_id: str | None) -> Payment | None:
+    if not invoice_id:
+        return None
+    try:
+        payment = await get_payment.by_id(invoice_id, refresh=False)
+    except PaymentNotFound:
+        return None
+    return payment if payment.provider == NAME else None
+
+
+def _observed(kind: str, notice: Notification, payment: Payment) -> ProviderPayment | None:
+    outcome = notice.observed_outcome(kind)
+    status = notice.status(kind)
+    if kind == notifications.FAIL or outcome is None or status is None:
+        return None  # a hint: the payment is re-fetched from CloudPayments
+    return ProviderPayment(external_id=payment.external_id or payment.id, provider_status=status, outcome=outcome)
+
+
+def check_answer(payment: Payment, notice: Notification, now: datetime) -> int:
+    """May CloudPayments take this money? Nothing changes either way."""
+    if not _same_amount(payment, notice):
+        return notifications.WRONG_AMOUNT
+    if payment.status is PaymentStatus.EXPIRED or (
+        payment.status is PaymentStatus.PENDING and payment.expires_at is not None and now >= payment.expires_at
+    ):
+        return notifications.EXPIRED
+    # A payment whose creation was never confirmed to us (its answer was lost) has no link anybody was
+    # given: money taken for it could not be followed, so it is refused.
+    if payment.status is not PaymentStatus.PENDING or payment.external_id is None:
+        return notifications.REJECTED
+    return notifications.ACCEPTED
+
+
+def _same_amount(payment: Payment, notice: Notification) -> bool:
+    amount: Decimal | None = notice.amount
+    currency = notice.currency or payment.amount.currency
+    if amount is None:
+        return False
+    try:
+        return Money.from_major(amount, currency) == payment.amount
+    except InvalidValue:
+        return False  # an unknown currency, or finer than a minor unit
+
+
+def _answer(code: int) -> Response:
+    return JsonResponse({"code": code})
+
+
+routes: list[BaseRoute] = [Route("/webhooks/cloudpayments/{kind}", notification, methods=["POST"])]

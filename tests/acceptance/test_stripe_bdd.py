@@ -1,0 +1,205 @@
+"""Steps of features/stripe.feature: Stripe on its simulator, which signs and sends its events to the gateway."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pytest_bdd import given, parsers, scenarios, then, when
+
+from tests.acceptance.client import GatewayClient
+from tests.acceptance.conftest import remember
+
+scenarios("stripe.feature")
+
+CONNECTED_ACCOUNT = "acct_1EileenFlowers"
+# The simulator's names for the signatures a test can ask it to send.
+SIGNATURES = {"forged": "forged", "stale": "stale", "missing": "none"}
+
+
+@pytest.fixture
+def stripe_sandbox(gateway: GatewayClient) -> Iterator[httpx.Client]:
+    """The Stripe simulator's controls (the customer's side), mounted on the gateway under test."""
+    with httpx.Client(base_url=f"{str(gateway.http.base_url).rstrip('/')}/sandbox/stripe", timeout=10) as client:
+        yield client
+
+
+def stored(gateway: GatewayClient, story: dict[str, Any]) -> dict[str, Any]:
+    """The payment as Paygate holds it, read without asking Stripe (a listing never refreshes)."""
+    response = gateway.v1_payments_for_order(story["order_id"])
+    assert response.status_code == 200, response.text
+    [payment] = [p for p in response.json()["data"] if p["id"] == story["payment"]["id"]]
+    return payment
+
+
+def stripe_calls(stripe_sandbox: httpx.Client) -> list[dict[str, Any]]:
+    response = stripe_sandbox.get("/control/requests")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def status_changes(gateway: GatewayClient, story: dict[str, Any]) -> list[dict[str, Any]]:
+    response = gateway.logs(121038)
+    assert response.status_code == 200, response.text
+    return [
+        log
+        for log in response.json()["logs"]
+        if log["payment_id"] == story["payment"]["id"] and log["operation_type"] == "status_change"
+    ]
+
+
+def bill(gateway: GatewayClient, story: dict[str, Any], amount: int, shop: int, **fields: Any) -> None:
+    story["order_id"] = f"order-{uuid.uuid4().hex[:12]}"
+    response = remember(
+        story,
+        gateway.create_v1_payment(
+            shop_id=shop, provider="stripe", amount=amount, currency="USD", order_id=story["order_id"], **fields
+        ),
+    )
+    assert response.status_code == 201, response.text
+    story["payment"] = response.json()
+
+
+# Given
+
+
+@given(parsers.parse("shop {shop:d} takes card payments on its own Stripe account"))
+def takes_stripe(gateway: GatewayClient, shop: int) -> None:
+    response = gateway.add_route(shop_id=shop, provider="stripe", merchant_account=CONNECTED_ACCOUNT, credentials={})
+    assert response.status_code == 201, response.text
+
+
+# When
+
+
+@when(parsers.parse("the marketplace bills {amount:d} cents for shop {shop:d} at Stripe"))
+def bills(gateway: GatewayClient, story: dict[str, Any], amount: int, shop: int) -> None:
+    bill(gateway, story, amount, shop)
+
+
+@when(parsers.parse("the marketplace authorises {amount:d} cents for shop {shop:d} at Stripe, to capture later"))
+def authorises(gateway: GatewayClient, story: dict[str, Any], amount: int, shop: int) -> None:
+    bill(gateway, story, amount, shop, capture=False)
+
+
+@when("the customer pays by card and Stripe tells Paygate")
+def customer_pays(stripe_sandbox: httpx.Client, story: dict[str, Any]) -> None:
+    response = stripe_sandbox.post(
+        f"/control/payment_intents/{story['payment']['external_id']}/pay", json={"notify": True}
+    )
+    assert response.status_code == 200, response.text
+    deliveries = response.json()["deliveries"]
+    assert deliveries and all(d["status_code"] == 200 for d in deliveries), deliveries
+    story["delivered"] = deliveries
+
+
+@when("Stripe tells Paygate the same thing again")
+def redelivers(stripe_sandbox: httpx.Client, story: dict[str, Any]) -> None:
+    event_id = story["delivered"][-1]["event_id"]
+    response = stripe_sandbox.post(f"/control/events/{event_id}/deliver", json={})
+    assert response.status_code == 200, response.text
+    story["redelivery"] = response.json()
+
+
+@when(parsers.parse("someone sends a message with a {signature} signature claiming the customer paid"))
+def sends_bad_message(stripe_sandbox: httpx.Client, story: dict[str, Any], signature: str) -> None:
+    response = stripe_sandbox.post(
+        f"/control/payment_intents/{story['payment']['external_id']}/webhook",
+        json={"type": "payment_intent.succeeded", "status": "succeeded", "signature": SIGNATURES[signature]},
+    )
+    assert response.status_code == 200, response.text
+    story["delivery"] = response.json()
+
+
+@when(parsers.parse("the marketplace refunds {amount:d} cents of the Stripe payment"))
+def refunds(gateway: GatewayClient, story: dict[str, Any], amount: int) -> None:
+    response = remember(story, gateway.v1_refund(story["payment"]["id"], amount))
+    assert response.status_code == 201, response.text
+    assert (response.json()["amount"], response.json()["status"]) == (amount, "succeeded")
+
+
+@when("the marketplace captures the Stripe payment")
+def captures(gateway: GatewayClient, story: dict[str, Any]) -> None:
+    response = remember(story, gateway.v1_capture(story["payment"]["id"]))
+    assert response.status_code == 200, response.text
+
+
+# Then
+
+
+@then("the customer's browser gets what it needs to pay")
+def browser_gets_client_secret(story: dict[str, Any]) -> None:
+    payment = story["payment"]
+    assert payment["method"] == "card"
+    assert payment["external_id"].startswith("pi_")
+    assert payment["client_secret"].startswith(f"{payment['external_id']}_secret_")
+
+
+@then("the Stripe payment waits for the customer")
+@then("the Stripe payment still waits for the customer")
+def waits(gateway: GatewayClient, story: dict[str, Any]) -> None:
+    payment = stored(gateway, story)
+    assert (payment["status"], payment["provider_status"]) == ("pending", "requires_payment_method"), payment
+    assert status_changes(gateway, story) == []
+
+
+@then("the Stripe payment has succeeded without Paygate asking Stripe")
+def succeeded_by_webhook(gateway: GatewayClient, stripe_sandbox: httpx.Client, story: dict[str, Any]) -> None:
+    assert stored(gateway, story)["status"] == "succeeded"
+    assert [c["method"] for c in stripe_calls(stripe_sandbox)] == ["POST"]  # the create, nothing since
+    [change] = status_changes(gateway, story)
+    assert change["actor"] == "webhook:stripe"
+
+
+@then("the Stripe payment has succeeded")
+def succeeded(gateway: GatewayClient, story: dict[str, Any]) -> None:
+    assert stored(gateway, story)["status"] == "succeeded"
+
+
+@then("the Stripe payment is authorised")
+def authorised(gateway: GatewayClient, story: dict[str, Any]) -> None:
+    payment = stored(gateway, story)
+    assert (payment["status"], payment["provider_status"], payment["capture"]) == (
+        "authorized",
+        "requires_capture",
+        False,
+    )
+
+
+@then(parsers.parse("the customer got {refunded:d} cents back at Stripe and {left:d} cents can still be refunded"))
+def refunded(
+    gateway: GatewayClient, stripe_sandbox: httpx.Client, story: dict[str, Any], refunded: int, left: int
+) -> None:
+    payment = stored(gateway, story)
+    assert payment["status"] == "partially_refunded"
+    assert (payment["refunds"]["refunded"], payment["refunds"]["refundable"]) == (refunded, left)
+    simulated = stripe_sandbox.get(f"/control/payment_intents/{payment['external_id']}").json()
+    assert (simulated["account"], simulated["refunded"]) == (CONNECTED_ACCOUNT, refunded)
+
+
+@then(parsers.parse("{amount:d} cents of the Stripe payment can be refunded"))
+def can_be_refunded(gateway: GatewayClient, story: dict[str, Any], amount: int) -> None:
+    assert stored(gateway, story)["refunds"]["refundable"] == amount
+
+
+@then("the second message is acknowledged as already handled")
+def acknowledged_duplicate(story: dict[str, Any]) -> None:
+    redelivery = story["redelivery"]
+    assert redelivery["status_code"] == 200, redelivery
+    assert '"duplicate"' in redelivery["body"], redelivery
+
+
+@then("the Stripe payment changed status once")
+def changed_once(gateway: GatewayClient, story: dict[str, Any]) -> None:
+    assert stored(gateway, story)["status"] == "succeeded"
+    assert len(status_changes(gateway, story)) == 1
+
+
+@then("the message is rejected")
+def rejected(story: dict[str, Any]) -> None:
+    delivery = story["delivery"]
+    assert delivery["status_code"] == 400, delivery
+    assert '"webhook_rejected"' in delivery["body"], delivery

@@ -1,0 +1,142 @@
+"""`paygate poll --once` and `paygate dispatch --once`: one round against the Kaspi simulator, a summary on stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from application.payment_requests import CreatePaymentCommand
+from config.container import Container
+from config.settings import Settings
+from domain.money import Money
+from domain.payment import Payment, PaymentMethod
+from entrypoints import cli
+from tests.support.gateways import gateway_settings, prepare, with_container
+from tests.support.servers import KaspiSimulatorServer, serve
+
+SHOP = 121038
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def environment(
+    sqlite_url: str, kaspi_simulator: KaspiSimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    variables = {
+        "DATABASE_URL": sqlite_url,
+        "PRODUCTION_API_URL": kaspi_simulator.base_url,
+        "KASPI_ACCESS_TOKEN": kaspi_simulator.access_token,
+        "SECRETS_KEY_FILE": str(tmp_path / "secrets.key"),
+    }
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env(variables)
+    prepare(gateway_settings(sqlite_url, secrets_key_file=variables["SECRETS_KEY_FILE"]))
+    return settings
+
+
+def bill(settings: Settings) -> Payment:
+    async def create(container: Container) -> Payment:
+        command = CreatePaymentCommand(
+            shop_id=SHOP, provider="kaspi", method=PaymentMethod.REMOTE, amount=Money(500000, "KZT"),
+            phone="77015211545",
+        )
+        payment: Payment = await container.create_payment().execute(command)
+        return payment
+
+    return with_container(settings, create)
+
+
+def test_poll_once_settles_a_paid_payment_and_says_what_it_did(
+    environment: Settings, kaspi_simulator: KaspiSimulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    payment = bill(environment)
+    assert payment.external_id is not None
+    kaspi_simulator.state.approve(payment.external_id)
+
+    assert cli.main(["poll", "--once"]) == 0
+
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["poll"] == {"checked": 1, "changed": 1, "expired": 0, "errors": 0}
+    assert summary["dispatch"]["fanned_out"] == 0  # nobody subscribed yet
+    assert cli.main(["payments", "show", payment.id]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "succeeded"
+
+
+def test_dispatch_once_publishes_nothing_without_a_broker_and_says_so(
+    environment: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bill(environment)
+
+    assert cli.main(["dispatch", "--once"]) == 0
+
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["dispatch"] == {
+        "fanned_out": 0, "delivered": 0, "retrying": 0, "dead": 0, "published": 0, "publish_errors": 0,
+    }
+    assert summary["seconds"] >= 0
+
+
+def test_the_poller_refuses_an_unmigrated_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setenv("SECRETS_KEY_FILE", str(tmp_path / "secrets.key"))
+
+    assert cli.main(["poll", "--once"]) == 2
+    assert "paygate migrate" in capsys.readouterr().err
+
+
+def test_a_meaningless_interval_is_refused(environment: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["poll", "--interval", "0"]) == 2
+    assert "--interval" in capsys.readouterr().err
+
+
+def test_paygate_poll_runs_until_told_to_stop_and_tells_the_crm_as_soon_as_it_knows(
+    environment: Settings, kaspi_simulator: KaspiSimulatorServer, tmp_path: Path
+) -> None:
+    got_it = threading.Event()
+    received: list[dict[str, Any]] = []
+
+    async def hook(request: Request) -> Response:
+        received.append(await request.json())
+        got_it.set()
+        return Response(status_code=204)
+
+    payment = bill(environment)
+    assert payment.external_id is not None
+
+    async def subscribe(container: Container) -> None:
+        await container.manage_webhooks().add(url=f"{crm}/hook", event_types=["payment.succeeded"])
+
+    with serve(Starlette(routes=[Route("/hook", hook, methods=["POST"])])) as crm:
+        with_container(environment, subscribe)
+        kaspi_simulator.state.approve(payment.external_id)
+        log = (tmp_path / "poller.log").open("w")
+        poller = subprocess.Popen(
+            [sys.executable, "-m", "entrypoints.cli", "poll", "--interval", "0.2"],
+            cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            arrived = got_it.wait(timeout=30)
+        finally:
+            poller.send_signal(signal.SIGTERM)
+            code = poller.wait(timeout=30)
+            log.close()
+
+    assert arrived, (tmp_path / "poller.log").read_text()
+    assert code == 0
+    [event] = received
+    assert (event["type"], event["payment_id"]) == ("payment.succeeded", payment.id)

@@ -1,0 +1,20 @@
+"""Tests that disturb shared infrastructure (restarting the real PostgreSQL) run after all the others."""
+
+from __future__ import annotations
+
+import pytest
+
+MARKER = "disruptive"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{MARKER}: restarts shared infrastructure (the real PostgreSQL); runs after every other test"
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Stable: the other tests keep their order, and the disruptive ones keep theirs at the end, where
+    # the fixtures of earlier modules (servers with pooled connections) are already torn down.
+    items.sort(key=lambda item: item.get_closest_marker(MARKER) is not None)

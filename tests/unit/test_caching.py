@@ -1,0 +1,209 @@
+"""The route and API key caches: served from memory once warm, forgotten at once on a change."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from adapters.caching import CachedApiKeyStore, CachedRouteStore, CacheInvalidation, TtlCache
+from application.api_keys import ApiKeys
+from application.manage_routes import ManageRoutes, RouteChange
+from domain.seller_route import SellerRoute
+
+from tests.fakes import InMemoryGateway, InMemoryRouteStore
+from tests.unit.conftest import OTHER_SHOP, SHOP
+
+pytestmark = pytest.mark.anyio
+
+
+class Ticking:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CountingRouteStore:
+    """The in-memory route store, counting how often it is asked (each would be a database query)."""
+
+    def __init__(self, inner: InMemoryRouteStore) -> None:
+        self._inner = inner
+        self.queries = 0
+        self.queried = asyncio.Event()
+        self.hold: asyncio.Event | None = None  # when given, a read answers only once it is set
+
+    async def get(self, shop_id: int, provider: str) -> SellerRoute | None:
+        self.queries += 1
+        route = await self._inner.get(shop_id, provider)
+        self.queried.set()
+        if self.hold is not None:
+            await self.hold.wait()
+        return route
+
+    async def list_for_shop(self, shop_id: int) -> Sequence[SellerRoute]:
+        self.queries += 1
+        return await self._inner.list_for_shop(shop_id)
+
+
+@pytest.fixture
+def clock() -> Ticking:
+    return Ticking()
+
+
+@pytest.fixture
+def database(gateway: InMemoryGateway) -> CountingRouteStore:
+    return CountingRouteStore(gateway.routes)
+
+
+@pytest.fixture
+def routes(database: CountingRouteStore, clock: Ticking) -> CachedRouteStore:
+    return CachedRouteStore(database, ttl=5, clock=clock)
+
+
+async def test_a_warm_route_costs_no_query(routes: CachedRouteStore, database: CountingRouteStore) -> None:
+    first = await routes.get(SHOP, "kaspi")
+    again = [await routes.get(SHOP, "kaspi") for _ in range(100)]
+
+    assert first is not None and all(route == first for route in again)
+    assert database.queries == 1
+
+
+async def test_an_unknown_shop_is_cached_too(routes: CachedRouteStore, database: CountingRouteStore) -> None:
+    assert await routes.get(999_999, "kaspi") is None
+    assert await routes.get(999_999, "kaspi") is None
+    assert database.queries == 1
+
+
+async def test_a_route_is_read_again_once_its_ttl_is_over(
+    routes: CachedRouteStore, database: CountingRouteStore, clock: Ticking
+) -> None:
+    await routes.get(SHOP, "kaspi")
+    clock.now += 4.9
+    await routes.get(SHOP, "kaspi")
+    assert database.queries == 1
+
+    clock.now += 0.2
+    await routes.get(SHOP, "kaspi")
+    assert database.queries == 2
+
+
+async def test_a_shops_routes_are_cached_and_forgotten_with_its_routes(
+    routes: CachedRouteStore, database: CountingRouteStore
+) -> None:
+    listed = await routes.list_for_shop(SHOP)
+    assert [r.shop_id for r in listed] == [SHOP]
+    await routes.list_for_shop(SHOP)
+    assert database.queries == 1
+
+    routes.forget(SHOP, "kaspi")
+    await routes.list_for_shop(SHOP)
+    assert database.queries == 2
+
+
+async def test_a_route_change_through_the_use_case_is_seen_at_once(
+    gateway: InMemoryGateway, routes: CachedRouteStore
+) -> None:
+    manage = ManageRoutes(uow=gateway.db.unit_of_work, clock=gateway.clock, on_change=[routes.forget])
+    assert (await routes.get(SHOP, "kaspi")).is_active  # type: ignore[union-attr]
+
+    await manage.change(SHOP, "kaspi", RouteChange(is_active=False))
+
+    route = await routes.get(SHOP, "kaspi")
+    assert route is not None and not route.is_active
+    assert (await routes.get(OTHER_SHOP, "kaspi")).is_active  # type: ignore[union-attr]
+
+
+async def test_a_value_read_before_a_change_is_not_cached_after_it(
+    gateway: InMemoryGateway, routes: CachedRouteStore, database: CountingRouteStore
+) -> None:
+    manage = ManageRoutes(uow=gateway.db.unit_of_work, clock=gateway.clock, on_change=[routes.forget])
+    database.hold = asyncio.Event()
+    # A request reads the route, and is slow to come back with it...
+    reader = asyncio.create_task(routes.get(SHOP, "kaspi"))
+    await asyncio.wait_for(database.queried.wait(), timeout=5)
+    # ...while an operator deactivates the shop.
+    await manage.deactivate(SHOP, "kaspi")
+    database.hold.set()
+
+    old = await asyncio.wait_for(reader, timeout=5)
+
+    assert old is not None and old.is_active  # that request saw the old route...
+    now = await routes.get(SHOP, "kaspi")
+    assert now is not None and not now.is_active  # ...but the cache did not keep it
+
+
+def test_the_cache_is_bounded_dropping_the_oldest_entries(clock: Ticking) -> None:
+    cache: TtlCache[int, str] = TtlCache(ttl=60, max_entries=3, clock=clock)
+    for shop in range(5):
+        cache.put(shop, f"shop {shop}", generation=cache.generation)
+
+    assert len(cache) == 3
+    assert [cache.get(shop) for shop in (2, 3, 4)] == ["shop 2", "shop 3", "shop 4"]
+
+
+def test_a_zero_ttl_caches_nothing(clock: Ticking) -> None:
+    cache: TtlCache[int, str] = TtlCache(ttl=0, clock=clock)
+    cache.put(1, "x", generation=cache.generation)
+    assert len(cache) == 0
+
+
+async def test_a_warm_key_costs_no_query_and_a_revocation_is_seen_at_once(gateway: InMemoryGateway) -> None:
+    keys = CachedApiKeyStore(gateway.api_key_store, ttl=60)
+    api_keys = ApiKeys(
+        uow=gateway.db.unit_of_work, store=keys, clock=gateway.clock, ids=gateway.ids, on_change=[keys.forget]
+    )
+    key, plaintext = await api_keys.issue("shop backend", ["payments"])
+    assert await api_keys.authenticate(plaintext) == key
+    lookups = gateway.api_key_store.lookups
+
+    for _ in range(50):
+        assert await api_keys.authenticate(plaintext) == key
+    assert gateway.api_key_store.lookups == lookups
+
+    await api_keys.revoke(key.id)
+    assert await api_keys.authenticate(plaintext) is None
+
+
+async def test_unknown_keys_are_not_cached_so_a_new_key_works_at_once(gateway: InMemoryGateway) -> None:
+    keys = CachedApiKeyStore(gateway.api_key_store, ttl=60)
+    assert await keys.find_by_hash("0" * 64) is None
+    assert await keys.find_by_hash("0" * 64) is None
+    assert gateway.api_key_store.lookups == 2
+
+
+@pytest.mark.parametrize(
+    ("topic", "routes_left", "keys_left"),
+    [
+        (f"route:{SHOP}:kaspi", 1, 1),
+        ("key:hash-a", 2, 0),
+        ("*", 0, 0),
+        ("something:new", 0, 0),
+        ("route:not-a-number:kaspi", 0, 0),
+    ],
+)
+async def test_a_notice_forgets_what_it_names_and_anything_unclear_forgets_everything(
+    gateway: InMemoryGateway, topic: str, routes_left: int, keys_left: int
+) -> None:
+    routes = CountingRouteStore(gateway.routes)
+    cached_routes = CachedRouteStore(routes, ttl=60)
+    key, _ = await gateway.api_keys.issue("k", ["payments"])
+    cached_keys = CachedApiKeyStore(gateway.api_key_store, ttl=60)
+    await cached_routes.get(SHOP, "kaspi")
+    await cached_routes.get(OTHER_SHOP, "kaspi")
+    await cached_keys.find_by_hash(key.key_hash)
+    invalidate = CacheInvalidation(cached_routes, cached_keys)
+
+    invalidate(topic.replace("hash-a", key.key_hash))
+
+    before = routes.queries
+    await cached_routes.get(SHOP, "kaspi")
+    await cached_routes.get(OTHER_SHOP, "kaspi")
+    assert 2 - (routes.queries - before) == routes_left
+    lookups = gateway.api_key_store.lookups
+    await cached_keys.find_by_hash(key.key_hash)
+    assert 1 - (gateway.api_key_store.lookups - lookups) == keys_left
