@@ -25,7 +25,7 @@ test: $(STAMP)
 # Paygate next to the floor on the local PostgreSQL (as `make test` needs it); about 5 minutes.
 # wrk (Debian package) generates the load when it can be installed; an aiohttp script otherwise.
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet aiohttp psycopg-pool
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 || \
 		echo "bench: wrk is not installed; the aiohttp load generator runs instead" >&2
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -169,7 +169,7 @@ class CreatePayment:
             raise ProviderOutcomeUnknown(payment.id, unknown.reason, unknown.timed_out) from None
         now = self._clock.now()
         lifetime = provider.profile.payment_lifetime
-        declined = answer.outcome is PaymentStatus.FAILED
+        refused = answer.outcome is PaymentStatus.FAILED
         async with self._uow() as uow:
             # Nobody else knows the payment yet, in all but rare cases: the answer is applied to the
             # copy just stored and written as a compare-and-set on its version (the UPDATE takes the
@@ -183,7 +183,7 @@ class CreatePayment:
                 current, expected = locked, locked.version
                 _accept(current, answer, lifetime, now)
                 await _store(uow, current, expected)
-            outcome = Outcome.ERROR if declined else Outcome.SUCCESS
+            outcome = Outcome.ERROR if refused else Outcome.SUCCESS
             await uow.audit.append(payment_entry(OPERATION, current, outcome, at=now, actor=actor))
             await record_event(uow, self._ids, EventType.PAYMENT_CREATED, current, at=now)
             if current.status is not PaymentStatus.PENDING:
@@ -192,7 +192,7 @@ class CreatePayment:
                 # Some providers never call back: the poller asks until the payment settles or expires.
                 await uow.checks.add(PaymentCheck(payment_id=current.id, next_check_at=now))
             await uow.commit()
-        if declined:
+        if refused:
             raise PaymentDeclined(current.id, answer.provider_status, f"provider status {answer.provider_status}")
         return current
 

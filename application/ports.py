@@ -58,6 +58,9 @@ class ProviderProfile:
     credential_names: tuple[str, ...]
     # How long a customer has to pay when the provider does not say (Kaspi: 24 h for a remote bill).
     payment_lifetime: timedelta
+    # True when an unpaid payment stays payable at the provider until it is cancelled there (a
+    # Stripe PaymentIntent): it must be cancelled at the provider before it may expire here.
+    cancel_before_expiry: bool = False
 
     def supports(self, capability: Capability) -> bool:
         return capability in self.capabilities
@@ -236,8 +239,8 @@ class PaymentCheckRepository(Protocol):
         Concurrent callers never get the same check: PostgreSQL skips rows another claim has locked.
         """
 
-    async def reschedule(self, payment_id: str, *, next_check_at: datetime, attempts: int) -> None:
-        """Release the lease and set the next check; does nothing when the check is gone."""
+    async def reschedule(self, checks: Sequence[PaymentCheck]) -> None:
+        """Store each check's next time and attempts and release its lease; a check gone meanwhile stays gone."""
 
     async def remove(self, payment_id: str) -> None: ...
 

@@ -12,7 +12,6 @@ import time
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Self
 
 from bench.simulator import ACCESS_TOKEN, PROXY_PATH
@@ -59,7 +58,7 @@ class Server:
         return self._process.pid
 
     def __enter__(self) -> Self:
-        self._log = open(self._log_path, "ab") if self._log_path else None  # noqa: SIM115 - closed in stop()
+        self._log = open(self._log_path, "ab") if self._log_path else None
         self._process = subprocess.Popen(
             self._argv, cwd=self._cwd, env=self._env, stdin=subprocess.DEVNULL,
             stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
@@ -77,7 +76,7 @@ class Server:
         self.stop()
         raise RuntimeError(f"{self.name} did not listen on port {self.port} within {self._startup_timeout:g} s")
 
-    def __exit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def stop(self) -> None:

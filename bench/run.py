@@ -2,7 +2,9 @@
 
 Both servers run as child processes (uvicorn, one worker) against the same standalone Kaspi
 simulator and a fresh PostgreSQL database; the load comes from a third process (`bench.loadgen`).
-Usage: `python -m bench.run [--seconds 10] [--only 1,2,3,4,5] [--repeat 1] [--keep-database]`.
+Usage: `python -m bench.run [--seconds 10] [--only 1,2,3,4,5] [--repeat 1] [--poller-payments 10000]`;
+`--paygate-root DIR --paygate-only` measures another copy of the tree (before/after a change).
+Every run keeps its table, results.json and the servers' logs in `var/bench/<time>/`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -103,7 +106,7 @@ class Bench:
         """A `paygate` command against the bench database; its stdout."""
         done = subprocess.run(
             [sys.executable, "-m", "entrypoints.cli", *args],
-            cwd=self.paygate_root, env={**os.environ, **self.gateway_env()}, capture_output=True, text=True,
+            cwd=self.paygate_root, env={**os.environ, **self.gateway_env()}, capture_output=True, text=True, check=False,
         )
         if done.returncode != 0:
             raise RuntimeError(f"paygate {' '.join(args)} failed:\n{done.stderr[-3000:]}")
@@ -117,7 +120,7 @@ class Bench:
     # --- Loads ------------------------------------------------------------------------------------
 
     def headers(self, server: Server) -> tuple[tuple[str, str], ...]:
-        headers = (("Content-Type", "application/json"),)
+        headers: tuple[tuple[str, str], ...] = (("Content-Type", "application/json"),)
         if server.name == "paygate":
             headers += (("Authorization", f"Bearer {self.api_key}"),)
         return headers
@@ -355,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _machine() -> str:
-    engine = "wrk" if subprocess.run(["sh", "-c", "command -v wrk"], capture_output=True).returncode == 0 else "aiohttp script"
+    engine = "wrk" if shutil.which("wrk") else "aiohttp script"
     return f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start, load generator: {engine}"
 
 

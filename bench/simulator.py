@@ -7,7 +7,10 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from adapters.providers.kaspi_proxy.simulator import KaspiSimulatorState, create_kaspi_simulator
+from adapters.providers.kaspi_proxy.simulator import (
+    KaspiSimulatorState,
+    create_kaspi_simulator,
+)
 
 PROXY_PATH = "/api/v2/paymentkaspi"
 ACCESS_TOKEN = "bench-access-token"

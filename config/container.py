@@ -55,7 +55,7 @@ from application.get_payment import GetPayment
 from application.list_payments import ListPayments
 from application.manage_routes import ManageRoutes
 from application.manage_webhooks import ManageWebhooks
-from application.poll_payments import PollPayments
+from application.poll_payments import PollPayments, WithdrawBeforeExpiry
 from application.provider_notices import HandleProviderNotice
 from application.ports import PaymentProvider
 from application.providers import ProviderDirectory
@@ -351,6 +351,7 @@ class Container(containers.DeclarativeContainer):
         batch_size=settings.provided.poll_batch_size,
         concurrency=settings.provided.poll_concurrency,
         lease=providers.Callable(timedelta, seconds=settings.provided.poll_lease_seconds),
+        withdraw=providers.Singleton(WithdrawBeforeExpiry, providers=payment_providers, cancel=cancel_payment),
     )
 
     # Outgoing webhooks and the broker: the dispatcher (`paygate poll`, `paygate dispatch`).

@@ -101,16 +101,6 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
-def _api_url(env: Mapping[str, str], name: str) -> str | None:
-    """A provider's API URL, `simulator`, or None when unset (the provider is off)."""
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return None
-    if raw != SIMULATOR and urlsplit(raw).scheme not in {"http", "https"}:
-        raise SettingsError(f"{name} must be an http(s) URL or {SIMULATOR!r}")
-    return raw
-
-
 @attrs.frozen
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL

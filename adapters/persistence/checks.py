@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, or_, select, update
+from sqlalchemy import Row, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.polling import PaymentCheck
@@ -72,11 +72,15 @@ class SqlAlchemyPaymentCheckRepository:
             for r in rows
         ]
 
-    async def reschedule(self, payment_id: str, *, next_check_at: datetime, attempts: int) -> None:
+    async def reschedule(self, checks: Sequence[PaymentCheck]) -> None:
+        if not checks:
+            return
+        # One statement, executed for many rows (psycopg pipelines them): a sweep reschedules in bulk.
         await self._connection.execute(
             update(payment_checks)
-            .where(payment_checks.c.payment_id == payment_id)
-            .values(next_check_at=next_check_at, attempts=attempts, leased_until=None)
+            .where(payment_checks.c.payment_id == bindparam("check_id"))
+            .values(next_check_at=bindparam("check_next"), attempts=bindparam("check_attempts"), leased_until=None),
+            [{"check_id": c.payment_id, "check_next": c.next_check_at, "check_attempts": c.attempts} for c in checks],
         )
 
     async def remove(self, payment_id: str) -> None:

@@ -7,7 +7,6 @@ the same request for about a tenth of that.
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import Mapping
 
@@ -72,7 +71,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 reason = answer.reason
         except aiohttp.ConnectionTimeoutError:
             raise httpx.ConnectTimeout("no connection within the timeout", request=request) from None
-        except (aiohttp.SocketTimeoutError, asyncio.TimeoutError):
+        except (aiohttp.SocketTimeoutError, TimeoutError):
             raise httpx.ReadTimeout("no answer within the timeout", request=request) from None
         except _CONNECT_ERRORS as error:
             raise httpx.ConnectError(f"cannot connect ({type(error).__name__})", request=request) from None

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -87,11 +87,15 @@ async def read_body(request: Request, *, limit: int = MAX_BODY_BYTES) -> bytes:
         raise BadRequest("body_too_large", f"body is larger than {limit} bytes", status=413)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BadRequest("body_too_large", f"body is larger than {limit} bytes", status=413)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BadRequest("body_too_large", f"body is larger than {limit} bytes", status=413)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nobody will read the answer; what matters is that it is not logged as a server error.
+        raise BadRequest("client_disconnected", "the client went away before sending its body", status=400) from None
     return b"".join(chunks)
 
 

@@ -75,10 +75,10 @@ class InMemoryPaymentCheckRepository:
             claimed.append(leased)
         return claimed
 
-    async def reschedule(self, payment_id: str, *, next_check_at: datetime, attempts: int) -> None:
-        current = self._visible().get(payment_id)
-        if current is not None:
-            self._staged[payment_id] = PaymentCheck(payment_id, next_check_at, attempts, None)
+    async def reschedule(self, checks: Sequence[PaymentCheck]) -> None:
+        for check in checks:
+            if check.payment_id in self._visible():
+                self._staged[check.payment_id] = attrs.evolve(check, leased_until=None)
 
     async def remove(self, payment_id: str) -> None:
         if payment_id in self._visible():

@@ -20,8 +20,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
 @pytest.fixture
 def make_engine(postgres_url: str) -> Callable[..., AsyncEngine]:
-    def make(**options: float) -> AsyncEngine:
-        return create_engine(postgres_url, pool_size=1, max_overflow=0, **options)
+    def make(*, ping_after_idle: float) -> AsyncEngine:
+        return create_engine(postgres_url, pool_size=1, max_overflow=0, ping_after_idle=ping_after_idle)
 
     return make
 

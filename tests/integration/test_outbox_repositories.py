@@ -125,12 +125,12 @@ async def test_a_check_is_added_rescheduled_and_removed(engine: AsyncEngine) -> 
         await uow.commit()
     async with SqlAlchemyUnitOfWork(engine) as uow:
         assert await uow.checks.get(payment.id) == PaymentCheck(payment.id, T0, 0, None)
-        await uow.checks.reschedule(payment.id, next_check_at=T0 + timedelta(seconds=15), attempts=1)
+        await uow.checks.reschedule([PaymentCheck(payment.id, T0 + timedelta(seconds=15), 1, leased_until=T0)])
         await uow.commit()
     async with SqlAlchemyUnitOfWork(engine) as uow:
         assert await uow.checks.get(payment.id) == PaymentCheck(payment.id, T0 + timedelta(seconds=15), 1, None)
         await uow.checks.remove(payment.id)
-        await uow.checks.reschedule(payment.id, next_check_at=T0, attempts=2)  # gone: nothing comes back
+        await uow.checks.reschedule([PaymentCheck(payment.id, T0, 2)])  # gone: nothing comes back
         await uow.commit()
     async with SqlAlchemyUnitOfWork(engine) as uow:
         assert await uow.checks.get(payment.id) is None

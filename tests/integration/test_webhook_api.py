@@ -21,7 +21,6 @@ from config.container import Container
 from config.settings import Settings
 from entrypoints.http.openapi import build_openapi
 from tests.support.gateways import (
-    IssuedKey,
     RunningGateway,
     gateway_settings,
     issue_key,

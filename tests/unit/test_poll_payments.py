@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import attrs
 import pytest
 
 from application.errors import ProviderDeclined, ProviderUnavailable
-from application.poll_payments import PollPayments
-from application.ports import ProviderPayment
+from application.cancel_payment import CancelPayment
+from application.poll_payments import PollPayments, WithdrawBeforeExpiry
+from application.ports import Capability, ProviderPayment
+from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
 from domain.audit import Outcome
 from domain.events import EventType
 from domain.money import Money
@@ -251,3 +254,50 @@ async def test_two_pollers_at_once_never_ask_about_the_same_payment(gateway: InM
     assert first.checked + second.checked == 12
     asked = [external_id for _, external_id in gateway.provider.fetch_requests]
     assert sorted(asked) == sorted(str(p.external_id) for p in payments)
+
+
+def withdrawing_poller(gateway: InMemoryGateway) -> PollPayments:
+    """The gateway's poller for a provider whose unpaid payments stay payable until cancelled (Stripe)."""
+    profile = gateway.provider.profile
+    gateway.provider.profile = attrs.evolve(
+        profile, capabilities=profile.capabilities | {Capability.CANCEL}, cancel_before_expiry=True
+    )
+    cancel = CancelPayment(
+        uow=gateway.db.unit_of_work, routes=gateway.routes, providers=gateway.providers,
+        sync=gateway.sync, audit=gateway.audit, clock=gateway.clock,
+    )
+    return PollPayments(
+        uow=gateway.db.unit_of_work, sync=gateway.sync, clock=gateway.clock,
+        schedules={"kaspi": KASPI_POLL_SCHEDULE}, throttles={},
+        withdraw=WithdrawBeforeExpiry(providers=gateway.providers, cancel=cancel),
+    )
+
+
+async def test_an_unpaid_payment_still_payable_at_the_provider_is_cancelled_there_before_it_closes(
+    gateway: InMemoryGateway,
+) -> None:
+    payment = pending(gateway)
+    poller = withdrawing_poller(gateway)
+    gateway.clock.advance(timedelta(hours=24, minutes=5))
+    gateway.provider.will_fetch(answer(payment, "requires_payment_method", PaymentStatus.PENDING))
+    gateway.provider.will_cancel(answer(payment, "canceled", PaymentStatus.CANCELLED))
+
+    await poller.sweep()
+
+    assert [operation for operation, _ in gateway.provider.action_requests] == ["cancel"]
+    assert gateway.db.payment(payment.id).status is PaymentStatus.CANCELLED
+
+
+async def test_when_the_provider_will_not_withdraw_it_the_payment_stays_open_and_is_asked_again(
+    gateway: InMemoryGateway,
+) -> None:
+    payment = pending(gateway)
+    poller = withdrawing_poller(gateway)
+    gateway.clock.advance(timedelta(hours=24, minutes=5))
+    gateway.provider.will_fetch(answer(payment, "requires_payment_method", PaymentStatus.PENDING))
+    gateway.provider.will_cancel(ProviderDeclined("payment_intent_unexpected_state", "already succeeded"))
+
+    await poller.sweep()
+
+    assert gateway.db.payment(payment.id).status is PaymentStatus.PENDING
+    assert payment.id in gateway.db.checks

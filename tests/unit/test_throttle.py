@@ -80,6 +80,21 @@ async def test_a_sleep_that_ends_early_is_made_up_by_the_next_caller() -> None:
     assert time.sleeps[1] == pytest.approx(0.15)  # the debt of the short first sleep, then its own
 
 
+async def test_a_sleep_that_ends_late_does_not_push_the_next_calls_back() -> None:
+    time = FakeTime()
+
+    async def long_sleep(seconds: float) -> None:
+        time.sleeps.append(seconds)
+        time.now += seconds * 1.5  # a busy event loop wakes the sleeper late
+
+    throttle = TokenBucketThrottle(rate=10, clock=time.clock, sleep=long_sleep)
+    for _ in range(3):
+        await throttle.wait_turn()
+
+    assert time.sleeps[0] == pytest.approx(0.1)  # the second call's slot: 0.1 s in; it woke at 0.15 s
+    assert time.sleeps[1] == pytest.approx(0.05)  # the third keeps its slot at 0.2 s: the rate holds
+
+
 @pytest.mark.parametrize(("rate", "burst"), [(0, 1), (-5, 1), (10, 0.5)])
 async def test_a_meaningless_limit_is_refused(rate: float, burst: float) -> None:
     with pytest.raises(ValueError):

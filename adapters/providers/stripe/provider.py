@@ -62,6 +62,8 @@ class StripeProvider:
         credential_names=(),
         # Stripe never expires an unpaid PaymentIntent itself; a day matches its hosted Checkout.
         payment_lifetime=timedelta(hours=24),
+        # The browser keeps the client secret: unless cancelled, the customer could still pay it.
+        cancel_before_expiry=True,
     )
 
     def __init__(
