@@ -54,7 +54,7 @@ from adapters.providers.cloudpayments.simulator_state import (
     SimulatedTransaction,
     UnknownOrder,
 )
-from adapters.providers.simulation import wait_or_disconnect
+from adapters.providers.simulation import apply_knob_changes, wait_or_disconnect
 
 _PATHS = {
     "/orders/create": "create",
@@ -324,19 +324,7 @@ class _Endpoints:
         return JSONResponse(self.state.knobs.as_json())
 
     async def change_knobs(self, request: Request) -> Response:
-        changes = await _json_object(request)
-        if changes is None:
-            return JSONResponse({"error": "the body must be a JSON object"}, 400)
-        unknown = set(changes) - {a.name for a in attrs.fields(Knobs)}
-        if unknown:
-            return JSONResponse({"error": f"unknown knobs: {', '.join(sorted(unknown))}"}, 400)
-        if isinstance(changes.get("fault_operations"), str):
-            return JSONResponse({"error": "fault_operations must be a list"}, 400)
-        try:
-            knobs = self.state.set_knobs(**changes)
-        except (ValueError, TypeError) as refusal:
-            return JSONResponse({"error": str(refusal)}, 400)
-        return JSONResponse(knobs.as_json())
+        return apply_knob_changes(await _json_object(request), Knobs, self.state.set_knobs)
 
     async def reset(self, request: Request) -> Response:
         self.state.reset()

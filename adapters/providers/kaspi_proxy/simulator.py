@@ -32,7 +32,7 @@ from starlette.routing import Route
 from domain.identifiers import bin_checksum_ok
 
 from adapters.providers.kaspi_proxy.wire import KASPI_TIMEZONE
-from adapters.providers.simulation import wait_or_disconnect
+from adapters.providers.simulation import apply_knob_changes, wait_or_disconnect
 from adapters.redaction import protect_http_server_loggers
 
 OPERATIONS = ("create", "create-link", "status", "refund")
@@ -529,19 +529,8 @@ class _Endpoints:
         try:
             changes = await request.json()
         except ValueError:
-            return JSONResponse({"error": "the body must be a JSON object"}, 400)
-        if not isinstance(changes, dict):
-            return JSONResponse({"error": "the body must be a JSON object"}, 400)
-        unknown = set(changes) - {a.name for a in attrs.fields(Knobs)}
-        if unknown:
-            return JSONResponse({"error": f"unknown knobs: {', '.join(sorted(unknown))}"}, 400)
-        if isinstance(changes.get("fault_operations"), str):
-            return JSONResponse({"error": "fault_operations must be a list"}, 400)
-        try:
-            knobs = self.state.set_knobs(**changes)
-        except (ValueError, TypeError) as refusal:
-            return JSONResponse({"error": str(refusal)}, 400)
-        return JSONResponse(knobs.as_json())
+            changes = None
+        return apply_knob_changes(changes if isinstance(changes, dict) else None, Knobs, self.state.set_knobs)
 
     async def reset(self, request: Request) -> Response:
         self.state.reset()

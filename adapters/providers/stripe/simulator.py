@@ -27,14 +27,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-import attrs
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.providers.simulation import wait_or_disconnect
+from adapters.providers.simulation import apply_knob_changes, wait_or_disconnect
 from adapters.providers.stripe.simulator_state import (
     Delivery,
     Knobs,
@@ -359,16 +358,7 @@ class _Endpoints:
         changes = await _json_object(request)
         if isinstance(changes, Response):
             return changes
-        unknown = set(changes) - {a.name for a in attrs.fields(Knobs)}
-        if unknown:
-            return JSONResponse({"error": f"unknown knobs: {', '.join(sorted(unknown))}"}, 400)
-        if isinstance(changes.get("fault_operations"), str):
-            return JSONResponse({"error": "fault_operations must be a list"}, 400)
-        try:
-            knobs = self.state.set_knobs(**changes)
-        except (ValueError, TypeError) as refusal:
-            return JSONResponse({"error": str(refusal)}, 400)
-        return JSONResponse(knobs.as_json())
+        return apply_knob_changes(changes, Knobs, self.state.set_knobs)
 
     async def reset(self, request: Request) -> Response:
         self.state.reset()
