@@ -42,8 +42,13 @@ def redact_url(url: str) -> str:
 
     Works on any text, not only a bare URL, so a log line or a repr holding a URL is redacted too.
     """
-    text = _SECRET_PARAM.sub(lambda m: m.group("head") + MASK, url)
-    return _USERINFO_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+    # Each pattern needs its mark ("=" or "://"): most of what is logged (ids, amounts, words) has
+    # neither and is passed over without running a regex; every log field comes through here.
+    if "=" in url:
+        url = _SECRET_PARAM.sub(lambda m: m.group("head") + MASK, url)
+    if "://" in url:
+        url = _USERINFO_PASSWORD.sub(lambda m: m.group("head") + MASK, url)
+    return url
 
 
 def redact_secrets(text: str, secrets: Iterable[str]) -> str:

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from domain.audit import Outcome
-from domain.events import EventType, settlement_event
+from domain.audit import AuditEntry, Outcome
+from domain.events import Event, EventType, settlement_event
 from domain.errors import DomainError
 from domain.identifiers import Phone
 from domain.money import Money
@@ -21,7 +21,8 @@ from domain.polling import PaymentCheck
 from domain.seller_route import SellerRoute
 
 from application.audit import AuditRecorder, payment_entry
-from application.events import record_event
+from application.creation_journal import TransactionalCreationJournal, write_records
+from application.events import new_event, record_event
 from application.errors import (
     ApplicationError,
     ConcurrentUpdate,
@@ -34,6 +35,7 @@ from application.errors import (
 )
 from application.ports import (
     Clock,
+    CreationJournal,
     IdGenerator,
     PaymentRequest,
     ProviderPayment,
@@ -59,8 +61,11 @@ class CreatePayment:
         audit: AuditRecorder,
         clock: Clock,
         ids: IdGenerator,
+        journal: CreationJournal | None = None,
     ) -> None:
         self._uow = uow
+        # Where the two writes of a create go: one statement each on PostgreSQL, else a transaction.
+        self._journal = journal or TransactionalCreationJournal(uow)
         self._routes = routes
         self._providers = providers
         self._audit = audit
@@ -77,9 +82,7 @@ class CreatePayment:
         if earlier is not None:
             return _replay(earlier)
         try:
-            async with self._uow() as uow:
-                await uow.payments.add(payment)
-                await uow.commit()
+            await self._journal.open(payment)
         except DuplicateIdempotencyKey:
             # A concurrent request with the same key won the insert.
             try:
@@ -169,32 +172,39 @@ class CreatePayment:
             raise ProviderOutcomeUnknown(payment.id, unknown.reason, unknown.timed_out) from None
         now = self._clock.now()
         lifetime = provider.profile.payment_lifetime
-        refused = answer.outcome is PaymentStatus.FAILED
-        async with self._uow() as uow:
-            # Nobody else knows the payment yet, in all but rare cases: the answer is applied to the
-            # copy just stored and written as a compare-and-set on its version (the UPDATE takes the
-            # row lock), sparing a read. Only if that loses (a recovery attached the provider's id
-            # meanwhile) is the payment read back under the row lock, as every other change does.
-            current = attrs.evolve(payment)
-            _accept(current, answer, lifetime, now)
-            if not await uow.payments.update(current, payment.version):
-                locked = await uow.payments.get(payment.id, for_update=True)
-                assert locked is not None
-                current, expected = locked, locked.version
+        # Nobody else knows the payment yet, in all but rare cases: the answer is applied to the copy
+        # just stored and written as a compare-and-set on its version, sparing a read. Only if that
+        # loses (a recovery attached the provider's id meanwhile) is the payment read back under the
+        # row lock, as every other change does.
+        current = attrs.evolve(payment)
+        _accept(current, answer, lifetime, now)
+        entry, events, check = self._records(current, actor, now)
+        if not await self._journal.record_answer(current, payment.version, entry=entry, events=events, check=check):
+            async with self._uow() as uow:
+                current = await uow.payments.get(payment.id, for_update=True)
+                assert current is not None
+                expected = current.version
                 _accept(current, answer, lifetime, now)
+                entry, events, check = self._records(current, actor, now)
                 await _store(uow, current, expected)
-            outcome = Outcome.ERROR if refused else Outcome.SUCCESS
-            await uow.audit.append(payment_entry(OPERATION, current, outcome, at=now, actor=actor))
-            await record_event(uow, self._ids, EventType.PAYMENT_CREATED, current, at=now)
-            if current.status is not PaymentStatus.PENDING:
-                await record_event(uow, self._ids, settlement_event(current.status), current, at=now)
-            if current.status in OPEN:
-                # Some providers never call back: the poller asks until the payment settles or expires.
-                await uow.checks.add(PaymentCheck(payment_id=current.id, next_check_at=now))
-            await uow.commit()
-        if refused:
+                await write_records(uow, entry, events, check)
+                await uow.commit()
+        if answer.outcome is PaymentStatus.FAILED:
             raise PaymentDeclined(current.id, answer.provider_status, f"provider status {answer.provider_status}")
         return current
+
+    def _records(
+        self, payment: Payment, actor: str | None, now: datetime
+    ) -> tuple[AuditEntry, list[Event], PaymentCheck | None]:
+        """What is written with the provider's answer: the audit entry, the events, the poll check."""
+        outcome = Outcome.ERROR if payment.status is PaymentStatus.FAILED else Outcome.SUCCESS
+        entry = payment_entry(OPERATION, payment, outcome, at=now, actor=actor)
+        events = [new_event(self._ids, EventType.PAYMENT_CREATED, payment, at=now)]
+        if payment.status is not PaymentStatus.PENDING:
+            events.append(new_event(self._ids, settlement_event(payment.status), payment, at=now))
+        # Some providers never call back: the poller asks until the payment settles or expires.
+        check = PaymentCheck(payment_id=payment.id, next_check_at=now) if payment.status in OPEN else None
+        return entry, events, check
 
     async def _record(
         self,

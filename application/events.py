@@ -74,6 +74,16 @@ def refund_view(refund: Refund) -> dict[str, Any]:
     }
 
 
+def new_event(
+    ids: IdGenerator, event_type: EventType, payment: Payment, *, at: datetime, refund: Refund | None = None
+) -> Event:
+    """The event telling subscribers of `payment` (and `refund`) as they are now."""
+    data: dict[str, Any] = {"payment": payment_view(payment)}
+    if refund is not None:
+        data["refund"] = refund_view(refund)
+    return Event(id=ids.new_id("evt"), type=event_type, payment_id=payment.id, occurred_at=at, data=data)
+
+
 async def record_event(
     uow: UnitOfWork,
     ids: IdGenerator,
@@ -84,7 +94,4 @@ async def record_event(
     refund: Refund | None = None,
 ) -> None:
     """Append the event to the outbox of `uow`'s transaction: it is stored if, and only if, the change is."""
-    data: dict[str, Any] = {"payment": payment_view(payment)}
-    if refund is not None:
-        data["refund"] = refund_view(refund)
-    await uow.outbox.add(Event(id=ids.new_id("evt"), type=event_type, payment_id=payment.id, occurred_at=at, data=data))
+    await uow.outbox.add(new_event(ids, event_type, payment, at=at, refund=refund))

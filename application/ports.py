@@ -335,6 +335,30 @@ class UnitOfWork(Protocol):
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
+class CreationJournal(Protocol):
+    """The two writes of every create, each atomic on its own and never open across the provider call.
+
+    They are the gateway's hottest path, so a store may write each as a single statement; any store
+    can write them through a unit of work (`application.creation_journal`).
+    """
+
+    async def open(self, payment: Payment) -> None:
+        """Store a new payment; raises `DuplicateIdempotencyKey` when its key was used already."""
+
+    async def record_answer(
+        self,
+        payment: Payment,
+        expected_version: int,
+        *,
+        entry: AuditEntry,
+        events: Sequence[Event],
+        check: PaymentCheck | None,
+    ) -> bool:
+        """Write `payment` as a compare-and-set on `expected_version` with its audit entry, events
+        (in order) and poll check, all or nothing. False, with nothing written, when the version
+        moved; on True `payment.version` is the stored one."""
+
+
 class RouteStore(Protocol):
     """Read access to routes outside a transaction (a cache may sit behind it)."""
 

@@ -7,17 +7,20 @@ import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis.asyncio as redis
 from dependency_injector import containers, providers
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.caching import CachedApiKeyStore, CachedRouteStore, CacheInvalidation
 from adapters.metrics import PaygateMetrics
 from adapters.notifications.rabbitmq import RabbitMqPublisher
 from adapters.notifications.webhooks import HttpWebhookSender
-from adapters.persistence.database import create_engine
+from adapters.persistence.creation_journal import journal_for
+from adapters.persistence.database import autocommit_pool, create_engine
 from adapters.persistence.gauges import DatabaseGauges
 from adapters.persistence.invalidation import Invalidate, InvalidationListener, listener_conninfo
 from adapters.persistence.migrate import check_migrated
@@ -65,12 +68,17 @@ from application.sync_status import SyncPaymentStatus
 from config.settings import Settings
 
 
-async def _engine(url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(url)
+async def _engine(url: str, pool_size: int, pool_timeout: float) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(url, pool_size=pool_size, pool_timeout=pool_timeout)
     try:
         yield engine
     finally:
         await engine.dispose()
+
+
+async def _autocommit_pool(url: str, size: int, timeout: float) -> AsyncIterator[AsyncConnectionPool[Any] | None]:
+    async with autocommit_pool(url, size=size, timeout=timeout) as pool:
+        yield pool
 
 
 async def _http_client(timeout: float) -> AsyncIterator[httpx.AsyncClient]:
@@ -164,7 +172,12 @@ class Container(containers.DeclarativeContainer):
     ids = providers.Singleton(UlidGenerator)
 
     # Resources: opened by the HTTP lifespan or the CLI runner, closed by them.
-    engine = providers.Resource(_engine, url=settings.provided.database_url)
+    engine = providers.Resource(
+        _engine,
+        url=settings.provided.database_url,
+        pool_size=settings.provided.database_pool_size,
+        pool_timeout=settings.provided.database_pool_timeout_seconds,
+    )
     kaspi_http_client = providers.Resource(_http_client, timeout=settings.provided.kaspi_timeout_seconds)
     yookassa_http_client = providers.Resource(_http_client, timeout=settings.provided.yookassa_timeout_seconds)
     cloudpayments_http_client = providers.Resource(
@@ -298,8 +311,16 @@ class Container(containers.DeclarativeContainer):
     attach_external_id = providers.Singleton(
         AttachExternalId, uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, clock=clock, ids=ids
     )
+    autocommit_pool = providers.Resource(
+        _autocommit_pool,
+        url=settings.provided.database_url,
+        size=settings.provided.database_write_pool_size,
+        timeout=settings.provided.database_pool_timeout_seconds,
+    )
+    creation_journal = providers.Singleton(journal_for, autocommit_pool, uow)
     create_payment = providers.Singleton(
-        CreatePayment, uow=uow, routes=route_store, providers=payment_providers, audit=audit, clock=clock, ids=ids
+        CreatePayment, uow=uow, routes=route_store, providers=payment_providers, audit=audit, clock=clock, ids=ids,
+        journal=creation_journal,
     )
     get_payment = providers.Singleton(GetPayment, uow=uow, sync=sync_status)
     handle_provider_notice = providers.Singleton(HandleProviderNotice, uow=uow, sync=sync_status, clock=clock)

@@ -104,6 +104,12 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
 @attrs.frozen
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
+    # PostgreSQL connections per process, all kept open: a connection opened and closed per request
+    # costs more than the request. A request holds one only for a statement or a short transaction.
+    # The write pool serves the single-statement writes of creates; the other everything else.
+    database_pool_size: int = 10
+    database_write_pool_size: int = 10
+    database_pool_timeout_seconds: float = 5.0
     host: str = "127.0.0.1"
     port: int = 8015
     debug: bool = False
@@ -256,6 +262,9 @@ class Settings:
             raise SettingsError("RATE_LIMIT_BURST must be at least 1 while RATE_LIMIT_PER_SECOND is set")
         return cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            database_pool_size=int(_positive(env, "DATABASE_POOL_SIZE", 10, kind=int)),
+            database_write_pool_size=int(_positive(env, "DATABASE_WRITE_POOL_SIZE", 10, kind=int)),
+            database_pool_timeout_seconds=_positive(env, "DATABASE_POOL_TIMEOUT_SECONDS", 5.0),
             host=env.get("HOST") or "127.0.0.1",
             port=int(_number(env, "PORT", 8015, kind=int)),
             debug=_flag(env, "DEBUG", False),

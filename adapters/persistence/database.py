@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import time
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
@@ -49,7 +55,7 @@ def create_engine(
     url: str | URL,
     *,
     pool_size: int = 10,
-    max_overflow: int = 10,
+    max_overflow: int = 0,
     pool_timeout: float = 5.0,
     connect_timeout: int = 5,
     ping_after_idle: float = 1.0,
@@ -154,3 +160,50 @@ def _begin_immediate(connection: Connection) -> None:
     # transactions deadlock and one fails with "database is locked". IMMEDIATE takes the lock up
     # front: writers queue behind each other for up to the busy timeout instead.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@asynccontextmanager
+async def autocommit_pool(
+    url: str | URL, *, size: int, timeout: float, connect_timeout: int = 5, ping_after_idle: float = 1.0
+) -> AsyncIterator[AsyncConnectionPool[Any] | None]:
+    """psycopg's own pool of autocommit connections, for writes that are one statement each.
+
+    Checking a connection out of SQLAlchemy's pool and back costs about 0.18 ms of CPU, of
+    psycopg's 0.02 ms: twice per create, on the gateway's hottest path. None on SQLite. The pool
+    opens in the background, so a server starts while the database is down; a checkout that waits
+    `timeout` seconds raises `psycopg_pool.PoolTimeout`.
+    """
+    target = _async_url(url)
+    if target.get_backend_name() != "postgresql":
+        yield None
+        return
+    returned_at: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
+
+    async def note_return(connection: psycopg.AsyncConnection[Any]) -> None:
+        returned_at[connection] = time.monotonic()
+
+    async def ping_if_idle(connection: psycopg.AsyncConnection[Any]) -> None:
+        # As `_ping_if_idle` does for the engine: a connection idle a while may have died with a
+        # PostgreSQL restart; the pool drops one whose ping fails and hands out another.
+        returned = returned_at.get(connection)
+        if returned is not None and time.monotonic() - returned >= ping_after_idle:
+            await connection.execute("")
+
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        target.set(drivername="postgresql").render_as_string(hide_password=False),
+        # Grown on demand and kept (psycopg closes only connections idle for ten minutes): no
+        # connection is opened per request, and a CLI command opens one, not a pool's worth.
+        min_size=1,
+        max_size=size,
+        timeout=timeout,
+        kwargs={"autocommit": True, "connect_timeout": connect_timeout},
+        check=ping_if_idle,
+        reset=note_return,
+        name="paygate-autocommit",
+        open=False,
+    )
+    await pool.open(wait=False)
+    try:
+        yield pool
+    finally:
+        await pool.close()

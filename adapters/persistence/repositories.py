@@ -26,7 +26,7 @@ from adapters.persistence.tables import payment_log, payments, provider_events, 
 # --- Mapping -------------------------------------------------------------------------------------
 
 
-def _payment_row(payment: Payment) -> dict[str, Any]:
+def payment_row(payment: Payment) -> dict[str, Any]:
     assert payment.refunded is not None and payment.refund_reserved is not None
     return {
         "id": payment.id,
@@ -174,7 +174,7 @@ def _route_from_row(row: Row[Any], cipher: SecretCipher | None) -> SellerRoute:
     )
 
 
-def _audit_row(entry: AuditEntry) -> dict[str, Any]:
+def audit_row(entry: AuditEntry) -> dict[str, Any]:
     # `id` is left out: the database numbers entries, and that number is the log's order.
     return {
         "shop_id": entry.shop_id,
@@ -273,7 +273,7 @@ class SqlAlchemyPaymentRepository:
         # The row goes as parameters of one constant statement, whose compiled form SQLAlchemy caches:
         # `.values(row)` would build and fingerprint a new statement for every payment.
         await _insert_or_explain(
-            self._connection, insert(payments), _payment_row(payment),
+            self._connection, insert(payments), payment_row(payment),
             # Without an idempotency key no conflict has an explanation: nothing to keep usable.
             conflict=conflict if payment.idempotency_key is not None else None,
         )
@@ -301,7 +301,7 @@ class SqlAlchemyPaymentRepository:
         return await self._many(_within_shops(query, shop_ids).order_by(payments.c.id.desc()).limit(limit))
 
     async def update(self, payment: Payment, expected_version: int) -> bool:
-        values = _payment_row(payment)
+        values = payment_row(payment)
         values[_ID] = values.pop("id")
         values[_EXPECTED_VERSION] = expected_version
         values["version"] = expected_version + 1
@@ -405,7 +405,7 @@ class SqlAlchemyAuditLog:
         self._connection = connection
 
     async def append(self, entry: AuditEntry) -> None:
-        await self._connection.execute(insert(payment_log), _audit_row(entry))
+        await self._connection.execute(insert(payment_log), audit_row(entry))
 
     async def list(self, *, shop_id: int | None, limit: int) -> Sequence[AuditEntry]:
         # Newest first by id, the order entries were written in, even when timestamps tie.

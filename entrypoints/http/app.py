@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,6 +33,9 @@ def create_app(container: Container) -> Starlette:
         await open_resources(container)
         try:
             await container.startup_check()()
+            # What start-up built lives as long as the process: out of the collector's sight, full
+            # collections no longer walk it on every request's garbage (about a tenth of a create's CPU).
+            gc.freeze()
             yield
         finally:
             await close_resources(container)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -173,8 +174,12 @@ class KaspiProxyProvider:
         url = f"{self._base_url}/{operation}/"
         query = {**params, "access_token": self._access_token}
         secrets = [self._access_token, device_token or ""]
-        # The URL as logs and error messages may show it: tokens masked, the phone shortened.
-        shown_url = redact_secrets(f"{url}?{urlencode({**query, **(shown or {})}, safe='*')}", secrets)
+
+        def shown_url() -> str:
+            # The URL as logs and error messages may show it: tokens masked, the phone shortened.
+            # Built only when shown: encoding and redacting it cost more than the rest of a call.
+            return redact_secrets(f"{url}?{urlencode({**query, **(shown or {})}, safe='*')}", secrets)
+
         failure: ProviderDeclined | ProviderUnavailable | None = None
         http_status: int | None = None
         result: _T | None = None
@@ -183,11 +188,11 @@ class KaspiProxyProvider:
             response = await self._client.get(url, params=query, timeout=self._timeout)
         except httpx.TimeoutException:
             failure = ProviderUnavailable(
-                f"kaspi {operation}: no answer within {self._timeout:g} s ({shown_url})", timed_out=True
+                f"kaspi {operation}: no answer within {self._timeout:g} s ({shown_url()})", timed_out=True
             )
         except (httpx.HTTPError, httpx.InvalidURL) as error:
             # Never str() the error: httpx puts the request URL, token included, into some messages.
-            failure = ProviderUnavailable(f"kaspi {operation}: {type(error).__name__} ({shown_url})")
+            failure = ProviderUnavailable(f"kaspi {operation}: {type(error).__name__} ({shown_url()})")
         except BaseException:
             self._log(operation, shown_url, None, started, "cancelled")
             raise
@@ -199,7 +204,7 @@ class KaspiProxyProvider:
                 failure = ProviderDeclined(refusal.code, redact_secrets(refusal.message, secrets))
             except wire.ProxyOutcomeUnknown as unknown:
                 failure = ProviderUnavailable(
-                    f"kaspi {operation}: {redact_secrets(unknown.reason, secrets)} ({shown_url})"
+                    f"kaspi {operation}: {redact_secrets(unknown.reason, secrets)} ({shown_url()})"
                 )
         if failure is None:
             self._log(operation, shown_url, http_status, started, "ok")
@@ -212,12 +217,16 @@ class KaspiProxyProvider:
         # Raised outside the except blocks, so no httpx exception rides along as __context__.
         raise failure
 
-    def _log(self, operation: str, shown_url: str, http_status: int | None, started: float, outcome: str) -> None:
+    def _log(
+        self, operation: str, shown_url: Callable[[], str], http_status: int | None, started: float, outcome: str
+    ) -> None:
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
         logger.debug(
             "kaspi_exchange",
             provider=self.profile.name,
             operation=operation,
-            url=shown_url,  # tokens masked already; the handler's filter checks again
+            url=shown_url(),  # tokens masked already; the handler's filter checks again
             http_status=http_status,
             duration_ms=round((time.perf_counter() - started) * 1000),
             outcome=outcome,
