@@ -30,7 +30,8 @@ from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.providers.cloudpayments.provider import CloudPaymentsProvider
 from adapters.providers.cloudpayments.simulator import create_cloudpayments_simulator
 from adapters.providers.cloudpayments.simulator_state import CloudPaymentsSimulatorState
-from adapters.providers.http_client import build_http_client
+from adapters.providers.aiohttp_transport import PlainHttpClient
+from adapters.providers.http_client import build_http_client, build_plain_http_client
 from adapters.providers.instrumented import ProviderCallBook, instrument
 from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
 from adapters.providers.kaspi_proxy.provider import KaspiProxyProvider
@@ -79,6 +80,11 @@ async def _engine(url: str, pool_size: int, pool_timeout: float) -> AsyncIterato
 async def _autocommit_pool(url: str, size: int, timeout: float) -> AsyncIterator[AsyncConnectionPool[Any] | None]:
     async with autocommit_pool(url, size=size, timeout=timeout) as pool:
         yield pool
+
+
+async def _plain_http_client() -> AsyncIterator[PlainHttpClient]:
+    async with build_plain_http_client() as client:
+        yield client
 
 
 async def _http_client(timeout: float) -> AsyncIterator[httpx.AsyncClient]:
@@ -178,7 +184,7 @@ class Container(containers.DeclarativeContainer):
         pool_size=settings.provided.database_pool_size,
         pool_timeout=settings.provided.database_pool_timeout_seconds,
     )
-    kaspi_http_client = providers.Resource(_http_client, timeout=settings.provided.kaspi_timeout_seconds)
+    kaspi_http_client = providers.Resource(_plain_http_client)
     yookassa_http_client = providers.Resource(_http_client, timeout=settings.provided.yookassa_timeout_seconds)
     cloudpayments_http_client = providers.Resource(
         _http_client, timeout=settings.provided.cloudpayments_timeout_seconds

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from adapters.providers.aiohttp_transport import AiohttpTransport
+from adapters.providers.aiohttp_transport import AiohttpTransport, PlainHttpClient
 from adapters.redaction import protect_http_client_loggers
 
 # Concurrent calls per provider. A lower cap only queues calls inside Paygate, where the wait eats
@@ -38,3 +38,9 @@ def build_http_client(*, timeout: float, max_connections: int = MAX_CONNECTIONS)
         # nobody configured on purpose; egress proxies must be explicit configuration.
         trust_env=False,
     )
+
+
+def build_plain_http_client() -> PlainHttpClient:
+    """The plain GET client (`PlainHttpClient`), with the same limits; each call sets its timeout."""
+    protect_http_client_loggers()
+    return PlainHttpClient(max_connections=MAX_CONNECTIONS, keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS)

@@ -14,7 +14,8 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from adapters.providers.http_client import build_http_client
+from adapters.providers.aiohttp_transport import PlainHttpFailure, PlainHttpTimeout
+from adapters.providers.http_client import build_http_client, build_plain_http_client
 
 SECRET = "tok-3f9a1c"
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
@@ -192,3 +193,81 @@ async def test_bodies_headers_and_compressed_answers_go_through() -> None:
     assert request.startswith(b"post /v1/payments http/1.1")
     assert b"idempotency-key: k-1" in request
     assert request.endswith((b'{"amount":1000}', b'{"amount": 1000}'))
+
+
+# The plain GET client the Kaspi adapter uses (`PlainHttpClient`): the same promises, its own errors.
+
+
+@pytest.mark.anyio
+async def test_the_plain_client_never_resends_a_get_when_the_server_drops_a_reused_connection() -> None:
+    async def first_answered_then_dropped(_r: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        if n == 1:
+            writer.write(answer("200 OK", b"{}", "Content-Type: application/json"))
+            await writer.drain()
+        else:
+            writer.close()
+
+    async with raw_server(first_answered_then_dropped) as (server, url), build_plain_http_client() as client:
+        assert (await client.get(url, {}, timeout=5.0)).status == 200
+        with pytest.raises(PlainHttpFailure) as failed:
+            await client.get(url, {}, timeout=5.0)
+
+    assert (server.requests, server.connections) == (2, 1)
+    assert SECRET not in str(failed.value)
+
+
+@pytest.mark.anyio
+async def test_the_plain_client_times_out_a_server_that_never_answers() -> None:
+    hang = asyncio.Event()
+
+    async def silent(_r: asyncio.StreamReader, _w: asyncio.StreamWriter, _n: int) -> None:
+        await hang.wait()
+
+    async with raw_server(silent) as (server, url), build_plain_http_client() as client:
+        with pytest.raises(PlainHttpTimeout) as timed_out:
+            await client.get(url, {"phone": "77015211545"}, timeout=0.3)
+        hang.set()
+
+    assert server.requests == 1
+    assert SECRET not in str(timed_out.value)
+
+
+@pytest.mark.anyio
+async def test_the_plain_client_reports_a_refused_connection_and_a_cut_answer_as_failures() -> None:
+    async with raw_server(lambda *_: asyncio.sleep(0)) as (_server, url):
+        pass  # closed: nothing listens on its port any more
+
+    async def truncated(_r: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"status\"")
+        await writer.drain()
+        writer.close()
+
+    async with build_plain_http_client() as client:
+        with pytest.raises(PlainHttpFailure) as refused:
+            await client.get(url, {}, timeout=5.0)
+        async with raw_server(truncated) as (_server, cut_url):
+            with pytest.raises(PlainHttpFailure) as cut:
+                await client.get(cut_url, {}, timeout=5.0)
+
+    assert refused.value.kind == "ConnectError"
+    assert SECRET not in str(refused.value) + str(cut.value)
+
+
+@pytest.mark.anyio
+async def test_the_plain_client_returns_redirects_ignores_proxies_and_decodes_gzip(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def redirect_then_gzip(_r: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        if n == 1:
+            writer.write(answer("302 Found", b"", "Location: /elsewhere/"))
+        else:
+            writer.write(answer("200 OK", gzip.compress(b'{"status": true}'), "Content-Encoding: gzip"))
+        await writer.drain()
+
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9/")  # the discard port: nothing answers there
+    async with raw_server(redirect_then_gzip) as (server, url), build_plain_http_client() as client:
+        redirected = await client.get(url, {}, timeout=5.0)
+        decoded = await client.get(url, {}, timeout=5.0)
+
+    assert redirected.status == 302
+    assert (decoded.status, decoded.body) == (200, b'{"status": true}')
+    assert server.requests == 2

@@ -10,7 +10,6 @@ from functools import partial
 from typing import TypeVar
 from urllib.parse import urlencode
 
-import httpx
 
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
@@ -27,6 +26,7 @@ from domain.seller_route import SellerRoute
 
 from adapters.providers.kaspi_proxy import wire
 from adapters.logs import get_logger
+from adapters.providers.aiohttp_transport import PlainHttpClient, PlainHttpFailure, PlainHttpTimeout
 from adapters.redaction import protect_http_client_loggers, redact_secrets
 
 # The wire detail of each exchange (redacted URL, HTTP status) at DEBUG; the one line per call that
@@ -60,7 +60,7 @@ class KaspiProxyProvider:
     def __init__(
         self,
         *,
-        client: httpx.AsyncClient,
+        client: PlainHttpClient,
         base_url: str,
         access_token: str,
         timeout: float = 15.0,
@@ -73,7 +73,7 @@ class KaspiProxyProvider:
         self._base_url = base_url.rstrip("/")
         self._access_token = access_token
         self._timeout = timeout
-        # The token travels in the URL; httpx logs URLs, whoever built the client.
+        # The token travels in the URL; HTTP client libraries log URLs, whoever built the client.
         protect_http_client_loggers()
 
     def __repr__(self) -> str:
@@ -185,21 +185,20 @@ class KaspiProxyProvider:
         result: _T | None = None
         started = time.perf_counter()
         try:
-            response = await self._client.get(url, params=query, timeout=self._timeout)
-        except httpx.TimeoutException:
+            answer = await self._client.get(url, query, timeout=self._timeout)
+        except PlainHttpTimeout:
             failure = ProviderUnavailable(
                 f"kaspi {operation}: no answer within {self._timeout:g} s ({shown_url()})", timed_out=True
             )
-        except (httpx.HTTPError, httpx.InvalidURL) as error:
-            # Never str() the error: httpx puts the request URL, token included, into some messages.
-            failure = ProviderUnavailable(f"kaspi {operation}: {type(error).__name__} ({shown_url()})")
+        except PlainHttpFailure as error:
+            failure = ProviderUnavailable(f"kaspi {operation}: {error.kind} ({shown_url()})")
         except BaseException:
             self._log(operation, shown_url, None, started, "cancelled")
             raise
         else:
-            http_status = response.status_code
+            http_status = answer.status
             try:
-                result = read(http_status, response.content)
+                result = read(http_status, answer.body)
             except wire.ProxyDeclined as refusal:
                 failure = ProviderDeclined(refusal.code, redact_secrets(refusal.message, secrets))
             except wire.ProxyOutcomeUnknown as unknown:
@@ -214,7 +213,7 @@ class KaspiProxyProvider:
         else:
             outcome = "timeout" if failure.timed_out else f"unavailable: {failure.reason}"
         self._log(operation, shown_url, http_status, started, outcome)
-        # Raised outside the except blocks, so no httpx exception rides along as __context__.
+        # Raised outside the except blocks, so no client exception rides along as __context__.
         raise failure
 
     def _log(

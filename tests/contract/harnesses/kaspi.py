@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import attrs
 
-from adapters.providers.http_client import build_http_client
+from adapters.providers.http_client import build_plain_http_client
 from adapters.providers.kaspi_proxy.provider import DEVICE_TOKEN, KaspiProxyProvider
 from adapters.providers.kaspi_proxy.simulator import KaspiSimulatorState
 from application.ports import PaymentProvider
@@ -56,7 +56,7 @@ class KaspiHarness:
 @asynccontextmanager
 async def harness() -> AsyncIterator[ProviderHarness]:
     with run_kaspi_simulator() as simulator:
-        client = build_http_client(timeout=TIMEOUT)
+        client = build_plain_http_client()
         try:
             now = datetime.now(UTC)
             route = SellerRoute(
