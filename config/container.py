@@ -7,12 +7,10 @@ import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import redis.asyncio as redis
 from dependency_injector import containers, providers
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.caching import CachedApiKeyStore, CachedRouteStore, CacheInvalidation
@@ -20,7 +18,7 @@ from adapters.metrics import PaygateMetrics
 from adapters.notifications.rabbitmq import RabbitMqPublisher
 from adapters.notifications.webhooks import HttpWebhookSender
 from adapters.persistence.creation_journal import journal_for
-from adapters.persistence.database import autocommit_pool, create_engine
+from adapters.persistence.database import AutocommitPool, autocommit_pool, create_engine
 from adapters.persistence.gauges import DatabaseGauges
 from adapters.persistence.invalidation import Invalidate, InvalidationListener, listener_conninfo
 from adapters.persistence.migrate import check_migrated
@@ -77,7 +75,7 @@ async def _engine(url: str, pool_size: int, pool_timeout: float) -> AsyncIterato
         await engine.dispose()
 
 
-async def _autocommit_pool(url: str, size: int, timeout: float) -> AsyncIterator[AsyncConnectionPool[Any] | None]:
+async def _autocommit_pool(url: str, size: int, timeout: float) -> AsyncIterator[AutocommitPool | None]:
     async with autocommit_pool(url, size=size, timeout=timeout) as pool:
         yield pool
 

@@ -5,7 +5,7 @@ round trips (BEGIN, the INSERT, COMMIT; then BEGIN, the UPDATE, three INSERTs, C
 the CPU of a request. Here each write is one statement in autocommit: PostgreSQL runs a statement
 atomically, and data-modifying CTEs make the second write all or nothing: the audit entry, the
 events and the poll check are inserted only from the row the compare-and-set updated. The
-connections come from psycopg's own pool of autocommit connections (`database.autocommit_pool`).
+connections come from psycopg's own pool of autocommit connections (`database.AutocommitPool`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
 from domain.audit import AuditEntry
 from domain.events import Event
@@ -27,6 +27,7 @@ from application.creation_journal import TransactionalCreationJournal
 from application.errors import DuplicateIdempotencyKey, StorageUnavailable
 from application.ports import CreationJournal, UnitOfWorkFactory
 
+from adapters.persistence.database import AutocommitPool
 from adapters.persistence.repositories import audit_row, payment_row
 from adapters.persistence.tables import payment_log, payments
 
@@ -56,8 +57,9 @@ WITH changed AS (
     SELECT event.id, changed.id, last.sequence + event.position, event.type, event.occurred_at, event.payload
     FROM changed,
         (SELECT coalesce(max(sequence), 0) AS sequence FROM outbox_events WHERE payment_id = %(p_id)s) AS last,
-        unnest(%(event_ids)s::text[], %(event_types)s::text[], %(event_times)s::timestamptz[], %(event_payloads)s::text[])
-            WITH ORDINALITY AS event(id, type, occurred_at, payload, position)
+        -- One JSON document for however many events: psycopg adapts arrays slowly, in Python.
+        json_to_recordset(%(events)s::json)
+            AS event(id text, type text, occurred_at timestamptz, payload text, position integer)
 ), scheduled AS (
     INSERT INTO payment_checks (payment_id, next_check_at, attempts, leased_until)
     SELECT changed.id, %(check_at)s::timestamptz, %(check_attempts)s, NULL FROM changed
@@ -67,7 +69,7 @@ SELECT count(*) FROM changed
 """
 
 
-def journal_for(pool: AsyncConnectionPool[Any] | None, uow: UnitOfWorkFactory) -> CreationJournal:
+def journal_for(pool: AutocommitPool | None, uow: UnitOfWorkFactory) -> CreationJournal:
     """One statement per write where there is an autocommit pool (PostgreSQL); else a transaction each."""
     if pool is not None:
         return PostgresCreationJournal(pool)
@@ -75,7 +77,7 @@ def journal_for(pool: AsyncConnectionPool[Any] | None, uow: UnitOfWorkFactory) -
 
 
 class PostgresCreationJournal:
-    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+    def __init__(self, pool: AutocommitPool) -> None:
         self._pool = pool
 
     async def open(self, payment: Payment) -> None:
@@ -100,10 +102,16 @@ class PostgresCreationJournal:
         parameters["expected_version"] = expected_version
         parameters.update({f"a_{name}": value for name, value in audit_row(entry).items()})
         parameters.update(
-            event_ids=[event.id for event in events],
-            event_types=[event.type.value for event in events],
-            event_times=[event.occurred_at for event in events],
-            event_payloads=[json.dumps(dict(event.data), ensure_ascii=False, sort_keys=True) for event in events],
+            events=json.dumps([
+                {
+                    "id": event.id,
+                    "type": event.type.value,
+                    "occurred_at": event.occurred_at.isoformat(),
+                    "payload": json.dumps(dict(event.data), ensure_ascii=False, sort_keys=True),
+                    "position": position,
+                }
+                for position, event in enumerate(events, start=1)
+            ]),
             check_at=check.next_check_at if check is not None else None,
             check_attempts=check.attempts if check is not None else 0,
         )

@@ -10,12 +10,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import attrs
 import psycopg
 import pytest
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,7 +29,7 @@ from application.errors import DuplicateIdempotencyKey, StorageUnavailable
 from application.ports import CreationJournal
 
 from adapters.persistence.creation_journal import PostgresCreationJournal, journal_for
-from adapters.persistence.database import autocommit_pool, create_engine
+from adapters.persistence.database import AutocommitPool, autocommit_pool, create_engine
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 
 pytestmark = pytest.mark.anyio
@@ -248,7 +246,7 @@ async def test_no_free_connection_in_time_is_a_storage_outage(postgres_url: str)
         assert outage.value.reason == "no database connection free in time"
 
 
-async def _kill_the_connection_of(pool: AsyncConnectionPool[Any], postgres_url: str) -> None:
+async def _kill_the_connection_of(pool: AutocommitPool, postgres_url: str) -> None:
     """Ends the backend of a one-connection pool's connection, as a PostgreSQL restart would."""
     async with pool.connection() as connection:
         pid = connection.info.backend_pid
