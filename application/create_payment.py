@@ -23,6 +23,7 @@ from domain.seller_route import SellerRoute
 from application.audit import AuditRecorder, payment_entry
 from application.creation_journal import TransactionalCreationJournal, write_records
 from application.events import new_event, record_event
+from application.payment_lookup import TransactionalPaymentLookup
 from application.errors import (
     ApplicationError,
     ConcurrentUpdate,
@@ -37,6 +38,7 @@ from application.ports import (
     Clock,
     CreationJournal,
     IdGenerator,
+    PaymentLookup,
     PaymentRequest,
     ProviderPayment,
     RouteStore,
@@ -62,8 +64,10 @@ class CreatePayment:
         clock: Clock,
         ids: IdGenerator,
         journal: CreationJournal | None = None,
+        lookup: PaymentLookup | None = None,
     ) -> None:
         self._uow = uow
+        self._lookup = lookup or TransactionalPaymentLookup(uow)
         # Where the two writes of a create go: one statement each on PostgreSQL, else a transaction.
         self._journal = journal or TransactionalCreationJournal(uow)
         self._routes = routes
@@ -111,8 +115,7 @@ class CreatePayment:
         """
         if payment.idempotency_key is None:
             return None
-        async with self._uow() as uow:
-            earlier = await uow.payments.get_by_idempotency_key(payment.idempotency_key)
+        earlier = await self._lookup.by_idempotency_key(payment.idempotency_key)
         if earlier is not None and not _same_request(earlier, payment):
             raise DuplicateIdempotencyKey(payment.idempotency_key)
         return earlier

@@ -7,21 +7,21 @@ from collections.abc import Collection
 from domain.payment import Payment
 
 from application.errors import PaymentNotFound
-from application.ports import UnitOfWorkFactory
+from application.payment_lookup import TransactionalPaymentLookup
+from application.ports import PaymentLookup, UnitOfWorkFactory
 from application.sync_status import SyncPaymentStatus
 
 
 class GetPayment:
-    def __init__(self, *, uow: UnitOfWorkFactory, sync: SyncPaymentStatus) -> None:
-        self._uow = uow
+    def __init__(self, *, uow: UnitOfWorkFactory, sync: SyncPaymentStatus, lookup: PaymentLookup | None = None) -> None:
+        self._lookup = lookup or TransactionalPaymentLookup(uow)
         self._sync = sync
 
     async def by_external_id(
         self, provider: str, external_id: str, *, actor: str | None = None, shops: Collection[int] | None = None
     ) -> Payment:
         """`shops`: the caller's reach (None: every shop); another shop's payment does not exist for it."""
-        async with self._uow() as uow:
-            payment = await uow.payments.get_by_external_id(provider, external_id)
+        payment = await self._lookup.by_external_id(provider, external_id)
         if payment is None or (shops is not None and payment.shop_id not in shops):
             raise PaymentNotFound(external_id)
         return await self._sync.refresh(payment, actor=actor)
@@ -29,8 +29,7 @@ class GetPayment:
     async def by_id(
         self, payment_id: str, *, refresh: bool = True, actor: str | None = None, shops: Collection[int] | None = None
     ) -> Payment:
-        async with self._uow() as uow:
-            payment = await uow.payments.get(payment_id)
+        payment = await self._lookup.get(payment_id)
         if payment is None or (shops is not None and payment.shop_id not in shops):
             raise PaymentNotFound(payment_id)
         return await self._sync.refresh(payment, actor=actor) if refresh else payment

@@ -335,6 +335,20 @@ class UnitOfWork(Protocol):
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
+class PaymentLookup(Protocol):
+    """Payments read outside any transaction: what a status read or a create's key check needs.
+
+    A store may answer each with one statement on a cheap connection (`adapters.persistence`); any
+    store can answer through a unit of work (`application.payment_lookup`).
+    """
+
+    async def get(self, payment_id: str) -> Payment | None: ...
+
+    async def by_external_id(self, provider: str, external_id: str) -> Payment | None: ...
+
+    async def by_idempotency_key(self, key: str) -> Payment | None: ...
+
+
 class CreationJournal(Protocol):
     """The two writes of every create, each atomic on its own and never open across the provider call.
 

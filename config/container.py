@@ -18,12 +18,14 @@ from adapters.metrics import PaygateMetrics
 from adapters.notifications.rabbitmq import RabbitMqPublisher
 from adapters.notifications.webhooks import HttpWebhookSender
 from adapters.persistence.creation_journal import journal_for
+from adapters.persistence.idempotency import idempotency_store_for
+from adapters.persistence.payment_lookup import lookup_for
 from adapters.persistence.database import AutocommitPool, autocommit_pool, create_engine
 from adapters.persistence.gauges import DatabaseGauges
 from adapters.persistence.invalidation import Invalidate, InvalidationListener, listener_conninfo
 from adapters.persistence.migrate import check_migrated
 from adapters.persistence.probe import DatabaseProbe
-from adapters.persistence.stores import SqlAlchemyApiKeyStore, SqlAlchemyIdempotencyStore, SqlAlchemyRouteStore
+from adapters.persistence.stores import SqlAlchemyApiKeyStore, SqlAlchemyRouteStore
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.providers.cloudpayments.provider import CloudPaymentsProvider
 from adapters.providers.cloudpayments.simulator import create_cloudpayments_simulator
@@ -182,6 +184,12 @@ class Container(containers.DeclarativeContainer):
         pool_size=settings.provided.database_pool_size,
         pool_timeout=settings.provided.database_pool_timeout_seconds,
     )
+    autocommit_pool = providers.Resource(
+        _autocommit_pool,
+        url=settings.provided.database_url,
+        size=settings.provided.database_write_pool_size,
+        timeout=settings.provided.database_pool_timeout_seconds,
+    )
     kaspi_http_client = providers.Resource(_plain_http_client)
     yookassa_http_client = providers.Resource(_http_client, timeout=settings.provided.yookassa_timeout_seconds)
     cloudpayments_http_client = providers.Resource(
@@ -207,7 +215,7 @@ class Container(containers.DeclarativeContainer):
         providers.Singleton(SqlAlchemyRouteStore, engine, cipher=secret_cipher),
         ttl=settings.provided.cache_ttl_seconds,
     )
-    idempotency_store = providers.Singleton(SqlAlchemyIdempotencyStore, engine)
+    idempotency_store = providers.Singleton(idempotency_store_for, autocommit_pool, engine)
     api_key_store = providers.Singleton(
         CachedApiKeyStore, providers.Singleton(SqlAlchemyApiKeyStore, engine), ttl=settings.provided.cache_ttl_seconds
     )
@@ -315,18 +323,14 @@ class Container(containers.DeclarativeContainer):
     attach_external_id = providers.Singleton(
         AttachExternalId, uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, clock=clock, ids=ids
     )
-    autocommit_pool = providers.Resource(
-        _autocommit_pool,
-        url=settings.provided.database_url,
-        size=settings.provided.database_write_pool_size,
-        timeout=settings.provided.database_pool_timeout_seconds,
-    )
     creation_journal = providers.Singleton(journal_for, autocommit_pool, uow)
+    payment_lookup = providers.Singleton(lookup_for, autocommit_pool, uow)
     create_payment = providers.Singleton(
         CreatePayment, uow=uow, routes=route_store, providers=payment_providers, audit=audit, clock=clock, ids=ids,
         journal=creation_journal,
+        lookup=payment_lookup,
     )
-    get_payment = providers.Singleton(GetPayment, uow=uow, sync=sync_status)
+    get_payment = providers.Singleton(GetPayment, uow=uow, sync=sync_status, lookup=payment_lookup)
     handle_provider_notice = providers.Singleton(HandleProviderNotice, uow=uow, sync=sync_status, clock=clock)
     refund_payment = providers.Singleton(
         RefundPayment,

@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
-from psycopg_pool import PoolTimeout
 
 from domain.audit import AuditEntry
 from domain.events import Event
@@ -24,10 +23,10 @@ from domain.payment import Payment
 from domain.polling import PaymentCheck
 
 from application.creation_journal import TransactionalCreationJournal
-from application.errors import DuplicateIdempotencyKey, StorageUnavailable
+from application.errors import DuplicateIdempotencyKey
 from application.ports import CreationJournal, UnitOfWorkFactory
 
-from adapters.persistence.database import AutocommitPool
+from adapters.persistence.database import AutocommitPool, storage_errors
 from adapters.persistence.repositories import audit_row, payment_row
 from adapters.persistence.tables import payment_log, payments
 
@@ -126,12 +125,6 @@ class PostgresCreationJournal:
 
     @asynccontextmanager
     async def _autocommit(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        try:
-            async with self._pool.connection() as connection:
-                yield connection
-        except PoolTimeout as timeout:
-            raise StorageUnavailable("no database connection free in time") from timeout
-        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-            # As the engine's error hook does (`database.py`): an outage is a 503, not an internal
-            # error. The pool drops the broken connection and opens another in the background.
-            raise StorageUnavailable(type(error).__name__) from error
+        # The pool drops a broken connection and opens another in the background.
+        async with storage_errors(), self._pool.connection() as connection:
+            yield connection

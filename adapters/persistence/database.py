@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
@@ -162,6 +162,18 @@ def _begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+@asynccontextmanager
+async def storage_errors() -> AsyncIterator[None]:
+    """Around statements run on psycopg directly: what the engine's `_storage_unavailable` hook does
+    for SQLAlchemy's. An outage, or no free connection in time, is `StorageUnavailable` (a 503)."""
+    try:
+        yield
+    except PoolTimeout as timeout:
+        raise StorageUnavailable("no database connection free in time") from timeout
+    except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+        raise StorageUnavailable(type(error).__name__) from error
+
+
 class AutocommitPool:
     """psycopg's own pool of autocommit connections, for writes that are one statement each.
 
@@ -220,7 +232,8 @@ async def autocommit_pool(
         min_size=1,
         max_size=size,
         timeout=timeout,
-        kwargs={"autocommit": True, "connect_timeout": connect_timeout},
+        # UTC sessions: timestamps come back as the engine's `UtcDateTime` gives them.
+        kwargs={"autocommit": True, "connect_timeout": connect_timeout, "options": "-c TimeZone=UTC"},
         name="paygate-autocommit",
         open=False,
     )

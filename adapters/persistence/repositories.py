@@ -61,7 +61,7 @@ def payment_row(payment: Payment) -> dict[str, Any]:
     }
 
 
-def _payment_from_row(row: Row[Any]) -> Payment:
+def payment_from_row(row: Row[Any]) -> Payment:
     return Payment(
         id=row.id,
         shop_id=row.shop_id,
@@ -313,10 +313,10 @@ class SqlAlchemyPaymentRepository:
 
     async def _one(self, query: Select[Any], parameters: Mapping[str, Any] | None = None) -> Payment | None:
         row = (await self._connection.execute(query, parameters)).one_or_none()
-        return None if row is None else _payment_from_row(row)
+        return None if row is None else payment_from_row(row)
 
     async def _many(self, query: Select[Any]) -> list[Payment]:
-        return [_payment_from_row(row) for row in await self._connection.execute(query)]
+        return [payment_from_row(row) for row in await self._connection.execute(query)]
 
 
 def _within_shops(query: Select[Any], shop_ids: Collection[int] | None) -> Select[Any]:

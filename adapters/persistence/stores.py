@@ -18,8 +18,23 @@ from adapters.persistence.api_keys import api_key_from_row
 from adapters.persistence.repositories import SqlAlchemyRouteRepository
 from adapters.persistence.tables import api_keys, idempotency_keys
 
-_STARTED = "started"
-_DONE = "done"
+STARTED = "started"
+DONE = "done"
+
+
+def claim_verdict(row: Any, fingerprint: str, now: datetime, stale_after: timedelta) -> IdempotencyClaim | None:
+    """What a claim on a key already in the table gets; None when the claim is stale and may be
+    taken over. `row` is the key's row (None: released between the insert and the read)."""
+    if row is None:
+        # Released between our insert and our read: another request was using the key just now.
+        return IdempotencyClaim(IdempotencyState.IN_PROGRESS)
+    if row.fingerprint != fingerprint:
+        return IdempotencyClaim(IdempotencyState.MISMATCH)
+    if row.state == DONE:
+        return IdempotencyClaim(IdempotencyState.REPLAY, StoredResponse(row.response_status, bytes(row.response_body)))
+    if now - row.updated_at < stale_after:
+        return IdempotencyClaim(IdempotencyState.IN_PROGRESS)
+    return None
 
 
 class SqlAlchemyRouteStore:
@@ -55,7 +70,7 @@ class SqlAlchemyIdempotencyStore:
                 async with connection.begin_nested():
                     await connection.execute(
                         insert(idempotency_keys).values(
-                            key=key, fingerprint=fingerprint, state=_STARTED, created_at=now, updated_at=now
+                            key=key, fingerprint=fingerprint, state=STARTED, created_at=now, updated_at=now
                         )
                     )
             except IntegrityError:
@@ -68,21 +83,16 @@ class SqlAlchemyIdempotencyStore:
     async def _existing(
         self, connection: AsyncConnection, row: Row[Any] | None, fingerprint: str, now: datetime
     ) -> IdempotencyClaim:
-        if row is None:
-            # Released between our insert and our read: another request was using the key just now.
-            return IdempotencyClaim(IdempotencyState.IN_PROGRESS)
-        if row.fingerprint != fingerprint:
-            return IdempotencyClaim(IdempotencyState.MISMATCH)
-        if row.state == _DONE:
-            return IdempotencyClaim(IdempotencyState.REPLAY, StoredResponse(row.response_status, row.response_body))
-        if now - row.updated_at < self._stale_after:
-            return IdempotencyClaim(IdempotencyState.IN_PROGRESS)
+        verdict = claim_verdict(row, fingerprint, now, self._stale_after)
+        if verdict is not None:
+            return verdict
+        assert row is not None
         # Only one of several requests finding the same stale claim may take it over.
         taken = await connection.execute(
             update(idempotency_keys)
             .where(
                 idempotency_keys.c.key == row.key,
-                idempotency_keys.c.state == _STARTED,
+                idempotency_keys.c.state == STARTED,
                 idempotency_keys.c.updated_at == row.updated_at,
             )
             .values(updated_at=now)
@@ -95,7 +105,7 @@ class SqlAlchemyIdempotencyStore:
                 update(idempotency_keys)
                 .where(idempotency_keys.c.key == key)
                 .values(
-                    state=_DONE,
+                    state=DONE,
                     response_status=response.status_code,
                     response_body=response.body,
                     updated_at=now,
@@ -106,7 +116,7 @@ class SqlAlchemyIdempotencyStore:
         async with self._engine.begin() as connection:
             # A finished response is never forgotten, even by a claimant that was taken over.
             await connection.execute(
-                delete(idempotency_keys).where(idempotency_keys.c.key == key, idempotency_keys.c.state == _STARTED)
+                delete(idempotency_keys).where(idempotency_keys.c.key == key, idempotency_keys.c.state == STARTED)
             )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,10 @@ from domain.refund import Refund, RefundStatus
 from domain.seller_route import Credentials, SellerRoute
 
 from application.errors import DuplicateIdempotencyKey, RouteAlreadyExists
-from application.ports import ApiKey, IdempotencyClaim, IdempotencyState, StoredResponse
+from application.ports import ApiKey, IdempotencyClaim, IdempotencyState, IdempotencyStore, StoredResponse
 
-from adapters.persistence.database import create_engine
+from adapters.persistence.database import autocommit_pool, create_engine
+from adapters.persistence.idempotency import idempotency_store_for
 from adapters.persistence.migrate import DatabaseNotMigrated, check_migrated, head_revisions, upgrade
 from adapters.persistence.repositories import SqlAlchemyPaymentRepository
 from adapters.persistence.stores import SqlAlchemyApiKeyStore, SqlAlchemyIdempotencyStore, SqlAlchemyRouteStore
@@ -521,9 +523,24 @@ async def test_the_audit_log_lists_newest_first_by_shop_and_up_to_the_limit(engi
 
 # --- Idempotency keys ------------------------------------------------------------------------------
 
+StoreFactory = Callable[..., IdempotencyStore]
 
-async def test_a_new_key_is_claimed_and_then_in_progress(engine: AsyncEngine) -> None:
-    store, key = SqlAlchemyIdempotencyStore(engine), _id("idem")
+
+@pytest.fixture(params=["transactions", "composed"])
+async def idempotency_store(
+    request: pytest.FixtureRequest, engine: AsyncEngine, database_url: str
+) -> AsyncIterator[StoreFactory]:
+    """SQLAlchemy's store on each backend, and the one the container composes (on PostgreSQL, one
+    statement per call on the autocommit pool): both keep the same promises."""
+    if request.param == "transactions":
+        yield lambda **options: SqlAlchemyIdempotencyStore(engine, **options)
+        return
+    async with autocommit_pool(database_url, size=4, timeout=5) as pool:
+        yield lambda **options: idempotency_store_for(pool, engine, **options)
+
+
+async def test_a_new_key_is_claimed_and_then_in_progress(idempotency_store: StoreFactory) -> None:
+    store, key = idempotency_store(), _id("idem")
 
     assert await store.claim(key, "fp-1", T0) == IdempotencyClaim(IdempotencyState.STARTED)
     assert await store.claim(key, "fp-1", T0 + timedelta(seconds=30)) == IdempotencyClaim(
@@ -531,8 +548,8 @@ async def test_a_new_key_is_claimed_and_then_in_progress(engine: AsyncEngine) ->
     )
 
 
-async def test_a_key_reused_for_another_request_is_a_mismatch(engine: AsyncEngine) -> None:
-    store, key = SqlAlchemyIdempotencyStore(engine), _id("idem")
+async def test_a_key_reused_for_another_request_is_a_mismatch(idempotency_store: StoreFactory) -> None:
+    store, key = idempotency_store(), _id("idem")
     await store.claim(key, "fp-1", T0)
 
     assert await store.claim(key, "fp-2", T0) == IdempotencyClaim(IdempotencyState.MISMATCH)
@@ -540,8 +557,8 @@ async def test_a_key_reused_for_another_request_is_a_mismatch(engine: AsyncEngin
     assert await store.claim(key, "fp-2", T0 + timedelta(hours=1)) == IdempotencyClaim(IdempotencyState.MISMATCH)
 
 
-async def test_a_completed_key_replays_the_stored_response(engine: AsyncEngine) -> None:
-    store, key = SqlAlchemyIdempotencyStore(engine), _id("idem")
+async def test_a_completed_key_replays_the_stored_response(idempotency_store: StoreFactory) -> None:
+    store, key = idempotency_store(), _id("idem")
     response = StoredResponse(201, b'{"id": "pay_1", "amount": "100.50"}\x00\xff')
     await store.claim(key, "fp-1", T0)
     await store.complete(key, response, T0 + timedelta(seconds=1))
@@ -551,8 +568,8 @@ async def test_a_completed_key_replays_the_stored_response(engine: AsyncEngine) 
     )
 
 
-async def test_a_stale_claim_is_taken_over_once(engine: AsyncEngine) -> None:
-    store, key = SqlAlchemyIdempotencyStore(engine, stale_after=timedelta(minutes=2)), _id("idem")
+async def test_a_stale_claim_is_taken_over_once(idempotency_store: StoreFactory) -> None:
+    store, key = idempotency_store(stale_after=timedelta(minutes=2)), _id("idem")
     await store.claim(key, "fp-1", T0)
 
     assert (await store.claim(key, "fp-1", T0 + timedelta(minutes=2) - timedelta(microseconds=1))).state is (
@@ -563,8 +580,8 @@ async def test_a_stale_claim_is_taken_over_once(engine: AsyncEngine) -> None:
     assert (await store.claim(key, "fp-1", T0 + timedelta(minutes=3))).state is IdempotencyState.IN_PROGRESS
 
 
-async def test_concurrent_claims_start_exactly_one_request(engine: AsyncEngine) -> None:
-    store = SqlAlchemyIdempotencyStore(engine, stale_after=timedelta(minutes=2))
+async def test_concurrent_claims_start_exactly_one_request(idempotency_store: StoreFactory) -> None:
+    store = idempotency_store(stale_after=timedelta(minutes=2))
     fresh, stale = _id("idem"), _id("idem")
     await store.claim(stale, "fp-1", T0)
     states: dict[str, list[IdempotencyState]] = {fresh: [], stale: []}
@@ -580,16 +597,16 @@ async def test_concurrent_claims_start_exactly_one_request(engine: AsyncEngine) 
         assert Counter(states[key]) == {IdempotencyState.STARTED: 1, IdempotencyState.IN_PROGRESS: 2}
 
 
-async def test_a_released_claim_can_be_claimed_again(engine: AsyncEngine) -> None:
-    store, key = SqlAlchemyIdempotencyStore(engine), _id("idem")
+async def test_a_released_claim_can_be_claimed_again(idempotency_store: StoreFactory) -> None:
+    store, key = idempotency_store(), _id("idem")
     await store.claim(key, "fp-1", T0)
     await store.release(key)
 
     assert (await store.claim(key, "fp-2", T0)).state is IdempotencyState.STARTED
 
 
-async def test_release_never_forgets_a_completed_response(engine: AsyncEngine) -> None:
-    store, key = SqlAlchemyIdempotencyStore(engine), _id("idem")
+async def test_release_never_forgets_a_completed_response(idempotency_store: StoreFactory) -> None:
+    store, key = idempotency_store(), _id("idem")
     await store.claim(key, "fp-1", T0)
     await store.complete(key, StoredResponse(200, b"ok"), T0)
     await store.release(key)

@@ -1,0 +1,53 @@
+"""Payment reads on PostgreSQL: one SELECT in autocommit on psycopg's pool, no transaction.
+
+Through SQLAlchemy a read is a pool checkout (about 0.18 ms of CPU), BEGIN, the SELECT and a
+ROLLBACK; here it is a 0.02 ms checkout and one round trip. A single statement sees one snapshot,
+which is all a read of one row needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.rows import namedtuple_row
+
+from domain.payment import Payment
+
+from application.payment_lookup import TransactionalPaymentLookup
+from application.ports import PaymentLookup, UnitOfWorkFactory
+
+from adapters.persistence.database import AutocommitPool, storage_errors
+from adapters.persistence.repositories import payment_from_row
+from adapters.persistence.tables import payments
+
+_SELECT = f"SELECT {', '.join(column.name for column in payments.columns)} FROM payments"
+_BY_ID = f"{_SELECT} WHERE id = %s"
+_BY_EXTERNAL_ID = f"{_SELECT} WHERE provider = %s AND external_id = %s"
+_BY_IDEMPOTENCY_KEY = f"{_SELECT} WHERE idempotency_key = %s"
+
+
+def lookup_for(pool: AutocommitPool | None, uow: UnitOfWorkFactory) -> PaymentLookup:
+    """One statement per read where there is an autocommit pool (PostgreSQL); else a transaction."""
+    if pool is not None:
+        return PostgresPaymentLookup(pool)
+    return TransactionalPaymentLookup(uow)
+
+
+class PostgresPaymentLookup:
+    def __init__(self, pool: AutocommitPool) -> None:
+        self._pool = pool
+
+    async def get(self, payment_id: str) -> Payment | None:
+        return await self._one(_BY_ID, (payment_id,))
+
+    async def by_external_id(self, provider: str, external_id: str) -> Payment | None:
+        return await self._one(_BY_EXTERNAL_ID, (provider, external_id))
+
+    async def by_idempotency_key(self, key: str) -> Payment | None:
+        return await self._one(_BY_IDEMPOTENCY_KEY, (key,))
+
+    async def _one(self, query: str, parameters: tuple[Any, ...]) -> Payment | None:
+        async with storage_errors(), self._pool.connection() as connection:
+            cursor = connection.cursor(row_factory=namedtuple_row)
+            row = await (await cursor.execute(query, parameters)).fetchone()
+        return None if row is None else payment_from_row(row)
