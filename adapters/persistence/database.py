@@ -212,6 +212,11 @@ class AutocommitPool:
                 # background; the next one is tried (each dead one fails at once).
                 await self._pool.putconn(connection)
                 continue
+            except BaseException:
+                # Cancelled mid-ping (the client went away): the connection goes back, or the pool
+                # would count it as lent for ever and shrink by one.
+                await self._pool.putconn(connection)
+                raise
             return connection
 
 

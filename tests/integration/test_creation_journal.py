@@ -7,9 +7,11 @@ writes nothing at all.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import attrs
 import psycopg
@@ -244,3 +246,37 @@ async def _kill_the_connection_of(pool: AutocommitPool, postgres_url: str) -> No
     libpq = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(libpq, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+@pytest.mark.postgres
+async def test_a_checkout_cancelled_during_its_ping_gives_the_connection_back(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with autocommit_pool(postgres_url, size=1, timeout=1, ping_after_idle=0) as pool:
+        assert pool is not None
+        async with pool.connection() as connection:
+            pass  # used once: the next checkout pings it first
+        pinging = asyncio.Event()
+        execute = type(connection).execute
+
+        async def hanging_ping(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            if query == "":
+                pinging.set()
+                await asyncio.Event().wait()  # a database that does not answer
+            return await execute(self, query, *args, **kwargs)
+
+        async def checkout() -> None:
+            async with pool.connection():
+                pass
+
+        monkeypatch.setattr(type(connection), "execute", hanging_ping)
+        client = asyncio.create_task(checkout())
+        await pinging.wait()
+        client.cancel()  # the client went away
+        with pytest.raises(asyncio.CancelledError):
+            await client
+        monkeypatch.undo()
+
+        # The pool's only connection is back (else this waits a second and raises PoolTimeout).
+        async with pool.connection() as again:
+            assert await (await again.execute("SELECT 1")).fetchone() == (1,)
