@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from adapters.providers.cloudpayments import notifications, wire
+from adapters.providers.simulation import check_fault_count, check_milliseconds, next_fault, one_of, operations_among
 
 OPERATIONS = ("create", "find", "refund", "confirm", "void")
 FAULTS = ("none", "timeout", "http_500", "http_502", "garbage")
@@ -31,37 +32,16 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _check_fault(_instance: object, _attribute: object, value: str) -> None:
-    if value not in FAULTS:
-        raise ValueError(f"fault must be one of {', '.join(FAULTS)}")
-
-
-def _check_operations(_instance: object, _attribute: object, value: frozenset[str]) -> None:
-    unknown = value - set(OPERATIONS)
-    if unknown:
-        raise ValueError(f"unknown operations: {', '.join(sorted(unknown))}")
-
-
-def _check_fault_count(_instance: object, _attribute: object, value: int | None) -> None:
-    if value is not None and (type(value) is not int or value < 1):
-        raise ValueError("fault_count must be a positive integer or null (every call)")
-
-
-def _check_latency(_instance: object, _attribute: object, value: int) -> None:
-    if type(value) is not int or not 0 <= value <= 60_000:
-        raise ValueError("latency_ms must be an integer from 0 to 60000")
-
-
 @attrs.frozen
 class Knobs:
     """How the simulated API misbehaves. `fault_count` None means every matching call."""
 
-    latency_ms: int = attrs.field(default=0, validator=_check_latency)
-    fault: str = attrs.field(default="none", validator=_check_fault)
-    fault_count: int | None = attrs.field(default=None, validator=_check_fault_count)
+    latency_ms: int = attrs.field(default=0, validator=check_milliseconds)
+    fault: str = attrs.field(default="none", validator=one_of(FAULTS))
+    fault_count: int | None = attrs.field(default=None, validator=check_fault_count)
     # Empty means every operation.
     fault_operations: frozenset[str] = attrs.field(
-        default=frozenset(), converter=frozenset, validator=_check_operations
+        default=frozenset(), converter=frozenset, validator=operations_among(OPERATIONS)
     )
 
     def as_json(self) -> dict[str, Any]:
@@ -320,17 +300,8 @@ class CloudPaymentsSimulatorState:
     def take_fault(self, operation: str) -> str:
         """The fault this call suffers, counting it against `fault_count`."""
         with self._lock:
-            knobs = self._knobs
-            if knobs.fault == "none" or (knobs.fault_operations and operation not in knobs.fault_operations):
-                return "none"
-            if knobs.fault_count is not None:
-                left = knobs.fault_count - 1
-                self._knobs = (
-                    attrs.evolve(knobs, fault_count=left)
-                    if left
-                    else attrs.evolve(knobs, fault="none", fault_count=None)
-                )
-            return knobs.fault
+            fault, self._knobs = next_fault(self._knobs, operation)
+            return fault
 
     def record(self, request: RecordedRequest) -> None:
         with self._lock:

@@ -32,7 +32,15 @@ from starlette.routing import Route
 from domain.identifiers import bin_checksum_ok
 
 from adapters.providers.kaspi_proxy.wire import KASPI_TIMEZONE
-from adapters.providers.simulation import apply_knob_changes, wait_or_disconnect
+from adapters.providers.simulation import (
+    apply_knob_changes,
+    check_fault_count,
+    check_milliseconds,
+    next_fault,
+    one_of,
+    operations_among,
+    wait_or_disconnect,
+)
 from adapters.redaction import protect_http_server_loggers
 
 OPERATIONS = ("create", "create-link", "status", "refund")
@@ -63,27 +71,6 @@ def _kaspi_now() -> datetime:
     return datetime.now(KASPI_TIMEZONE)
 
 
-def _check_fault(_instance: object, _attribute: object, value: str) -> None:
-    if value not in FAULTS:
-        raise ValueError(f"fault must be one of {', '.join(FAULTS)}")
-
-
-def _check_operations(_instance: object, _attribute: object, value: frozenset[str]) -> None:
-    unknown = value - set(OPERATIONS)
-    if unknown:
-        raise ValueError(f"unknown operations: {', '.join(sorted(unknown))}")
-
-
-def _check_fault_count(_instance: object, _attribute: object, value: int | None) -> None:
-    if value is not None and (type(value) is not int or value < 1):
-        raise ValueError("fault_count must be a positive integer or null (every call)")
-
-
-def _check_latency(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if type(value) is not int or not 0 <= value <= 60_000:
-        raise ValueError(f"{attribute.name} must be an integer from 0 to 60000")
-
-
 def _check_flag(_instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:
     if type(value) is not bool:
         raise ValueError(f"{attribute.name} must be true or false")
@@ -93,15 +80,15 @@ def _check_flag(_instance: object, attribute: attrs.Attribute[bool], value: bool
 class Knobs:
     """How the simulated proxy misbehaves. `fault_count` None means every matching call."""
 
-    latency_ms: int = attrs.field(default=0, validator=_check_latency)
+    latency_ms: int = attrs.field(default=0, validator=check_milliseconds)
     # The operation is done at once, its answer held this long (or until the client hangs up): the
     # window in which a gateway can die after Kaspi accepted but before it recorded the answer.
-    hold_answer_ms: int = attrs.field(default=0, validator=_check_latency)
-    fault: str = attrs.field(default="none", validator=_check_fault)
-    fault_count: int | None = attrs.field(default=None, validator=_check_fault_count)
+    hold_answer_ms: int = attrs.field(default=0, validator=check_milliseconds)
+    fault: str = attrs.field(default="none", validator=one_of(FAULTS))
+    fault_count: int | None = attrs.field(default=None, validator=check_fault_count)
     # Empty means every operation.
     fault_operations: frozenset[str] = attrs.field(
-        default=frozenset(), converter=frozenset, validator=_check_operations
+        default=frozenset(), converter=frozenset, validator=operations_among(OPERATIONS)
     )
     empty_refund_body: bool = attrs.field(default=False, validator=_check_flag)
     success_key: str = attrs.field(default="status", validator=attrs.validators.in_(SUCCESS_KEYS))
@@ -256,15 +243,8 @@ class KaspiSimulatorState:
     def take_fault(self, operation: str) -> str:
         """The fault this call suffers, counting it against `fault_count`."""
         with self._lock:
-            knobs = self._knobs
-            if knobs.fault == "none" or (knobs.fault_operations and operation not in knobs.fault_operations):
-                return "none"
-            if knobs.fault_count is not None:
-                left = knobs.fault_count - 1
-                self._knobs = attrs.evolve(knobs, fault_count=left) if left else attrs.evolve(
-                    knobs, fault="none", fault_count=None
-                )
-            return knobs.fault
+            fault, self._knobs = next_fault(self._knobs, operation)
+            return fault
 
     # --- Payments -----------------------------------------------------------------------------
 

@@ -31,6 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from adapters.providers.simulation import check_milliseconds
+
 # Why a sandbox card is declined: the reasons a real acquirer gives most often.
 FAILURE_REASONS: dict[str, str] = {
     "insufficient_funds": "The card has insufficient funds",
@@ -142,15 +144,10 @@ def _as_tuple(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(values)
 
 
-def _check_latency(_instance: object, _attribute: object, value: int) -> None:
-    if type(value) is not int or not 0 <= value <= 60_000:
-        raise ValueError("latency_ms must be an integer from 0 to 60000")
-
-
 @attrs.define
 class SandboxKnobs:
     success_rate: float = attrs.field(default=1.0, validator=_check_rate)
-    latency_ms: int = attrs.field(default=0, validator=_check_latency)
+    latency_ms: int = attrs.field(default=0, validator=check_milliseconds)
     failure_reasons: tuple[str, ...] = attrs.field(default=tuple(FAILURE_REASONS), converter=_as_tuple, validator=_check_reasons)
 
     def as_json(self) -> dict[str, Any]:

@@ -39,7 +39,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from adapters.providers.simulation import apply_knob_changes, wait_or_disconnect
+from adapters.providers.simulation import (
+    apply_knob_changes,
+    check_fault_count,
+    check_milliseconds,
+    next_fault,
+    one_of,
+    operations_among,
+    wait_or_disconnect,
+)
 from adapters.providers.yookassa import wire
 
 OPERATIONS = ("create", "status", "capture", "cancel", "refund", "refund_status")
@@ -72,30 +80,6 @@ def _money_text(amount: Decimal) -> str:
     return f"{amount:.2f}"
 
 
-def _check_choice(choices: tuple[str, ...]) -> Callable[[object, attrs.Attribute[str], str], None]:
-    def check(_instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-        if value not in choices:
-            raise ValueError(f"{attribute.name} must be one of {', '.join(choices)}")
-
-    return check
-
-
-def _check_operations(_instance: object, _attribute: object, value: frozenset[str]) -> None:
-    unknown = value - set(OPERATIONS)
-    if unknown:
-        raise ValueError(f"unknown operations: {', '.join(sorted(unknown))}")
-
-
-def _check_count(_instance: object, _attribute: object, value: int | None) -> None:
-    if value is not None and (type(value) is not int or value < 1):
-        raise ValueError("fault_count must be a positive integer or null (every call)")
-
-
-def _check_milliseconds(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if type(value) is not int or not 0 <= value <= 60_000:
-        raise ValueError(f"{attribute.name} must be an integer from 0 to 60000")
-
-
 def _check_optional_text(_instance: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
     if value is not None and (not isinstance(value, str) or not value):
         raise ValueError(f"{attribute.name} must be a non-empty string or null")
@@ -105,13 +89,13 @@ def _check_optional_text(_instance: object, attribute: attrs.Attribute[str | Non
 class Knobs:
     """How the simulated YooKassa behaves. `fault_count` None means every matching call."""
 
-    latency_ms: int = attrs.field(default=0, validator=_check_milliseconds)
-    fault: str = attrs.field(default="none", validator=_check_choice(FAULTS))
-    fault_count: int | None = attrs.field(default=None, validator=_check_count)
+    latency_ms: int = attrs.field(default=0, validator=check_milliseconds)
+    fault: str = attrs.field(default="none", validator=one_of(FAULTS))
+    fault_count: int | None = attrs.field(default=None, validator=check_fault_count)
     # Empty means every operation.
-    fault_operations: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset, validator=_check_operations)
+    fault_operations: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset, validator=operations_among(OPERATIONS))
     # What a 202 answer advises (YooKassa sends 1800 ms).
-    retry_after_ms: int = attrs.field(default=1800, validator=_check_milliseconds)
+    retry_after_ms: int = attrs.field(default=1800, validator=check_milliseconds)
     # Where notifications go (YooKassa: the URL set in the shop's settings); None sends none.
     notification_url: str | None = attrs.field(default=None, validator=_check_optional_text)
     # The address notifications claim to come from, as `X-Forwarded-For`: YooKassa seen through a
@@ -370,15 +354,8 @@ class YooKassaSimulatorState:
     def take_fault(self, operation: str) -> str:
         """The fault this call suffers, counting it against `fault_count`."""
         with self._lock:
-            knobs = self._knobs
-            if knobs.fault == "none" or (knobs.fault_operations and operation not in knobs.fault_operations):
-                return "none"
-            if knobs.fault_count is not None:
-                left = knobs.fault_count - 1
-                self._knobs = (
-                    attrs.evolve(knobs, fault_count=left) if left else attrs.evolve(knobs, fault="none", fault_count=None)
-                )
-            return knobs.fault
+            fault, self._knobs = next_fault(self._knobs, operation)
+            return fault
 
     # --- Idempotence --------------------------------------------------------------------------------
 
