@@ -20,9 +20,9 @@ from adapters.notifications.webhooks import HttpWebhookSender
 from adapters.persistence.creation_journal import journal_for
 from adapters.persistence.idempotency import idempotency_store_for
 from adapters.persistence.payment_lookup import lookup_for
-from adapters.persistence.database import AutocommitPool, autocommit_pool, create_engine
+from adapters.persistence.database import AutocommitPool, autocommit_pool, create_engine, libpq_url
 from adapters.persistence.gauges import DatabaseGauges
-from adapters.persistence.invalidation import Invalidate, InvalidationListener, listener_conninfo
+from adapters.persistence.invalidation import Invalidate, InvalidationListener
 from adapters.persistence.migrate import check_migrated
 from adapters.persistence.probe import DatabaseProbe
 from adapters.persistence.stores import SqlAlchemyApiKeyStore, SqlAlchemyRouteStore
@@ -144,7 +144,7 @@ async def _secret_cipher(keys: tuple[str, ...], key_file: str) -> AsyncIterator[
 
 
 async def _invalidation_listener(database_url: str, on_topic: Invalidate) -> AsyncIterator[InvalidationListener | None]:
-    conninfo = listener_conninfo(database_url)
+    conninfo = libpq_url(database_url)
     if conninfo is None:  # SQLite: no notices, the caches' TTL bounds staleness
         yield None
         return

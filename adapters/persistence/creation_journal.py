@@ -27,6 +27,7 @@ from application.errors import DuplicateIdempotencyKey
 from application.ports import CreationJournal, UnitOfWorkFactory
 
 from adapters.persistence.database import AutocommitPool, storage_errors
+from adapters.persistence.outbox import event_payload
 from adapters.persistence.repositories import audit_row, payment_row
 from adapters.persistence.tables import payment_log, payments
 
@@ -106,7 +107,7 @@ class PostgresCreationJournal:
                     "id": event.id,
                     "type": event.type.value,
                     "occurred_at": event.occurred_at.isoformat(),
-                    "payload": json.dumps(dict(event.data), ensure_ascii=False, sort_keys=True),
+                    "payload": event_payload(event),
                     "position": position,
                 }
                 for position, event in enumerate(events, start=1)

@@ -162,6 +162,14 @@ def _begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def libpq_url(url: str | URL) -> str | None:
+    """The URL as libpq (psycopg itself) takes it, or None when the database is not PostgreSQL."""
+    target = _async_url(url)
+    if target.get_backend_name() != "postgresql":
+        return None
+    return target.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 @asynccontextmanager
 async def storage_errors() -> AsyncIterator[None]:
     """Around statements run on psycopg directly: what the engine's `_storage_unavailable` hook does
@@ -226,12 +234,12 @@ async def autocommit_pool(
 ) -> AsyncIterator[AutocommitPool | None]:
     """An `AutocommitPool` for a PostgreSQL URL, None for SQLite. The connections open in the
     background, so a server starts while the database is down."""
-    target = _async_url(url)
-    if target.get_backend_name() != "postgresql":
+    conninfo = libpq_url(url)
+    if conninfo is None:
         yield None
         return
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        target.set(drivername="postgresql").render_as_string(hide_password=False),
+        conninfo,
         # Grown on demand and kept (psycopg closes only connections idle for ten minutes): no
         # connection is opened per request, and a CLI command opens one, not a pool's worth.
         min_size=1,

@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 import psycopg
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = logging.getLogger("paygate.cache")
@@ -38,14 +37,6 @@ def key_topic(key_hash: str) -> str:
 async def announce(connection: AsyncConnection, topic: str) -> None:
     if connection.dialect.name == "postgresql":
         await connection.execute(select(func.pg_notify(CHANNEL, topic)))
-
-
-def listener_conninfo(database_url: str) -> str | None:
-    """The libpq URL for a listening connection, or None when the database cannot notify (SQLite)."""
-    url = make_url(database_url)
-    if url.get_backend_name() != "postgresql":
-        return None
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class InvalidationListener:

@@ -48,6 +48,11 @@ _ADD_EVENT = insert(outbox_events).values(
 )
 
 
+def event_payload(event: Event) -> str:
+    """How an event's data is stored: JSON, non-ASCII as it is, keys sorted."""
+    return json.dumps(dict(event.data), ensure_ascii=False, sort_keys=True)
+
+
 class SqlAlchemyOutboxRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
@@ -61,7 +66,7 @@ class SqlAlchemyOutboxRepository:
                 _OF_PAYMENT: event.payment_id,
                 "type": event.type.value,
                 "occurred_at": event.occurred_at,
-                "payload": json.dumps(dict(event.data), ensure_ascii=False, sort_keys=True),
+                "payload": event_payload(event),
             },
         )
 

@@ -29,19 +29,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     """Sends each httpx request through one shared `aiohttp.ClientSession`, reading the whole answer."""
 
     def __init__(self, *, max_connections: int, keepalive_expiry: float, verify: ssl.SSLContext | None = None) -> None:
-        self._max_connections = max_connections
-        self._keepalive_expiry = keepalive_expiry
-        self._ssl = verify if verify is not None else ssl.create_default_context()
-        self._session: aiohttp.ClientSession | None = None
-
-    def _open(self) -> aiohttp.ClientSession:
-        # Built at the first request, inside the running loop aiohttp binds it to. httpx decodes
-        # Content-Encoding itself.
-        self._session = _session(self._max_connections, self._keepalive_expiry, self._ssl, decompress=False)
-        return self._session
+        # httpx decodes Content-Encoding itself.
+        self._session = _LazySession(max_connections, keepalive_expiry, verify, decompress=False)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._session if self._session is not None else self._open()
+        session = self._session.get()
         timeouts: Mapping[str, float | None] = request.extensions.get("timeout", {})
         body = await request.aread()
         try:
@@ -79,9 +71,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return httpx.Response(status, headers=headers, stream=httpx.ByteStream(content), extensions=extensions)
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._session.close()
 
 
 def _timeout(timeouts: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
@@ -113,17 +103,12 @@ class PlainHttpClient:
     """GETs on one shared aiohttp session: the whole answer read, redirects returned, never resent."""
 
     def __init__(self, *, max_connections: int, keepalive_expiry: float, verify: ssl.SSLContext | None = None) -> None:
-        self._max_connections = max_connections
-        self._keepalive_expiry = keepalive_expiry
-        self._ssl = verify if verify is not None else ssl.create_default_context()
-        self._session: aiohttp.ClientSession | None = None
+        self._session = _LazySession(max_connections, keepalive_expiry, verify, decompress=True)
 
     async def get(self, url: str, params: Mapping[str, str], *, timeout: float) -> PlainAnswer:
         """Raises `PlainHttpTimeout` after `timeout` seconds in all, `PlainHttpFailure` otherwise."""
-        if self._session is None:
-            self._session = _session(self._max_connections, self._keepalive_expiry, self._ssl, decompress=True)
         try:
-            async with self._session.get(
+            async with self._session.get().get(
                 url, params=params, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=timeout)
             ) as answer:
                 return PlainAnswer(answer.status, await answer.read())
@@ -137,9 +122,7 @@ class PlainHttpClient:
             raise PlainHttpFailure(type(error).__name__) from None
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._session.close()
 
     async def __aenter__(self) -> PlainHttpClient:
         return self
@@ -148,15 +131,35 @@ class PlainHttpClient:
         await self.aclose()
 
 
-def _session(max_connections: int, keepalive_expiry: float, context: ssl.SSLContext, *, decompress: bool) -> aiohttp.ClientSession:
-    session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=max_connections, keepalive_timeout=keepalive_expiry, ssl=context),
-        auto_decompress=decompress,
-        # No cookies kept between calls, and nothing read from the environment (HTTP_PROXY...).
-        cookie_jar=aiohttp.DummyCookieJar(),
-        trust_env=False,
-    )
-    # No public switch exists; aiohttp's own test client turns it off the same way. Covered by
-    # tests/integration/test_provider_http_client.py, which fails if a request is ever resent.
-    session._retry_connection = False
-    return session
+class _LazySession:
+    """One aiohttp session, built at the first call inside the running loop aiohttp binds it to."""
+
+    def __init__(
+        self, max_connections: int, keepalive_expiry: float, verify: ssl.SSLContext | None, *, decompress: bool
+    ) -> None:
+        self._max_connections = max_connections
+        self._keepalive_expiry = keepalive_expiry
+        self._ssl = verify if verify is not None else ssl.create_default_context()
+        self._decompress = decompress
+        self._session: aiohttp.ClientSession | None = None
+
+    def get(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self._max_connections, keepalive_timeout=self._keepalive_expiry, ssl=self._ssl
+                ),
+                auto_decompress=self._decompress,
+                # No cookies kept between calls, and nothing read from the environment (HTTP_PROXY...).
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,
+            )
+            # No public switch exists; aiohttp's own test client turns it off the same way. Covered
+            # by tests/integration/test_provider_http_client.py, which fails if a request is resent.
+            self._session._retry_connection = False
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
