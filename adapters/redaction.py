@@ -23,8 +23,9 @@ _SECRET_PARAM = re.compile(
 _USERINFO_PASSWORD = re.compile(r"(?P<head>://[^/@:\s\"'<>]*:)(?P<value>[^/@\s\"'<>]+)(?=@)")
 
 # Loggers of the HTTP stack that print request URLs: httpx's INFO "HTTP Request: GET <url>" (and
-# aiohttp's client logger, should it ever), and uvicorn's access log, whose lines carry the query string. The Stripe SDK's logger prints every
-# request at INFO and every answer body at DEBUG (PaymentIntents carry their client_secret).
+# aiohttp's client logger, should it ever), and uvicorn's access log, whose lines carry the query
+# string. The Stripe SDK's logger prints every request at INFO and every answer body at DEBUG
+# (PaymentIntents carry their client_secret).
 HTTP_CLIENT_LOGGERS = ("httpx", "httpcore", "stripe", "aiohttp.client")
 HTTP_SERVER_LOGGERS = ("uvicorn.access",)
 _guard_lock = threading.Lock()
