@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from datetime import UTC, datetime
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# base64's RFC 4648 alphabet, letter for letter into Crockford's (no I, L, O, U).
+_TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 
 
 class SystemClock:
@@ -19,8 +21,7 @@ class UlidGenerator:
 
     def new_id(self, prefix: str) -> str:
         value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-        chars = []
-        for _ in range(26):
-            value, index = divmod(value, 32)
-            chars.append(_CROCKFORD[index])
-        return f"{prefix}_{''.join(reversed(chars))}"
+        # 26 characters of 5 bits are 130 bits: the 128-bit value shifted 6 bits left fills 17
+        # bytes exactly, and their first 26 base32 characters are the ULID's.
+        encoded = base64.b32encode((value << 6).to_bytes(17, "big"))[:26].decode()
+        return f"{prefix}_{encoded.translate(_TO_CROCKFORD)}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from collections.abc import MutableMapping
 from typing import IO, Any
 
@@ -57,7 +58,32 @@ class JsonLogFormatter(structlog.stdlib.ProcessorFormatter):
         self._redactor = redactor
 
     def format(self, record: logging.LogRecord) -> str:
+        event = record.msg
+        if isinstance(event, dict) and not (record.exc_info or record.stack_info or _TO_FORMAT & event.keys()):
+            # Most lines: a structlog event with no traceback or stack to format. Rendered here to
+            # the same JSON as the processor chain would give it, without the chain's copy of the
+            # record and its eight steps: a third of a log line's cost, two lines per request.
+            return self._redactor.redact(_dumps(_leading_keys_first(None, "", {
+                **event,
+                "timestamp": _iso_utc(record.created),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+            }), default=_not_json))
         return self._redactor.redact(super().format(record))
+
+
+# Event keys the processor chain turns into text (`format_exc_info`, `StackInfoRenderer`).
+_TO_FORMAT = frozenset({"exc_info", "stack_info", "exception"})
+
+
+def _not_json(value: Any) -> Any:
+    # What `JSONRenderer` writes for a value JSON has no form for.
+    return value.__structlog__() if hasattr(value, "__structlog__") else repr(value)
+
+
+def _iso_utc(created: float) -> str:
+    # What `TimeStamper(fmt="iso", utc=True)` writes.
+    return datetime.fromtimestamp(created, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _not_alembic_preamble(record: logging.LogRecord) -> bool:

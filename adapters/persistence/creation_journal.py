@@ -6,15 +6,19 @@ the CPU of a request. Here each write is one statement in autocommit: PostgreSQL
 atomically, and data-modifying CTEs make the second write all or nothing: the audit entry, the
 events and the poll check are inserted only from the row the compare-and-set updated. The
 connections come from psycopg's own pool of autocommit connections (`database.AutocommitPool`).
+
+Under load, the writes of concurrent creates share their statement (group commit, `WriteBatcher`):
+still one atomic statement per create, or per several. Alone, a create's write goes out at once.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import attrs
+import orjson
 import psycopg
 
 from domain.audit import AuditEntry
@@ -26,46 +30,60 @@ from application.creation_journal import TransactionalCreationJournal
 from application.errors import DuplicateIdempotencyKey
 from application.ports import CreationJournal, UnitOfWorkFactory
 
+from adapters.persistence.batching import WriteBatcher
 from adapters.persistence.database import AutocommitPool, storage_errors
 from adapters.persistence.outbox import event_payload
 from adapters.persistence.repositories import audit_row, payment_row
 from adapters.persistence.tables import payment_log, payments
 
-_PAYMENT_COLUMNS = [column.name for column in payments.columns]
-_CHANGED_COLUMNS = [name for name in _PAYMENT_COLUMNS if name not in ("id", "created_at")]
-_AUDIT_COLUMNS = [column.name for column in payment_log.columns if column.name != "id"]
+_PAYMENT_COLUMNS = ", ".join(column.name for column in payments.columns)
+_ANSWERED_COLUMNS = [column.name for column in payments.columns if column.name not in ("id", "created_at", "version")]
+_AUDIT_COLUMNS = ", ".join(column.name for column in payment_log.columns if column.name != "id")
+# Concurrent creates share a statement (`WriteBatcher`): the rows travel as one JSON document, so
+# that a batch of any size is the same prepared statement. Two statements of a kind in flight: one
+# would batch best (0.99 vs 1.05 ms of CPU per create, four 1.11), but a statement waiting on a
+# row lock would then hold up every create behind it.
+_MAX_BATCH = 64
+_FLUSHES = 2
 
 _OPEN = (
-    f"INSERT INTO payments ({', '.join(_PAYMENT_COLUMNS)})"
-    f" VALUES ({', '.join(f'%({name})s' for name in _PAYMENT_COLUMNS)})"
+    f"INSERT INTO payments ({_PAYMENT_COLUMNS})"
+    f" SELECT {_PAYMENT_COLUMNS} FROM json_populate_recordset(NULL::payments, %s::json)"
     # Only the idempotency key's conflict is an answer; any other violation is raised as it is.
-    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1"
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
 )
 
-# Events are numbered after the payment's last one, as `SqlAlchemyOutboxRepository.add` does; the
-# compare-and-set means no other writer of this payment's events ran in between.
-_RECORD_ANSWER = f"""
-WITH changed AS (
-    UPDATE payments SET {', '.join(f'{name} = %(p_{name})s' for name in _CHANGED_COLUMNS)}
-    WHERE id = %(p_id)s AND version = %(expected_version)s
-    RETURNING id
+# Each answer is a document: the payment as answered, with the version it was read at; its audit
+# entry, events and poll check (a list of none or one); and its place `n` in the batch. Only the
+# rows the compare-and-set updated get their records. Events are numbered after the payment's last
+# one, as `SqlAlchemyOutboxRepository.add` does; the compare-and-set means no other writer of this
+# payment's events ran in between.
+_RECORD_ANSWERS = f"""
+WITH answer AS (
+    SELECT doc, answered.*
+    FROM json_array_elements(%s::json) AS doc, json_populate_record(NULL::payments, doc->'payment') AS answered
+), changed AS (
+    UPDATE payments SET {', '.join(f'{name} = answer.{name}' for name in _ANSWERED_COLUMNS)},
+        version = answer.version + 1
+    FROM answer
+    WHERE payments.id = answer.id AND payments.version = answer.version
+    RETURNING payments.id, answer.doc
 ), audited AS (
-    INSERT INTO payment_log ({', '.join(_AUDIT_COLUMNS)})
-    SELECT {', '.join(f'%(a_{name})s' for name in _AUDIT_COLUMNS)} FROM changed
+    INSERT INTO payment_log ({_AUDIT_COLUMNS})
+    SELECT {_AUDIT_COLUMNS} FROM changed, json_populate_record(NULL::payment_log, changed.doc->'audit')
 ), told AS (
     INSERT INTO outbox_events (id, payment_id, sequence, type, occurred_at, payload)
     SELECT event.id, changed.id, last.sequence + event.position, event.type, event.occurred_at, event.payload
     FROM changed,
-        (SELECT coalesce(max(sequence), 0) AS sequence FROM outbox_events WHERE payment_id = %(p_id)s) AS last,
-        -- One JSON document for however many events: psycopg adapts arrays slowly, in Python.
-        json_to_recordset(%(events)s::json)
+        LATERAL (SELECT coalesce(max(sequence), 0) AS sequence FROM outbox_events WHERE payment_id = changed.id) AS last,
+        json_to_recordset(changed.doc->'events')
             AS event(id text, type text, occurred_at timestamptz, payload text, position integer)
 ), scheduled AS (
     INSERT INTO payment_checks (payment_id, next_check_at, attempts, leased_until)
-    SELECT changed.id, %(check_at)s::timestamptz, %(check_attempts)s, NULL FROM changed
-    WHERE %(check_at)s::timestamptz IS NOT NULL
+    SELECT changed.id, poll.next_check_at, poll.attempts, NULL
+    FROM changed, json_to_recordset(changed.doc->'checks') AS poll(next_check_at timestamptz, attempts integer)
 )
-SELECT count(*) FROM changed
+SELECT (doc->>'n')::integer FROM changed
 """
 
 
@@ -76,15 +94,23 @@ def journal_for(pool: AutocommitPool | None, uow: UnitOfWorkFactory) -> Creation
     return TransactionalCreationJournal(uow)
 
 
+@attrs.frozen
+class _Answer:
+    payment: Payment
+    expected_version: int
+    entry: AuditEntry
+    events: Sequence[Event]
+    check: PaymentCheck | None
+
+
 class PostgresCreationJournal:
     def __init__(self, pool: AutocommitPool) -> None:
         self._pool = pool
+        self._opens = WriteBatcher(self._open_many, max_batch=_MAX_BATCH, flushes=_FLUSHES)
+        self._answers = WriteBatcher(self._record_many, max_batch=_MAX_BATCH, flushes=_FLUSHES)
 
     async def open(self, payment: Payment) -> None:
-        async with self._autocommit() as connection:
-            cursor = await connection.execute(_OPEN, payment_row(payment))
-            stored = await cursor.fetchone()
-        if stored is None:
+        if not await self._opens.write(payment):
             assert payment.idempotency_key is not None  # only that key's conflict is left unraised
             raise DuplicateIdempotencyKey(payment.idempotency_key)
 
@@ -97,35 +123,51 @@ class PostgresCreationJournal:
         events: Sequence[Event],
         check: PaymentCheck | None,
     ) -> bool:
-        parameters: dict[str, Any] = {f"p_{name}": value for name, value in payment_row(payment).items()}
-        parameters["p_version"] = expected_version + 1
-        parameters["expected_version"] = expected_version
-        parameters.update({f"a_{name}": value for name, value in audit_row(entry).items()})
-        parameters.update(
-            events=json.dumps([
-                {
-                    "id": event.id,
-                    "type": event.type.value,
-                    "occurred_at": event.occurred_at.isoformat(),
-                    "payload": event_payload(event),
-                    "position": position,
-                }
-                for position, event in enumerate(events, start=1)
-            ]),
-            check_at=check.next_check_at if check is not None else None,
-            check_attempts=check.attempts if check is not None else 0,
-        )
-        async with self._autocommit() as connection:
-            cursor = await connection.execute(_RECORD_ANSWER, parameters)
-            row = await cursor.fetchone()
-        assert row is not None
-        if row[0] != 1:
+        if not await self._answers.write(_Answer(payment, expected_version, entry, events, check)):
             return False
         payment.version = expected_version + 1
         return True
+
+    async def _open_many(self, batch: Sequence[Payment]) -> list[bool]:
+        async with self._autocommit() as connection:
+            cursor = await connection.execute(_OPEN, (_json([payment_row(payment) for payment in batch]),))
+            stored = {row[0] for row in await cursor.fetchall()}
+        return [payment.id in stored for payment in batch]
+
+    async def _record_many(self, batch: Sequence[_Answer]) -> list[bool]:
+        documents = [
+            {
+                "n": n,
+                "payment": payment_row(answer.payment) | {"version": answer.expected_version},
+                "audit": audit_row(answer.entry),
+                "events": [
+                    {
+                        "id": event.id,
+                        "type": event.type.value,
+                        "occurred_at": event.occurred_at,
+                        "payload": event_payload(event),
+                        "position": position,
+                    }
+                    for position, event in enumerate(answer.events, start=1)
+                ],
+                "checks": [] if answer.check is None else [
+                    {"next_check_at": answer.check.next_check_at, "attempts": answer.check.attempts}
+                ],
+            }
+            for n, answer in enumerate(batch)
+        ]
+        async with self._autocommit() as connection:
+            cursor = await connection.execute(_RECORD_ANSWERS, (_json(documents),))
+            updated = {row[0] for row in await cursor.fetchall()}
+        return [n in updated for n in range(len(batch))]
 
     @asynccontextmanager
     async def _autocommit(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         # The pool drops a broken connection and opens another in the background.
         async with storage_errors(), self._pool.connection() as connection:
             yield connection
+
+
+def _json(value: Any) -> str:
+    # orjson: several times faster than `json` here, and timestamps written as PostgreSQL reads them.
+    return orjson.dumps(value).decode()

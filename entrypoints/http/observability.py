@@ -20,6 +20,7 @@ from adapters.redaction import redact_url
 from entrypoints.http.errors import error_response
 
 HEADER = "X-Request-ID"
+_HEADER_KEY = HEADER.lower().encode()
 # Ids from load balancers and tracing systems (UUIDs, ULIDs, `Root=1-5f...`): anything else (too
 # long, spaces, quotes, control characters) could forge or garble log lines, and is replaced.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:=+/-]{0,127}")
@@ -27,6 +28,13 @@ UNMATCHED = "unmatched"  # one label for every unknown path: raw paths would exp
 _API_KEY_STATE = "api_key_name"
 
 access_log = get_logger("paygate.access")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
 
 
 def request_id_from(header: str | None) -> str:
@@ -37,7 +45,7 @@ def request_id_from(header: str | None) -> str:
 
 def identify_caller(request: Request, name: str) -> None:
     """Name the API key of this request in the access log and in every later log line of it."""
-    setattr(request.state, _API_KEY_STATE, name)
+    setattr(request.state, _API_KEY_STATE, name)  # kept in `scope["state"]`, where the access log reads it
     structlog.contextvars.bind_contextvars(api_key=name)
 
 
@@ -71,8 +79,11 @@ class RequestObservation:
             await self._app(scope, receive, send)
             return
         started = time.perf_counter()
-        request = Request(scope)
-        request_id = request_id_from(request.headers.get(HEADER))
+        # Read from the scope itself: a `Request` would parse the URL and every header to give
+        # the same four values, on every request.
+        method, path = scope["method"], scope.get("root_path", "") + scope["path"]
+        query = scope.get("query_string", b"").decode("latin-1")
+        request_id = request_id_from(_header(scope, _HEADER_KEY))
         # Matched before the app runs: routing rewrites the scope of mounted apps as it goes.
         template = route_template(self._routes, dict(scope))
         structlog.contextvars.clear_contextvars()
@@ -86,16 +97,16 @@ class RequestObservation:
                 return
             finished = True
             seconds = time.perf_counter() - started
-            self._metrics.observe_request(method=request.method, route=template, status=status, seconds=seconds)
+            self._metrics.observe_request(method=method, route=template, status=status, seconds=seconds)
             access_log.info(
                 "request",
-                method=request.method,
-                path=request.url.path,
-                query=redact_url(f"?{request.url.query}")[1:] or None,
+                method=method,
+                path=path,
+                query=redact_url(f"?{query}")[1:] or None,
                 route=template,
                 status=status,
                 duration_ms=round(seconds * 1000, 1),
-                api_key=getattr(request.state, _API_KEY_STATE, None),
+                api_key=scope.get("state", {}).get(_API_KEY_STATE),
             )
 
         async def send_with_id(message: Message) -> None:

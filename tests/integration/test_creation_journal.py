@@ -196,6 +196,67 @@ async def test_events_are_numbered_after_the_payments_earlier_ones(engine: Async
     assert check is None
 
 
+async def test_concurrent_opens_each_get_their_own_answer(engine: AsyncEngine, journal: CreationJournal) -> None:
+    # Concurrent creates share a statement on PostgreSQL: of two using one key, exactly one is
+    # refused, and every other payment is stored.
+    payments = [_payment() for _ in range(12)]
+    payments.append(_payment(idempotency_key=payments[3].idempotency_key))
+
+    answers = await asyncio.gather(*(journal.open(payment) for payment in payments), return_exceptions=True)
+
+    same_key = [answers[3], answers[-1]]
+    assert sorted(type(answer).__name__ for answer in same_key) == ["DuplicateIdempotencyKey", "NoneType"]
+    for payment, answer in zip(payments, answers, strict=True):
+        assert (await _stored(engine, payment))[0] == (None if answer else _fields(payment))
+    assert [answer for n, answer in enumerate(answers) if n not in (3, 12)] == [None] * 11
+
+
+async def test_concurrent_answers_are_written_each_with_its_own_records(
+    engine: AsyncEngine, journal: CreationJournal
+) -> None:
+    payments = [_payment() for _ in range(8)]
+    for payment in payments:
+        await journal.open(payment)
+    moved = _answered(payments[5])
+    async with _uow(engine) as uow:  # one of them changed by someone else meanwhile
+        assert await uow.payments.update(moved, payments[5].version)
+        await uow.commit()
+    answers = [_answered(payment) for payment in payments]
+    events = [_event(answer) for answer in answers]
+
+    won = await asyncio.gather(*(
+        journal.record_answer(answer, payment.version, **_writes(answer, event, check=n % 2 == 0))
+        for n, (payment, answer, event) in enumerate(zip(payments, answers, events, strict=True))
+    ))
+
+    assert won == [n != 5 for n in range(8)]
+    for n, (payment, answer, event) in enumerate(zip(payments, answers, events, strict=True)):
+        stored, stored_events, check, audit = await _stored(engine, payment)
+        if n == 5:
+            assert (stored, stored_events, check, audit) == (_fields(moved), [], None, [])
+            continue
+        assert stored == _fields(answer)
+        assert [(e.id, e.sequence) for e in stored_events] == [(event.id, 1)]
+        assert check == (PaymentCheck(payment_id=payment.id, next_check_at=T0) if n % 2 == 0 else None)
+        assert audit == ["create"]
+
+
+@pytest.mark.postgres
+async def test_a_write_postgresql_refuses_fails_only_its_own_caller(postgres_url: str, postgres_engine: AsyncEngine) -> None:
+    # Every value is validated before it gets here; should one slip through, it must not take
+    # the other creates of its statement down with it.
+    async with autocommit_pool(postgres_url, size=2, timeout=5) as pool:
+        journal = journal_for(pool, lambda: _uow(postgres_engine))
+        payments = [_payment(), _payment(phone="7" * 40), _payment()]
+
+        answers = await asyncio.gather(*(journal.open(payment) for payment in payments), return_exceptions=True)
+
+    assert answers[0] is None and answers[2] is None
+    assert isinstance(answers[1], psycopg.errors.StringDataRightTruncation)
+    assert (await _stored(postgres_engine, payments[0]))[0] == _fields(payments[0])
+    assert (await _stored(postgres_engine, payments[1]))[0] is None
+
+
 @pytest.mark.postgres
 async def test_a_connection_lost_mid_write_is_a_storage_outage_and_the_next_write_succeeds(
     postgres_url: str, postgres_engine: AsyncEngine

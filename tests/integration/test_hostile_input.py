@@ -189,7 +189,11 @@ def test_any_other_origin_is_not_allowed(cors_gateway: RunningGateway) -> None:
 
 
 def test_without_cors_origins_no_browser_origin_is_allowed(gateway: RunningGateway) -> None:
-    assert preflight(gateway, "https://admin.cvety.kz").status_code == 400
+    refused = preflight(gateway, "https://admin.cvety.kz")
+    assert refused.status_code == 405
+    assert not any(header.lower().startswith("access-control-") for header in refused.headers)
+    simple = httpx.get(f"{gateway.base_url}/health", headers={"Origin": "https://admin.cvety.kz"})
+    assert not any(header.lower().startswith("access-control-") for header in simple.headers)
 
 
 def test_cors_origins_are_read_from_the_environment() -> None:

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 import structlog
@@ -80,6 +81,18 @@ def test_no_secret_survives_in_fields_messages_urls_or_tracebacks(json_logs: Jso
     assert refused["event"] == "device *** refused"
     for failure in (structured, plain):
         assert "RuntimeError: boom with *** and ***" in failure["exception"]
+
+
+def test_a_line_leads_with_time_level_logger_and_event_then_the_fields_then_the_context(json_logs: JsonLogs) -> None:
+    structlog.contextvars.bind_contextvars(request_id="req-1")
+    get_logger("paygate.test").warning("odd_value", amount=Decimal("1.50"), level="not the level", shop_id=7)
+
+    line = json_logs.text.splitlines()[0]
+    event = json.loads(line)
+    assert list(event) == ["timestamp", "level", "logger", "event", "amount", "shop_id", "request_id"]
+    assert event["level"] == "warning"  # the logging level, whatever a field says
+    assert event["amount"] == "Decimal('1.50')"  # what JSON has no form for is written as its repr
+    assert event["timestamp"].endswith("Z")
 
 
 def test_configure_logging_puts_the_json_handler_on_the_root_logger_with_the_settings_secrets() -> None:
