@@ -67,7 +67,10 @@ class InstrumentedProvider:
         attribute = getattr(self._provider, name)
         if name.startswith("_") or not inspect.iscoroutinefunction(attribute):
             return attribute  # the profile, the name...
-        return self._observed(name, attribute)
+        observed = self._observed(name, attribute)
+        # Kept on the wrapper, found directly from now on: not inspected and rebuilt on every call.
+        setattr(self, name, observed)
+        return observed
 
     def _observed(self, operation: str, call: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def observed(*args: Any, **kwargs: Any) -> Any:

@@ -73,6 +73,18 @@ class RequestObservation:
         self._app = app
         self._metrics = metrics
         self._routes = routes
+        # Paths of routes without parameters, which are their own template: most requests (creates,
+        # callbacks) are spared trying every route's pattern. Never grows past the routes there are.
+        self._static: dict[str, str] = {}
+
+    def _template(self, scope: Scope, path: str) -> str:
+        template = self._static.get(path)
+        if template is None:
+            # Matched before the app runs: routing rewrites the scope of mounted apps as it goes.
+            template = route_template(self._routes, dict(scope))
+            if template == path:
+                self._static[path] = template
+        return template
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,8 +96,7 @@ class RequestObservation:
         method, path = scope["method"], scope.get("root_path", "") + scope["path"]
         query = scope.get("query_string", b"").decode("latin-1")
         request_id = request_id_from(_header(scope, _HEADER_KEY))
-        # Matched before the app runs: routing rewrites the scope of mounted apps as it goes.
-        template = route_template(self._routes, dict(scope))
+        template = self._template(scope, path)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         status = 500
