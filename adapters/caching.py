@@ -2,12 +2,15 @@
 
 Entries live for a short TTL and are dropped at once on a change: by the use case that made it
 (same process) or by a database notice (`adapters.persistence.invalidation`, other processes).
+Concurrent misses of one entry share one read: when an entry expires under load, hundreds of
+requests in flight would otherwise each query the database for the same row.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
 from domain.seller_route import SellerRoute
@@ -17,6 +20,14 @@ from application.ports import ApiKey, ApiKeyStore, RouteStore
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 MISS = object()  # what `TtlCache.get` answers for an absent or expired entry (None is a value)
+
+
+def _always(_value: object) -> bool:
+    return True
+
+
+def _known(value: object) -> bool:
+    return value is not None
 
 
 class TtlCache(Generic[K, V]):
@@ -32,6 +43,7 @@ class TtlCache(Generic[K, V]):
         self._max_entries = max_entries
         self._clock = clock
         self._entries: dict[K, tuple[float, V]] = {}
+        self._loading: dict[K, asyncio.Future[V]] = {}
         self.generation = 0
 
     def get(self, key: K) -> V | object:
@@ -44,6 +56,27 @@ class TtlCache(Generic[K, V]):
             return MISS
         return value
 
+    async def get_or_load(self, key: K, load: Callable[[], Awaitable[V]], *, keep: Callable[[V], bool] = _always) -> V:
+        """The cached value, or `load()`'s, shared by every caller that misses meanwhile; stored
+        when `keep(value)` and no change came in between (an error is not stored)."""
+        found = self.get(key)
+        if found is not MISS:
+            return found  # type: ignore[return-value]
+        loading = self._loading.get(key)
+        if loading is None:
+            generation = self.generation
+            # A task of its own: one caller's cancellation must not fail the others waiting on it.
+            loading = asyncio.ensure_future(load())
+            self._loading[key] = loading
+            loading.add_done_callback(lambda done: self._loaded(key, done, generation, keep))
+        return await asyncio.shield(loading)
+
+    def _loaded(self, key: K, done: asyncio.Future[V], generation: int, keep: Callable[[V], bool]) -> None:
+        if self._loading.get(key) is done:
+            del self._loading[key]
+        if not done.cancelled() and done.exception() is None and keep(done.result()):
+            self.put(key, done.result(), generation=generation)
+
     def put(self, key: K, value: V, *, generation: int) -> None:
         if generation != self.generation or self._ttl <= 0:
             return
@@ -55,10 +88,12 @@ class TtlCache(Generic[K, V]):
     def drop(self, key: K) -> None:
         self.generation += 1
         self._entries.pop(key, None)
+        self._loading.pop(key, None)  # a read begun before the change serves only who already waits
 
     def clear(self) -> None:
         self.generation += 1
         self._entries.clear()
+        self._loading.clear()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -77,22 +112,13 @@ class CachedRouteStore:
         self._shops: TtlCache[int, Sequence[SellerRoute]] = TtlCache(ttl=ttl, max_entries=max_entries, clock=clock)
 
     async def get(self, shop_id: int, provider: str) -> SellerRoute | None:
-        found = self._routes.get((shop_id, provider))
-        if found is not MISS:
-            return found  # type: ignore[return-value]
-        generation = self._routes.generation
-        route = await self._inner.get(shop_id, provider)
-        self._routes.put((shop_id, provider), route, generation=generation)
-        return route
+        return await self._routes.get_or_load((shop_id, provider), lambda: self._inner.get(shop_id, provider))
 
     async def list_for_shop(self, shop_id: int) -> Sequence[SellerRoute]:
-        found = self._shops.get(shop_id)
-        if found is not MISS:
-            return found  # type: ignore[return-value]
-        generation = self._shops.generation
-        routes = tuple(await self._inner.list_for_shop(shop_id))
-        self._shops.put(shop_id, routes, generation=generation)
-        return routes
+        return await self._shops.get_or_load(shop_id, lambda: self._listed(shop_id))
+
+    async def _listed(self, shop_id: int) -> Sequence[SellerRoute]:
+        return tuple(await self._inner.list_for_shop(shop_id))
 
     def forget(self, shop_id: int, provider: str) -> None:
         self._routes.drop((shop_id, provider))
@@ -110,17 +136,10 @@ class CachedApiKeyStore:
         self, inner: ApiKeyStore, *, ttl: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._inner = inner
-        self._keys: TtlCache[str, ApiKey] = TtlCache(ttl=ttl, max_entries=max_entries, clock=clock)
+        self._keys: TtlCache[str, ApiKey | None] = TtlCache(ttl=ttl, max_entries=max_entries, clock=clock)
 
     async def find_by_hash(self, key_hash: str) -> ApiKey | None:
-        found = self._keys.get(key_hash)
-        if found is not MISS:
-            return found  # type: ignore[return-value]
-        generation = self._keys.generation
-        key = await self._inner.find_by_hash(key_hash)
-        if key is not None:
-            self._keys.put(key_hash, key, generation=generation)
-        return key
+        return await self._keys.get_or_load(key_hash, lambda: self._inner.find_by_hash(key_hash), keep=_known)
 
     async def list(self) -> Sequence[ApiKey]:
         return await self._inner.list()

@@ -12,6 +12,7 @@ effects (a second bill on the customer's phone).
 
 from __future__ import annotations
 
+import functools
 import ssl
 from collections.abc import Mapping
 
@@ -109,7 +110,7 @@ class PlainHttpClient:
         """Raises `PlainHttpTimeout` after `timeout` seconds in all, `PlainHttpFailure` otherwise."""
         try:
             async with self._session.get().get(
-                url, params=params, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=timeout)
+                url, params=params, allow_redirects=False, timeout=_total_timeout(timeout)
             ) as answer:
                 return PlainAnswer(answer.status, await answer.read())
         except (aiohttp.ConnectionTimeoutError, aiohttp.SocketTimeoutError, TimeoutError):
@@ -129,6 +130,12 @@ class PlainHttpClient:
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.aclose()
+
+
+@functools.lru_cache(maxsize=16)
+def _total_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    # One per configured timeout, not one per call: building the attrs object is measurable.
+    return aiohttp.ClientTimeout(total=seconds)
 
 
 class _LazySession:

@@ -137,6 +137,61 @@ async def test_a_value_read_before_a_change_is_not_cached_after_it(
     assert now is not None and not now.is_active  # ...but the cache did not keep it
 
 
+async def test_requests_missing_the_same_route_at_once_share_one_query(
+    routes: CachedRouteStore, database: CountingRouteStore
+) -> None:
+    # An entry expiring under load: every request in flight misses it at the same moment.
+    database.hold = asyncio.Event()
+    readers = [asyncio.create_task(routes.get(SHOP, "kaspi")) for _ in range(50)]
+    await asyncio.wait_for(database.queried.wait(), timeout=5)
+    database.hold.set()
+
+    found = await asyncio.gather(*readers)
+
+    assert found[0] is not None and all(route == found[0] for route in found)
+    assert database.queries == 1
+
+
+async def test_a_failed_read_reaches_everyone_waiting_and_is_not_cached(clock: Ticking) -> None:
+    cache: TtlCache[int, str] = TtlCache(ttl=60, clock=clock)
+    release, reads = asyncio.Event(), []
+
+    async def failing() -> str:
+        reads.append(1)
+        await release.wait()
+        raise ConnectionError("database down")
+
+    waiting = [asyncio.create_task(cache.get_or_load(1, failing)) for _ in range(3)]
+    await asyncio.sleep(0)
+    release.set()
+    outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+
+    assert all(isinstance(outcome, ConnectionError) for outcome in outcomes) and len(reads) == 1
+
+    async def working() -> str:
+        return "route"
+
+    assert await cache.get_or_load(1, working) == "route"
+
+
+async def test_after_a_change_a_request_reads_afresh_instead_of_joining_an_older_read(
+    gateway: InMemoryGateway, routes: CachedRouteStore, database: CountingRouteStore
+) -> None:
+    manage = ManageRoutes(uow=gateway.db.unit_of_work, clock=gateway.clock, on_change=[routes.forget])
+    database.hold = asyncio.Event()
+    before = asyncio.create_task(routes.get(SHOP, "kaspi"))
+    await asyncio.wait_for(database.queried.wait(), timeout=5)
+    await manage.deactivate(SHOP, "kaspi")
+    after = asyncio.create_task(routes.get(SHOP, "kaspi"))
+    database.hold.set()
+
+    old, new = await asyncio.gather(before, after)
+
+    assert old is not None and old.is_active
+    assert new is not None and not new.is_active
+    assert database.queries == 2
+
+
 def test_the_cache_is_bounded_dropping_the_oldest_entries(clock: Ticking) -> None:
     cache: TtlCache[int, str] = TtlCache(ttl=60, max_entries=3, clock=clock)
     for shop in range(5):
