@@ -119,17 +119,32 @@ class PaygateMetrics:
         )
         self._scrape = _ScrapeTimeGauges()
         self.registry.register(self._scrape)
+        # The labelled series met so far, found by one dict lookup: `labels()` converts, validates
+        # and locks on every call, twice per request and twice per provider call. Bounded by the
+        # route templates, methods, statuses, providers, operations and outcomes there are.
+        self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._provider_series: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
 
     # --- Counted where it happens ------------------------------------------------------------
 
     def observe_request(self, *, method: str, route: str, status: int, seconds: float) -> None:
-        labels = (method if method in KNOWN_METHODS else "OTHER", route, str(status))
-        self._requests.labels(*labels).inc()
-        self._request_seconds.labels(*labels).observe(seconds)
+        key = (method if method in KNOWN_METHODS else "OTHER", route, status)
+        series = self._request_series.get(key)
+        if series is None:
+            labels = (key[0], route, str(status))
+            series = self._request_series[key] = (self._requests.labels(*labels), self._request_seconds.labels(*labels))
+        series[0].inc()
+        series[1].observe(seconds)
 
     def observe_provider_call(self, *, provider: str, operation: str, outcome: str, seconds: float) -> None:
-        self._provider_calls.labels(provider, operation, outcome).inc()
-        self._provider_seconds.labels(provider, operation).observe(seconds)
+        key = (provider, operation, outcome)
+        series = self._provider_series.get(key)
+        if series is None:
+            series = self._provider_series[key] = (
+                self._provider_calls.labels(*key), self._provider_seconds.labels(provider, operation)
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     # --- The scrape ---------------------------------------------------------------------------
 
