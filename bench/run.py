@@ -148,6 +148,10 @@ class Bench:
             headers=self.headers(server), concurrency=concurrency, duration=seconds,
         )
 
+    def checkpoint(self) -> None:
+        with psycopg.connect(self.database_url, autocommit=True) as connection:
+            connection.execute("CHECKPOINT")
+
     def measure(self, server: Server, load: Load) -> Measured:
         run_load(attrs.evolve(load, duration=WARMUP_SECONDS))  # pools, caches, prepared statements
         load_average = os.getloadavg()[0]
@@ -166,13 +170,18 @@ class Bench:
     def side_by_side(
         self, label: str, make_load: Callable[[Server], Load], *, before: Callable[[Server], None] | None = None
     ) -> dict[str, list[Measured]]:
-        """Each server fresh (started for this scenario), floor and Paygate alternating, `repeat` times."""
+        """Each server fresh (started for this scenario), floor and Paygate alternating, `repeat` times.
+
+        Who goes first alternates too, and every run starts from a checkpoint: otherwise the second
+        side of each pair paid for the first's dirty buffers (a checkpoint landing in its run).
+        """
         runs: dict[str, list[Measured]] = {side: [] for side in self.sides}
         for attempt in range(self.repeat):
-            for side in self.sides:
+            for side in self.sides if attempt % 2 == 0 else self.sides[::-1]:
                 with getattr(self, side)(f"{label}-{attempt}") as server:
                     if before is not None:
                         before(server)
+                    self.checkpoint()
                     measured = self.measure(server, make_load(server))
                 runs[side].append(measured)
                 _progress(f"scenario {label}, {side}: {_brief(measured)}")
