@@ -4,13 +4,20 @@ its own answer — or its own error."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import pytest
+
+from domain.money import Money
+from domain.payment import Payment, PaymentMethod
 
 from application.errors import StorageUnavailable
 
 from adapters.persistence.batching import WriteBatcher
+from adapters.persistence.creation_journal import PostgresCreationJournal
 
 pytestmark = pytest.mark.anyio
 
@@ -134,3 +141,40 @@ async def test_several_statements_may_be_in_flight() -> None:
     store.gate.set()  # type: ignore[union-attr]
     assert await asyncio.gather(first, second) == ["A", "B"]
     assert store.batches == [["a"], ["b"]]
+
+
+class CountingPool:
+    """Stands in for the autocommit pool: counts statements and stores every payment they carry."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[CountingPool]:
+        yield self
+
+    async def execute(self, _sql: str, params: tuple[str]) -> CountingPool:
+        self.statements += 1
+        self._rows = [(row["id"],) for row in json.loads(params[0])]
+        await asyncio.sleep(0)  # the round trip: others queue meanwhile
+        return self
+
+    async def fetchall(self) -> list[tuple[str]]:
+        return self._rows
+
+
+async def test_concurrent_creates_share_the_journals_statement() -> None:
+    pool = CountingPool()
+    journal = PostgresCreationJournal(pool)  # type: ignore[arg-type]
+    payments = [
+        Payment(
+            id=f"pay_{n}", shop_id=121038, provider="kaspi", method=PaymentMethod.REMOTE,
+            amount=Money(500_000, "KZT"), merchant_account="920317450731", description="",
+            created_at=datetime(2026, 11, 23, tzinfo=UTC), updated_at=datetime(2026, 11, 23, tzinfo=UTC),
+        )
+        for n in range(20)
+    ]
+
+    await asyncio.gather(*(journal.open(payment) for payment in payments))
+
+    assert pool.statements == 1
