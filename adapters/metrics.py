@@ -23,6 +23,7 @@ log = get_logger("paygate.metrics")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Requests answer in milliseconds unless a provider is called (seconds, up to its timeout).
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0)
+WRITE_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 PROVIDER_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0)
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -113,6 +114,11 @@ class PaygateMetrics:
             "paygate_provider_call_duration_seconds", "Time a payment provider took to answer (or not).",
             ("provider", "operation"), buckets=PROVIDER_BUCKETS, registry=self.registry,
         )
+        self._write_batch_rows = Histogram(
+            "paygate_db_write_batch_rows", "Rows per statement of a create's writes, shared by concurrent "
+            "creates (open: the payment before the provider call; answer: what the provider said).",
+            ("write",), buckets=WRITE_BATCH_BUCKETS, registry=self.registry,
+        )
         self._sampler_failures = Counter(
             "paygate_metrics_sampler_failures", "Scrape-time gauge samplers that failed or timed out.",
             ("sampler",), registry=self.registry,
@@ -145,6 +151,9 @@ class PaygateMetrics:
             )
         series[0].inc()
         series[1].observe(seconds)
+
+    def observe_write_batch(self, write: str, rows: int) -> None:
+        self._write_batch_rows.labels(write).observe(rows)
 
     # --- The scrape ---------------------------------------------------------------------------
 

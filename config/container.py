@@ -323,7 +323,7 @@ class Container(containers.DeclarativeContainer):
     attach_external_id = providers.Singleton(
         AttachExternalId, uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, clock=clock, ids=ids
     )
-    creation_journal = providers.Singleton(journal_for, autocommit_pool, uow)
+    creation_journal = providers.Singleton(journal_for, autocommit_pool, uow, metrics.provided.observe_write_batch)
     payment_lookup = providers.Singleton(lookup_for, autocommit_pool, uow)
     create_payment = providers.Singleton(
         CreatePayment, uow=uow, routes=route_store, providers=payment_providers, audit=audit, clock=clock, ids=ids,

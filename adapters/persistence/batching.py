@@ -27,9 +27,15 @@ class WriteBatcher(Generic[Item, Result]):
     """
 
     def __init__(
-        self, write_many: Callable[[Sequence[Item]], Awaitable[Sequence[Result]]], *, max_batch: int, flushes: int
+        self,
+        write_many: Callable[[Sequence[Item]], Awaitable[Sequence[Result]]],
+        *,
+        max_batch: int,
+        flushes: int,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self._write_many = write_many
+        self._on_batch = on_batch  # told the rows of every statement (a metric)
         self._max_batch = max_batch
         self._flushes = flushes
         self._queue: list[tuple[Item, asyncio.Future[Result]]] = []
@@ -61,6 +67,8 @@ class WriteBatcher(Generic[Item, Result]):
             raise
 
     async def _run(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        if self._on_batch is not None:
+            self._on_batch(len(batch))
         try:
             results = await self._write_many([item for item, _ in batch])
         except StorageUnavailable as outage:

@@ -13,7 +13,8 @@ still one atomic statement per create, or per several. Alone, a create's write g
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import functools
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -88,10 +89,16 @@ SELECT (doc->>'n')::integer FROM changed
 """
 
 
-def journal_for(pool: AutocommitPool | None, uow: UnitOfWorkFactory) -> CreationJournal:
+# Told which write ("open" or "answer") went out with how many rows: a metric.
+BatchObserver = Callable[[str, int], None]
+
+
+def journal_for(
+    pool: AutocommitPool | None, uow: UnitOfWorkFactory, observe_batch: BatchObserver | None = None
+) -> CreationJournal:
     """One statement per write where there is an autocommit pool (PostgreSQL); else a transaction each."""
     if pool is not None:
-        return PostgresCreationJournal(pool)
+        return PostgresCreationJournal(pool, observe_batch=observe_batch)
     return TransactionalCreationJournal(uow)
 
 
@@ -105,10 +112,14 @@ class _Answer:
 
 
 class PostgresCreationJournal:
-    def __init__(self, pool: AutocommitPool) -> None:
+    def __init__(self, pool: AutocommitPool, *, observe_batch: BatchObserver | None = None) -> None:
         self._pool = pool
-        self._opens = WriteBatcher(self._open_many, max_batch=_MAX_BATCH, flushes=_FLUSHES)
-        self._answers = WriteBatcher(self._record_many, max_batch=_MAX_BATCH, flushes=_FLUSHES)
+        self._opens = WriteBatcher(
+            self._open_many, max_batch=_MAX_BATCH, flushes=_FLUSHES, on_batch=_told(observe_batch, "open")
+        )
+        self._answers = WriteBatcher(
+            self._record_many, max_batch=_MAX_BATCH, flushes=_FLUSHES, on_batch=_told(observe_batch, "answer")
+        )
 
     async def open(self, payment: Payment) -> None:
         if not await self._opens.write(payment):
@@ -167,6 +178,10 @@ class PostgresCreationJournal:
         # The pool drops a broken connection and opens another in the background.
         async with storage_errors(), self._pool.connection() as connection:
             yield connection
+
+
+def _told(observe: BatchObserver | None, write: str) -> Callable[[int], None] | None:
+    return None if observe is None else functools.partial(observe, write)
 
 
 def _json(value: Any) -> str:

@@ -26,6 +26,8 @@ async def test_requests_and_provider_calls_are_counted_and_timed_by_their_labels
         metrics.observe_request(method="GET", route="/payments/kaspi/status/{external_id}", status=status, seconds=0.02)
     metrics.observe_request(method="BREW", route="unmatched", status=405, seconds=0.001)
     metrics.observe_provider_call(provider="kaspi", operation="create_payment", outcome="timeout", seconds=15.0)
+    metrics.observe_write_batch("open", 20)
+    metrics.observe_write_batch("open", 1)
 
     seen = samples(await metrics.render({}))
 
@@ -37,6 +39,8 @@ async def test_requests_and_provider_calls_are_counted_and_timed_by_their_labels
     kaspi_create = (("operation", "create_payment"), ("provider", "kaspi"))
     assert seen[("paygate_provider_calls_total", (kaspi_create[0], ("outcome", "timeout"), kaspi_create[1]))] == 1
     assert seen[("paygate_provider_call_duration_seconds_sum", kaspi_create)] == 15.0
+    assert seen[("paygate_db_write_batch_rows_sum", (("write", "open"),))] == 21
+    assert seen[("paygate_db_write_batch_rows_bucket", (("le", "16.0"), ("write", "open")))] == 1
 
 
 @pytest.mark.anyio

@@ -89,12 +89,13 @@ async def test_a_batch_is_never_larger_than_its_limit() -> None:
 
 
 async def test_one_bad_write_fails_only_its_own_caller() -> None:
-    store = Store()
-    batcher = _batcher(store)
+    store, statements = Store(), []
+    batcher = WriteBatcher(store.write_many, max_batch=64, flushes=1, on_batch=statements.append)
     answers = await asyncio.gather(*(batcher.write(item) for item in ("a", "bad", "c")), return_exceptions=True)
     assert answers[0] == "A" and answers[2] == "C"
     assert isinstance(answers[1], ValueError)
     assert store.batches == [["a", "bad", "c"], ["a"], ["bad"], ["c"]]
+    assert statements == [3, 1, 1, 1]  # what the batch-size metric is told
     assert store.written == ["a", "c"]
 
 
@@ -164,8 +165,8 @@ class CountingPool:
 
 
 async def test_concurrent_creates_share_the_journals_statement() -> None:
-    pool = CountingPool()
-    journal = PostgresCreationJournal(pool)  # type: ignore[arg-type]
+    pool, told = CountingPool(), []
+    journal = PostgresCreationJournal(pool, observe_batch=lambda write, rows: told.append((write, rows)))  # type: ignore[arg-type]
     payments = [
         Payment(
             id=f"pay_{n}", shop_id=121038, provider="kaspi", method=PaymentMethod.REMOTE,
@@ -178,3 +179,4 @@ async def test_concurrent_creates_share_the_journals_statement() -> None:
     await asyncio.gather(*(journal.open(payment) for payment in payments))
 
     assert pool.statements == 1
+    assert told == [("open", 20)]
