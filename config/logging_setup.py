@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from collections.abc import MutableMapping
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import structlog

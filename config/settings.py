@@ -106,7 +106,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     # PostgreSQL connections per process, all kept open: a connection opened and closed per request
     # costs more than the request. A request holds one only for a statement or a short transaction.
-    # The write pool serves the single-statement writes of creates; the other everything else.
+    # The write pool (autocommit) serves the hot path's single statements: a create's writes,
+    # payment reads, `Idempotency-Key` claims; the other pool every transaction.
     database_pool_size: int = 10
     database_write_pool_size: int = 10
     database_pool_timeout_seconds: float = 5.0

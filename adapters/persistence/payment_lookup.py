@@ -18,9 +18,9 @@ from application.ports import PaymentLookup, UnitOfWorkFactory
 
 from adapters.persistence.database import AutocommitPool, storage_errors
 from adapters.persistence.repositories import payment_from_row
-from adapters.persistence.tables import payments
+from adapters.persistence.tables import column_names, payments
 
-_SELECT = f"SELECT {', '.join(column.name for column in payments.columns)} FROM payments"
+_SELECT = f"SELECT {', '.join(column_names(payments))} FROM payments"
 _BY_ID = f"{_SELECT} WHERE id = %s"
 _BY_EXTERNAL_ID = f"{_SELECT} WHERE provider = %s AND external_id = %s"
 _BY_IDEMPOTENCY_KEY = f"{_SELECT} WHERE idempotency_key = %s"

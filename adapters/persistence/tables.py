@@ -283,3 +283,8 @@ webhook_attempts = Table(
     Column("error", Text),
     Index("ix_webhook_attempts_delivery_id_id", "delivery_id", "id"),
 )
+
+
+def column_names(table: Table, *, without: tuple[str, ...] = ()) -> list[str]:
+    """`table`'s columns in order, for statements written out as SQL (psycopg's hot path)."""
+    return [column.name for column in table.columns if column.name not in without]

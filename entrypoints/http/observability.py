@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 
 import structlog
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,7 +20,6 @@ from adapters.redaction import redact_url
 from entrypoints.http.errors import error_response
 
 HEADER = "X-Request-ID"
-_HEADER_KEY = HEADER.lower().encode()
 # Ids from load balancers and tracing systems (UUIDs, ULIDs, `Root=1-5f...`): anything else (too
 # long, spaces, quotes, control characters) could forge or garble log lines, and is replaced.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:=+/-]{0,127}")
@@ -28,13 +27,6 @@ UNMATCHED = "unmatched"  # one label for every unknown path: raw paths would exp
 _API_KEY_STATE = "api_key_name"
 
 access_log = get_logger("paygate.access")
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
 
 
 def request_id_from(header: str | None) -> str:
@@ -91,11 +83,10 @@ class RequestObservation:
             await self._app(scope, receive, send)
             return
         started = time.perf_counter()
-        # Read from the scope itself: a `Request` would parse the URL and every header to give
-        # the same four values, on every request.
+        # Read from the scope itself: a `Request` would parse the URL to give the same values.
         method, path = scope["method"], scope.get("root_path", "") + scope["path"]
         query = scope.get("query_string", b"").decode("latin-1")
-        request_id = request_id_from(_header(scope, _HEADER_KEY))
+        request_id = request_id_from(Headers(scope=scope).get(HEADER))
         template = self._template(scope, path)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)

@@ -72,17 +72,38 @@ async def raw_server(handler: Handler) -> AsyncIterator[tuple[RawServer, str]]:
         await server.wait_closed()
 
 
+# Servers that misbehave, shared by the httpx client's tests and the plain client's.
+
+
+async def first_answered_then_dropped(_r: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+    """Answers the first request; the second, on the same kept-alive connection, it drops unanswered."""
+    if n == 1:
+        writer.write(answer("200 OK", b"{}", "Content-Type: application/json"))
+        await writer.drain()
+    else:
+        writer.close()
+
+
+async def truncated(_r: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+    """Promises 100 bytes of body, sends 9 and hangs up."""
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"status\"")
+    await writer.drain()
+    writer.close()
+
+
+def silent_until(hang: asyncio.Event) -> Handler:
+    """Reads the request and answers nothing until `hang` is set."""
+
+    async def silent(_r: asyncio.StreamReader, _w: asyncio.StreamWriter, _n: int) -> None:
+        await hang.wait()
+
+    return silent
+
+
 @pytest.mark.anyio
 async def test_a_get_is_never_resent_when_the_server_drops_a_reused_connection() -> None:
     # A Kaspi `create` is a GET that pushes a bill: resending it after the proxy received it (the
     # server closed the kept-alive connection without answering) could bill the customer twice.
-    async def first_answered_then_dropped(_r: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
-        if n == 1:
-            writer.write(answer("200 OK", b"{}", "Content-Type: application/json"))
-            await writer.drain()
-        else:
-            writer.close()
-
     async with raw_server(first_answered_then_dropped) as (server, url), build_http_client(timeout=5.0) as client:
         assert (await client.get(url)).status_code == 200
         with pytest.raises(httpx.TransportError) as failed:
@@ -97,10 +118,7 @@ async def test_a_get_is_never_resent_when_the_server_drops_a_reused_connection()
 async def test_a_server_that_never_answers_is_a_read_timeout() -> None:
     hang = asyncio.Event()
 
-    async def silent(_r: asyncio.StreamReader, _w: asyncio.StreamWriter, _n: int) -> None:
-        await hang.wait()
-
-    async with raw_server(silent) as (server, url), build_http_client(timeout=0.3) as client:
+    async with raw_server(silent_until(hang)) as (server, url), build_http_client(timeout=0.3) as client:
         with pytest.raises(httpx.ReadTimeout) as timed_out:
             await client.get(url)
         hang.set()
@@ -122,11 +140,6 @@ async def test_a_refused_connection_is_a_connect_error() -> None:
 
 @pytest.mark.anyio
 async def test_an_answer_cut_short_is_a_read_error_not_a_timeout() -> None:
-    async def truncated(_r: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"status\"")
-        await writer.drain()
-        writer.close()
-
     async with raw_server(truncated) as (_server, url), build_http_client(timeout=5.0) as client:
         with pytest.raises(httpx.TransportError) as cut:
             await client.get(url)
@@ -200,13 +213,6 @@ async def test_bodies_headers_and_compressed_answers_go_through() -> None:
 
 @pytest.mark.anyio
 async def test_the_plain_client_never_resends_a_get_when_the_server_drops_a_reused_connection() -> None:
-    async def first_answered_then_dropped(_r: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
-        if n == 1:
-            writer.write(answer("200 OK", b"{}", "Content-Type: application/json"))
-            await writer.drain()
-        else:
-            writer.close()
-
     async with raw_server(first_answered_then_dropped) as (server, url), build_plain_http_client() as client:
         assert (await client.get(url, {}, timeout=5.0)).status == 200
         with pytest.raises(PlainHttpFailure) as failed:
@@ -220,10 +226,7 @@ async def test_the_plain_client_never_resends_a_get_when_the_server_drops_a_reus
 async def test_the_plain_client_times_out_a_server_that_never_answers() -> None:
     hang = asyncio.Event()
 
-    async def silent(_r: asyncio.StreamReader, _w: asyncio.StreamWriter, _n: int) -> None:
-        await hang.wait()
-
-    async with raw_server(silent) as (server, url), build_plain_http_client() as client:
+    async with raw_server(silent_until(hang)) as (server, url), build_plain_http_client() as client:
         with pytest.raises(PlainHttpTimeout) as timed_out:
             await client.get(url, {"phone": "77015211545"}, timeout=0.3)
         hang.set()
@@ -236,11 +239,6 @@ async def test_the_plain_client_times_out_a_server_that_never_answers() -> None:
 async def test_the_plain_client_reports_a_refused_connection_and_a_cut_answer_as_failures() -> None:
     async with raw_server(lambda *_: asyncio.sleep(0)) as (_server, url):
         pass  # closed: nothing listens on its port any more
-
-    async def truncated(_r: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"status\"")
-        await writer.drain()
-        writer.close()
 
     async with build_plain_http_client() as client:
         with pytest.raises(PlainHttpFailure) as refused:

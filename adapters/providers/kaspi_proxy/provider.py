@@ -10,7 +10,6 @@ from functools import partial
 from typing import TypeVar
 from urllib.parse import urlencode
 
-
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
     Capability,
