@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test install bench clean
+.PHONY: run tail test install bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,9 +15,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo, asked for by name: every simulator here approves payments without moving money, and
+# webhooks may go to plain http on this machine (`make tail`). Production sets none of these.
+DEMO_ENV := PRODUCTION_API_URL=simulator SANDBOX_PROVIDER=on \
+	WEBHOOK_ALLOW_HTTP=true WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8,::1/128
+
+# The HTTP API, the poller and the dispatcher in one process (`paygate run`).
 run: $(STAMP)
-	$(BIN)/paygate demo init
-	$(BIN)/paygate serve
+	env $(DEMO_ENV) $(BIN)/paygate demo init
+	env $(DEMO_ENV) $(BIN)/paygate run
+
+# In a second terminal while `make run` serves: prints every webhook the demo delivers, verified.
+tail: $(STAMP)
+	env $(DEMO_ENV) $(BIN)/paygate webhooks tail
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -130,15 +130,23 @@ class CachedRouteStore:
 
 
 class CachedApiKeyStore:
-    """An `ApiKeyStore` whose lookups by hash are cached; unknown hashes are not (a new key works at once)."""
+    """An `ApiKeyStore` whose lookups by hash are cached; unknown hashes are not (a new key works at once).
+
+    `ttl=0` reads every lookup from the store: where no notice announces a revocation (SQLite),
+    a revoked key must still be refused at its next request.
+    """
 
     def __init__(
         self, inner: ApiKeyStore, *, ttl: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._inner = inner
+        self._cached = ttl > 0
         self._keys: TtlCache[str, ApiKey | None] = TtlCache(ttl=ttl, max_entries=max_entries, clock=clock)
 
     async def find_by_hash(self, key_hash: str) -> ApiKey | None:
+        if not self._cached:
+            # Not even a shared read: one begun before a revocation could answer a request made after it.
+            return await self._inner.find_by_hash(key_hash)
         return await self._keys.get_or_load(key_hash, lambda: self._inner.find_by_hash(key_hash), keep=_known)
 
     async def list(self) -> Sequence[ApiKey]:

@@ -156,6 +156,12 @@ async def _invalidation_listener(database_url: str, on_topic: Invalidate) -> Asy
         await listener.stop()
 
 
+def _key_cache_ttl(database_url: str, ttl: float) -> float:
+    # A revoked key is refused at its next request. PostgreSQL tells every process of a revocation
+    # (LISTEN/NOTIFY); SQLite cannot, so there keys are read per request, never cached.
+    return ttl if libpq_url(database_url) is not None else 0.0
+
+
 async def _rate_limiter(
     rate: float, burst: int, redis_url: str | None
 ) -> AsyncIterator[InProcessTokenBucket | RedisTokenBucket | NoRateLimit]:
@@ -217,7 +223,9 @@ class Container(containers.DeclarativeContainer):
     )
     idempotency_store = providers.Singleton(idempotency_store_for, autocommit_pool, engine)
     api_key_store = providers.Singleton(
-        CachedApiKeyStore, providers.Singleton(SqlAlchemyApiKeyStore, engine), ttl=settings.provided.cache_ttl_seconds
+        CachedApiKeyStore,
+        providers.Singleton(SqlAlchemyApiKeyStore, engine),
+        ttl=providers.Callable(_key_cache_ttl, settings.provided.database_url, settings.provided.cache_ttl_seconds),
     )
     cache_invalidation = providers.Singleton(CacheInvalidation, route_store, api_key_store)
     # Changes made by other processes (replicas, the CLI) reach the caches through PostgreSQL.
@@ -298,7 +306,7 @@ class Container(containers.DeclarativeContainer):
             # Only the providers their settings enable: `name=providers.Callable(_if_enabled, flag, adapter.provider)`.
             providers.Callable(
                 _enabled,
-                kaspi=kaspi,
+                kaspi=providers.Callable(_if_enabled, settings.provided.kaspi_enabled, kaspi.provider),
                 sandbox=providers.Callable(_if_enabled, settings.provided.sandbox_enabled, sandbox.provider),
                 yookassa=providers.Callable(_if_enabled, settings.provided.yookassa_enabled, yookassa.provider),
                 cloudpayments=providers.Callable(

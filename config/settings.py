@@ -116,7 +116,8 @@ class Settings:
     debug: bool = False
     log_level: str = "INFO"
     cors_origins: tuple[str, ...] = ()
-    # Kaspi through the merchant's proxy; no URL means the built-in simulator on our own port.
+    # Kaspi through the merchant's proxy (PRODUCTION_API_URL); `simulator` is the built-in one on
+    # our own port, and no URL means Kaspi is off: a forgotten setting must never bill a simulator.
     kaspi_proxy_url: str | None = None
     kaspi_access_token: str = attrs.field(default=SIMULATOR_ACCESS_TOKEN, repr=False)
     kaspi_timeout_seconds: float = 15.0
@@ -147,8 +148,7 @@ class Settings:
     broker_url: str | None = attrs.field(default=None, repr=False)
     broker_exchange: str = "paygate.events"
     # The sandbox provider (a simulated gateway inside the process, for demos). Never let it near
-    # real sellers: it says "paid" without moving money. Off unless asked for, or unless Kaspi
-    # runs on its simulator too (a development or demo setup: `make run`).
+    # real sellers: it says "paid" without moving money. Off unless asked for (SANDBOX_PROVIDER=on).
     sandbox_enabled: bool = False
     sandbox_success_rate: float = 1.0
     sandbox_latency_ms: int = 0
@@ -176,14 +176,18 @@ class Settings:
     stripe_timeout_seconds: float = 30.0
 
     @property
+    def kaspi_enabled(self) -> bool:
+        return self.kaspi_proxy_url is not None
+
+    @property
     def kaspi_simulated(self) -> bool:
-        return self.kaspi_proxy_url is None
+        return self.kaspi_proxy_url == SIMULATOR
 
     @property
     def kaspi_base_url(self) -> str:
-        if self.kaspi_proxy_url is not None:
-            return self.kaspi_proxy_url.rstrip("/")
-        return f"http://127.0.0.1:{self.port}/sandbox/kaspi/api/v2/paymentkaspi"
+        if self.kaspi_proxy_url is None or self.kaspi_simulated:
+            return f"http://127.0.0.1:{self.port}/sandbox/kaspi/api/v2/paymentkaspi"
+        return self.kaspi_proxy_url.rstrip("/")
 
     @property
     def yookassa_enabled(self) -> bool:
@@ -246,9 +250,9 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        proxy_url = env.get("PRODUCTION_API_URL") or None
+        proxy_url = _api_url(env, "PRODUCTION_API_URL")
         token = env.get("KASPI_ACCESS_TOKEN") or ""
-        if proxy_url is not None and not token:
+        if proxy_url not in (None, SIMULATOR) and not token:
             raise SettingsError("KASPI_ACCESS_TOKEN is required when PRODUCTION_API_URL is set")
         origins = tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
         stripe_api_url = _api_url(env, "STRIPE_API_URL")
@@ -291,7 +295,7 @@ class Settings:
             webhook_concurrency=int(_positive(env, "WEBHOOK_CONCURRENCY", 10, kind=int)),
             broker_url=env.get("BROKER_URL") or None,
             broker_exchange=env.get("BROKER_EXCHANGE") or "paygate.events",
-            sandbox_enabled=_flag(env, "SANDBOX_PROVIDER", proxy_url is None),
+            sandbox_enabled=_flag(env, "SANDBOX_PROVIDER", False),
             sandbox_success_rate=_fraction(env, "SANDBOX_SUCCESS_RATE", 1.0),
             sandbox_latency_ms=int(_number(env, "SANDBOX_LATENCY_MS", 0, kind=int)),
             sandbox_seed=int(_number(env, "SANDBOX_SEED", 0, kind=int)) if env.get("SANDBOX_SEED") else None,

@@ -9,7 +9,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -25,6 +25,9 @@ from domain.errors import DomainError
 from domain.payment import Payment
 from domain.seller_route import KASPI
 from entrypoints.http.route_routes import route_view
+
+if TYPE_CHECKING:
+    from entrypoints.http.app import Background
 
 CLI_ACTOR = "cli"
 
@@ -269,6 +272,15 @@ async def _demo_init(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_container(settings, work)
 
 
+async def _webhooks_tail(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints.webhook_tail import tail
+
+    return await _with_container(
+        settings,
+        lambda container: tail(container, host=args.host, port=args.port, event_types=args.event, as_json=args.json),
+    )
+
+
 async def _poll(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints.poller import run_poller
 
@@ -282,6 +294,18 @@ async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    return _serve_http(settings, args)
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    """The HTTP server, the poller and the dispatcher in one process: the whole job for a demo or
+    a small install (production runs them as separate processes, each scaled on its own)."""
+    from entrypoints.poller import poll_and_dispatch
+
+    return _serve_http(settings, args, background=poll_and_dispatch)
+
+
+def _serve_http(settings: Settings, args: argparse.Namespace, background: Background | None = None) -> int:
     import uvicorn
 
     from adapters.persistence.migrate import DatabaseNotMigrated
@@ -298,7 +322,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     except DatabaseNotMigrated as not_migrated:
         print(f"paygate: {not_migrated}", file=sys.stderr)
         return 2
-    app = create_app(build_container(settings))
+    app = create_app(build_container(settings), background=background)
     # proxy_headers=False: Paygate itself decides whose X-Forwarded-For to believe (TRUSTED_PROXIES);
     # uvicorn would otherwise rewrite the client address from it for any peer on 127.0.0.1.
     uvicorn.run(
@@ -315,6 +339,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(sync_handler=_serve)
+    run = commands.add_parser("run", help="run the HTTP API, the poller and the dispatcher in one process")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.set_defaults(sync_handler=_run)
 
     commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=_migrate)
 
@@ -381,6 +409,19 @@ def _parser() -> argparse.ArgumentParser:
     attach.add_argument("id", help="the Paygate payment id (pay_...)")
     attach.add_argument("--external-id", required=True, help="the provider's id of that payment")
     attach.set_defaults(handler=_payments_attach)
+
+    webhooks = commands.add_parser("webhooks", help="outgoing webhooks").add_subparsers(
+        dest="webhooks_command", required=True
+    )
+    tail = webhooks.add_parser(
+        "tail",
+        help="receive webhooks on this machine and print each verified event (subscribes; Ctrl-C unsubscribes)",
+    )
+    tail.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    tail.add_argument("--port", type=int, default=8016, help="port to listen on (default: 8016; 0: any free one)")
+    tail.add_argument("--event", action="append", metavar="TYPE", help="only this event type (repeatable; default: all)")
+    tail.add_argument("--json", action="store_true", help="print each event's whole body as one JSON line")
+    tail.set_defaults(handler=_webhooks_tail)
 
     demo = commands.add_parser("demo").add_subparsers(dest="demo_command", required=True)
     init = demo.add_parser("init", help="migrate, load the demo sellers and write a demo API key")

@@ -1,4 +1,5 @@
-"""`paygate poll` and `paygate dispatch`: the poller and the event dispatcher, forever or for one round.
+"""`paygate poll` and `paygate dispatch`: the poller and the event dispatcher, forever or for one round
+(`paygate run` runs `poll_and_dispatch` beside the HTTP server).
 
 `paygate poll` sweeps for due payments every interval and runs the dispatcher beside it (woken
 at once when a sweep changed something, so the marketplace hears of a payment the moment we
@@ -19,6 +20,7 @@ from typing import Any
 
 from adapters.persistence.migrate import DatabaseNotMigrated
 from config.container import Container
+from entrypoints.provider_report import announce_providers
 
 logger = logging.getLogger("paygate.runner")
 
@@ -42,11 +44,17 @@ async def run_poller(container: Container, *, once: bool, interval: float | None
         raise ValueError("--interval must be a positive number of seconds")
     if not await _migrated(container):
         return 2
+    await announce_providers(container)
     if once:
         print(json.dumps(await poll_round(container)))
         return 0
+    await poll_and_dispatch(container, _stop_on_signals(), interval=interval)
+    return 0
+
+
+async def poll_and_dispatch(container: Container, stop: asyncio.Event, *, interval: float | None = None) -> None:
+    """The poller's sweeps and the dispatcher's rounds until `stop` (`paygate poll`, `paygate run`)."""
     settings = container.settings()
-    stop = _stop_on_signals()
     woken = asyncio.Event()
 
     async def sweep() -> None:
@@ -61,12 +69,12 @@ async def run_poller(container: Container, *, once: bool, interval: float | None
         tasks.create_task(
             _every("dispatch", settings.dispatch_interval_seconds, _dispatch(container, stop), stop, woken)
         )
-    return 0
 
 
 async def run_dispatcher(container: Container, *, once: bool) -> int:
     if not await _migrated(container):
         return 2
+    await announce_providers(container)
     if once:
         print(json.dumps(await dispatch_round(container)))
         return 0

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.errors import StorageUnavailable
 
 from adapters.persistence.migrate import DatabaseNotMigrated, check_migrated, head_revisions
+from adapters.persistence.tables import seller_routes
 
 Service = dict[str, Any]
 
@@ -37,6 +38,12 @@ class DatabaseProbe:
         except Exception as error:  # noqa: BLE001 - the database went away between the two questions
             return _unreachable(type(error).__name__)
         return {"database": database, "migrations": {"status": "up", "revisions": list(head_revisions())}}
+
+    async def providers_in_use(self) -> list[str]:
+        """The providers that active seller routes name: the ones payments will be sent to."""
+        query = select(seller_routes.c.provider).where(seller_routes.c.is_active).distinct()
+        async with self._engine.connect() as connection:
+            return sorted((await connection.execute(query)).scalars())
 
 
 def _unreachable(reason: str) -> dict[str, Service]:

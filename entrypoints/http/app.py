@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -19,7 +20,9 @@ from entrypoints.http import route_routes, v1_routes
 from entrypoints.http.observability import RequestObservation
 from entrypoints.http.openapi import build_openapi
 from entrypoints.http.responses import JsonResponse
+from entrypoints.provider_report import announce_providers
 
+Background = Callable[[Container, asyncio.Event], Awaitable[None]]
 # Objects allocated between collections of the youngest generation (Python's default is 700).
 YOUNG_GENERATION = 20_000
 
@@ -45,14 +48,19 @@ def _cors(origins: tuple[str, ...]) -> list[Middleware]:
     ]
 
 
-def create_app(container: Container) -> Starlette:
+def create_app(container: Container, *, background: Background | None = None) -> Starlette:
+    """The API; `background` (the poller and dispatcher of `paygate run`) runs beside it in the
+    same process, from start-up until shutdown, when its `stop` event is set and it is awaited."""
     settings = container.settings()
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await open_resources(container)
+        stop = asyncio.Event()
+        worker: asyncio.Task[None] | None = None
         try:
             await container.startup_check()()
+            await announce_providers(container)
             # What start-up built lives as long as the process: out of the collector's sight, full
             # collections no longer walk it on every request's garbage. And a young generation of
             # 20,000 objects rather than 700: a request's objects die by reference count long
@@ -61,8 +69,13 @@ def create_app(container: Container) -> Starlette:
             # creates, 0.5 % now (bench scenario 2).
             gc.freeze()
             gc.set_threshold(YOUNG_GENERATION, *gc.get_threshold()[1:])
+            if background is not None:
+                worker = asyncio.create_task(background(container, stop))
             yield
         finally:
+            stop.set()
+            if worker is not None:
+                await worker
             await close_resources(container)
 
     routes: list[BaseRoute] = [

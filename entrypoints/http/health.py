@@ -16,12 +16,14 @@ from starlette.routing import Route
 from adapters.metrics import CONTENT_TYPE
 from adapters.providers.instrumented import LastCall
 from entrypoints.http.responses import JsonResponse
+from entrypoints.provider_report import missing_providers, mode_names
 
 # A probe answers within its own timeout even when the database hangs (a blackholed host).
 LIVENESS_BUDGET_SECONDS = 1.0
 READINESS_BUDGET_SECONDS = 3.0
-# What readiness needs; providers are reported but never take a replica out of the load balancer
-# (every replica shares the same provider, and status reads and refunds of stored data still work).
+# What readiness needs; how providers answer is reported but never takes a replica out of the load
+# balancer (every replica shares the same provider, and status reads and refunds of stored data
+# still work). A provider missing from the configuration does (`routed_providers`).
 REQUIRED = ("database", "migrations")
 
 
@@ -61,6 +63,18 @@ def _all_up(services: dict[str, dict[str, Any]], names: tuple[str, ...]) -> bool
     return all(services[name]["status"] == "up" for name in names)
 
 
+async def _routed_providers(request: Request, budget: float) -> dict[str, Any]:
+    """`up`, or `down` when active seller routes use a provider that is off here (why, in `reason`)."""
+    try:
+        async with asyncio.timeout(budget):
+            missing = await missing_providers(request.app.state.container)
+    except Exception as error:  # noqa: BLE001 - the database answers for itself under "database"
+        return {"status": "unknown", "reason": f"routes unreadable ({type(error).__name__})"}
+    if missing:
+        return {"status": "down", "reason": "; ".join(missing)}
+    return {"status": "up"}
+
+
 async def health(request: Request) -> Response:
     """Liveness: 200 while the process serves; `degraded` says a dependency is not well."""
     services = await _services(request, LIVENESS_BUDGET_SECONDS)
@@ -68,6 +82,7 @@ async def health(request: Request) -> Response:
     return JsonResponse(
         {
             "status": "healthy" if healthy else "degraded",
+            "providers": mode_names(request.app.state.container),
             "services": services,
             "timestamp": request.app.state.container.clock().now().isoformat(),
         }
@@ -75,12 +90,17 @@ async def health(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """Readiness: 503 until the database is reachable and migrated; `services` says why not."""
+    """Readiness: 503 until the database is reachable and migrated and every provider that active
+    routes use is configured; `services` says why not."""
     services = await _services(request, READINESS_BUDGET_SECONDS)
     ready_now = _all_up(services, REQUIRED)
+    if ready_now:
+        services["routed_providers"] = await _routed_providers(request, READINESS_BUDGET_SECONDS)
+        ready_now = _all_up(services, ("routed_providers",))
     return JsonResponse(
         {
             "status": "healthy" if ready_now else "unhealthy",
+            "providers": mode_names(request.app.state.container),
             "services": services,
             "timestamp": request.app.state.container.clock().now().isoformat(),
         },

@@ -28,6 +28,7 @@ def gateway_environment(database_url: str, port: int) -> dict[str, str]:
     return {
         "DATABASE_URL": database_url,
         "PORT": str(port),
+        "PRODUCTION_API_URL": "simulator",
         "KASPI_TIMEOUT_SECONDS": "0.5",
         # Every sandbox card is approved unless a scenario asks otherwise (its `sandbox_outcome`).
         "SANDBOX_PROVIDER": "on",

@@ -28,6 +28,7 @@ from config.settings import Settings
 from domain.payment import Payment, PaymentStatus
 from tests.fakes import FixedClock
 from tests.support.gateways import (
+    EVERY_OTHER_PROVIDER_ON,
     IssuedKey,
     RunningGateway,
     gateway_settings,
@@ -261,6 +262,7 @@ class ServeProcess:
 def serve_process(postgres_url: str, simulator: KaspiSimulatorServer) -> Iterator[ServeProcess]:
     env = {
         **os.environ,
+        **EVERY_OTHER_PROVIDER_ON,  # ready only then: the shared database holds routes of every provider
         "DATABASE_URL": postgres_url,
         "PRODUCTION_API_URL": simulator.base_url,
         "KASPI_ACCESS_TOKEN": simulator.access_token,

@@ -15,6 +15,7 @@ from tests.support.gateways import (
     IssuedKey,
     RunningGateway,
     demo_sellers,
+    every_provider_on,
     gateway_settings,
     issue_key,
     prepare,
@@ -31,7 +32,7 @@ GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 
 @pytest.fixture(scope="module")
 def settings(postgres_url: str) -> Settings:
-    settings = gateway_settings(postgres_url)
+    settings = every_provider_on(gateway_settings(postgres_url))
     prepare(settings)
     return settings
 

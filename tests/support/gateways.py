@@ -16,7 +16,7 @@ import attrs
 from adapters.persistence.migrate import upgrade
 from application.manage_routes import RouteSpec
 from config.container import Container, build_container, close_resources, open_resources
-from config.settings import Settings
+from config.settings import SIMULATOR, Settings
 from entrypoints.http.app import create_app
 from tests.support.servers import free_port, serve
 
@@ -32,12 +32,36 @@ def demo_sellers() -> list[dict[str, str]]:
 
 
 def gateway_settings(database_url: str, **changes: Any) -> Settings:
-    """Settings of a test gateway on a free port; `changes` override any field.
+    """Settings of a test gateway on a free port with the built-in Kaspi simulator (asked for by name,
+    as in production nothing is simulated by default); `changes` override any field.
 
     Without `secrets_keys` the development key file serves, as for every test that leaves
     SECRETS_KEY unset: the session's shared PostgreSQL database is written under that one key.
     """
-    return attrs.evolve(Settings(database_url=database_url, port=free_port(), kaspi_timeout_seconds=2.0), **changes)
+    settings = Settings(
+        database_url=database_url, port=free_port(), kaspi_proxy_url=SIMULATOR, kaspi_timeout_seconds=2.0
+    )
+    return attrs.evolve(settings, **changes)
+
+
+# Every provider but Kaspi on, on its simulator. A gateway is ready only while every provider its
+# active routes use is on, and the session's shared PostgreSQL database holds routes of them all.
+EVERY_OTHER_PROVIDER_ON = {
+    "SANDBOX_PROVIDER": "on",
+    "YOOKASSA_API_URL": "simulator",
+    "CLOUDPAYMENTS_API_URL": "simulator",
+    "STRIPE_API_URL": "simulator",
+}
+
+
+def every_provider_on(settings: Settings) -> Settings:
+    """`settings` with every other provider on its simulator, for a gateway expected to be ready."""
+    on = Settings.from_env(EVERY_OTHER_PROVIDER_ON)
+    fields = (
+        "sandbox_enabled", "yookassa_api_url", "cloudpayments_api_url",
+        "stripe_api_url", "stripe_secret_key", "stripe_webhook_secrets",
+    )
+    return attrs.evolve(settings, **{field: getattr(on, field) for field in fields})
 
 
 def with_container(settings: Settings, work: Callable[[Container], Awaitable[T]]) -> T:

@@ -186,11 +186,9 @@ class KaspiProxyProvider:
         try:
             answer = await self._client.get(url, query, timeout=self._timeout)
         except PlainHttpTimeout:
-            failure = ProviderUnavailable(
-                f"kaspi {operation}: no answer within {self._timeout:g} s ({shown_url()})", timed_out=True
-            )
+            failure = ProviderUnavailable(f"kaspi {operation}: no answer within {self._timeout:g} s", timed_out=True)
         except PlainHttpFailure as error:
-            failure = ProviderUnavailable(f"kaspi {operation}: {error.kind} ({shown_url()})")
+            failure = ProviderUnavailable(f"kaspi {operation}: {error.kind}")
         except BaseException:
             self._log(operation, shown_url, None, started, "cancelled")
             raise
@@ -201,26 +199,34 @@ class KaspiProxyProvider:
             except wire.ProxyDeclined as refusal:
                 failure = ProviderDeclined(refusal.code, redact_secrets(refusal.message, secrets))
             except wire.ProxyOutcomeUnknown as unknown:
-                failure = ProviderUnavailable(
-                    f"kaspi {operation}: {redact_secrets(unknown.reason, secrets)} ({shown_url()})"
-                )
+                failure = ProviderUnavailable(f"kaspi {operation}: {redact_secrets(unknown.reason, secrets)}")
         if failure is None:
             self._log(operation, shown_url, http_status, started, "ok")
             return result  # type: ignore[return-value]
         if isinstance(failure, ProviderDeclined):
-            outcome = f"declined {failure}"
+            self._log(operation, shown_url, http_status, started, f"declined {failure}")
         else:
+            # The detail an operator needs (which proxy, which query) stays here, in the server log:
+            # the error itself reaches API clients and the audit log, so it names no URL.
             outcome = "timeout" if failure.timed_out else f"unavailable: {failure.reason}"
-        self._log(operation, shown_url, http_status, started, outcome)
+            self._log(operation, shown_url, http_status, started, outcome, level=logging.WARNING)
         # Raised outside the except blocks, so no client exception rides along as __context__.
         raise failure
 
     def _log(
-        self, operation: str, shown_url: Callable[[], str], http_status: int | None, started: float, outcome: str
+        self,
+        operation: str,
+        shown_url: Callable[[], str],
+        http_status: int | None,
+        started: float,
+        outcome: str,
+        *,
+        level: int = logging.DEBUG,
     ) -> None:
-        if not logger.isEnabledFor(logging.DEBUG):
+        if not logger.isEnabledFor(level):
             return
-        logger.debug(
+        logger.log(
+            level,
             "kaspi_exchange",
             provider=self.profile.name,
             operation=operation,
