@@ -54,6 +54,7 @@ def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'paygate.db'}"
     key_file = tmp_path / "api-key"
     monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("PRODUCTION_API_URL", "simulator")  # the demo sellers are Kaspi's
     assert cli.main(["demo", "init", "--sellers", str(DEMO_SELLERS), "--key-file", str(key_file)]) == 0
     settings = Settings.from_env(gateway_environment(database_url, port))
     with serve(create_app(build_container(settings)), port=port) as base_url:

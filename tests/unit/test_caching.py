@@ -217,6 +217,20 @@ async def test_unknown_keys_are_not_cached_so_a_new_key_works_at_once(gateway: I
     assert gateway.api_key_store.lookups == 2
 
 
+async def test_with_a_zero_ttl_every_key_lookup_reads_the_store_none_shares_a_read_in_flight(
+    gateway: InMemoryGateway,
+) -> None:
+    # SQLite (no notices): a lookup begun after a revocation must not join one begun before it.
+    keys = CachedApiKeyStore(gateway.api_key_store, ttl=0)
+    api_keys = ApiKeys(uow=gateway.db.unit_of_work, store=keys, clock=gateway.clock, ids=gateway.ids, on_change=[])
+    _key, plaintext = await api_keys.issue("shop backend", ["payments"])
+    lookups = gateway.api_key_store.lookups
+
+    await asyncio.gather(*(api_keys.authenticate(plaintext) for _ in range(5)))
+
+    assert gateway.api_key_store.lookups == lookups + 5
+
+
 @pytest.mark.parametrize(
     ("topic", "routes_left", "keys_left"),
     [
