@@ -131,7 +131,13 @@ def http(gateway: RunningGateway, key: IssuedKey, simulator: KaspiSimulatorServe
     ],
 )
 def test_a_provider_timeout_or_5xx_keeps_the_payment_pending_and_a_retry_never_bills_twice(
-    http: httpx.Client, settings: Settings, simulator: KaspiSimulatorServer, fault: str, status: int, performed_at_kaspi: bool
+    http: httpx.Client,
+    settings: Settings,
+    simulator: KaspiSimulatorServer,
+    fault: str,
+    status: int,
+    performed_at_kaspi: bool,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     simulator.state.set_knobs(fault=fault, fault_count=1, fault_operations=["create"])
     message = f"order {secrets.token_hex(4)}"
@@ -149,6 +155,13 @@ def test_a_provider_timeout_or_5xx_keeps_the_payment_pending_and_a_retry_never_b
     logs = http.get("/admin/logs", params={"shop_id": SHOP, "limit": 20}).json()["logs"]
     attempt = [e for e in logs if e["payment_id"] == payment.id and e["operation_type"] == "create"]
     assert [e["status"] for e in attempt] == ["pending"]  # the attempt is recorded
+    # Client and audit log learn the provider and the operation, never where the proxy is; the
+    # server log keeps that detail, its tokens masked.
+    proxy = simulator.base_url.split("//")[1].split("/")[0]
+    for told in (error["message"], attempt[0]["error_message"], payment.error_message or ""):
+        assert "kaspi create" in told and proxy not in told and "paymentkaspi" not in told, told
+    detail = [r.getMessage() for r in caplog.records if r.name == "paygate.providers.kaspi" and r.levelname == "WARNING"]
+    assert any(proxy in line and "access_token=***" in line for line in detail), detail
     for retry in retries:
         assert retry.status_code in (502, 504), retry.text
         assert retry.json()["error"] == error | {"message": retry.json()["error"]["message"]}
