@@ -9,11 +9,14 @@ an event. For a newcomer's second terminal, and for an operator checking what a 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import signal
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 import uvicorn
@@ -73,6 +76,18 @@ def receiver(secret: str, *, as_json: bool, out: TextIO, errors: TextIO) -> Star
     return Starlette(routes=[Route(PATH, receive, methods=["POST"])])
 
 
+class _Receiver(uvicorn.Server):
+    """uvicorn, minus its signal handling: uvicorn raises the signal again once it has stopped,
+    which would interrupt the unsubscribing that must follow. The tail stops it itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def stop(self) -> None:
+        self.should_exit = True
+
+
 async def tail(
     container: Container,
     *,
@@ -107,10 +122,15 @@ async def tail(
         config = uvicorn.Config(
             receiver(secret, as_json=as_json, out=out, errors=errors),
             log_config=None,
+            log_level="warning",
             access_log=False,
             lifespan="off",
         )
-        await uvicorn.Server(config).serve(sockets=[listening])
+        server = _Receiver(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, server.stop)
+        await server.serve(sockets=[listening])
     finally:
         listening.close()
         await webhooks.remove(subscription.id, actor=ACTOR)
