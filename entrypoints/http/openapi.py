@@ -216,9 +216,17 @@ SCHEMAS: dict[str, Any] = {
                 "enum": ["healthy", "degraded", "unhealthy"],
                 "description": "/health: healthy or degraded (always 200); /ready: healthy or unhealthy (503)",
             },
+            "providers": {
+                "type": "object",
+                "description": "each provider's mode here: `live`, `simulator` or `off` (never a host)",
+                "additionalProperties": {"enum": ["live", "simulator", "off"]},
+            },
             "services": {
                 "type": "object",
-                "description": "`database`, `migrations` and `provider:<name>` (from its last real call)",
+                "description": (
+                    "`database`, `migrations`, `provider:<name>` (from its last real call) and, on /ready, "
+                    "`routed_providers` (down while active seller routes use a provider that is off)"
+                ),
                 "additionalProperties": _ref("ServiceHealth"),
             },
             "timestamp": {"type": "string", "format": "date-time"},
@@ -263,7 +271,7 @@ PATHS: dict[str, Any] = {
     },
     "/ready": {
         "get": {
-            "summary": "Readiness: database reachable and migrated",
+            "summary": "Readiness: database reachable and migrated, every provider that active routes use configured",
             "security": [],
             "responses": {"200": _ok("ready", "Health"), "503": _ok("not ready", "Health")},
         }
