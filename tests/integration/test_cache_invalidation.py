@@ -50,7 +50,7 @@ def config(gateway: RunningGateway, header: dict[str, str], shop: int = SHOP) ->
 
 
 def cli_in_another_process(settings: Settings, *args: str) -> str:
-    environment = os.environ | {"DATABASE_URL": settings.database_url}
+    environment = os.environ | {"DATABASE_URL": settings.database_url, "PRODUCTION_API_URL": "simulator"}
     finished = subprocess.run(
         [sys.executable, "-m", "entrypoints.cli", *args],
         cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60, check=False,

@@ -77,6 +77,7 @@ def served_gateway(
     key_file = tmp_path_factory.mktemp("keys") / "api-key"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATABASE_URL", database_url)
+        patch.setenv("PRODUCTION_API_URL", "simulator")  # the demo sellers are Kaspi's
         assert cli.main(["demo", "init", "--sellers", str(DEMO_SELLERS), "--key-file", str(key_file)]) == 0
     port = free_port()
     settings = Settings.from_env(
