@@ -82,10 +82,11 @@ def gateway(environment: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, 
 
 
 def test_a_payment_approved_in_the_simulator_reaches_the_tail_verified_and_a_forgery_does_not(
-    gateway: tuple[str, str], environment: dict[str, str], tmp_path: Path
+    gateway: tuple[str, str], environment: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     base_url, key = gateway
     http = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    request.addfinalizer(http.close)
     tail_port = free_port()
     out, err = tmp_path / "tail.out", tmp_path / "tail.err"
     tail = paygate(environment, "webhooks", "tail", "--port", str(tail_port), out=out, err=err)
