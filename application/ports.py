@@ -89,6 +89,15 @@ class PaymentRequest:
 
 
 @attrs.frozen
+class DeclinedAttempt:
+    """One customer attempt the provider declined where the customer may try again on the same payment."""
+
+    attempt_id: str
+    code: str
+    reason: str
+
+
+@attrs.frozen
 class ProviderPayment:
     """A provider's view of a payment, mapped to our states by the adapter."""
 
@@ -102,6 +111,11 @@ class ProviderPayment:
     # Why the provider cancelled or declined it, in its own words (YooKassa's cancellation_details);
     # kept as the payment's error_message.
     failure_reason: str | None = None
+    # With outcome PENDING: the latest attempt was declined and the customer may retry.
+    declined_attempt: DeclinedAttempt | None = None
+    # What the provider's answer says was asked for, where it says it (checked by `payments attach`).
+    amount: Money | None = None
+    merchant_account: str | None = None
 
 
 @attrs.frozen
@@ -128,6 +142,8 @@ class PaymentAction:
     route: SellerRoute
     external_id: str
     amount: Money
+    # The link the customer was given, where the provider names the order by it (CloudPayments).
+    payment_link: str | None = None
 
 
 class PaymentProvider(Protocol):

@@ -152,7 +152,7 @@ def test_unreadable_bodies_are_refused(body: bytes, content_type: str) -> None:
         ("pay", {"Status": "Authorized"}, PaymentStatus.AUTHORIZED),
         ("confirm", {}, PaymentStatus.SUCCEEDED),
         ("cancel", {}, PaymentStatus.CANCELLED),
-        ("fail", {}, PaymentStatus.FAILED),
+        ("fail", {}, None),  # a declined attempt is not the payment's end: a re-fetch decides
         ("pay", {}, None),  # no status: nothing to act on but a re-fetch
         ("pay", {"Status": "AwaitingAuthentication"}, None),
         ("pay", {"Status": "Something new"}, None),
@@ -176,7 +176,7 @@ def test_what_a_notification_says_about_the_payment(
         ("Authorized", PaymentStatus.AUTHORIZED),
         ("Completed", PaymentStatus.SUCCEEDED),
         ("Cancelled", PaymentStatus.CANCELLED),
-        ("Declined", PaymentStatus.FAILED),
+        ("Declined", PaymentStatus.PENDING),  # one attempt declined; the customer may retry
         ("Refunded?", PaymentStatus.PENDING),
     ],
 )
