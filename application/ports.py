@@ -113,9 +113,9 @@ class ProviderPayment:
     failure_reason: str | None = None
     # With outcome PENDING: the latest attempt was declined and the customer may retry.
     declined_attempt: DeclinedAttempt | None = None
-    # What the provider's answer says was asked for, where it says it (checked by `payments attach`).
+    # The amount the provider's answer names, where it names one (checked by `payments attach`). The
+    # merchant account needs no field: a provider answers only about the route's own account.
     amount: Money | None = None
-    merchant_account: str | None = None
 
 
 @attrs.frozen
