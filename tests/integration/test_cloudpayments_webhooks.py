@@ -85,6 +85,12 @@ class Gateway:
 
         with_container(self.settings, expire)
 
+    def late_successes(self) -> int:
+        """The `paygate_payments_late_success` gauge (tests of a module run one at a time)."""
+        metrics = self.http.get("/metrics").text.splitlines()
+        [value] = [line.split()[-1] for line in metrics if line.startswith("paygate_payments_late_success ")]
+        return int(float(value))
+
     def status_changes(self) -> list[dict[str, Any]]:
         logs = self.http.get("/admin/logs", params={"shop_id": self.shop_id, "limit": 100}).json()["logs"]
         return [entry for entry in logs if entry["operation_type"] == "status_change"]
@@ -233,6 +239,7 @@ def test_a_check_for_a_paid_payment_is_refused_13(gateway: Gateway) -> None:
 def test_a_success_reported_after_expiry_is_recorded_and_flagged(gateway: Gateway) -> None:
     payment = gateway.create()
     gateway.expire(payment["id"])
+    waiting = gateway.late_successes()
 
     answer = gateway.notify("pay", pay_fields(payment))
 
@@ -242,6 +249,7 @@ def test_a_success_reported_after_expiry_is_recorded_and_flagged(gateway: Gatewa
     assert gateway.event_types(payment["id"])[-1] == "payment.late_success"
     logs = gateway.http.get("/admin/logs", params={"shop_id": gateway.shop_id, "limit": 100}).json()["logs"]
     assert [entry["status"] for entry in logs if entry["operation_type"] == "late_success"] == ["error"]
+    assert gateway.late_successes() == waiting + 1  # shown to operators until refunded
 
 
 def test_a_two_step_payment_is_held_captured_and_confirmed(gateway: Gateway) -> None:
