@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,13 +12,15 @@ from typing import Any
 import attrs
 import httpx
 import pytest
+from dependency_injector import providers
 
 from adapters.providers.cloudpayments import notifications
-from domain.payment import PaymentStatus
 from config.container import Container, build_container
 from config.settings import Settings
+from domain.payment import PaymentStatus
 from entrypoints import cli
 from entrypoints.http.app import create_app
+from tests.fakes import FixedClock
 from tests.support.databases import BACKENDS
 from tests.support.gateways import with_container
 from tests.support.servers import free_port, serve
@@ -84,6 +86,15 @@ class Gateway:
                 await uow.commit()
 
         with_container(self.settings, expire)
+
+    def sweep_at(self, moment: datetime) -> None:
+        """One poller sweep (another process than the served gateway's) with its clock at `moment`."""
+
+        async def sweep(container: Container) -> None:
+            container.clock.override(providers.Object(FixedClock(moment)))
+            await container.poll_payments().sweep()
+
+        with_container(self.settings, sweep)
 
     def late_successes(self) -> int:
         """The `paygate_payments_late_success` gauge (tests of a module run one at a time)."""
@@ -234,6 +245,19 @@ def test_a_check_for_a_paid_payment_is_refused_13(gateway: Gateway) -> None:
     again = gateway.notify("check", pay_fields(payment)).json()
 
     assert again == {"code": notifications.REJECTED}
+
+
+def test_an_unpaid_link_is_cancelled_at_cloudpayments_before_it_closes_here(gateway: Gateway) -> None:
+    payment = gateway.create()
+    order_id = gateway.order_of(payment)
+    gateway.http.post(f"{SANDBOX}/orders/{order_id}/decline")  # a declined attempt: still payable
+
+    gateway.sweep_at(datetime.now(UTC) + timedelta(hours=25))
+
+    assert gateway.payment(payment["id"])["status"] == "cancelled"
+    assert gateway.http.get(f"{SANDBOX}/orders/{order_id}").json()["Status"] == "Cancelled"
+    late = gateway.http.post(f"{SANDBOX}/orders/{order_id}/pay")
+    assert late.status_code == 409  # the link takes no money the gateway no longer follows
 
 
 def test_a_success_reported_after_expiry_is_recorded_and_flagged(gateway: Gateway) -> None:
