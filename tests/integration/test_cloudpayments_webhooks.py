@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,8 +13,10 @@ from typing import Any
 
 import attrs
 import httpx
+import psycopg
 import pytest
 from dependency_injector import providers
+from sqlalchemy.engine import make_url
 
 from adapters.providers.cloudpayments import notifications
 from config.container import Container, build_container
@@ -468,3 +472,29 @@ def test_input_no_column_can_hold_is_a_400_never_a_500(gateway: Gateway, changes
 
     assert [(a.status_code, a.json()["error"]["code"]) for a in answers] == [(400, "invalid_notification")] * 2
     assert gateway.payment(payment["id"])["status"] == "pending"
+
+
+def test_check_answers_from_the_payment_as_it_is_once_its_row_lock_is_free(gateway: Gateway) -> None:
+    """A Check racing a change (a Pay applied under the row lock) waits for it and answers 13, never 0."""
+    if not gateway.settings.database_url.startswith("postgresql"):
+        pytest.skip("row locks that make another connection wait are PostgreSQL's")
+    payment = gateway.create()
+    url = make_url(gateway.settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    answers: list[httpx.Response] = []
+    with psycopg.connect(url) as locker:
+        locker.execute("SELECT 1 FROM payments WHERE id = %s FOR UPDATE", (payment["id"],))
+        locker.execute("UPDATE payments SET status = 'succeeded', version = version + 1 WHERE id = %s", (payment["id"],))
+        check = threading.Thread(target=lambda: answers.append(gateway.notify("check", pay_fields(payment))))
+        check.start()
+        with psycopg.connect(url, autocommit=True) as watcher:
+            deadline = time.monotonic() + 10
+            while not watcher.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s", ("%FOR UPDATE%",)
+            ).fetchone():
+                assert time.monotonic() < deadline, "the Check never waited for the row lock"
+                time.sleep(0.01)
+        assert answers == []  # still waiting for the change in flight
+        locker.commit()
+    check.join(timeout=10)
+
+    assert [answer.json() for answer in answers] == [{"code": notifications.REJECTED}]
