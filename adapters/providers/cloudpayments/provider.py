@@ -3,8 +3,14 @@
 Identifiers: our payment id is sent as the order's `InvoiceId` and is also the payment's external id.
 CloudPayments keys transactions (each attempt to pay) by that InvoiceId, in the answer of
 `payments/find` and in every notification, so one id finds the payment from either side. The order's
-own id only lives in the payment link. Refunds, capture and void need the paying transaction's
-`TransactionId`, which `payments/find` gives.
+own id only lives in the payment link (its last segment, as CloudPayments forms the link), which is how
+`orders/cancel` finds it. Refunds, capture and void need the paying transaction's `TransactionId`, which
+`payments/find` gives.
+
+Status: `payments/find` answers the invoice's latest transaction. A `Declined` one is one attempt, not the
+payment's end: the order stays payable and the customer may retry, so it is reported as pending with the
+decline (`DeclinedAttempt`); a later attempt's `Completed` settles it. What closes an unpaid order is its
+cancellation (`cancel` of a payment nobody paid, which the poller calls before the payment expires).
 
 Idempotency: every POST carries `X-Request-ID` (CloudPayments replays the first answer to a repeated
 id, whatever the method): the payment id for `orders/create`, the refund id for a refund, the
