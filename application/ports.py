@@ -96,6 +96,11 @@ class DeclinedAttempt:
     code: str
     reason: str
 
+    @property
+    def message(self) -> str:
+        """How the payment's `error` tells it; one attempt's decline is noted (and told) once."""
+        return f"attempt {self.attempt_id} declined: {self.reason}"
+
 
 @attrs.frozen
 class ProviderPayment:

@@ -26,6 +26,8 @@ from application.events import record_event
 from application.ports import Clock, IdGenerator, ProviderPayment, RouteStore, UnitOfWork, UnitOfWorkFactory
 from application.providers import ProviderDirectory
 
+logger = logging.getLogger("paygate.sync_status")
+
 OPERATION = "status_change"
 ATTEMPT = "attempt"
 LATE_SUCCESS = "late_success"
@@ -34,7 +36,6 @@ CHECK = "status"
 # more (provider calls time out in seconds): the process making it died between the provider's
 # acceptance and the database update.
 LOST_ANSWER_AFTER = timedelta(minutes=5)
-logger = logging.getLogger("paygate.sync_status")
 LOST_ANSWER = (
     "the gateway stopped before it recorded the provider's answer; the provider may have the payment: "
     "find it in the provider's merchant cabinet and attach its id (`paygate payments attach`)"
@@ -177,7 +178,7 @@ class SyncPaymentStatus:
         expected = payment.version
         if observed.provider_status:
             payment.provider_status = observed.provider_status
-        if not payment.note_declined_attempt(attempt.code, f"attempt {attempt.attempt_id} declined: {attempt.reason}", at=now):
+        if not payment.note_declined_attempt(attempt.code, attempt.message, at=now):
             return payment
         if not await uow.payments.update(payment, expected):
             raise ConcurrentUpdate(payment.id)
@@ -195,7 +196,7 @@ class SyncPaymentStatus:
         now = self._clock.now()
         expected = payment.version
         previous = payment.status.value
-        payment.record_late_success(observed.outcome, provider_status=observed.provider_status, previous=previous, at=now)
+        payment.record_late_success(observed.outcome, provider_status=observed.provider_status, at=now)
         if not await uow.payments.update(payment, expected):
             raise ConcurrentUpdate(payment.id)
         await uow.audit.append(
@@ -214,4 +215,4 @@ def is_news(payment: Payment, observed: ProviderPayment) -> bool:
     if (observed.outcome, observed.provider_status) != (payment.status, payment.provider_status):
         return True
     attempt = observed.declined_attempt
-    return attempt is not None and payment.error_message != f"attempt {attempt.attempt_id} declined: {attempt.reason}"
+    return attempt is not None and payment.error_message != attempt.message

@@ -180,6 +180,8 @@ class Payment:
         if outcome is self.status:
             return False
         self._move(outcome, at)
+        if self.error_code == LATE_SUCCESS and outcome in MONEY_TAKEN:
+            return True  # a late hold captured later is still money an operator must look at
         # A success clears what an earlier unanswered attempt noted; a failure says why.
         self.error_code = error_code
         self.error_message = error_message
@@ -199,7 +201,7 @@ class Payment:
         self.updated_at = at
         return True
 
-    def record_late_success(self, outcome: PaymentStatus, *, provider_status: str | None, previous: str, at: datetime) -> None:
+    def record_late_success(self, outcome: PaymentStatus, *, provider_status: str | None, at: datetime) -> None:
         """The provider took the money after the payment was closed here: the money is the truth.
 
         The payment moves to what the provider says (so it can be refunded) and stays flagged
@@ -207,6 +209,7 @@ class Payment:
         """
         if self.status not in UNSUCCESSFUL or outcome not in MONEY_TAKEN:
             raise IllegalTransition(self.id, self.status.value, outcome.value)
+        previous = self.status.value
         self.status = outcome
         if provider_status is not None:
             self.provider_status = provider_status

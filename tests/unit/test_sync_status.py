@@ -272,3 +272,13 @@ async def test_a_late_hold_is_followed_by_the_poller(gateway: InMemoryGateway) -
 
     assert (late.status, late.error_code) == (PaymentStatus.AUTHORIZED, "late_success")
     assert payment.id in gateway.db.checks
+
+
+async def test_a_late_hold_captured_later_keeps_its_flag(gateway: InMemoryGateway) -> None:
+    payment = pending(gateway)
+    await gateway.sync.apply(payment.id, ProviderPayment(EXTERNAL_ID, "Closed", PaymentStatus.EXPIRED))
+    await gateway.sync.apply(payment.id, ProviderPayment(EXTERNAL_ID, "Authorized", PaymentStatus.AUTHORIZED))
+
+    captured = await gateway.sync.apply(payment.id, PAID)
+
+    assert (captured.status, captured.error_code) == (PaymentStatus.SUCCEEDED, "late_success")
