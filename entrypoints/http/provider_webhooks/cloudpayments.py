@@ -1,14 +1,15 @@
 """CloudPayments notifications: `POST /webhooks/cloudpayments/{kind}`, verified by Content-HMAC, answered `{"code": N}`.
 
 The signature comes first: the body must be signed (Content-HMAC) with the API secret of one of the
-CloudPayments routes, or it is refused with 400 before anything it names is looked up. Then the payment is
-found by the notification's InvoiceId (our payment id) and must belong to a signing site's shop. Check
-answers, under the payment's row lock, whether CloudPayments may take the money (0; 10 unknown invoice,
-12 wrong amount, 13 the payment takes no more money, 20 expired) and changes nothing. Pay, Confirm and Cancel report a
-state the HMAC makes trustworthy: it is applied through the one status-change path, once per
-TransactionId and kind. Fail is only a hint: the customer may try again on the same order, so the latest
-transaction is fetched instead; a declined one leaves the payment pending (`payment.attempt_failed`),
-and a late Fail of an earlier attempt never touches a payment a later attempt paid. Refund changes nothing: a refund is recorded by the call that made it.
+CloudPayments routes, or it is refused with 400 before anything it names is looked up. Then the payment
+is found by the notification's InvoiceId (our payment id) and must belong to a signing site's shop.
+Check answers, under the payment's row lock, whether CloudPayments may take the money (0; 10 unknown
+invoice, 12 wrong amount, 13 the payment takes no more money, 20 expired) and changes nothing. Pay,
+Confirm and Cancel report a state the HMAC makes trustworthy: it is applied through the one
+status-change path, once per TransactionId and kind. Fail is only a hint: the customer may try again
+on the same order, so the latest transaction is fetched instead; a declined one leaves the payment
+pending (`payment.attempt_failed`), and a late Fail of an earlier attempt never touches a payment a
+later attempt paid. Refund changes nothing: a refund is recorded by the call that made it.
 """
 
 from __future__ import annotations
@@ -49,8 +50,12 @@ async def notification(request: Request) -> Response:
     handler = container.handle_provider_notice()
     # The signature first: the sites whose API secret signed these bytes, before the invoice is looked up.
     signatures = [request.headers[name] for name in notifications.SIGNATURE_HEADERS if name in request.headers]
-    signers = await handler.signing_routes(
-        NAME, lambda route: notifications.signature_valid(raw, route.credentials.get(API_SECRET) or "", signatures)
+    signers = (
+        await handler.signing_routes(
+            NAME, lambda route: notifications.signature_valid(raw, route.credentials.get(API_SECRET) or "", signatures)
+        )
+        if signatures
+        else []  # unsigned: refused without a query
     )
     if not signers:
         log.warning("cloudpayments notification refused: bad signature", kind=kind)
