@@ -137,8 +137,14 @@ def test_a_nested_json_field_is_kept_as_text() -> None:
         (b"\xff\xfe", "application/x-www-form-urlencoded"),
         (b"InvoiceId", "application/x-www-form-urlencoded"),
         (b"a=" + b"x" * notifications.MAX_BODY_BYTES, "application/x-www-form-urlencoded"),
+        (b"InvoiceId=pay_%00", "application/x-www-form-urlencoded"),
+        (b'{"InvoiceId": "pay_1", "Name": "a\\u0000b"}', "application/json"),
+        (b"InvoiceId=" + b"p" * 65, "application/x-www-form-urlencoded"),
     ],
-    ids=["empty", "form-duplicate", "json-duplicate", "json-array", "bad-json", "not-utf8", "no-value", "too-large"],
+    ids=[
+        "empty", "form-duplicate", "json-duplicate", "json-array", "bad-json", "not-utf8", "no-value", "too-large",
+        "nul-in-form", "nul-in-json", "invoice-too-long",
+    ],
 )
 def test_unreadable_bodies_are_refused(body: bytes, content_type: str) -> None:
     with pytest.raises(UnreadableNotification):
