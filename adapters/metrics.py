@@ -38,6 +38,13 @@ SCRAPE_GAUGES: Mapping[str, tuple[str, tuple[str, ...]]] = {
         ),
         ("provider",),
     ),
+    "paygate_payments_late_success": (
+        (
+            "Payments the provider took money for after Paygate had closed them (failed, cancelled, "
+            "expired), not refunded since: an operator fulfils or refunds each (error code `late_success`)."
+        ),
+        (),
+    ),
     "paygate_refunds_outcome_unknown": (
         "Refunds whose provider answer was lost; their amount stays reserved.",
         (),

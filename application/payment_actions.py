@@ -110,6 +110,7 @@ class PaymentActionRunner:
             route=route,
             external_id=payment.external_id,
             amount=payment.amount,
+            payment_link=payment.payment_link,
         )
         try:
             answer = await self._call(provider, action)

@@ -23,7 +23,7 @@ from application.cancel_payment import CancelPayment
 from application.errors import ApplicationError
 from application.ports import Clock, Throttle, UnitOfWork, UnitOfWorkFactory
 from application.providers import ProviderDirectory
-from application.sync_status import SyncPaymentStatus
+from application.sync_status import SyncPaymentStatus, is_news
 
 ACTOR = "poller"
 logger = logging.getLogger("paygate.poller")
@@ -173,7 +173,7 @@ class PollPayments:
                 return
             # Still unpaid past its lifetime: nobody is going to pay it.
             observed = attrs.evolve(observed, outcome=PaymentStatus.EXPIRED)
-        if (observed.outcome, observed.provider_status) == (payment.status, payment.provider_status):
+        if not is_news(payment, observed):
             # Nothing new since the claim: no change to apply (the usual answer, and the cheap one).
             sweep.next_checks.append(following)
             return

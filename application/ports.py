@@ -89,6 +89,20 @@ class PaymentRequest:
 
 
 @attrs.frozen
+class DeclinedAttempt:
+    """One customer attempt the provider declined where the customer may try again on the same payment."""
+
+    attempt_id: str
+    code: str
+    reason: str
+
+    @property
+    def message(self) -> str:
+        """How the payment's `error` tells it; one attempt's decline is noted (and told) once."""
+        return f"attempt {self.attempt_id} declined: {self.reason}"
+
+
+@attrs.frozen
 class ProviderPayment:
     """A provider's view of a payment, mapped to our states by the adapter."""
 
@@ -102,6 +116,11 @@ class ProviderPayment:
     # Why the provider cancelled or declined it, in its own words (YooKassa's cancellation_details);
     # kept as the payment's error_message.
     failure_reason: str | None = None
+    # With outcome PENDING: the latest attempt was declined and the customer may retry.
+    declined_attempt: DeclinedAttempt | None = None
+    # The amount the provider's answer names, where it names one (checked by `payments attach`). The
+    # merchant account needs no field: a provider answers only about the route's own account.
+    amount: Money | None = None
 
 
 @attrs.frozen
@@ -128,6 +147,8 @@ class PaymentAction:
     route: SellerRoute
     external_id: str
     amount: Money
+    # The link the customer was given, where the provider names the order by it (CloudPayments).
+    payment_link: str | None = None
 
 
 class PaymentProvider(Protocol):

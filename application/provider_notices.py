@@ -8,11 +8,18 @@ provider before anything changes.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from domain.payment import Payment
+from domain.seller_route import SellerRoute
 
+from application.errors import PaymentNotFound
 from application.ports import Clock, ProviderNotice, UnitOfWorkFactory
 from application.sync_status import SyncPaymentStatus
+
+
+_T = TypeVar("_T")
 
 
 class NoticeResult(enum.StrEnum):
@@ -42,6 +49,24 @@ class HandleProviderNotice:
                 await uow.provider_events.first_time(notice.provider, notice.event_id, self._clock.now())
                 await uow.commit()
         return NoticeResult.APPLIED
+
+    async def signing_routes(self, provider: str, signed_by: Callable[[SellerRoute], bool]) -> Sequence[SellerRoute]:
+        """The provider's routes whose secret signed a notice, found before anything the notice names is
+        looked up: an unsigned notice learns nothing (not even whether its payment exists)."""
+        async with self._uow() as uow:
+            routes = await uow.routes.list(provider=provider)
+        return [route for route in routes if signed_by(route)]
+
+    async def answer_under_lock(self, payment_id: str, answer: Callable[[Payment], _T]) -> _T:
+        """A provider's question about a payment (may I take this money?) answered while its row is locked,
+        so no status change can slip in between the answer and the state it was drawn from."""
+        async with self._uow() as uow:
+            payment = await uow.payments.get(payment_id, for_update=True)
+            if payment is None:
+                raise PaymentNotFound(payment_id)
+            result = answer(payment)
+            await uow.commit()
+        return result
 
     async def _seen(self, notice: ProviderNotice) -> bool:
         async with self._uow() as uow:

@@ -6,11 +6,13 @@ loser of a race finds the payment already moved and records nothing.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from domain.audit import Outcome
-from domain.events import settlement_event
-from domain.payment import OPEN, Payment, PaymentStatus
+from domain.events import EventType, settlement_event
+from domain.payment import MONEY_TAKEN, OPEN, UNSUCCESSFUL, Payment, PaymentStatus
+from domain.polling import PaymentCheck
 
 from application.audit import AuditRecorder, payment_entry
 from application.errors import (
@@ -21,11 +23,14 @@ from application.errors import (
     ProviderUnavailable,
 )
 from application.events import record_event
-from application.ports import Clock, IdGenerator, ProviderPayment, RouteStore, UnitOfWorkFactory
+from application.ports import Clock, IdGenerator, ProviderPayment, RouteStore, UnitOfWork, UnitOfWorkFactory
 from application.providers import ProviderDirectory
 
+logger = logging.getLogger("paygate.sync_status")
+
 OPERATION = "status_change"
-UNSUCCESSFUL = frozenset({PaymentStatus.FAILED, PaymentStatus.CANCELLED, PaymentStatus.EXPIRED})
+ATTEMPT = "attempt"
+LATE_SUCCESS = "late_success"
 CHECK = "status"
 # A create still without the provider's answer this long after it started cannot be in flight any
 # more (provider calls time out in seconds): the process making it died between the provider's
@@ -70,7 +75,7 @@ class SyncPaymentStatus:
         observed = await self.observe(payment, actor=actor)
         if observed is None:
             return payment
-        if (observed.outcome, observed.provider_status) == (payment.status, payment.provider_status):
+        if not is_news(payment, observed):
             # Nothing new since it was read (the usual answer while a customer decides): no change to
             # apply, so no transaction and no row lock. A change made meanwhile by someone else is
             # theirs to record; this read may return the copy from a moment before it.
@@ -125,10 +130,14 @@ class SyncPaymentStatus:
             payment = await uow.payments.get(payment_id, for_update=True)
             if payment is None:
                 raise PaymentNotFound(payment_id)
+            if payment.status in UNSUCCESSFUL and observed.outcome in MONEY_TAKEN:
+                return await self._record_late_success(uow, payment, observed, actor=actor)
             if payment.status not in OPEN:
                 return payment  # someone else settled it first: nothing to record
             expected = payment.version
             outcome = observed.outcome
+            if outcome is PaymentStatus.PENDING and observed.declined_attempt is not None:
+                return await self._note_declined_attempt(uow, payment, observed, actor=actor)
             if outcome is PaymentStatus.PENDING and payment.status is PaymentStatus.AUTHORIZED:
                 # A provider answer lagging behind a webhook: an authorisation is never undone.
                 return payment
@@ -156,3 +165,54 @@ class SyncPaymentStatus:
                     await uow.checks.remove(payment.id)  # nothing left to poll for
             await uow.commit()
         return payment
+
+    async def _note_declined_attempt(
+        self, uow: UnitOfWork, payment: Payment, observed: ProviderPayment, *, actor: str | None
+    ) -> Payment:
+        """A declined attempt the customer may retry: no state change, the decline noted and told once."""
+        attempt = observed.declined_attempt
+        assert attempt is not None
+        if payment.status is not PaymentStatus.PENDING:
+            return payment  # an authorisation is never undone by a later attempt's decline
+        now = self._clock.now()
+        expected = payment.version
+        if observed.provider_status:
+            payment.provider_status = observed.provider_status
+        if not payment.note_declined_attempt(attempt.code, attempt.message, at=now):
+            return payment
+        if not await uow.payments.update(payment, expected):
+            raise ConcurrentUpdate(payment.id)
+        await uow.audit.append(
+            payment_entry(ATTEMPT, payment, Outcome.ERROR, at=now, error=payment.error_message, actor=actor)
+        )
+        await record_event(uow, self._ids, EventType.PAYMENT_ATTEMPT_FAILED, payment, at=now)
+        await uow.commit()
+        return payment
+
+    async def _record_late_success(
+        self, uow: UnitOfWork, payment: Payment, observed: ProviderPayment, *, actor: str | None
+    ) -> Payment:
+        """Money taken for a payment closed here: recorded as the provider says, flagged, never dropped."""
+        now = self._clock.now()
+        expected = payment.version
+        previous = payment.status.value
+        payment.record_late_success(observed.outcome, provider_status=observed.provider_status, at=now)
+        if not await uow.payments.update(payment, expected):
+            raise ConcurrentUpdate(payment.id)
+        await uow.audit.append(
+            payment_entry(LATE_SUCCESS, payment, Outcome.ERROR, at=now, error=payment.error_message, actor=actor)
+        )
+        await record_event(uow, self._ids, EventType.PAYMENT_LATE_SUCCESS, payment, at=now)
+        if payment.status in OPEN:
+            await uow.checks.add(PaymentCheck(payment_id=payment.id, next_check_at=now))  # a late hold: follow it
+        await uow.commit()
+        logger.error("payment %s paid at %s after it was %s here", payment.id, payment.provider, previous)
+        return payment
+
+
+def is_news(payment: Payment, observed: ProviderPayment) -> bool:
+    """Whether the provider's answer tells anything the stored payment does not (the cheap test before a lock)."""
+    if (observed.outcome, observed.provider_status) != (payment.status, payment.provider_status):
+        return True
+    attempt = observed.declined_attempt
+    return attempt is not None and payment.error_message != attempt.message

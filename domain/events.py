@@ -20,6 +20,10 @@ class EventType(enum.StrEnum):
     PAYMENT_FAILED = "payment.failed"
     PAYMENT_CANCELLED = "payment.cancelled"
     PAYMENT_EXPIRED = "payment.expired"
+    # A customer's attempt was declined; the payment stays pending for a retry (no state change).
+    PAYMENT_ATTEMPT_FAILED = "payment.attempt_failed"
+    # The provider took the money after Paygate had closed the payment: an operator must look.
+    PAYMENT_LATE_SUCCESS = "payment.late_success"
     REFUND_SUCCEEDED = "refund.succeeded"
     REFUND_FAILED = "refund.failed"
 

@@ -63,6 +63,11 @@ SETTLED = frozenset(
 )
 # Payments whose outcome the provider still decides: status sync, the poller and webhooks act on them.
 OPEN = frozenset({PaymentStatus.PENDING, PaymentStatus.AUTHORIZED})
+# Closed without money; a provider that reports money taken for one of these was late, not wrong.
+UNSUCCESSFUL = frozenset({PaymentStatus.FAILED, PaymentStatus.CANCELLED, PaymentStatus.EXPIRED})
+MONEY_TAKEN = frozenset({PaymentStatus.AUTHORIZED, PaymentStatus.SUCCEEDED})
+# The error code of a payment paid at the provider after Paygate closed it: it needs an operator.
+LATE_SUCCESS = "late_success"
 
 
 def can_transition(current: PaymentStatus, requested: PaymentStatus) -> bool:
@@ -175,10 +180,42 @@ class Payment:
         if outcome is self.status:
             return False
         self._move(outcome, at)
+        if self.error_code == LATE_SUCCESS and outcome in MONEY_TAKEN:
+            return True  # a late hold captured later is still money an operator must look at
         # A success clears what an earlier unanswered attempt noted; a failure says why.
         self.error_code = error_code
         self.error_message = error_message
         return True
+
+    def note_declined_attempt(self, code: str, reason: str, at: datetime) -> bool:
+        """A customer's attempt was declined where they may try again: still pending, the decline noted.
+
+        False when this decline is noted already (the same attempt told twice).
+        """
+        if self.status is not PaymentStatus.PENDING:
+            raise IllegalTransition(self.id, self.status.value, PaymentStatus.PENDING.value)
+        if (self.error_code, self.error_message) == (code, reason):
+            return False
+        self.error_code = code
+        self.error_message = reason
+        self.updated_at = at
+        return True
+
+    def record_late_success(self, outcome: PaymentStatus, *, provider_status: str | None, at: datetime) -> None:
+        """The provider took the money after the payment was closed here: the money is the truth.
+
+        The payment moves to what the provider says (so it can be refunded) and stays flagged
+        (`late_success`) for an operator: the marketplace may have given the order up.
+        """
+        if self.status not in UNSUCCESSFUL or outcome not in MONEY_TAKEN:
+            raise IllegalTransition(self.id, self.status.value, outcome.value)
+        previous = self.status.value
+        self.status = outcome
+        if provider_status is not None:
+            self.provider_status = provider_status
+        self.error_code = LATE_SUCCESS
+        self.error_message = f"paid at the provider after the payment was {previous} here: fulfil or refund it"
+        self.updated_at = at
 
     def note_unknown_outcome(self, code: str, reason: str, at: datetime) -> None:
         """The provider's answer was lost (timeout, 5xx): the payment stays pending, the attempt noted."""

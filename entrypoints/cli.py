@@ -8,6 +8,7 @@ import csv
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -209,6 +210,17 @@ async def _routes_import(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_container(settings, work)
 
 
+def _major_amount(text: str) -> Decimal:
+    """An amount as an operator types it (`7000.00`): exact decimal digits, never a float."""
+    try:
+        amount = Decimal(text.strip())
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount like 7000.00") from None
+    if not amount.is_finite() or amount <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive amount")
+    return amount
+
+
 def _payment_view(payment: Payment) -> dict[str, Any]:
     return {
         "id": payment.id,
@@ -244,7 +256,24 @@ async def _payments_show(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _payments_attach(settings: Settings, args: argparse.Namespace) -> int:
     async def work(container: Container) -> int:
-        payment = await container.attach_external_id().execute(args.id, args.external_id, actor=CLI_ACTOR)
+        attach = container.attach_external_id()
+        if not args.yes:
+            # Shown only once verified (the typed amount included): the operator confirms what was checked.
+            checked = await attach.check(args.id, args.external_id, typed_amount=args.amount, actor=CLI_ACTOR)
+            observed = checked.observed
+            _print_json(
+                {
+                    "payment": _payment_view(checked.payment),
+                    "provider": {
+                        "external_id": observed.external_id,
+                        "status": observed.provider_status,
+                        "amount": observed.amount.minor if observed.amount else None,
+                    },
+                }
+            )
+            print("paygate: verified, nothing attached yet: run it again with --yes to attach", file=sys.stderr)
+            return 1
+        payment = await attach.execute(args.id, args.external_id, typed_amount=args.amount, actor=CLI_ACTOR)
         _print_json(_payment_view(payment))
         return 0
 
@@ -408,6 +437,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     attach.add_argument("id", help="the Paygate payment id (pay_...)")
     attach.add_argument("--external-id", required=True, help="the provider's id of that payment")
+    attach.add_argument(
+        "--amount",
+        type=_major_amount,
+        help="the amount the merchant cabinet shows for that id, in the payment's currency units (7000.00); "
+        "required where the provider's status does not tell it (Kaspi)",
+    )
+    attach.add_argument("--yes", action="store_true", help="attach; without it the checks run and nothing changes")
     attach.set_defaults(handler=_payments_attach)
 
     webhooks = commands.add_parser("webhooks", help="outgoing webhooks").add_subparsers(

@@ -30,10 +30,11 @@ Feature: CloudPayments payment links for sellers in Russia
     Then the notification is refused as forged
     And Paygate's records still show the payment pending
 
-  Scenario: Once a payment has failed, its link takes no more money
+  Scenario: A declined card may be tried again on the same link, and the customer is charged once
     Given the marketplace billed 700 roubles for order "C-1004" of shop 56195 by a CloudPayments link
     And the customer's card was declined on the link's page
+    Then the payment is still pending, with the decline noted
     When the customer tries again on the same page
-    Then Paygate refused when CloudPayments asked before taking the money
-    And the payment has failed
-    And CloudPayments charged the customer nothing
+    Then CloudPayments asked Paygate again before taking the money, and Paygate agreed
+    And the payment has succeeded
+    And CloudPayments charged the customer 700 roubles, once

@@ -8,6 +8,8 @@ from datetime import datetime
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from domain.payment import LATE_SUCCESS, PaymentStatus
+
 from application.errors import ProviderOutcomeUnknown
 from application.sync_status import LOST_ANSWER_AFTER
 
@@ -16,6 +18,10 @@ from adapters.persistence.tables import outbox_events, payment_checks, payments,
 
 _PENDING = "pending"
 _UNKNOWN = ProviderOutcomeUnknown.code
+# A late success needs an operator until it is refunded in full.
+_LATE_SUCCESS_WAITING = [
+    s.value for s in (PaymentStatus.AUTHORIZED, PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED)
+]
 
 
 class DatabaseGauges:
@@ -33,6 +39,7 @@ class DatabaseGauges:
         async with self._engine.connect() as connection:
             return [
                 *await self._payments(connection, now),
+                *await self._late_successes(connection),
                 *await self._refunds(connection),
                 *await self._poller(connection, now),
                 *await self._outbox(connection, now),
@@ -60,6 +67,14 @@ class DatabaseGauges:
             readings.append(Reading("paygate_payments_pending", pending, {"provider": provider}))
             readings.append(Reading("paygate_payments_outcome_unknown", unanswered, {"provider": provider}))
         return readings
+
+    async def _late_successes(self, connection: AsyncConnection) -> list[Reading]:
+        waiting = await connection.scalar(
+            select(func.count()).where(
+                payments.c.error_code == LATE_SUCCESS, payments.c.status.in_(_LATE_SUCCESS_WAITING)
+            )
+        )
+        return [Reading("paygate_payments_late_success", waiting or 0)]
 
     async def _refunds(self, connection: AsyncConnection) -> list[Reading]:
         lost = await connection.scalar(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.events import EventType
 from domain.money import CURRENCY_EXPONENTS, MAX_MINOR_UNITS
 from domain.payment import PaymentMethod, PaymentStatus
 
@@ -340,10 +341,7 @@ PATHS: dict[str, Any] = {
 
 # --- Outgoing webhooks (entrypoints/http/webhook_routes.py) ----------------------------------------
 
-_EVENT_TYPES = [
-    "payment.created", "payment.authorized", "payment.succeeded", "payment.failed", "payment.cancelled",
-    "payment.expired", "refund.succeeded", "refund.failed",
-]
+_EVENT_TYPES = [event_type.value for event_type in EventType]  # the domain's list, never a copy of it
 _WEBHOOK_ID = {"type": "string", "pattern": "^[A-Za-z0-9_]{1,64}$"}
 _OPERATOR_ERRORS = {**_AUTH_ERRORS, "403": _error("the key lacks the admin scope, or reaches only some shops")}
 

@@ -111,7 +111,28 @@ async def test_a_declined_payment_is_a_result_not_an_exception(subject: Provider
     observed = await subject.provider.fetch_payment(subject.route, created.external_id)
 
     assert observed.external_id == created.external_id
-    assert observed.outcome in DECLINED, observed
+    if observed.outcome is PaymentStatus.PENDING:
+        # Where the customer may try again on the same payment, a decline is noted, never final.
+        assert observed.declined_attempt is not None, observed
+    else:
+        assert observed.outcome in DECLINED, observed
+
+
+async def test_a_retry_after_a_decline_succeeds_where_the_provider_allows_one(subject: ProviderHarness) -> None:
+    created = await subject.provider.create_payment(payment_request(subject))
+    await subject.customer_declines(created.external_id)
+    declined = await subject.provider.fetch_payment(subject.route, created.external_id)
+    if declined.outcome is not PaymentStatus.PENDING:
+        pytest.skip(f"{subject.provider.profile.name} closes a payment at its first decline")
+
+    await subject.customer_pays(created.external_id)
+    retried = await subject.provider.fetch_payment(subject.route, created.external_id)
+
+    assert (retried.outcome, retried.declined_attempt) == (PaymentStatus.SUCCEEDED, None)
+    # Charged once: the whole amount refunds, and nothing more does.
+    await subject.provider.refund(refund_request(subject, created.external_id, subject.amount))
+    with pytest.raises(ProviderDeclined):
+        await subject.provider.refund(refund_request(subject, created.external_id, minor(subject, 100)))
 
 
 # --- refunds ------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from adapters.providers.cloudpayments import notifications, wire
 from adapters.providers.cloudpayments.provider import API_SECRET, CloudPaymentsProvider
-from adapters.providers.cloudpayments.simulator_state import CloudPaymentsSimulatorState
+from adapters.providers.cloudpayments.simulator_state import CloudPaymentsSimulatorState, OrderClosed
 from adapters.providers.http_client import build_http_client
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import PaymentAction, PaymentRequest, RefundRequest
@@ -65,13 +65,14 @@ def refund_of(route: SellerRoute, external_id: str, amount: Money) -> RefundRequ
     )
 
 
-def action_on(route: SellerRoute, external_id: str, amount: Money) -> PaymentAction:
+def action_on(route: SellerRoute, external_id: str, amount: Money, *, payment_link: str | None = None) -> PaymentAction:
     return PaymentAction(
         payment_id=external_id,
         idempotency_key=f"act_{uuid.uuid4().hex}",
         route=route,
         external_id=external_id,
         amount=amount,
+        payment_link=payment_link,
     )
 
 
@@ -247,8 +248,12 @@ async def test_status_follows_the_latest_transaction_of_the_invoice(
     completed = await provider.fetch_payment(route, created.external_id)
 
     assert (unpaid.outcome, unpaid.provider_status) == (PaymentStatus.PENDING, wire.ORDER_CREATED)
-    assert (declined.outcome, declined.provider_status) == (PaymentStatus.FAILED, wire.DECLINED)
+    # A declined attempt is not the payment's end: the customer may retry on the same order.
+    assert (declined.outcome, declined.provider_status) == (PaymentStatus.PENDING, wire.DECLINED)
+    assert declined.declined_attempt is not None
+    assert (declined.declined_attempt.code, declined.declined_attempt.reason) == ("reason_5051", "InsufficientFunds")
     assert (completed.outcome, completed.provider_status) == (PaymentStatus.SUCCEEDED, wire.COMPLETED)
+    assert (completed.declined_attempt, completed.amount) == (None, rub("990"))
     finds = calls(simulator, "find")
     assert [c["json"] for c in finds] == [{"InvoiceId": created.external_id}] * 3
     # A status question is a read: a repeated X-Request-ID would be answered with a stale status.
@@ -316,14 +321,81 @@ async def test_only_a_held_payment_can_be_captured_or_voided(
     unpaid = await provider.create_payment(link(route, rub("100"), manual_capture=True))
     one_step = await paid(provider, simulator, route, rub("100"))
 
-    with pytest.raises(ProviderDeclined) as void_unpaid:
-        await provider.cancel(action_on(route, unpaid.external_id, rub("100")))
+    with pytest.raises(ProviderDeclined) as capture_unpaid:
+        await provider.capture(action_on(route, unpaid.external_id, rub("100")))
     with pytest.raises(ProviderDeclined) as capture_completed:
         await provider.capture(action_on(route, one_step, rub("100")))
+    with pytest.raises(ProviderDeclined) as void_completed:
+        await provider.cancel(action_on(route, one_step, rub("100")))
 
-    assert void_unpaid.value.code == "not_authorized"
+    assert capture_unpaid.value.code == "not_authorized"
     assert capture_completed.value.code == "not_authorized"
+    assert void_completed.value.code == "not_authorized"
     assert calls(simulator, "void") == [] and calls(simulator, "confirm") == []
+
+
+@pytest.mark.anyio
+async def test_an_unpaid_order_is_cancelled_there_and_takes_no_payment_after(
+    provider: CloudPaymentsProvider, simulator: CloudPaymentsSimulatorServer, route: SellerRoute
+) -> None:
+    created = await provider.create_payment(link(route, rub("100")))
+    order_id = simulator.state.order_for_invoice(created.external_id).order_id
+    simulator.state.decline(order_id)  # a declined attempt leaves the order payable
+
+    cancelled = await provider.cancel(action_on(route, created.external_id, rub("100"), payment_link=created.payment_link))
+
+    assert (cancelled.outcome, cancelled.provider_status) == (PaymentStatus.CANCELLED, wire.CANCELLED)
+    [cancel] = calls(simulator, "cancel_order")
+    assert cancel["json"] == {"Id": order_id}
+    with pytest.raises(OrderClosed):
+        simulator.state.begin_attempt(order_id)  # the link takes no more payments
+
+
+@pytest.mark.anyio
+async def test_a_paid_order_is_never_cancelled(
+    provider: CloudPaymentsProvider,
+    simulator: CloudPaymentsSimulatorServer,
+    route: SellerRoute,
+    http_client: httpx.AsyncClient,
+) -> None:
+    created = await provider.create_payment(link(route, rub("100")))
+    order_id = simulator.state.order_for_invoice(created.external_id).order_id
+    simulator.state.pay(order_id)
+
+    with pytest.raises(ProviderDeclined) as refused:
+        await provider.cancel(action_on(route, created.external_id, rub("100"), payment_link=created.payment_link))
+    # Paid between a look and a cancel: CloudPayments refuses to cancel a paid order.
+    late_cancel = await http_client.post(
+        f"{simulator.base_url}/orders/cancel", json={"Id": order_id}, auth=(route.merchant_account, simulator.api_secret)
+    )
+
+    assert refused.value.code == "not_authorized"  # a completed payment is refunded, not cancelled
+    assert [c["json"] for c in calls(simulator, "cancel_order")] == [{"Id": order_id}]  # the late one alone
+    assert late_cancel.json()["Success"] is False
+    assert (await provider.fetch_payment(route, created.external_id)).outcome is PaymentStatus.SUCCEEDED
+
+
+@pytest.mark.anyio
+async def test_a_successful_transaction_carries_what_the_cloudpayments_client_checks_for(
+    provider: CloudPaymentsProvider,
+    simulator: CloudPaymentsSimulatorServer,
+    route: SellerRoute,
+    http_client: httpx.AsyncClient,
+) -> None:
+    external_id = await paid(provider, simulator, route, rub("100"))
+
+    found = await http_client.post(
+        f"{simulator.base_url}/payments/find",
+        json={"InvoiceId": external_id},
+        auth=(route.merchant_account, simulator.api_secret),
+    )
+    answer = found.json()
+
+    model = answer["Model"]
+    assert answer["Success"] is True
+    # The community npm client tells a success by TransactionId and AuthCode in the Model.
+    assert {"TransactionId", "AuthCode", "AuthDate", "CardExpDate", "CurrencyCode", "StatusCode"} <= set(model)
+    assert (model["CurrencyCode"], model["Status"]) == (643, "Completed")
 
 
 # --- Refunds --------------------------------------------------------------------------------------
@@ -546,7 +618,8 @@ async def test_a_check_answered_with_a_refusal_declines_the_attempt(http_client:
             status = await provider.fetch_payment(simulator.route(), created.external_id)
 
     assert [kind for kind, *_ in receiver.received] == ["check", "fail"]
-    assert status.outcome is PaymentStatus.FAILED
+    assert (status.outcome, status.provider_status) == (PaymentStatus.PENDING, wire.DECLINED)
+    assert status.declined_attempt is not None and status.declined_attempt.code == "reason_5206"
 
 
 @pytest.mark.anyio

@@ -4,6 +4,7 @@ mid-create, and concurrent refunds of one payment."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -337,11 +338,24 @@ def test_a_gateway_killed_after_kaspi_accepted_leaves_the_payment_pending_and_re
     [bill] = state.payments()
     state.approve(bill.external_id)
 
-    async def attach(container: Container) -> Payment:
-        container.clock.override(providers.Object(later))
-        return await container.attach_external_id().execute(payment_id, bill.external_id, actor="ops")
+    def attach(*options: str) -> subprocess.CompletedProcess[str]:
+        command = ["payments", "attach", payment_id, "--external-id", bill.external_id, *options]
+        return subprocess.run(
+            [sys.executable, "-m", "entrypoints.cli", *command],
+            env=serve_process.env, cwd=os.getcwd(), capture_output=True, text=True, timeout=60,
+        )
 
-    recovered = with_container(settings, attach)
+    # Kaspi's status names no amount: the operator types the cabinet's, and nothing is shown before.
+    untyped, mistyped = attach("--yes"), attach("--amount", "1.00", "--yes")
+    checked = attach("--amount", "5000.00")  # verified, shown, not attached without --yes
+    assert (untyped.returncode, mistyped.returncode, checked.returncode) == (2, 2, 1)
+    assert "amount" in untyped.stderr and "amount" in mistyped.stderr
+    assert untyped.stdout == mistyped.stdout == "" and "5000" not in untyped.stderr + mistyped.stderr
+    assert json.loads(checked.stdout)["payment"]["id"] == payment_id
+    assert stored_payment(settings, payment_id).external_id is None
+    attached = attach("--amount", "5000.00", "--yes")
+    assert attached.returncode == 0, attached.stderr
+    recovered = stored_payment(settings, payment_id)
     # ...and from then on it is an ordinary payment: status sync settled it, the API answers for it.
     assert (recovered.status, recovered.external_id) == (PaymentStatus.SUCCEEDED, bill.external_id)
     status = httpx.get(f"{serve_process.base_url}/payments/kaspi/status/{bill.external_id}", headers=key.header, timeout=10)

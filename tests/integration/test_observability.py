@@ -159,7 +159,7 @@ def test_metrics_read_pending_payments_and_the_other_database_gauges_at_scrape_t
     for gauge in (
         "paygate_payments_outcome_unknown", "paygate_refunds_outcome_unknown", "paygate_poller_lag_seconds",
         "paygate_outbox_backlog", "paygate_outbox_oldest_event_age_seconds", "paygate_webhook_deliveries_retrying",
-        "paygate_webhook_deliveries_dead_lettered",
+        "paygate_webhook_deliveries_dead_lettered", "paygate_payments_late_success",
     ):
         assert any(name == gauge for name, _labels in after), gauge
     assert not any(name == "paygate_metrics_sampler_failures_total" for name, _labels in after)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -22,6 +23,7 @@ from tests.unit.conftest import SHOP
 pytestmark = pytest.mark.anyio
 
 EXTERNAL_ID = "12800627774"
+TYPED = Decimal("5000.00")  # what the operator read in the Kaspi cabinet: the payment's 500 000 tiyn
 
 
 class GatewayDied(BaseException):
@@ -101,7 +103,7 @@ async def test_the_operator_attaches_the_providers_id_and_status_sync_settles_th
         ProviderPayment(EXTERNAL_ID, "Processed", PaymentStatus.SUCCEEDED),
     )
 
-    attached = await attach.execute(payment.id, EXTERNAL_ID, actor="ops")
+    attached = await attach.execute(payment.id, EXTERNAL_ID, typed_amount=TYPED, actor="ops")
     polled = payment.id in gateway.db.checks  # polled like any other open payment from now on
     settled = await gateway.get.by_external_id("kaspi", EXTERNAL_ID)
 
@@ -120,13 +122,13 @@ async def test_attach_refuses_a_payment_that_may_still_be_in_flight_or_has_its_a
     answered = gateway.seed_payment(SHOP, amount=Money(1000, "KZT"), status=PaymentStatus.PENDING, external_id="12800000002")
 
     with pytest.raises(InvalidValue) as in_flight:
-        await attach.execute(payment.id, EXTERNAL_ID, actor="ops")
+        await attach.execute(payment.id, EXTERNAL_ID, typed_amount=TYPED, actor="ops")
     gateway.clock.advance(LOST_ANSWER_AFTER)
     gateway.provider.will_fetch(ProviderPayment(EXTERNAL_ID, "Wait", PaymentStatus.PENDING))
     with pytest.raises(InvalidValue) as taken:
-        await attach.execute(payment.id, answered.external_id or "", actor="ops")
+        await attach.execute(payment.id, answered.external_id or "", typed_amount=TYPED, actor="ops")
     with pytest.raises(InvalidValue) as has_answer:
-        await attach.execute(answered.id, EXTERNAL_ID, actor="ops")
+        await attach.execute(answered.id, EXTERNAL_ID, typed_amount=TYPED, actor="ops")
 
     assert (in_flight.value.field, taken.value.field, has_answer.value.field) == ("payment_id", "external_id", "payment_id")
     assert gateway.db.payment(payment.id).external_id is None
@@ -140,6 +142,84 @@ async def test_attach_changes_nothing_when_the_provider_cannot_confirm_the_id(
     gateway.provider.will_fetch(ProviderUnavailable("HTTP 502"))
 
     with pytest.raises(ProviderOutcomeUnknown):
-        await attach.execute(payment.id, EXTERNAL_ID, actor="ops")
+        await attach.execute(payment.id, EXTERNAL_ID, typed_amount=TYPED, actor="ops")
 
     assert gateway.db.payment(payment.id).external_id is None
+
+
+# --- Recovery that checks ---------------------------------------------------------------------------
+
+
+async def lost(gateway: InMemoryGateway) -> Payment:
+    payment = await died_mid_call(gateway)
+    gateway.clock.advance(LOST_ANSWER_AFTER)
+    return payment
+
+
+@pytest.mark.parametrize("typed", [None, Decimal("1.00"), Decimal("5000.001"), Decimal("50")])
+async def test_where_the_provider_does_not_say_the_amount_the_operator_must_type_the_payments(
+    gateway: InMemoryGateway, attach: AttachExternalId, typed: Decimal | None
+) -> None:
+    payment = await lost(gateway)
+    gateway.provider.will_fetch(ProviderPayment(EXTERNAL_ID, "Processed", PaymentStatus.SUCCEEDED))
+
+    with pytest.raises(InvalidValue) as refused:
+        await attach.execute(payment.id, EXTERNAL_ID, typed_amount=typed, actor="ops")
+
+    assert refused.value.field == "amount"
+    assert "5000" not in refused.value.message and "500000" not in refused.value.message  # nothing shown
+    assert gateway.db.payment(payment.id).external_id is None
+    [entry] = [e for e in gateway.db.audit_of("recover") if e.status is Outcome.ERROR]
+    assert (entry.actor, entry.payment_id) == ("ops", payment.id)
+
+
+async def test_the_providers_amount_must_be_the_payments(gateway: InMemoryGateway, attach: AttachExternalId) -> None:
+    payment = await lost(gateway)
+    # "A 1 tenge payment of another seller": the provider knows the id, for another amount.
+    other = ProviderPayment(EXTERNAL_ID, "Processed", PaymentStatus.SUCCEEDED, amount=Money(100, "KZT"))
+    gateway.provider.will_fetch(other, other)
+
+    with pytest.raises(InvalidValue) as without_typing:
+        await attach.execute(payment.id, EXTERNAL_ID, actor="ops")
+    with pytest.raises(InvalidValue) as typed_right:
+        await attach.execute(payment.id, EXTERNAL_ID, typed_amount=TYPED, actor="ops")
+
+    assert without_typing.value.field == typed_right.value.field == "external_id"
+    assert gateway.db.payment(payment.id).status is PaymentStatus.PENDING
+    assert gateway.db.payment(payment.id).external_id is None
+
+
+async def test_where_the_provider_says_the_amount_no_typing_is_needed(
+    gateway: InMemoryGateway, attach: AttachExternalId
+) -> None:
+    payment = await lost(gateway)
+    same = ProviderPayment(EXTERNAL_ID, "Processed", PaymentStatus.SUCCEEDED, amount=Money(500_000, "KZT"))
+    gateway.provider.will_fetch(same)
+
+    attached = await attach.execute(payment.id, EXTERNAL_ID, actor="ops")
+
+    assert (attached.status, attached.external_id) == (PaymentStatus.SUCCEEDED, EXTERNAL_ID)
+
+
+async def test_an_id_bound_to_another_payment_is_refused_before_the_provider_is_asked(
+    gateway: InMemoryGateway, attach: AttachExternalId
+) -> None:
+    payment = await lost(gateway)
+    gateway.seed_payment(SHOP, amount=Money(500_000, "KZT"), status=PaymentStatus.SUCCEEDED, external_id=EXTERNAL_ID)
+
+    with pytest.raises(InvalidValue) as refused:
+        await attach.execute(payment.id, EXTERNAL_ID, typed_amount=TYPED, actor="ops")
+
+    assert refused.value.field == "external_id"
+    assert gateway.provider.fetch_requests == []
+
+
+async def test_check_verifies_and_changes_nothing(gateway: InMemoryGateway, attach: AttachExternalId) -> None:
+    payment = await lost(gateway)
+    gateway.provider.will_fetch(ProviderPayment(EXTERNAL_ID, "Processed", PaymentStatus.SUCCEEDED))
+
+    checked = await attach.check(payment.id, EXTERNAL_ID, typed_amount=TYPED, actor="ops")
+
+    assert (checked.payment.id, checked.observed.provider_status) == (payment.id, "Processed")
+    assert gateway.db.payment(payment.id).external_id is None
+    assert gateway.db.audit_of("recover") == []

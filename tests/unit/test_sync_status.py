@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from application.errors import PaymentNotFound, ProviderDeclined, ProviderUnavailable
-from application.ports import ProviderPayment
+from application.ports import DeclinedAttempt, ProviderPayment
 from domain.audit import Outcome
 from domain.money import Money
 from domain.payment import Payment, PaymentStatus
@@ -192,3 +192,93 @@ async def test_a_lagging_pending_answer_never_undoes_an_authorisation(gateway: I
     assert returned.status is PaymentStatus.AUTHORIZED
     assert gateway.db.payment(payment.id).version == payment.version
     assert gateway.db.audit == []
+
+
+# --- A declined attempt the customer may retry; a success after the payment closed ----------------
+
+
+def declined_attempt(attempt_id: str, reason: str = "InsufficientFunds") -> ProviderPayment:
+    return ProviderPayment(
+        EXTERNAL_ID, "Declined", PaymentStatus.PENDING, declined_attempt=DeclinedAttempt(attempt_id, "reason_5051", reason)
+    )
+
+
+def event_types(gateway: InMemoryGateway) -> list[str]:
+    return [stored.event.type.value for stored in gateway.db.events]
+
+
+async def test_a_declined_attempt_keeps_the_payment_pending_and_is_told_once(gateway: InMemoryGateway) -> None:
+    payment = pending(gateway)
+    gateway.provider.will_fetch(declined_attempt("701"))
+    gateway.provider.will_fetch(declined_attempt("701"))
+
+    await gateway.sync.refresh(payment, actor="poller")
+    transactions = gateway.db.transactions
+    again = await gateway.sync.refresh(gateway.db.payment(payment.id), actor="poller")  # the same attempt, read again
+
+    assert gateway.db.transactions == transactions  # nothing new: not even a row lock
+
+    assert (again.status, again.provider_status, again.error_code) == (PaymentStatus.PENDING, "Declined", "reason_5051")
+    assert again.error_message == "attempt 701 declined: InsufficientFunds"
+    assert event_types(gateway) == ["payment.attempt_failed"]
+    [entry] = gateway.db.audit
+    assert (entry.operation_type, entry.status, entry.actor) == ("attempt", Outcome.ERROR, "poller")
+
+
+async def test_each_declined_attempt_is_told_and_a_retry_that_pays_clears_the_decline(gateway: InMemoryGateway) -> None:
+    payment = pending(gateway)
+
+    await gateway.sync.apply(payment.id, declined_attempt("701"))
+    await gateway.sync.apply(payment.id, declined_attempt("702", "Do not honor"))
+    paid = await gateway.sync.apply(payment.id, ProviderPayment(EXTERNAL_ID, "Completed", PaymentStatus.SUCCEEDED))
+
+    assert (paid.status, paid.error_code, paid.error_message) == (PaymentStatus.SUCCEEDED, None, None)
+    assert event_types(gateway) == ["payment.attempt_failed", "payment.attempt_failed", "payment.succeeded"]
+
+
+async def test_a_decline_never_undoes_an_authorisation(gateway: InMemoryGateway) -> None:
+    payment = pending(gateway)
+    await gateway.sync.apply(payment.id, ProviderPayment(EXTERNAL_ID, "Authorized", PaymentStatus.AUTHORIZED))
+
+    held = await gateway.sync.apply(payment.id, declined_attempt("703"))
+
+    assert (held.status, held.error_code) == (PaymentStatus.AUTHORIZED, None)
+    assert event_types(gateway) == ["payment.authorized"]
+
+
+@pytest.mark.parametrize("closed", [PaymentStatus.EXPIRED, PaymentStatus.FAILED, PaymentStatus.CANCELLED])
+async def test_money_taken_after_the_payment_closed_is_recorded_and_flagged(
+    gateway: InMemoryGateway, closed: PaymentStatus
+) -> None:
+    payment = pending(gateway)
+    await gateway.sync.apply(payment.id, ProviderPayment(EXTERNAL_ID, "Closed", closed))
+
+    late = await gateway.sync.apply(payment.id, PAID, actor="webhook:cloudpayments")
+    again = await gateway.sync.apply(payment.id, PAID, actor="webhook:cloudpayments")  # a redelivery
+
+    assert (late.status, late.error_code) == (PaymentStatus.SUCCEEDED, "late_success")
+    assert again.version == late.version
+    assert event_types(gateway) == [f"payment.{closed.value}", "payment.late_success"]
+    entry = gateway.db.audit[-1]
+    assert (entry.operation_type, entry.status, entry.actor) == ("late_success", Outcome.ERROR, "webhook:cloudpayments")
+    assert f"after the payment was {closed.value}" in (entry.error_message or "")
+
+
+async def test_a_late_hold_is_followed_by_the_poller(gateway: InMemoryGateway) -> None:
+    payment = pending(gateway)
+    await gateway.sync.apply(payment.id, ProviderPayment(EXTERNAL_ID, "Closed", PaymentStatus.EXPIRED))
+
+    late = await gateway.sync.apply(payment.id, ProviderPayment(EXTERNAL_ID, "Authorized", PaymentStatus.AUTHORIZED))
+
+    assert (late.status, late.error_code) == (PaymentStatus.AUTHORIZED, "late_success")
+    assert payment.id in gateway.db.checks
+
+
+async def test_a_late_hold_captured_later_keeps_its_flag(gateway: InMemoryGateway) -> None:
+    payment = pending(gateway)
+    await gateway.sync.apply(payment.id, ProviderPayment(EXTERNAL_ID, "Closed", PaymentStatus.EXPIRED))
+    await gateway.sync.apply(payment.id, ProviderPayment(EXTERNAL_ID, "Authorized", PaymentStatus.AUTHORIZED))
+
+    captured = await gateway.sync.apply(payment.id, PAID)
+
+    assert (captured.status, captured.error_code) == (PaymentStatus.SUCCEEDED, "late_success")

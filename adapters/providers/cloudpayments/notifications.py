@@ -25,13 +25,16 @@ KINDS = (CHECK, PAY, FAIL, CONFIRM, REFUND, CANCEL)
 # matches the raw body we received, and that is the one we trust.
 SIGNATURE_HEADERS = ("content-hmac", "x-content-hmac")
 MAX_BODY_BYTES = 64 * 1024
+# Our payment ids are at most this long; a longer InvoiceId is not one of ours and no column holds it.
+MAX_INVOICE_ID = 64
 FORM = "form"
 JSON = "json"
 
 # The answers CloudPayments understands (`{"code": N}`); only Check's answer can stop a payment.
+# (11 is an invalid AccountId, which Paygate never answers: the customer id is ours to give, not to check.)
 ACCEPTED = 0
 UNKNOWN_INVOICE = 10
-WRONG_AMOUNT = 11
+WRONG_AMOUNT = 12
 REJECTED = 13
 EXPIRED = 20
 
@@ -92,9 +95,12 @@ class Notification:
         return self.get("Status") or _IMPLIED_STATUS.get(kind)
 
     def observed_outcome(self, kind: str) -> PaymentStatus | None:
-        """What the notification says about the payment, or None when it says nothing we can act on."""
+        """What the notification says about the payment, or None when it says nothing we can act on.
+
+        A decline (Fail) is not the payment's end: the customer may retry, so it is a hint to re-fetch.
+        """
         status = self.status(kind)
-        if status is None or status not in (wire.AUTHORIZED, wire.COMPLETED, wire.CANCELLED, wire.DECLINED):
+        if status is None or status not in (wire.AUTHORIZED, wire.COMPLETED, wire.CANCELLED):
             return None
         return wire.payment_status(status)
 
@@ -110,8 +116,20 @@ def parse(body: bytes, content_type: str | None) -> Notification:
         raise UnreadableNotification("body is not UTF-8") from None
     media_type = (content_type or "").split(";")[0].strip().lower()
     if media_type == "application/json" or (not media_type and text.lstrip().startswith("{")):
-        return Notification(_json_fields(text))
-    return Notification(_form_fields(text))
+        fields = _json_fields(text)
+    else:
+        fields = _form_fields(text)
+    return Notification(_storable(fields))
+
+
+def _storable(fields: dict[str, str]) -> dict[str, str]:
+    """Refuse what no column can hold: a NUL anywhere (PostgreSQL text refuses it), an over-long InvoiceId."""
+    for name, value in fields.items():
+        if "\x00" in name or "\x00" in value:
+            raise UnreadableNotification(f"field {name[:64]!r} holds a NUL character")
+    if len(fields.get("InvoiceId", "")) > MAX_INVOICE_ID:
+        raise UnreadableNotification(f"InvoiceId is longer than {MAX_INVOICE_ID} characters")
+    return fields
 
 
 def _form_fields(text: str) -> dict[str, str]:

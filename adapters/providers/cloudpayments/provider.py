@@ -3,8 +3,14 @@
 Identifiers: our payment id is sent as the order's `InvoiceId` and is also the payment's external id.
 CloudPayments keys transactions (each attempt to pay) by that InvoiceId, in the answer of
 `payments/find` and in every notification, so one id finds the payment from either side. The order's
-own id only lives in the payment link. Refunds, capture and void need the paying transaction's
-`TransactionId`, which `payments/find` gives.
+own id only lives in the payment link (its last segment, as CloudPayments forms the link), which is how
+`orders/cancel` finds it. Refunds, capture and void need the paying transaction's `TransactionId`, which
+`payments/find` gives.
+
+Status: `payments/find` answers the invoice's latest transaction. A `Declined` one is one attempt, not the
+payment's end: the order stays payable and the customer may retry, so it is reported as pending with the
+decline (`DeclinedAttempt`); a later attempt's `Completed` settles it. What closes an unpaid order is its
+cancellation (`cancel` of a payment nobody paid, which the poller calls before the payment expires).
 
 Idempotency: every POST carries `X-Request-ID` (CloudPayments replays the first answer to a repeated
 id, whatever the method): the payment id for `orders/create`, the refund id for a refund, the
@@ -27,6 +33,7 @@ import httpx
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
     Capability,
+    DeclinedAttempt,
     PaymentAction,
     PaymentRequest,
     ProviderPayment,
@@ -34,6 +41,8 @@ from application.ports import (
     ProviderRefund,
     RefundRequest,
 )
+from domain.errors import InvalidValue
+from domain.money import Money
 from domain.payment import PaymentMethod, PaymentStatus
 from domain.seller_route import SellerRoute
 
@@ -69,8 +78,10 @@ class CloudPaymentsProvider:
         currencies=CURRENCIES,
         default_method=PaymentMethod.LINK,
         credential_names=(API_SECRET,),
-        # An order stays payable at CloudPayments; after this our Check answer refuses late payments.
+        # An order stays payable at CloudPayments until it is cancelled there: past this lifetime the
+        # poller cancels it (orders/cancel) before the payment may expire here.
         payment_lifetime=timedelta(hours=24),
+        cancel_before_expiry=True,
     )
 
     def __init__(self, *, client: httpx.AsyncClient, base_url: str = DEFAULT_API_URL, timeout: float = 15.0) -> None:
@@ -125,6 +136,8 @@ class CloudPaymentsProvider:
             external_id=external_id,
             provider_status=transaction.status,
             outcome=wire.payment_status(transaction.status),
+            declined_attempt=_declined_attempt(transaction),
+            amount=_money(transaction),
         )
 
     async def refund(self, request: RefundRequest) -> ProviderRefund:
@@ -158,7 +171,11 @@ class CloudPaymentsProvider:
         )
 
     async def cancel(self, action: PaymentAction) -> ProviderPayment:
-        held = await self._paying_transaction(action.route, action.external_id, wire.AUTHORIZED, "cancel")
+        """A held payment is voided; an order nobody has paid (or whose attempts were declined) is cancelled."""
+        latest = await self._latest_for_action(action.route, action.external_id, "cancel")
+        if latest is None or latest.status == wire.DECLINED:
+            return await self._cancel_order(action)
+        held = self._require(latest, wire.AUTHORIZED, "cancel")
         envelope = await self._call(
             "void",
             "/payments/void",
@@ -191,17 +208,39 @@ class CloudPaymentsProvider:
             raise self._unknown("find", "CloudPayments answered about another invoice", route)
         return transaction
 
-    async def _paying_transaction(
-        self, route: SellerRoute, invoice_id: str, required_status: str, operation: str
-    ) -> wire.Transaction:
-        """The transaction an operation acts on; any failure here means nothing was sent, hence a definite no."""
+    async def _cancel_order(self, action: PaymentAction) -> ProviderPayment:
+        """orders/cancel: after it, the link takes no payment (a paid order refuses it: a definite no)."""
+        order_id = wire.order_id_of(action.payment_link)
+        if order_id is None:
+            raise ProviderDeclined("order_unknown", "the payment's link does not name a CloudPayments order")
+        envelope = await self._call(
+            "cancel_order", "/orders/cancel", {"Id": order_id}, action.route, request_id=action.idempotency_key
+        )
+        if not envelope.success:
+            raise self._declined("cancel_order", wire.refusal(envelope), action.route)
+        return ProviderPayment(
+            external_id=action.external_id, provider_status=wire.CANCELLED, outcome=PaymentStatus.CANCELLED
+        )
+
+    async def _latest_for_action(self, route: SellerRoute, invoice_id: str, operation: str) -> wire.Transaction | None:
+        """The latest transaction before an operation; a failed lookup means nothing was sent: a definite no."""
         try:
-            transaction = await self._find(route, invoice_id)
+            return await self._find(route, invoice_id)
         except ProviderUnavailable as unknown:
             raise ProviderDeclined(
                 "transaction_lookup_failed",
                 f"the paying transaction could not be looked up ({unknown.reason}); no {operation} was sent",
             ) from None
+
+    async def _paying_transaction(
+        self, route: SellerRoute, invoice_id: str, required_status: str, operation: str
+    ) -> wire.Transaction:
+        """The transaction an operation acts on; any failure here means nothing was sent, hence a definite no."""
+        transaction = await self._latest_for_action(route, invoice_id, operation)
+        return self._require(transaction, required_status, operation)
+
+    @staticmethod
+    def _require(transaction: wire.Transaction | None, required_status: str, operation: str) -> wire.Transaction:
         if transaction is None or transaction.status != required_status:
             found = "no transaction" if transaction is None else f"its transaction is {transaction.status}"
             raise ProviderDeclined(
@@ -303,6 +342,22 @@ def _api_secret(route: SellerRoute) -> str:
         # Refused before any call: nothing reached CloudPayments.
         raise ProviderDeclined("missing_api_secret", f"shop {route.shop_id} has no CloudPayments API secret")
     return secret
+
+
+def _declined_attempt(transaction: wire.Transaction) -> DeclinedAttempt | None:
+    if transaction.status != wire.DECLINED:
+        return None
+    code = f"reason_{transaction.reason_code}" if transaction.reason_code else "declined"
+    return DeclinedAttempt(transaction.transaction_id, code, transaction.reason or "declined by the bank")
+
+
+def _money(transaction: wire.Transaction) -> Money | None:
+    if transaction.amount is None or transaction.currency is None:
+        return None
+    try:
+        return Money.from_major(transaction.amount, transaction.currency)
+    except InvalidValue:
+        return None
 
 
 def _currencies() -> str:

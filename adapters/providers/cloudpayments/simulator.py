@@ -2,7 +2,7 @@
 customer, test controls, fault knobs, and signed notifications to the merchant's URL.
 
 API (Basic auth `PublicId:ApiSecret`; a repeated `X-Request-ID` gets the first answer again):
-`POST /orders/create`, `/payments/find`, `/payments/refund`, `/payments/confirm`, `/payments/void`.
+`POST /orders/create`, `/orders/cancel`, `/payments/find`, `/payments/refund`, `/payments/confirm`, `/payments/void`.
 Customer: `GET /pay/{order_id}` (the payment link, an HTML page) and its form, `POST /pay/{order_id}`.
 Controls: `POST /sites` (register a site: public id, API secret, notification URL and format),
 `GET /orders[?invoice_id=]`, `GET /orders/{id}`, `POST /orders/{id}/pay|decline`, `GET|POST /knobs`,
@@ -49,6 +49,7 @@ from adapters.providers.cloudpayments.simulator_state import (
     Delivery,
     Knobs,
     OrderClosed,
+    TEST_CARD_EXPIRY,
     RecordedRequest,
     Site,
     SimulatedTransaction,
@@ -58,6 +59,7 @@ from adapters.providers.simulation import apply_knob_changes, wait_or_disconnect
 
 _PATHS = {
     "/orders/create": "create",
+    "/orders/cancel": "cancel_order",
     "/payments/find": "find",
     "/payments/refund": "refund",
     "/payments/confirm": "confirm",
@@ -139,6 +141,12 @@ class _Endpoints:
             return 400, _envelope(False, "The request body must be a JSON object"), []
         if operation == "create":
             return self._create(body, public_id, request)
+        if operation == "cancel_order":
+            order_id = body.get("Id")
+            if not isinstance(order_id, str) or not order_id:
+                return 200, _envelope(False, "Id is required"), []
+            refused = self.state.cancel_order(public_id, order_id)
+            return 200, _envelope(refused is None, refused), []
         if operation == "find":
             invoice_id = body.get("InvoiceId")
             if not isinstance(invoice_id, str) or not invoice_id:
@@ -410,6 +418,7 @@ def _payment_fields(transaction: SimulatedTransaction, *, status: str) -> dict[s
         "DateTime": transaction.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         "CardFirstSix": "424242",
         "CardLastFour": "4242",
+        "CardExpDate": TEST_CARD_EXPIRY,
         "CardType": "Visa",
         "TestMode": True,
         "Status": status,

@@ -16,11 +16,23 @@ import attrs
 from adapters.providers.cloudpayments import notifications, wire
 from adapters.providers.simulation import check_fault_count, check_milliseconds, next_fault, one_of, operations_among
 
-OPERATIONS = ("create", "find", "refund", "confirm", "void")
+OPERATIONS = ("create", "cancel_order", "find", "refund", "confirm", "void")
 FAULTS = ("none", "timeout", "http_500", "http_502", "garbage")
 
 ORDER_OPEN = "Created"
 ORDER_PAID = "Paid"
+ORDER_CANCELLED = "Cancelled"
+# What a CloudPayments test terminal answers for an approved card (AuthCode, the card's expiry).
+TEST_AUTH_CODE = "A1B2C3"
+TEST_CARD_EXPIRY = "12/30"
+# ISO 4217 numeric codes of the currencies the simulator takes (the Model's CurrencyCode).
+CURRENCY_CODES = {
+    "RUB": 643, "KZT": 398, "USD": 840, "EUR": 978, "GBP": 826, "BYN": 933, "UZS": 860, "TRY": 949, "CNY": 156,
+}
+# The Model's StatusCode for each transaction status.
+STATUS_CODES = {
+    wire.AWAITING_AUTHENTICATION: 1, wire.AUTHORIZED: 2, wire.COMPLETED: 3, wire.CANCELLED: 4, wire.DECLINED: 5,
+}
 
 # Reasons the simulator gives (CloudPayments' own codes for the common cases).
 APPROVED = ("Approved", 0)
@@ -109,18 +121,30 @@ class SimulatedTransaction:
     reason_code: int
     created_at: datetime
     refunds: list[tuple[int, Decimal]] = attrs.field(factory=list)
+    authorized_at: datetime | None = None
 
     @property
     def refunded(self) -> Decimal:
         return sum((amount for _, amount in self.refunds), Decimal(0))
 
     def model(self) -> dict[str, Any]:
-        """The transaction as payments/find and the notifications describe it."""
+        """The transaction as payments/find and the notifications describe it.
+
+        An authorised one carries what a successful payment's Model has (AuthCode, AuthDate, ...).
+        """
+        authorized: dict[str, Any] = {}
+        if self.authorized_at is not None:
+            authorized = {
+                "AuthCode": TEST_AUTH_CODE,
+                "AuthDate": f"/Date({int(self.authorized_at.timestamp() * 1000)})/",
+                "AuthDateIso": self.authorized_at.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
         return {
             "TransactionId": self.transaction_id,
             "PublicId": self.public_id,
             "Amount": self.amount,
             "Currency": self.currency,
+            "CurrencyCode": CURRENCY_CODES.get(self.currency, 0),
             "InvoiceId": self.invoice_id,
             "AccountId": self.account_id,
             "Description": self.description,
@@ -128,11 +152,14 @@ class SimulatedTransaction:
             "TestMode": True,
             "CardFirstSix": "424242",
             "CardLastFour": "4242",
+            "CardExpDate": TEST_CARD_EXPIRY,
             "CardType": "Visa",
             "Status": self.status,
+            "StatusCode": STATUS_CODES.get(self.status, 0),
             "Reason": self.reason,
             "ReasonCode": self.reason_code,
             "RefundAmount": self.refunded,
+            **authorized,
         }
 
     def view(self) -> dict[str, Any]:
@@ -446,6 +473,7 @@ class CloudPaymentsSimulatorState:
             order = self._orders[transaction.order_id]
             if approved:
                 transaction.status = wire.AUTHORIZED if order.require_confirmation else wire.COMPLETED
+                transaction.authorized_at = self._clock()
                 order.status = ORDER_PAID
             else:
                 transaction.status = wire.DECLINED
@@ -461,6 +489,17 @@ class CloudPaymentsSimulatorState:
         return self.finish_attempt(
             self.begin_attempt(order_id).transaction_id, approved=False, reason=INSUFFICIENT_FUNDS
         )
+
+    def cancel_order(self, public_id: str, order_id: str) -> str | None:
+        """orders/cancel: None when cancelled (the link takes no more payments), else why it was refused."""
+        with self._lock:
+            order = self._orders.get(order_id)
+            if order is None or order.public_id != public_id:
+                return "Order not found"
+            if order.status == ORDER_PAID:
+                return "The order is paid and cannot be cancelled"
+            order.status = ORDER_CANCELLED
+            return None
 
     def refund(self, public_id: str, transaction_id: int, amount: Decimal) -> int | str:
         """The refund's TransactionId, or why it was refused."""

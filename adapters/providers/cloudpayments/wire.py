@@ -32,7 +32,9 @@ _OUTCOMES = {
     AUTHORIZED: PaymentStatus.AUTHORIZED,
     COMPLETED: PaymentStatus.SUCCEEDED,
     CANCELLED: PaymentStatus.CANCELLED,
-    DECLINED: PaymentStatus.FAILED,
+    # A declined attempt leaves the order payable: the customer may try again on the same link, so
+    # only the order's end (paid, or cancelled when it expires) is the payment's final word.
+    DECLINED: PaymentStatus.PENDING,
 }
 
 
@@ -108,6 +110,7 @@ class Transaction:
     amount: Decimal | None = None
     currency: str | None = None
     reason: str | None = None
+    reason_code: int | None = None
 
 
 def read_envelope(http_status: int, body: bytes) -> Envelope:
@@ -148,6 +151,9 @@ def read_order(envelope: Envelope) -> OrderCreated:
     url = model.get("Url")
     if not isinstance(order_id, str) or not order_id.strip() or not isinstance(url, str) or not _is_http_url(url):
         raise CloudPaymentsOutcomeUnknown("orders/create answered success without a readable Id and Url")
+    if order_id_of(url) != order_id.strip():
+        # The link is where the order's Id is kept (to cancel it at expiry): it must name the order.
+        raise CloudPaymentsOutcomeUnknown("orders/create answered a Url that does not end with the order's Id")
     return OrderCreated(order_id=order_id.strip(), url=url)
 
 
@@ -160,6 +166,7 @@ def read_transaction(model: object) -> Transaction:
         raise CloudPaymentsOutcomeUnknown("the transaction has no readable TransactionId and Status")
     invoice_id = model.get("InvoiceId")
     currency = model.get("Currency")
+    reason_code = model.get("ReasonCode")
     return Transaction(
         transaction_id=transaction_id,
         status=status.strip(),
@@ -167,7 +174,16 @@ def read_transaction(model: object) -> Transaction:
         amount=decimal_amount(model.get("Amount")),
         currency=currency if isinstance(currency, str) else None,
         reason=_message(model.get("Reason")),
+        reason_code=reason_code if type(reason_code) is int else None,
     )
+
+
+def order_id_of(url: str | None) -> str | None:
+    """The order's Id, the last segment of the link CloudPayments forms from it (`.../d/<Id>`)."""
+    if not url:
+        return None
+    tail = url.rstrip("/").rsplit("/", 1)[-1]
+    return tail if tail.isascii() and tail.isalnum() else None
 
 
 def read_refund(envelope: Envelope) -> str | None:

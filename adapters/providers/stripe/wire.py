@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from application.ports import PaymentRequest, ProviderPayment
+from domain.errors import DomainError
 from domain.money import Money
 from domain.payment import PaymentStatus
 
@@ -110,7 +111,19 @@ def read_payment_intent(
             if outcome is PaymentStatus.CANCELLED and isinstance(reason, str) and reason
             else None
         ),
+        amount=_intent_amount(data),
     )
+
+
+def _intent_amount(data: Mapping[str, Any]) -> Money | None:
+    """The PaymentIntent's amount (integer minor units, a lower-case currency); None when unreadable."""
+    amount, currency = data.get("amount"), data.get("currency")
+    if type(amount) is not int or not isinstance(currency, str):
+        return None
+    try:
+        return Money(amount, currency.upper())
+    except DomainError:
+        return None
 
 
 @attrs.frozen

@@ -298,6 +298,7 @@ def _provider_payment(found: wire.PaymentObject) -> ProviderPayment:
         outcome=found.outcome,
         checkout_url=found.confirmation_url,
         failure_reason=f"canceled: {found.cancellation}" if found.cancellation else None,
+        amount=found.amount,
     )
 
 

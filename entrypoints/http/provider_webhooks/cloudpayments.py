@@ -1,13 +1,15 @@
 """CloudPayments notifications: `POST /webhooks/cloudpayments/{kind}`, verified by Content-HMAC, answered `{"code": N}`.
 
-The payment is found by the notification's InvoiceId (our payment id); the signature is checked with the
-API secret of that payment's route, and a body signed with anything else is refused with 400 and changes
-nothing. Check answers whether CloudPayments may take the money (0; 10 unknown invoice, 11 wrong amount,
-13 the payment takes no more money, 20 expired) and changes nothing. Pay, Confirm and Cancel report a
-state the HMAC makes trustworthy: it is applied through the one status-change path, once per
-TransactionId and kind. Fail is only a hint: the customer may try again on the same order, and a late
-Fail of an earlier attempt must not fail a payment a later attempt is paying, so the latest transaction
-is fetched instead. Refund changes nothing: a refund is recorded by the call that made it.
+The signature comes first: the body must be signed (Content-HMAC) with the API secret of one of the
+CloudPayments routes, or it is refused with 400 before anything it names is looked up. Then the payment
+is found by the notification's InvoiceId (our payment id) and must belong to a signing site's shop.
+Check answers, under the payment's row lock, whether CloudPayments may take the money (0; 10 unknown
+invoice, 12 wrong amount, 13 the payment takes no more money, 20 expired) and changes nothing. Pay,
+Confirm and Cancel report a state the HMAC makes trustworthy: it is applied through the one
+status-change path, once per TransactionId and kind. Fail is only a hint: the customer may try again
+on the same order, so the latest transaction is fetched instead; a declined one leaves the payment
+pending (`payment.attempt_failed`), and a late Fail of an earlier attempt never touches a payment a
+later attempt paid. Refund changes nothing: a refund is recorded by the call that made it.
 """
 
 from __future__ import annotations
@@ -33,8 +35,6 @@ from entrypoints.http.json_body import BadRequest, read_body
 from entrypoints.http.responses import JsonResponse
 
 log = get_logger("paygate.webhooks.cloudpayments")
-MONEY_TAKEN = frozenset({PaymentStatus.AUTHORIZED, PaymentStatus.SUCCEEDED})
-UNSUCCESSFUL = frozenset({PaymentStatus.FAILED, PaymentStatus.CANCELLED, PaymentStatus.EXPIRED})
 
 
 async def notification(request: Request) -> Response:
@@ -47,19 +47,27 @@ async def notification(request: Request) -> Response:
     except notifications.UnreadableNotification as unreadable:
         raise BadRequest("invalid_notification", str(unreadable), status=400) from None
     container = request.app.state.container
-    payment = await _payment(container.get_payment(), notice.invoice_id)
-    if payment is None:
-        shown = (notice.invoice_id or "")[:64]
-        log.info("cloudpayments notification for an unknown invoice", kind=kind, invoice_id=shown)
-        return _answer(notifications.UNKNOWN_INVOICE)
-    route = await container.route_store().get(payment.shop_id, NAME)
-    secret = route.credentials.get(API_SECRET) if route is not None else None
+    handler = container.handle_provider_notice()
+    # The signature first: the sites whose API secret signed these bytes, before the invoice is looked up.
     signatures = [request.headers[name] for name in notifications.SIGNATURE_HEADERS if name in request.headers]
-    if not secret or not notifications.signature_valid(raw, secret, signatures):
-        log.warning("cloudpayments notification refused: bad signature", kind=kind, payment_id=payment.id)
+    signers = (
+        await handler.signing_routes(
+            NAME, lambda route: notifications.signature_valid(raw, route.credentials.get(API_SECRET) or "", signatures)
+        )
+        if signatures
+        else []  # unsigned: refused without a query
+    )
+    if not signers:
+        log.warning("cloudpayments notification refused: bad signature", kind=kind)
         raise BadRequest("invalid_signature", "the notification's Content-HMAC does not match", status=400)
+    payment = await _payment(container.get_payment(), notice.invoice_id)
+    if payment is None or payment.shop_id not in {route.shop_id for route in signers}:
+        # Not one of ours, or not the signing site's: for that site the invoice does not exist.
+        log.info("cloudpayments notification for an unknown invoice", kind=kind, invoice_id=notice.invoice_id)
+        return _answer(notifications.UNKNOWN_INVOICE)
     if kind == notifications.CHECK:
-        code = check_answer(payment, notice, container.clock().now())
+        now = container.clock().now()
+        code = await handler.answer_under_lock(payment.id, lambda current: check_answer(current, notice, now))
         log.info("cloudpayments check answered", payment_id=payment.id, code=code)
         return _answer(code)
     if kind == notifications.REFUND:
@@ -69,16 +77,13 @@ async def notification(request: Request) -> Response:
         # Check refuses a wrong amount; money taken anyway is a case for an operator, never "succeeded".
         log.error("cloudpayments pay of a wrong amount", payment_id=payment.id, amount=str(notice.amount))
         return _answer(notifications.WRONG_AMOUNT)
-    observed = _observed(kind, notice, payment)
-    if observed is not None and observed.outcome in MONEY_TAKEN and payment.status in UNSUCCESSFUL:
-        # Only without Check notifications can this happen: the customer paid a payment we had closed.
-        log.error("cloudpayments took money for a closed payment", payment_id=payment.id, status=payment.status.value)
-    result = await container.handle_provider_notice().execute(
+    # Money taken for a payment closed here is recorded as a late success by the status path, never dropped.
+    result = await handler.execute(
         ProviderNotice(
             provider=NAME,
             external_id=payment.external_id or payment.id,
             event_id=f"{notice.transaction_id}:{kind}" if notice.transaction_id else None,
-            observed=observed,
+            observed=_observed(kind, notice, payment),
         )
     )
     log.info("cloudpayments notification handled", kind=kind, payment_id=payment.id, result=str(result))
@@ -104,7 +109,10 @@ def _observed(kind: str, notice: Notification, payment: Payment) -> ProviderPaym
 
 
 def check_answer(payment: Payment, notice: Notification, now: datetime) -> int:
-    """May CloudPayments take this money? Nothing changes either way."""
+    """May CloudPayments take this money? Nothing changes either way.
+
+    A pending payment whose earlier attempts were declined takes a retry; one already paid takes no more.
+    """
     if not _same_amount(payment, notice):
         return notifications.WRONG_AMOUNT
     if payment.status is PaymentStatus.EXPIRED or (
