@@ -7,11 +7,11 @@ import argparse
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from entrypoints import cli
+from tests.support.cli import Paygate, cli_runner
 from tests.support.gateways import gateway_settings, prepare
 from tests.support.servers import free_port
 
@@ -22,18 +22,11 @@ NOT_HERE = {("routes", "import")}
 @pytest.fixture
 def paygate(
     sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Any:
+) -> Paygate:
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
     monkeypatch.setenv("SECRETS_KEY_FILE", str(tmp_path / "secrets.key"))
     prepare(gateway_settings(sqlite_url, secrets_key_file=str(tmp_path / "secrets.key")))
-    capsys.readouterr()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = cli.main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+    return cli_runner(capsys)
 
 
 def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser, str | None]]:
@@ -76,7 +69,7 @@ def test_an_unknown_scope_lists_the_scopes_as_they_are_typed(capsys: pytest.Capt
     assert "Scope." not in err and "<" not in err
 
 
-def test_a_key_for_a_shop_without_a_route_is_refused(paygate: Any) -> None:
+def test_a_key_for_a_shop_without_a_route_is_refused(paygate: Paygate) -> None:
     code, out, err = paygate("keys", "create", "--scope", "payments", "--shop", "121038", "--shop", "99999")
 
     assert code == 2 and out == ""
@@ -84,14 +77,14 @@ def test_a_key_for_a_shop_without_a_route_is_refused(paygate: Any) -> None:
     assert json.loads(paygate("keys", "list")[1]) == []
 
 
-def test_routes_of_an_unknown_provider_are_an_error_not_an_empty_list(paygate: Any) -> None:
+def test_routes_of_an_unknown_provider_are_an_error_not_an_empty_list(paygate: Paygate) -> None:
     code, out, err = paygate("routes", "list", "--provider", "bogus")
 
     assert code == 2 and out == ""
     assert "paygate: unknown provider 'bogus' (this gateway's providers: kaspi" in err
 
 
-def test_a_known_provider_lists_its_routes_even_when_it_has_none(paygate: Any) -> None:
+def test_a_known_provider_lists_its_routes_even_when_it_has_none(paygate: Paygate) -> None:
     code, out, _ = paygate("routes", "list", "--provider", "kaspi")
     assert code == 0 and {r["shop_id"] for r in json.loads(out)} >= {121038, 576631}
 
@@ -99,7 +92,7 @@ def test_a_known_provider_lists_its_routes_even_when_it_has_none(paygate: Any) -
     assert (code, json.loads(out)) == (0, [])
 
 
-def test_a_missing_file_is_named_without_errno_noise(paygate: Any, tmp_path: Path) -> None:
+def test_a_missing_file_is_named_without_errno_noise(paygate: Paygate, tmp_path: Path) -> None:
     code, _, err = paygate("demo", "init", "--sellers", str(tmp_path / "nope.csv"), "--key-file", str(tmp_path / "key"))
 
     assert code == 2
