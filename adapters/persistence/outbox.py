@@ -116,6 +116,7 @@ class SqlAlchemyOutboxRepository:
 
 # --- Webhooks --------------------------------------------------------------------------------------
 
+
 def retrying_deliveries() -> Any:
     """Deliveries waiting for a retry: pending after a failed attempt (`WebhookDelivery.matches`)."""
     c = webhook_deliveries.c
