@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import os
 import secrets
@@ -97,9 +98,15 @@ def configured_cipher(keys: Sequence[str], *, development_key_file: Path) -> Fer
     """The cipher of SECRETS_KEY, or of the development key file when SECRETS_KEY is unset."""
     if keys:
         return FernetCipher(keys)
+    _warn_of_development_key(development_key_file)
+    return FernetCipher([development_key(development_key_file)])
+
+
+@functools.cache
+def _warn_of_development_key(path: Path) -> None:
+    # Once per process and key file: `serve` opens two containers, `run` three; one line says it all.
     log.warning(
         "SECRETS_KEY is not set: secrets at rest are encrypted with the development key in %s; "
         "set SECRETS_KEY in production",
-        development_key_file,
+        path,
     )
-    return FernetCipher([development_key(development_key_file)])

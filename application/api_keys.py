@@ -58,7 +58,7 @@ class ApiKeys:
         """Returns the stored key and its plain text, which is never seen again."""
         wanted = frozenset(scopes)
         if not wanted or not wanted <= SCOPES:
-            raise InvalidValue("scope", f"scopes must be among {sorted(SCOPES)}")
+            raise InvalidValue("scope", f"scopes must be among {', '.join(sorted(SCOPES))}")
         if not name or len(name) > 100 or not name.isprintable():
             raise InvalidValue("name", "a key name is 1 to 100 printable characters")
         reach = None if shops is None else frozenset(check_shop_id(shop) for shop in shops)
@@ -76,6 +76,10 @@ class ApiKeys:
             prefix=plaintext[:SHOWN_PREFIX_LENGTH],
         )
         async with self._uow() as uow:
+            for shop in sorted(reach or ()):
+                # A typo would otherwise make a key that reaches nothing, found out only by its user.
+                if not await uow.routes.list(shop_id=shop):
+                    raise InvalidValue("shop", f"shop {shop} is unknown: it has no route (add the shop's route first)")
             await uow.api_keys.add(key)
             await uow.audit.append(_entry("api_key_create", key, now, actor))
             await uow.commit()

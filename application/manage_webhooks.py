@@ -12,6 +12,7 @@ from domain.audit import AuditEntry, Outcome
 from domain.errors import InvalidValue
 from domain.events import EVENT_TYPES
 from domain.webhooks import (
+    DELIVERY_FILTERS,
     MAX_DESCRIPTION,
     DeliveryAttempt,
     DeliveryStatus,
@@ -100,8 +101,8 @@ class ManageWebhooks:
     ) -> Sequence[DeliveryRecord]:
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidValue("limit", f"limit must be between 1 and {MAX_LIMIT}")
-        if status is not None and status not in {s.value for s in DeliveryStatus}:
-            raise InvalidValue("status", f"status must be one of {', '.join(s.value for s in DeliveryStatus)}")
+        if status is not None and status not in DELIVERY_FILTERS:
+            raise InvalidValue("status", f"status must be one of {', '.join(DELIVERY_FILTERS)}")
         async with self._uow() as uow:
             found = await uow.webhooks.list_deliveries(
                 event_id=event_id, subscription_id=subscription_id, status=status, limit=limit

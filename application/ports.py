@@ -311,7 +311,7 @@ class WebhookRepository(Protocol):
         status: str | None = None,
         limit: int = 100,
     ) -> Sequence[WebhookDelivery]:
-        """Newest first."""
+        """Newest first; `status` is one of `DELIVERY_FILTERS` (`retrying`: pending after a failed attempt)."""
 
     async def claim_due_deliveries(
         self, *, now: datetime, lease_until: datetime, limit: int

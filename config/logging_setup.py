@@ -1,9 +1,14 @@
-"""Process-wide logging: one JSON line per event on one root handler, every configured secret redacted."""
+"""Process-wide logging: one line per event on one root handler, every configured secret redacted.
+
+JSON lines for machines; readable lines for a person at a terminal (LOG_FORMAT, by default console
+when stderr is a terminal).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -29,14 +34,14 @@ def _dumps(event: Any, **options: Any) -> str:
     return json.dumps(event, ensure_ascii=False, **options)
 
 
-class JsonLogFormatter(structlog.stdlib.ProcessorFormatter):
-    """Renders structlog events and plain `logging` records alike as one JSON object per line.
+class _RedactingFormatter(structlog.stdlib.ProcessorFormatter):
+    """Renders structlog events and plain `logging` records alike through `processors`.
 
     The rendered line is redacted once more: tracebacks are formatted here, after the handler's
     filter ran, and must not carry a secret either.
     """
 
-    def __init__(self, redactor: SecretRedactingFilter) -> None:
+    def __init__(self, redactor: SecretRedactingFilter, processors: list[Any]) -> None:
         super().__init__(
             foreign_pre_chain=[
                 # Plain `logging` records (uvicorn, SQLAlchemy, older code) get the request's context
@@ -44,18 +49,39 @@ class JsonLogFormatter(structlog.stdlib.ProcessorFormatter):
                 structlog.contextvars.merge_contextvars,
                 structlog.stdlib.ExtraAdder(),
             ],
-            processors=[
-                structlog.stdlib.add_log_level,
-                structlog.stdlib.add_logger_name,
-                structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
-                structlog.processors.StackInfoRenderer(),
-                structlog.processors.format_exc_info,
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                _leading_keys_first,
-                structlog.processors.JSONRenderer(serializer=_dumps),
-            ],
+            processors=[structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name, *processors],
         )
         self._redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._redactor.redact(super().format(record))
+
+
+class ConsoleLogFormatter(_RedactingFormatter):
+    """One readable line per event for a person at a terminal: time, level, event, then its fields."""
+
+    def __init__(self, redactor: SecretRedactingFilter, *, colors: bool) -> None:
+        super().__init__(redactor, [
+            structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=True, key="timestamp"),
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _leading_keys_first,
+            structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=structlog.dev.plain_traceback),
+        ])
+
+
+class JsonLogFormatter(_RedactingFormatter):
+    """One JSON object per line, for machines (log shippers, `jq`)."""
+
+    def __init__(self, redactor: SecretRedactingFilter) -> None:
+        super().__init__(redactor, [
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _leading_keys_first,
+            structlog.processors.JSONRenderer(serializer=_dumps),
+        ])
 
     def format(self, record: logging.LogRecord) -> str:
         event = record.msg
@@ -69,7 +95,7 @@ class JsonLogFormatter(structlog.stdlib.ProcessorFormatter):
                 "level": record.levelname.lower(),
                 "logger": record.name,
             }), default=_not_json))
-        return self._redactor.redact(super().format(record))
+        return super().format(record)
 
 
 # Event keys the processor chain turns into text (`format_exc_info`, `StackInfoRenderer`).
@@ -92,13 +118,23 @@ def _not_alembic_preamble(record: logging.LogRecord) -> bool:
     return not (record.name == "alembic.runtime.migration" and str(record.msg).startswith(("Context impl", "Will assume")))
 
 
-def log_handler(redactor: SecretRedactingFilter, stream: IO[str] | None = None) -> logging.Handler:
-    """The one handler: the redacting filter on every record, then the JSON formatter."""
+def log_handler(
+    redactor: SecretRedactingFilter, stream: IO[str] | None = None, *, log_format: str = "json"
+) -> logging.Handler:
+    """The one handler: the redacting filter on every record, then the JSON (or console) formatter."""
     handler = logging.StreamHandler(stream)
     handler.addFilter(_not_alembic_preamble)
     handler.addFilter(redactor)
-    handler.setFormatter(JsonLogFormatter(redactor))
+    if log_format == "console":
+        handler.setFormatter(ConsoleLogFormatter(redactor, colors=_is_terminal(handler.stream)))
+    else:
+        handler.setFormatter(JsonLogFormatter(redactor))
     return handler
+
+
+def _is_terminal(stream: IO[str]) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> SecretRedactingFilter:
@@ -110,8 +146,10 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> S
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+    stream = sys.stderr if stream is None else stream
+    log_format = settings.log_format or ("console" if _is_terminal(stream) else "json")
     root = logging.getLogger()
-    root.handlers[:] = [log_handler(redactor, stream)]
+    root.handlers[:] = [log_handler(redactor, stream, log_format=log_format)]
     root.setLevel(settings.log_level)
     quiet_http_client_loggers()
     protect_http_server_loggers()

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import attrs
 
 SIMULATOR_ACCESS_TOKEN = "sandbox-access-token"
+LOG_FORMATS = ("console", "json")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/paygate.db"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # <PROVIDER>_API_URL=simulator: that provider's built-in simulator on the gateway's own port.
@@ -97,6 +98,13 @@ def _api_url(env: Mapping[str, str], name: str) -> str | None:
     return raw
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str | None:
+    raw = (env.get(name) or "").strip().lower()
+    if raw and raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return raw or None
+
+
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
@@ -115,6 +123,9 @@ class Settings:
     port: int = 8015
     debug: bool = False
     log_level: str = "INFO"
+    # `json` (one object per line, for machines) or `console` (for a person at a terminal);
+    # None: console when stderr is a terminal, JSON otherwise.
+    log_format: str | None = None
     cors_origins: tuple[str, ...] = ()
     # Kaspi through the merchant's proxy (PRODUCTION_API_URL); `simulator` is the built-in one on
     # our own port, and no URL means Kaspi is off: a forgotten setting must never bill a simulator.
@@ -274,6 +285,7 @@ class Settings:
             port=int(_number(env, "PORT", 8015, kind=int)),
             debug=_flag(env, "DEBUG", False),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            log_format=_choice(env, "LOG_FORMAT", LOG_FORMATS),
             cors_origins=origins,
             kaspi_proxy_url=proxy_url,
             kaspi_access_token=token or SIMULATOR_ACCESS_TOKEN,

@@ -73,6 +73,14 @@ class DeliveryStatus(enum.StrEnum):
     CANCELLED = "cancelled"  # its subscription was deleted before it got through
 
 
+# A pending delivery whose last attempt failed: waiting for its retry. Not a status of its own (it is
+# `pending`), but a word operators filter by, because the dispatcher's summary and the metrics use it.
+RETRYING = "retrying"
+# What `GET /admin/webhooks/deliveries?status=` accepts: every status, and every word the
+# dispatcher's summary counts deliveries by (`delivered`, `retrying`, `dead`).
+DELIVERY_FILTERS = (*(status.value for status in DeliveryStatus), RETRYING)
+
+
 @attrs.define(eq=False)
 class WebhookDelivery:
     """One event on its way to one subscription; `attempts` counts the tries since it was (re)queued."""
@@ -92,6 +100,12 @@ class WebhookDelivery:
     last_status_code: int | None = None
     last_error: str | None = None
     delivered_at: datetime | None = None
+
+    def matches(self, word: str) -> bool:
+        """Whether the delivery is what `word` (one of DELIVERY_FILTERS) names."""
+        if word == RETRYING:
+            return self.status is DeliveryStatus.PENDING and self.attempts > 0
+        return self.status.value == word
 
     def succeeded(self, *, at: datetime, status_code: int) -> None:
         self._attempted(at, status_code, None)

@@ -16,7 +16,7 @@ import attrs
 
 from application.api_keys import SCOPES
 from application.ports import ApiKey
-from application.errors import ApplicationError
+from application.errors import ApplicationError, StorageUnavailable
 from application.manage_routes import RouteSpec
 from config.container import Container, build_container, close_resources, open_resources
 from config.logging_setup import configure_logging
@@ -39,11 +39,11 @@ def _print_json(value: Any) -> None:
 
 async def _with_container(settings: Settings, work: Callable[[Container], Awaitable[int]]) -> int:
     container = build_container(settings)
-    await open_resources(container)
     try:
+        await open_resources(container)
         return await work(container)
     finally:
-        await close_resources(container)
+        await close_resources(container)  # also those that opened before another one failed
 
 
 def _read_routes(path: Path) -> list[RouteSpec]:
@@ -161,6 +161,10 @@ async def _secrets_generate_key(_settings: Settings, _args: argparse.Namespace) 
 async def _routes_list(settings: Settings, args: argparse.Namespace) -> int:
     async def work(container: Container) -> int:
         routes = await container.manage_routes().list(provider=args.provider)
+        configured = container.payment_providers().names()
+        if args.provider is not None and not routes and args.provider not in configured:
+            # A typo would otherwise look like a provider without routes.
+            raise ValueError(f"unknown provider {args.provider!r} (this gateway's providers: {', '.join(configured)})")
         _print_json([route_view(r) for r in routes])
         return 0
 
@@ -365,12 +369,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the HTTP API")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve.add_argument("--host", help="the interface to listen on (default: HOST, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="the port to listen on (default: PORT, else 8015)")
     serve.set_defaults(sync_handler=_serve)
     run = commands.add_parser("run", help="run the HTTP API, the poller and the dispatcher in one process")
-    run.add_argument("--host")
-    run.add_argument("--port", type=int)
+    run.add_argument("--host", help="the interface to listen on (default: HOST, else 127.0.0.1)")
+    run.add_argument("--port", type=int, help="the port to listen on (default: PORT, else 8015)")
     run.set_defaults(sync_handler=_run)
 
     commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=_migrate)
@@ -385,15 +389,21 @@ def _parser() -> argparse.ArgumentParser:
 
     keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="issue a key; prints it alone on stdout, once")
-    create.add_argument("--name", default="api")
-    create.add_argument("--scope", action="append", choices=sorted(SCOPES), required=True)
-    create.add_argument("--shop", action="append", type=int, help="restrict the key to this shop (repeatable)")
+    create.add_argument("--name", default="api", help="who holds the key, shown in listings and logs (default: api)")
+    create.add_argument(
+        "--scope", action="append", choices=sorted(scope.value for scope in SCOPES), required=True,
+        help="what the key may do; repeat --scope for several",
+    )
+    create.add_argument(
+        "--shop", action="append", type=int, metavar="SHOP_ID",
+        help="restrict the key to this shop, which must have a route; repeat --shop for several (default: every shop)",
+    )
     create.set_defaults(handler=_keys_create)
     keys.add_parser("list", help="every key: id, name, prefix, scopes, shops (never the key)").set_defaults(
         handler=_keys_list
     )
     revoke = keys.add_parser("revoke", help="revoke a key for good; it stops working at once")
-    revoke.add_argument("id")
+    revoke.add_argument("id", help="the key's id (key_..., from `keys list`)")
     revoke.set_defaults(handler=_keys_revoke)
 
     secrets = commands.add_parser("secrets", help="secrets at rest").add_subparsers(
@@ -407,11 +417,11 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     routes = commands.add_parser("routes", help="seller routes").add_subparsers(dest="routes_command", required=True)
-    listing = routes.add_parser("list")
-    listing.add_argument("--provider")
+    listing = routes.add_parser("list", help="every seller route, credentials named but never shown")
+    listing.add_argument("--provider", help="only this provider's routes (kaspi, stripe, ...)")
     listing.set_defaults(handler=_routes_list)
-    add = routes.add_parser("add")
-    add.add_argument("--shop-id", type=int, required=True)
+    add = routes.add_parser("add", help="add a seller's route to its merchant account at one provider")
+    add.add_argument("--shop-id", type=int, required=True, help="the marketplace's seller id")
     account = add.add_mutually_exclusive_group(required=True)
     account.add_argument("--account", help="the seller's merchant account at the provider (Stripe acct_..., ...)")
     account.add_argument("--bin", dest="account", help="the seller organisation's BIN (the Kaspi merchant account)")
@@ -420,17 +430,19 @@ def _parser() -> argparse.ArgumentParser:
         "--credential", action="append", default=[], metavar="NAME=VALUE",
         help="a credential of the route, repeatable (secret_key=..., api_secret=...)",
     )
-    add.add_argument("--provider", default=KASPI)
+    add.add_argument("--provider", default=KASPI, help=f"the provider (default: {KASPI})")
     add.add_argument("--default", action="store_true", help="the shop's default route (unsets its other default)")
-    add.add_argument("--inactive", action="store_true")
+    add.add_argument("--inactive", action="store_true", help="add it switched off: payments to it are refused")
     add.set_defaults(handler=_routes_add)
     importing = routes.add_parser("import", help="add or update routes from a CSV or JSON file")
     importing.add_argument("file")
     importing.set_defaults(handler=_routes_import)
 
-    payments = commands.add_parser("payments").add_subparsers(dest="payments_command", required=True)
+    payments = commands.add_parser("payments", help="look up and repair payments").add_subparsers(
+        dest="payments_command", required=True
+    )
     show = payments.add_parser("show", help="a payment by id or Kaspi external id")
-    show.add_argument("id")
+    show.add_argument("id", help="the Paygate id (pay_...) or the Kaspi external id (digits)")
     show.set_defaults(handler=_payments_show)
     attach = payments.add_parser(
         "attach", help="give a payment whose create answer was lost the provider's id found in its cabinet"
@@ -459,10 +471,14 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--json", action="store_true", help="print each event's whole body as one JSON line")
     tail.set_defaults(handler=_webhooks_tail)
 
-    demo = commands.add_parser("demo").add_subparsers(dest="demo_command", required=True)
+    demo = commands.add_parser("demo", help="the local demo of `make run`").add_subparsers(
+        dest="demo_command", required=True
+    )
     init = demo.add_parser("init", help="migrate, load the demo sellers and write a demo API key")
-    init.add_argument("--sellers", default="demo/sellers.csv")
-    init.add_argument("--key-file", default="var/demo-api-key")
+    init.add_argument("--sellers", default="demo/sellers.csv", help="the sellers file (default: demo/sellers.csv)")
+    init.add_argument(
+        "--key-file", default="var/demo-api-key", help="where the demo API key is written (default: var/demo-api-key)"
+    )
     init.set_defaults(handler=_demo_init)
     return parser
 
@@ -475,9 +491,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(args, "sync_handler"):
             return args.sync_handler(settings, args)
         return asyncio.run(args.handler(settings, args))
-    except (SettingsError, DomainError, ApplicationError, ValueError, KeyError, OSError) as error:
-        print(f"paygate: {error}", file=sys.stderr)
+    except (SettingsError, DomainError, ApplicationError, ValueError, OSError) as error:
+        print(f"paygate: {_explain(error)}", file=sys.stderr)
         return 2
+
+
+def _explain(error: Exception) -> str:
+    """The message a person can act on: `demo/x.csv: No such file or directory`, not `[Errno 2] ...`."""
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    if isinstance(error, StorageUnavailable):
+        return f"the database is unreachable ({error.reason}): check DATABASE_URL and that the server is up"
+    return str(error)
 
 
 if __name__ == "__main__":

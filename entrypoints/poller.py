@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from adapters.logs import get_logger
 from adapters.persistence.migrate import DatabaseNotMigrated
 from config.container import Container
 from entrypoints.provider_report import announce_providers
 
-logger = logging.getLogger("paygate.runner")
+# Summaries are fields, in the words of `--once`'s JSON and of the deliveries filter
+# (`GET /admin/webhooks/deliveries?status=delivered|retrying|dead`).
+log = get_logger("paygate.runner")
 
 
 async def poll_round(container: Container, *, stop: asyncio.Event | None = None) -> dict[str, Any]:
@@ -60,7 +62,7 @@ async def poll_and_dispatch(container: Container, stop: asyncio.Event, *, interv
     async def sweep() -> None:
         summary = await container.poll_payments().sweep(until=stop)
         if summary.checked:
-            logger.info("poll sweep: %s", json.dumps(summary.as_dict()))
+            log.info("poll_sweep", **summary.as_dict())
         if summary.changed:
             woken.set()  # tell the marketplace now, not at the dispatcher's next tick
 
@@ -87,7 +89,7 @@ def _dispatch(container: Container, stop: asyncio.Event) -> Callable[[], Awaitab
     async def dispatch() -> None:
         summary = await container.dispatch_events().run_once(until=stop)
         if any(summary.as_dict().values()):
-            logger.info("dispatch round: %s", json.dumps(summary.as_dict()))
+            log.info("dispatch_round", **summary.as_dict())
 
     return dispatch
 
@@ -121,7 +123,7 @@ async def _every(
         try:
             await work()
         except Exception:  # noqa: BLE001 - a failed round (database restarting...) is retried next round
-            logger.exception("%s round failed", name)
+            log.exception("round_failed", round=name)
         await _pause(interval, stop, wake)
 
 

@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.support.disruptive",
     "tests.support.logs",
     "tests.support.servers",
+    "tests.support.postgres_cluster",  # after servers, which it imports
 ]
 
 

@@ -14,6 +14,7 @@ from application.errors import ProviderOutcomeUnknown
 from application.sync_status import LOST_ANSWER_AFTER
 
 from adapters.metrics import Reading
+from adapters.persistence.outbox import retrying_deliveries
 from adapters.persistence.tables import outbox_events, payment_checks, payments, refunds, webhook_deliveries
 
 _PENDING = "pending"
@@ -101,7 +102,7 @@ class DatabaseGauges:
 
     async def _webhooks(self, connection: AsyncConnection) -> list[Reading]:
         c = webhook_deliveries.c
-        failing = func.sum(case((and_(c.status == _PENDING, c.attempts > 0), 1), else_=0))
+        failing = func.sum(case((retrying_deliveries(), 1), else_=0))
         dead = func.sum(case((c.status == "dead", 1), else_=0))
         row = (await connection.execute(select(failing, dead))).one()
         return [

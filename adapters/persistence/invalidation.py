@@ -16,6 +16,8 @@ import psycopg
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from application.errors import StorageUnavailable
+
 log = logging.getLogger("paygate.cache")
 
 CHANNEL = "paygate_invalidate"
@@ -65,7 +67,11 @@ class InvalidationListener:
 
     async def start(self) -> None:
         """Returns once LISTEN is in place, so nothing committed after it goes unheard."""
-        connection = await self._connect()
+        try:
+            connection = await self._connect()
+        except psycopg.OperationalError as error:
+            # A database unreachable at start-up is an outage like any other, said in a line.
+            raise StorageUnavailable(str(error).strip().splitlines()[0]) from error
         self._task = asyncio.create_task(self._run(connection), name="cache-invalidation-listener")
 
     async def stop(self) -> None:

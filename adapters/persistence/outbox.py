@@ -11,7 +11,7 @@ from sqlalchemy import Row, and_, bindparam, exists, func, insert, or_, select, 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.events import Event, EventType
-from domain.webhooks import DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookSubscription
+from domain.webhooks import RETRYING, DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookSubscription
 
 from application.errors import SecretUnreadable
 from application.ports import SecretCipher
@@ -115,6 +115,13 @@ class SqlAlchemyOutboxRepository:
 
 
 # --- Webhooks --------------------------------------------------------------------------------------
+
+
+def retrying_deliveries() -> Any:
+    """Deliveries waiting for a retry: pending after a failed attempt (`WebhookDelivery.matches`)."""
+    c = webhook_deliveries.c
+    return and_(c.status == DeliveryStatus.PENDING.value, c.attempts > 0)
+
 
 # Every secret Paygate generates starts so (application/manage_webhooks.py); a ciphertext never does.
 PLAIN_SECRET_PREFIX = "whsec_"
@@ -275,9 +282,11 @@ class SqlAlchemyWebhookRepository:
     ) -> Sequence[WebhookDelivery]:
         c = webhook_deliveries.c
         query = select(webhook_deliveries).order_by(c.created_at.desc(), c.id.desc()).limit(limit)
-        for column, value in ((c.event_id, event_id), (c.subscription_id, subscription_id), (c.status, status)):
+        for column, value in ((c.event_id, event_id), (c.subscription_id, subscription_id)):
             if value is not None:
                 query = query.where(column == value)
+        if status is not None:
+            query = query.where(retrying_deliveries() if status == RETRYING else c.status == status)
         return [_delivery_from_row(row) for row in await self._connection.execute(query)]
 
     async def claim_due_deliveries(

@@ -7,6 +7,7 @@ from typing import Any
 from domain.events import EventType
 from domain.money import CURRENCY_EXPONENTS, MAX_MINOR_UNITS
 from domain.payment import PaymentMethod, PaymentStatus
+from domain.webhooks import DELIVERY_FILTERS
 
 JSON = "application/json"
 
@@ -472,7 +473,7 @@ PATHS.update(
                 "parameters": [
                     {"name": "event_id", "in": "query", "required": False, "schema": _WEBHOOK_ID},
                     {"name": "webhook_id", "in": "query", "required": False, "schema": _WEBHOOK_ID},
-                    {"name": "status", "in": "query", "required": False, "schema": {"enum": ["pending", "delivered", "dead", "cancelled"]}},
+                    {"name": "status", "in": "query", "required": False, "schema": {"enum": list(DELIVERY_FILTERS)}},
                     {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
                 ],
                 "responses": {"200": _ok("deliveries", "DeliveryList"), **_OPERATOR_ERRORS, "422": _error("bad query")},

@@ -221,7 +221,7 @@ class InMemoryWebhookRepository:
             d for d in self._all_deliveries().values()
             if (event_id is None or d.event_id == event_id)
             and (subscription_id is None or d.subscription_id == subscription_id)
-            and (status is None or d.status.value == status)
+            and (status is None or d.matches(status))
         ]
         found.sort(key=lambda d: (d.created_at, d.id), reverse=True)
         return [copy.deepcopy(d) for d in found[:limit]]

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from config.container import Container
-from entrypoints import cli
+from tests.support.cli import cli_runner
 from tests.support.gateways import gateway_settings, issue_key, prepare, running_gateway, with_container
 
 
@@ -19,19 +19,13 @@ def paygate(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Any:
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
-    capsys.readouterr()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = cli.main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+    return cli_runner(capsys)
 
 
-def test_create_prints_the_key_alone_and_list_never_shows_it(paygate: Any) -> None:
+def test_create_prints_the_key_alone_and_list_never_shows_it(paygate: Any, sqlite_url: str) -> None:
+    prepare(gateway_settings(sqlite_url))  # the demo sellers: a key reaches only shops that have a route
     code, out, _ = paygate("keys", "create", "--name", "eileen", "--scope", "payments:read", "--scope", "payments:write",
-                           "--shop", "121038", "--shop", "8")
+                           "--shop", "121038", "--shop", "576631")
     assert code == 0
     [plaintext] = out.splitlines()
     assert plaintext.startswith("pgk_")
@@ -41,7 +35,7 @@ def test_create_prints_the_key_alone_and_list_never_shows_it(paygate: Any) -> No
     [listed] = json.loads(out)
     assert set(listed) == {"id", "name", "prefix", "scopes", "shops", "created_at", "revoked_at"}
     assert (listed["name"], listed["scopes"], listed["shops"], listed["revoked_at"]) == (
-        "eileen", ["payments:read", "payments:write"], [8, 121038], None,
+        "eileen", ["payments:read", "payments:write"], [121038, 576631], None,
     )
     assert plaintext.startswith(listed["prefix"]) and len(listed["prefix"]) < len(plaintext) // 3
     assert plaintext not in out and plaintext[len(listed["prefix"]):] not in out

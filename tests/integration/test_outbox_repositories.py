@@ -25,7 +25,7 @@ from domain.events import Event, EventType
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod
 from domain.polling import PaymentCheck
-from domain.webhooks import DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookSubscription
+from domain.webhooks import DELIVERY_FILTERS, DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookSubscription
 
 pytestmark = pytest.mark.anyio
 
@@ -309,6 +309,34 @@ async def test_a_delivery_and_its_attempts_round_trip(engine: AsyncEngine) -> No
     assert [(a.succeeded, a.status_code, a.error, a.duration_ms) for a in attempts] == [
         (False, 503, "HTTP 503", 12), (True, 200, None, 8),
     ]
+
+
+async def test_deliveries_are_listed_by_every_word_of_the_filter_retrying_included(engine: AsyncEngine) -> None:
+    payments = await _payments(engine, 5)
+    events = await _stored_events(engine, *(_event(p) for p in payments))
+    subscription = _subscription()
+    fresh, retrying, delivered, dead, cancelled = (_delivery(subscription, e) for e in events)
+    retrying.failed(at=T0, status_code=503, error="HTTP 503")
+    delivered.succeeded(at=T0, status_code=200)
+    dead.status = DeliveryStatus.DEAD
+    cancelled.cancel(at=T0)
+    async with SqlAlchemyUnitOfWork(engine) as uow:
+        await uow.webhooks.add_subscription(subscription)
+        for delivery in (fresh, retrying, delivered, dead, cancelled):
+            await uow.webhooks.add_delivery(delivery)
+        await uow.commit()
+
+    async def listed(word: str) -> set[str]:
+        async with SqlAlchemyUnitOfWork(engine) as uow:
+            return {d.id for d in await uow.webhooks.list_deliveries(subscription_id=subscription.id, status=word)}
+
+    assert {word: await listed(word) for word in DELIVERY_FILTERS} == {
+        "pending": {fresh.id, retrying.id},  # retrying is pending too: waiting for its next attempt
+        "retrying": {retrying.id},
+        "delivered": {delivered.id},
+        "dead": {dead.id},
+        "cancelled": {cancelled.id},
+    }
 
 
 async def test_a_delivery_claim_keeps_each_payments_order_per_subscriber(fresh_engine: AsyncEngine) -> None:

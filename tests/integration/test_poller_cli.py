@@ -127,7 +127,7 @@ def test_paygate_poll_runs_until_told_to_stop_and_tells_the_crm_as_soon_as_it_kn
         log = (tmp_path / "poller.log").open("w")
         poller = subprocess.Popen(
             [sys.executable, "-m", "entrypoints.cli", "poll", "--interval", "0.2"],
-            cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=os.environ | {"LOG_FORMAT": "json"}, stdout=log, stderr=subprocess.STDOUT,
         )
         try:
             arrived = got_it.wait(timeout=30)
@@ -136,7 +136,18 @@ def test_paygate_poll_runs_until_told_to_stop_and_tells_the_crm_as_soon_as_it_kn
             code = poller.wait(timeout=30)
             log.close()
 
-    assert arrived, (tmp_path / "poller.log").read_text()
+    output = (tmp_path / "poller.log").read_text()
+    assert arrived, output
     assert code == 0
+    # What it did, as fields in the words of `--once` and of the deliveries filter.
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    sweeps = [line for line in lines if line["event"] == "poll_sweep"]
+    rounds = [line for line in lines if line["event"] == "dispatch_round"]
+    assert sweeps[0] | {"timestamp": None} == {
+        "timestamp": None, "level": "info", "logger": "paygate.runner", "event": "poll_sweep",
+        "checked": 1, "changed": 1, "expired": 0, "errors": 0,
+    }
+    assert sum(line["delivered"] for line in rounds) == 1
+    assert all(set(line) >= {"fanned_out", "delivered", "retrying", "dead", "published", "publish_errors"} for line in rounds)
     [event] = received
     assert (event["type"], event["payment_id"]) == ("payment.succeeded", payment.id)

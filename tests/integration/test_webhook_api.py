@@ -189,6 +189,31 @@ def test_deliveries_show_every_attempt_and_an_operator_can_redeliver(
     api.delete(f"/admin/webhooks/{subscribed.json()['webhook']['id']}").raise_for_status()
 
 
+def test_the_words_of_the_dispatchers_summary_filter_the_deliveries(api: httpx.Client, settings: Settings) -> None:
+    async def hook(_request: Request) -> Response:
+        return Response(status_code=500)
+
+    with serve(Starlette(routes=[Route("/hook", hook, methods=["POST"])])) as base_url:
+        subscribed = api.post("/admin/webhooks", json={"url": f"{base_url}/hook", "event_types": ["payment.created"]})
+        webhook_id = subscribed.json()["webhook"]["id"]
+        bill = api.post("/payments/kaspi/create", json={"shop_id": SHOP, "amount": 5000, "phone": "77015211545"})
+        assert bill.status_code == 200, bill.text
+        summary = dispatch(settings)
+
+    assert summary["retrying"] == 1
+    listed = {
+        word: conforms(
+            api.get("/admin/webhooks/deliveries", params={"webhook_id": webhook_id, "status": word}),
+            "/admin/webhooks/deliveries", "get", 200,
+        )["deliveries"]
+        for word in ("delivered", "retrying", "dead")  # every delivery word the summary prints
+    }
+    [retrying] = listed["retrying"]
+    assert (retrying["status"], retrying["attempts"], retrying["last_status_code"]) == ("pending", 1, 500)
+    assert listed["delivered"] == listed["dead"] == []
+    api.delete(f"/admin/webhooks/{webhook_id}").raise_for_status()
+
+
 def test_unknown_or_malformed_deliveries_are_refused(api: httpx.Client) -> None:
     refused(api.post("/admin/webhooks/deliveries/whd_missing/redeliver"), 404, "delivery_not_found")
     refused(api.post("/admin/webhooks/deliveries/bad%20id/redeliver"), 422, "invalid_value", "delivery_id")

@@ -1,4 +1,8 @@
-"""Tests that disturb shared infrastructure (restarting the real PostgreSQL) run after all the others."""
+"""Tests that stop or restart a server run after all the others.
+
+They start their own (a throwaway PostgreSQL cluster, `tests/support/postgres_cluster.py`) and never
+touch the machine's; running them last keeps their slow set-up out of everyone else's way.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ MARKER = "disruptive"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", f"{MARKER}: restarts shared infrastructure (the real PostgreSQL); runs after every other test"
+        "markers", f"{MARKER}: restarts a server of its own (a throwaway PostgreSQL cluster); runs after every other test"
     )
 
 

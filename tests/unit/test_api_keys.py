@@ -173,3 +173,19 @@ async def test_a_key_needs_a_name_known_scopes_and_real_shops(
         await gateway.api_keys.issue(name, scopes, shops=shops)
     assert await gateway.api_key_store.list() == []
     assert gateway.db.audit_of("api_key_create") == []
+
+
+async def test_a_key_cannot_be_restricted_to_a_shop_nobody_routes(gateway: InMemoryGateway) -> None:
+    with pytest.raises(InvalidValue, match="shop 999 is unknown") as refused:
+        await gateway.api_keys.issue("typo", ["payments"], shops=[SHOP, 999])
+
+    assert refused.value.field == "shop"
+    assert await gateway.api_key_store.list() == []
+    assert gateway.db.audit_of("api_key_create") == []
+
+
+async def test_unknown_scopes_are_refused_naming_the_known_ones_plainly(gateway: InMemoryGateway) -> None:
+    with pytest.raises(InvalidValue) as refused:
+        await gateway.api_keys.issue("k", ["root"])
+
+    assert refused.value.message == "scopes must be among admin, payments, payments:read, payments:write, routes:secrets"

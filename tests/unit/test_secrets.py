@@ -101,6 +101,16 @@ def test_without_secrets_key_the_development_key_is_used_and_said_so(
     assert FernetCipher([development_key(path)]).decrypt(cipher.encrypt(TOKEN)) == TOKEN
 
 
+def test_the_development_key_warning_comes_once_per_process_however_many_containers_open(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "secrets.key"
+    with caplog.at_level(logging.WARNING, logger="paygate.secrets"):
+        for _ in range(3):
+            configured_cipher((), development_key_file=path)
+    assert caplog.text.count("SECRETS_KEY is not set") == 1
+
+
 def test_with_secrets_key_no_development_key_is_made(tmp_path: Path) -> None:
     path = tmp_path / "secrets.key"
     configured_cipher((generate_key(),), development_key_file=path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -13,7 +14,7 @@ import structlog
 
 from adapters.logs import get_logger
 from config.logging_setup import configure_logging
-from config.settings import Settings
+from config.settings import Settings, SettingsError
 from tests.support.logs import JsonLogs
 
 TOKEN = "tok-5b1f0a2e+/="
@@ -119,3 +120,58 @@ def test_alembics_dialect_preamble_on_every_readiness_probe_is_dropped_but_upgra
     alembic.info("Running upgrade %s -> %s, %s", "0001", "0002", "polling")
 
     assert [e["event"] for e in json_logs.events()] == ["Running upgrade 0001 -> 0002, polling"]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _configured(settings: Settings, stream: io.StringIO) -> str:
+    """What `configure_logging` makes of a structlog event and a plain record on `stream`."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    try:
+        configure_logging(settings, stream=stream)
+        get_logger("paygate.poller").info("poll_sweep", checked=3, changed=1, token=TOKEN)
+        logging.getLogger("uvicorn.error").info("Started server process [%d]", 42)
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    return stream.getvalue()
+
+
+def test_at_a_terminal_lines_are_readable_not_json_and_still_redacted() -> None:
+    coloured = _configured(Settings(kaspi_access_token=TOKEN), _Terminal())
+    text = re.sub(r"\x1b\[[0-9;]*m", "", coloured)
+
+    assert text != coloured
+    structured, plain = text.splitlines()
+    assert not structured.startswith("{")
+    for part in ("info", "poll_sweep", "paygate.poller", "checked=3", "changed=1", "token=***"):
+        assert part in structured
+    assert "Started server process [42]" in plain and "uvicorn.error" in plain
+    assert TOKEN not in coloured
+
+
+def test_a_pipe_or_file_gets_json_lines() -> None:
+    text = _configured(Settings(kaspi_access_token=TOKEN), io.StringIO())
+
+    assert [json.loads(line)["event"] for line in text.splitlines()] == ["poll_sweep", "Started server process [42]"]
+
+
+@pytest.mark.parametrize(
+    ("log_format", "stream"), [("json", _Terminal), ("console", io.StringIO)], ids=["json-at-a-terminal", "console-to-a-pipe"]
+)
+def test_log_format_overrides_what_the_stream_suggests(log_format: str, stream: type[io.StringIO]) -> None:
+    text = _configured(Settings.from_env({"LOG_FORMAT": log_format}), stream())
+
+    assert text.startswith("{") == (log_format == "json")
+    assert "\x1b[" not in text  # colours only for a terminal, and never inside JSON
+
+
+def test_log_format_is_console_json_or_unset() -> None:
+    assert Settings.from_env({}).log_format is None
+    assert Settings.from_env({"LOG_FORMAT": " Console "}).log_format == "console"
+    with pytest.raises(SettingsError, match="LOG_FORMAT must be one of console, json, not 'pretty'"):
+        Settings.from_env({"LOG_FORMAT": "pretty"})
