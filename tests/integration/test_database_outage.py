@@ -179,8 +179,15 @@ def test_postgresql_restarted_under_load_answers_503_fast_recovers_alone_and_los
     assert max(a.seconds for a in refused) < 6, "a request waited on the dead database instead of failing fast"
     not_ready = [body for status, body in readiness if status == 503]
     assert not_ready, "/ready never noticed the outage"
-    assert all(body["status"] == "unhealthy" and body["services"]["database"]["status"] == "down" for body in not_ready)
-    assert all(body["services"]["database"]["reason"].startswith("database unreachable") for body in not_ready)
+    assert all(body["status"] == "unhealthy" for body in not_ready)
+    # The database can go away between the probe and the routes' read: that answer says so too.
+    database_down = [body for body in not_ready if body["services"]["database"]["status"] == "down"]
+    routes_unreadable = [body for body in not_ready if body["services"]["database"]["status"] == "up"]
+    assert database_down, "/ready never said the database was down"
+    assert all(body["services"]["database"]["reason"].startswith("database unreachable") for body in database_down)
+    assert all(
+        body["services"]["routed_providers"]["reason"].startswith("routes unreadable") for body in routes_unreadable
+    )
 
     # Nothing acknowledged is lost: every 2xx names a payment that is stored, as it was answered.
     acknowledged_ids = {a.body["external_id"]: a.message for a in answers if a.status == 200}
