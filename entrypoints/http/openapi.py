@@ -411,7 +411,7 @@ SCHEMAS.update(
                 "event_type": {"enum": _EVENT_TYPES},
                 "payment_id": {"type": "string"},
                 "sequence": {"type": "integer", "description": "the event's place among its payment's events"},
-                "status": {"enum": ["pending", "delivered", "dead", "cancelled"]},
+                "status": {"enum": ["pending", "delivered", "dead", "cancelled", "blocked"]},
                 "attempts": {"type": "integer", "description": "since it was last queued"},
                 "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
                 "last_attempt_at": {"type": ["string", "null"], "format": "date-time"},
@@ -466,7 +466,7 @@ PATHS.update(
                 "parameters": [
                     {"name": "event_id", "in": "query", "required": False, "schema": _WEBHOOK_ID},
                     {"name": "webhook_id", "in": "query", "required": False, "schema": _WEBHOOK_ID},
-                    {"name": "status", "in": "query", "required": False, "schema": {"enum": ["pending", "delivered", "dead", "cancelled"]}},
+                    {"name": "status", "in": "query", "required": False, "schema": {"enum": ["pending", "delivered", "dead", "cancelled", "blocked"]}},
                     {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
                 ],
                 "responses": {"200": _ok("deliveries", "DeliveryList"), **_OPERATOR_ERRORS, "422": _error("bad query")},

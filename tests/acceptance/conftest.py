@@ -43,6 +43,9 @@ def gateway_environment(database_url: str, port: int) -> dict[str, str]:
         # As behind a reverse proxy on this host: a test stands for YooKassa by sending the address
         # it would come from in X-Forwarded-For, which only a trusted proxy's word makes believable.
         "TRUSTED_PROXIES": "127.0.0.1",
+        # The scenarios' CRM listens on 127.0.0.1 over http, as in the demo.
+        "WEBHOOK_ALLOW_HTTP": "true",
+        "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
     }
 
 

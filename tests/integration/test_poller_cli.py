@@ -39,6 +39,8 @@ def environment(
         "PRODUCTION_API_URL": kaspi_simulator.base_url,
         "KASPI_ACCESS_TOKEN": kaspi_simulator.access_token,
         "SECRETS_KEY_FILE": str(tmp_path / "secrets.key"),
+        "WEBHOOK_ALLOW_HTTP": "true",  # the test's CRM listens on 127.0.0.1
+        "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
     }
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
@@ -84,7 +86,7 @@ def test_dispatch_once_publishes_nothing_without_a_broker_and_says_so(
 
     summary = json.loads(capsys.readouterr().out)
     assert summary["dispatch"] == {
-        "fanned_out": 0, "delivered": 0, "retrying": 0, "dead": 0, "published": 0, "publish_errors": 0,
+        "fanned_out": 0, "delivered": 0, "retrying": 0, "dead": 0, "blocked": 0, "published": 0, "publish_errors": 0,
     }
     assert summary["seconds"] >= 0
 
