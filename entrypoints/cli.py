@@ -290,7 +290,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     settings = attrs.evolve(settings, host=args.host or settings.host, port=args.port or settings.port)
 
     async def check(container: Container) -> int:
+        from entrypoints.poller import warn_of_refused_webhooks
+
         await container.startup_check()()
+        await warn_of_refused_webhooks(container)
         return 0
 
     try:

@@ -142,3 +142,23 @@ def test_paygate_poll_runs_until_told_to_stop_and_tells_the_crm_as_soon_as_it_kn
     assert code == 0
     [event] = received
     assert (event["type"], event["payment_id"]) == ("payment.succeeded", payment.id)
+
+
+@pytest.mark.parametrize("command", ["poll", "dispatch"])
+def test_at_start_up_every_subscription_the_target_rules_now_refuse_is_logged(
+    environment: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    async def subscribe(container: Container) -> tuple[str, str]:
+        internal, _ = await container.manage_webhooks().add(url="http://127.0.0.1:9/hook")
+        public, _ = await container.manage_webhooks().add(url="http://93.184.215.14/hook")
+        return internal.id, public.id
+
+    internal, public = with_container(environment, subscribe)  # allowed when it was registered
+    monkeypatch.setenv("WEBHOOK_ALLOWED_NETWORKS", "")  # and no longer
+
+    assert cli.main([command, "--once"]) == 0
+
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "is blocked" in line]
+    assert [line for line in warnings if internal in line] != []
+    assert "127.0.0.1 is a loopback address" in " ".join(warnings)
+    assert not any(public in line for line in warnings)
