@@ -16,6 +16,7 @@ from config.container import build_container
 from config.settings import Settings
 from entrypoints import cli
 from entrypoints.http.app import create_app
+from entrypoints.http.slow_clients import limited_http_protocol
 from tests.acceptance.client import GatewayClient
 from tests.acceptance.crm import CrmReceiver, PaygatePoller, ScenarioClock
 from tests.support.servers import free_port, serve
@@ -58,7 +59,7 @@ def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway
     monkeypatch.setenv("DATABASE_URL", database_url)
     assert cli.main(["demo", "init", "--sellers", str(DEMO_SELLERS), "--key-file", str(key_file)]) == 0
     settings = Settings.from_env(gateway_environment(database_url, port))
-    with serve(create_app(build_container(settings)), port=port) as base_url:
+    with serve(create_app(build_container(settings)), port=port, http=limited_http_protocol(settings)) as base_url:
         client = GatewayClient(base_url, key_file.read_text().strip())
         yield client
         client.close()
