@@ -134,15 +134,19 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._cut_off = True
         client = "%s:%d" % self.client if self.client else "unknown"
         logger.info("http: %s from %s; connection closed", message.lower(), client)
-        cycle = self.cycle
+        cycle = self.cycle  # the request being read, or (while reading headers) the one before
         if cycle is not None and not cycle.response_complete:
-            # The application's request ends as a disconnect; whatever it sends is dropped.
-            started = cycle.response_started
+            # A request still being served ends as a disconnect; whatever it sends is dropped. Only
+            # its own late body may be answered, and only if its response has not begun.
+            answer = not self._reading_headers and not cycle.response_started
             cycle.disconnected = True
             cycle.message_event.set()
-            if started:
-                self._close()
-                return
+        else:
+            # Already answered while its body still trickles in: a second answer would be unasked for.
+            answer = self._reading_headers
+        if not answer:
+            self._close()
+            return
         body = message.encode("ascii")
         self.transport.write(
             b"".join(

@@ -140,6 +140,20 @@ def test_twenty_bodies_trickled_to_an_unauthenticated_webhook_endpoint_are_cut_o
         assert received.startswith(b"HTTP/1.1 408 ")
 
 
+def test_a_body_still_trickling_after_its_answer_is_cut_off_without_a_second_answer(address: tuple[str, int]) -> None:
+    # An unknown path is answered at once, before its body arrives.
+    head = b"POST /nowhere HTTP/1.1\r\nHost: paygate\r\nContent-Length: 5000\r\n\r\n"
+    connection = _connect(address, head)
+    started = time.monotonic()
+    try:
+        received, closed_at = _read_until_closed(connection, within=DEADLINE + MARGIN, trickle=b"1" * 4000)
+    finally:
+        connection.close()
+
+    assert closed_at - started <= DEADLINE + MARGIN
+    assert received.startswith(b"HTTP/1.1 404 ") and b"HTTP/1.1 408" not in received
+
+
 def test_a_kept_alive_connection_may_idle_past_the_header_deadline_and_is_then_held_to_it_again(
     address: tuple[str, int],
 ) -> None:
