@@ -50,6 +50,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, limits: ClientLimits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limits = limits
+        # The current phase's deadline (loop time) and what happens at it. The timer is armed only
+        # when a read ends with the phase unfinished: a request that arrives whole costs no timer.
+        self._due: float | None = None
+        self._on_due: Callable[[], None] = self._headers_too_slow
         self._deadline: asyncio.TimerHandle | None = None
         self._reading_headers = True  # until a request's headers are complete
         self._header_bytes = 0  # received while reading headers (the request line included)
@@ -59,7 +63,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm(self._limits.header_timeout, self._headers_too_slow)
+        self._expect(self._limits.header_timeout, self._headers_too_slow)
+        self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -74,13 +79,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         # Checked after parsing, so that a chunk holding small headers and a body is not counted as headers.
         if self._reading_headers and self._header_bytes > self._limits.max_header_bytes:
             self._cut(431, "Request header fields too large")
+        elif self._deadline is None and self._due is not None and not self._cut_off:
+            self._arm()
 
     # --- Parser callbacks ------------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._deadline is None:  # a later request on a kept-alive connection
-            self._arm(self._limits.header_timeout, self._headers_too_slow)
+        if self._due is None:  # a later request on a kept-alive connection: due from its first byte
+            self._expect(self._limits.header_timeout, self._headers_too_slow)
 
     def on_headers_complete(self) -> None:
         if self._cut_off:
@@ -91,7 +98,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._cut(431, "Request header fields too large")
             return
         self._reading_headers = False
-        self._arm(self._limits.body_timeout, self._body_too_slow)
+        self._disarm()
+        self._expect(self._limits.body_timeout, self._body_too_slow)
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -108,24 +116,29 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     # --- Deadlines -------------------------------------------------------------------------------
 
-    def _arm(self, seconds: float, expired: Callable[[], None]) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, expired)
+    def _expect(self, seconds: float, expired: Callable[[], None]) -> None:
+        self._due = self.loop.time() + seconds
+        self._on_due = expired
+
+    def _arm(self) -> None:
+        assert self._due is not None
+        self._deadline = self.loop.call_at(self._due, self._on_due)
 
     def _disarm(self) -> None:
+        self._due = None
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
 
     def _headers_too_slow(self) -> None:
-        self._deadline = None
+        self._deadline = self._due = None
         if self._header_bytes == 0:
             self._close()  # nothing was asked: no answer is owed
         else:
             self._cut(408, "Request headers not received in time")
 
     def _body_too_slow(self) -> None:
-        self._deadline = None
+        self._deadline = self._due = None
         self._cut(408, "Request body not received in time")
 
     def _cut(self, status: int, message: str) -> None:
