@@ -30,6 +30,7 @@ class DispatchSummary:
     delivered: int = 0
     retrying: int = 0  # failed attempts with a retry scheduled
     dead: int = 0  # failed attempts that spent the schedule
+    blocked: int = 0  # not sent: the target is not allowed
     published: int = 0  # events the broker confirmed
     publish_errors: int = 0
 
@@ -163,6 +164,11 @@ class DispatchEvents:
         elif status is DeliveryStatus.DEAD:
             summary.dead += 1
             logger.warning("webhook delivery %s of event %s is dead-lettered", job.delivery.id, job.event.id)
+        elif status is DeliveryStatus.BLOCKED:
+            summary.blocked += 1
+            logger.warning(
+                "webhook delivery %s to subscription %s is %s", job.delivery.id, subscription.id, result.error
+            )
         elif status is DeliveryStatus.PENDING:
             summary.retrying += 1
 
@@ -187,6 +193,8 @@ class DispatchEvents:
             if result.delivered:
                 assert result.status_code is not None
                 delivery.succeeded(at=at, status_code=result.status_code)
+            elif result.blocked:
+                delivery.block(at=at, reason=result.error or "blocked")
             else:
                 delivery.failed(at=at, status_code=result.status_code, error=result.error or "failed")
             await uow.webhooks.update_delivery(delivery)

@@ -293,6 +293,16 @@ class PublishFailed(Exception):
 
 
 @attrs.define(str=False)
+class HostUnresolvable(Exception):
+    """A webhook target's host name has no address right now (DNS down, no such name)."""
+
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+@attrs.define(str=False)
 class StorageUnavailable(ApplicationError):
     """The database cannot be reached (down, restarting, unreachable, out of connections).
 

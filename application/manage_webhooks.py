@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -11,6 +12,7 @@ import attrs
 from domain.audit import AuditEntry, Outcome
 from domain.errors import InvalidValue
 from domain.events import EVENT_TYPES
+from domain.webhook_targets import WebhookTargetRefused
 from domain.webhooks import (
     DELIVERY_FILTERS,
     MAX_DESCRIPTION,
@@ -22,8 +24,9 @@ from domain.webhooks import (
     check_webhook_url,
 )
 
-from application.errors import DeliveryNotFound, WebhookNotFound
+from application.errors import DeliveryNotFound, HostUnresolvable, WebhookNotFound
 from application.ports import Clock, IdGenerator, UnitOfWorkFactory
+from application.webhook_targets import WebhookTargets
 
 SECRET_PREFIX = "whsec_"
 MAX_LIMIT = 1000
@@ -38,11 +41,18 @@ class DeliveryRecord:
     attempts: Sequence[DeliveryAttempt]
 
 
+@attrs.frozen
+class RefusedTarget:
+    subscription: WebhookSubscription
+    reason: str
+
+
 class ManageWebhooks:
-    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, ids: IdGenerator) -> None:
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, ids: IdGenerator, targets: WebhookTargets) -> None:
         self._uow = uow
         self._clock = clock
         self._ids = ids
+        self._targets = targets
 
     async def add(
         self, *, url: str, event_types: Iterable[str] | None = None, description: str = "", actor: str | None = None
@@ -50,11 +60,16 @@ class ManageWebhooks:
         """Returns the subscription and its signing secret, which is shown this once."""
         if len(description) > MAX_DESCRIPTION:
             raise InvalidValue("description", f"description is longer than {MAX_DESCRIPTION} characters")
+        url = check_webhook_url(url)
+        try:
+            await self._targets.check(url)
+        except HostUnresolvable:
+            pass  # nothing to judge yet: every delivery checks the name again before connecting
         now = self._clock.now()
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         subscription = WebhookSubscription(
             id=self._ids.new_id("wh"),
-            url=check_webhook_url(url),
+            url=url,
             event_types=check_event_types(event_types) if event_types is not None else EVENT_TYPES,
             secret=secret,
             description=description,
@@ -71,6 +86,21 @@ class ManageWebhooks:
     async def list(self) -> Sequence[WebhookSubscription]:
         async with self._uow() as uow:
             return await uow.webhooks.list_subscriptions(active_only=True)
+
+    async def refused_targets(self) -> list[RefusedTarget]:
+        """Active subscriptions whose target the rules refuse now (names that do not resolve are left out)."""
+
+        async def refusal(subscription: WebhookSubscription) -> RefusedTarget | None:
+            try:
+                await self._targets.check(subscription.url)
+            except WebhookTargetRefused as refused:
+                return RefusedTarget(subscription, refused.reason)
+            except HostUnresolvable:
+                return None
+            return None
+
+        found = await asyncio.gather(*(refusal(s) for s in await self.list()))
+        return [refused for refused in found if refused is not None]
 
     async def remove(self, subscription_id: str, *, actor: str | None = None) -> WebhookSubscription:
         """Deactivate the subscription (kept for its delivery history) and cancel what it still had to get."""

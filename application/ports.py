@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
+from ipaddress import IPv4Address, IPv6Address
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -512,6 +513,13 @@ class DeliveryResult:
     duration_ms: int
     status_code: int | None = None
     error: str | None = None
+    # Not sent at all: the target is not allowed (`WebhookTargetRules`). Final until an operator redelivers.
+    blocked: bool = False
+
+
+class HostResolver(Protocol):
+    async def resolve(self, host: str, port: int) -> Sequence[IPv4Address | IPv6Address]:
+        """Every address `host` resolves to, without blocking the event loop; `HostUnresolvable` if none."""
 
 
 class WebhookSender(Protocol):

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.caching import CachedApiKeyStore, CachedRouteStore, CacheInvalidation
 from adapters.metrics import PaygateMetrics
 from adapters.notifications.rabbitmq import RabbitMqPublisher
+from adapters.notifications.targets import PinnedResolver, SystemHostResolver
 from adapters.notifications.webhooks import HttpWebhookSender
 from adapters.persistence.creation_journal import journal_for
 from adapters.persistence.idempotency import idempotency_store_for
@@ -59,6 +60,7 @@ from application.get_payment import GetPayment
 from application.list_payments import ListPayments
 from application.manage_routes import ManageRoutes
 from application.manage_webhooks import ManageWebhooks
+from application.webhook_targets import WebhookTargets
 from application.poll_payments import PollPayments, WithdrawBeforeExpiry
 from application.provider_notices import HandleProviderNotice
 from application.ports import PaymentProvider
@@ -67,6 +69,7 @@ from application.recover_payment import AttachExternalId
 from application.refund_payment import RefundPayment
 from application.sync_status import SyncPaymentStatus
 from config.settings import Settings
+from domain.webhook_targets import WebhookTargetRules
 
 
 async def _engine(url: str, pool_size: int, pool_timeout: float) -> AsyncIterator[AsyncEngine]:
@@ -89,6 +92,15 @@ async def _plain_http_client() -> AsyncIterator[PlainHttpClient]:
 
 async def _http_client(timeout: float) -> AsyncIterator[httpx.AsyncClient]:
     client = build_http_client(timeout=timeout)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def _webhook_http_client(timeout: float) -> AsyncIterator[httpx.AsyncClient]:
+    # Connects only to the addresses the sender checked for the request (`PinnedResolver`).
+    client = build_http_client(timeout=timeout, resolver=PinnedResolver())
     try:
         yield client
     finally:
@@ -392,9 +404,21 @@ class Container(containers.DeclarativeContainer):
     )
 
     # Outgoing webhooks and the broker: the dispatcher (`paygate poll`, `paygate dispatch`).
-    webhook_http_client = providers.Resource(_http_client, timeout=settings.provided.webhook_timeout_seconds)
+    webhook_targets = providers.Singleton(
+        WebhookTargets,
+        rules=providers.Singleton(
+            WebhookTargetRules,
+            allow_http=settings.provided.webhook_allow_http,
+            allowed_networks=settings.provided.webhook_allowed_networks,
+        ),
+        resolver=providers.Singleton(SystemHostResolver, timeout=settings.provided.webhook_timeout_seconds),
+    )
+    webhook_http_client = providers.Resource(_webhook_http_client, timeout=settings.provided.webhook_timeout_seconds)
     webhook_sender = providers.Singleton(
-        HttpWebhookSender, client=webhook_http_client, timeout=settings.provided.webhook_timeout_seconds
+        HttpWebhookSender,
+        client=webhook_http_client,
+        targets=webhook_targets,
+        timeout=settings.provided.webhook_timeout_seconds,
     )
     event_publisher = providers.Resource(
         _event_publisher, url=settings.provided.broker_url, exchange=settings.provided.broker_exchange
@@ -408,7 +432,7 @@ class Container(containers.DeclarativeContainer):
         ids=ids,
         concurrency=settings.provided.webhook_concurrency,
     )
-    manage_webhooks = providers.Singleton(ManageWebhooks, uow=uow, clock=clock, ids=ids)
+    manage_webhooks = providers.Singleton(ManageWebhooks, uow=uow, clock=clock, ids=ids, targets=webhook_targets)
 
 
 def build_container(settings: Settings) -> Container:

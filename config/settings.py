@@ -155,6 +155,14 @@ class Settings:
     dispatch_interval_seconds: float = 2.0
     webhook_timeout_seconds: float = 10.0
     webhook_concurrency: int = 10
+    # Webhook targets: https to public addresses only, unless these allow http or some networks
+    # (a receiver on the private network, the demo's on loopback). Checked at every delivery.
+    webhook_allow_http: bool = False
+    webhook_allowed_networks: tuple[IPNetwork, ...] = ()
+    # Slow or oversized requests are cut off (uvicorn's httptools protocol, `entrypoints/http/slow_clients.py`).
+    http_header_timeout_seconds: float = 10.0
+    http_body_timeout_seconds: float = 10.0
+    http_max_header_bytes: int = 16 * 1024
     # RabbitMQ (amqp://user:pass@host/vhost); unset: events are not published to a broker.
     broker_url: str | None = attrs.field(default=None, repr=False)
     broker_exchange: str = "paygate.events"
@@ -305,6 +313,11 @@ class Settings:
             dispatch_interval_seconds=_positive(env, "DISPATCH_INTERVAL_SECONDS", 2.0),
             webhook_timeout_seconds=_positive(env, "WEBHOOK_TIMEOUT_SECONDS", 10.0),
             webhook_concurrency=int(_positive(env, "WEBHOOK_CONCURRENCY", 10, kind=int)),
+            webhook_allow_http=_flag(env, "WEBHOOK_ALLOW_HTTP", False),
+            webhook_allowed_networks=_networks(env, "WEBHOOK_ALLOWED_NETWORKS", ()),
+            http_header_timeout_seconds=_positive(env, "HTTP_HEADER_TIMEOUT_SECONDS", 10.0),
+            http_body_timeout_seconds=_positive(env, "HTTP_BODY_TIMEOUT_SECONDS", 10.0),
+            http_max_header_bytes=int(_positive(env, "HTTP_MAX_HEADER_BYTES", 16 * 1024, kind=int)),
             broker_url=env.get("BROKER_URL") or None,
             broker_exchange=env.get("BROKER_EXCHANGE") or "paygate.events",
             sandbox_enabled=_flag(env, "SANDBOX_PROVIDER", False),

@@ -71,6 +71,7 @@ class DeliveryStatus(enum.StrEnum):
     DELIVERED = "delivered"  # the receiver answered 2xx
     DEAD = "dead"  # every retry failed: kept for an operator to redeliver
     CANCELLED = "cancelled"  # its subscription was deleted before it got through
+    BLOCKED = "blocked"  # its target is not allowed (WebhookTargetRules): never sent, never retried
 
 
 # A pending delivery whose last attempt failed: waiting for its retry. Not a status of its own (it is
@@ -119,6 +120,11 @@ class WebhookDelivery:
             self.status = DeliveryStatus.DEAD
         else:
             self.next_attempt_at = at + RETRY_DELAYS[self.attempts - 1]
+
+    def block(self, *, at: datetime, reason: str) -> None:
+        """Refused before any request: final, since retrying cannot help until an operator allows the target."""
+        self._attempted(at, None, reason)
+        self.status = DeliveryStatus.BLOCKED
 
     def requeue(self, *, at: datetime) -> None:
         """An operator's redelivery: due now, with the whole retry schedule ahead of it again."""

@@ -343,11 +343,15 @@ def _serve_http(settings: Settings, args: argparse.Namespace, background: Backgr
 
     from adapters.persistence.migrate import DatabaseNotMigrated
     from entrypoints.http.app import create_app
+    from entrypoints.http.slow_clients import limited_http_protocol
 
     settings = attrs.evolve(settings, host=args.host or settings.host, port=args.port or settings.port)
 
     async def check(container: Container) -> int:
+        from entrypoints.poller import warn_of_refused_webhooks
+
         await container.startup_check()()
+        await warn_of_refused_webhooks(container)
         return 0
 
     try:
@@ -358,8 +362,10 @@ def _serve_http(settings: Settings, args: argparse.Namespace, background: Backgr
     app = create_app(build_container(settings), background=background)
     # proxy_headers=False: Paygate itself decides whose X-Forwarded-For to believe (TRUSTED_PROXIES);
     # uvicorn would otherwise rewrite the client address from it for any peer on 127.0.0.1.
+    # http: httptools with deadlines for headers and body and a header size limit (HTTP_*).
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_config=None, access_log=False, proxy_headers=False
+        app, host=settings.host, port=settings.port, log_config=None, access_log=False, proxy_headers=False,
+        http=limited_http_protocol(settings),
     )
     return 0
 

@@ -41,12 +41,25 @@ async def dispatch_round(container: Container) -> dict[str, Any]:
     return {"dispatch": dispatch.as_dict(), "seconds": round(time.perf_counter() - started, 3)}
 
 
+async def warn_of_refused_webhooks(container: Container) -> None:
+    """One warning per active subscription the webhook target rules refuse now: an upgrade or a
+    changed setting must not silence a CRM quietly (its deliveries will be `blocked`)."""
+    for refused in await container.manage_webhooks().refused_targets():
+        logger.warning(
+            "webhook subscription %s is blocked: %s; its deliveries will not be sent",
+            refused.subscription.id,
+            refused.reason,
+            extra={"webhook_id": refused.subscription.id},
+        )
+
+
 async def run_poller(container: Container, *, once: bool, interval: float | None = None) -> int:
     if interval is not None and not interval > 0:
         raise ValueError("--interval must be a positive number of seconds")
     if not await _migrated(container):
         return 2
     await announce_providers(container)
+    await warn_of_refused_webhooks(container)
     if once:
         print(json.dumps(await poll_round(container)))
         return 0
@@ -77,6 +90,7 @@ async def run_dispatcher(container: Container, *, once: bool) -> int:
     if not await _migrated(container):
         return 2
     await announce_providers(container)
+    await warn_of_refused_webhooks(container)
     if once:
         print(json.dumps(await dispatch_round(container)))
         return 0

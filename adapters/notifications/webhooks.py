@@ -8,8 +8,11 @@ from datetime import datetime
 import httpx
 
 from domain.events import Event
+from domain.webhook_targets import WebhookTargetRefused
 
+from application.errors import HostUnresolvable
 from application.ports import DeliveryResult
+from application.webhook_targets import WebhookTargets
 
 from adapters.notifications.wire import (
     EVENT_ID_HEADER,
@@ -18,6 +21,7 @@ from adapters.notifications.wire import (
     event_body,
     signature_header,
 )
+from adapters.notifications.targets import connect_only_to
 from adapters.redaction import protect_http_client_loggers
 
 USER_AGENT = "Paygate-Webhooks/1"
@@ -28,12 +32,16 @@ class HttpWebhookSender:
 
     Redirects are not followed (the client is built without them): a receiver that moved must be
     re-registered, rather than have signed events follow a Location header anywhere.
+    Before each request the URL is checked (`WebhookTargets`, DNS included) and the request connects
+    only to the addresses checked: the client must be built with `PinnedResolver`. A target the
+    rules refuse is never contacted: the result is `blocked`.
     """
 
-    def __init__(self, *, client: httpx.AsyncClient, timeout: float) -> None:
+    def __init__(self, *, client: httpx.AsyncClient, targets: WebhookTargets, timeout: float) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         self._client = client
+        self._targets = targets
         self._timeout = timeout
         # A receiver's URL may carry its own token in the query string.
         protect_http_client_loggers()
@@ -49,7 +57,14 @@ class HttpWebhookSender:
         }
         started = time.perf_counter()
         try:
-            answer = await self._client.post(url, content=body, headers=headers, timeout=self._timeout)
+            addresses = await self._targets.check(url)
+        except WebhookTargetRefused as refused:
+            return DeliveryResult(False, _since(started), error=f"blocked: {refused}", blocked=True)
+        except HostUnresolvable as unresolvable:
+            return DeliveryResult(False, _since(started), error=str(unresolvable))
+        try:
+            with connect_only_to(addresses):
+                answer = await self._client.post(url, content=body, headers=headers, timeout=self._timeout)
         except httpx.TimeoutException:
             return DeliveryResult(False, _since(started), error=f"no answer within {self._timeout:g} s")
         except (httpx.HTTPError, httpx.InvalidURL) as error:

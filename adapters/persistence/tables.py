@@ -265,7 +265,7 @@ webhook_deliveries = Table(
     Column("delivered_at", UtcDateTime()),
     *_timestamps(),
     UniqueConstraint("subscription_id", "event_id"),
-    CheckConstraint("status IN ('pending', 'delivered', 'dead', 'cancelled')", name="known_status"),
+    CheckConstraint("status IN ('pending', 'delivered', 'dead', 'cancelled', 'blocked')", name="known_status"),
     Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_webhook_deliveries_subscription_id_payment_id_sequence", "subscription_id", "payment_id", "sequence"),
     Index("ix_webhook_deliveries_event_id", "event_id"),

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 import aiohttp
 import attrs
 import httpx
+from aiohttp.abc import AbstractResolver
 
 # The exceptions a provider adapter sees, by what happened; the aiohttp type goes in the message
 # only, never aiohttp's own text (some of it carries the request URL, and so its tokens).
@@ -29,9 +30,16 @@ _INVALID_URL = (aiohttp.InvalidURL,)
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """Sends each httpx request through one shared `aiohttp.ClientSession`, reading the whole answer."""
 
-    def __init__(self, *, max_connections: int, keepalive_expiry: float, verify: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        keepalive_expiry: float,
+        verify: ssl.SSLContext | None = None,
+        resolver: AbstractResolver | None = None,
+    ) -> None:
         # httpx decodes Content-Encoding itself.
-        self._session = _LazySession(max_connections, keepalive_expiry, verify, decompress=False)
+        self._session = _LazySession(max_connections, keepalive_expiry, verify, decompress=False, resolver=resolver)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session.get()
@@ -142,9 +150,16 @@ class _LazySession:
     """One aiohttp session, built at the first call inside the running loop aiohttp binds it to."""
 
     def __init__(
-        self, max_connections: int, keepalive_expiry: float, verify: ssl.SSLContext | None, *, decompress: bool
+        self,
+        max_connections: int,
+        keepalive_expiry: float,
+        verify: ssl.SSLContext | None,
+        *,
+        decompress: bool,
+        resolver: AbstractResolver | None = None,
     ) -> None:
         self._max_connections = max_connections
+        self._resolver = resolver
         self._keepalive_expiry = keepalive_expiry
         self._ssl = verify if verify is not None else ssl.create_default_context()
         self._decompress = decompress
@@ -154,7 +169,12 @@ class _LazySession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
-                    limit=self._max_connections, keepalive_timeout=self._keepalive_expiry, ssl=self._ssl
+                    limit=self._max_connections,
+                    keepalive_timeout=self._keepalive_expiry,
+                    ssl=self._ssl,
+                    resolver=self._resolver,
+                    # A resolver of our own answers every lookup itself (webhooks pin the checked addresses).
+                    use_dns_cache=self._resolver is None,
                 ),
                 auto_decompress=self._decompress,
                 # No cookies kept between calls, and nothing read from the environment (HTTP_PROXY...).

@@ -418,7 +418,7 @@ SCHEMAS.update(
                 "event_type": {"enum": _EVENT_TYPES},
                 "payment_id": {"type": "string"},
                 "sequence": {"type": "integer", "description": "the event's place among its payment's events"},
-                "status": {"enum": ["pending", "delivered", "dead", "cancelled"]},
+                "status": {"enum": ["pending", "delivered", "dead", "cancelled", "blocked"]},
                 "attempts": {"type": "integer", "description": "since it was last queued"},
                 "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
                 "last_attempt_at": {"type": ["string", "null"], "format": "date-time"},

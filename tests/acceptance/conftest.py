@@ -16,6 +16,7 @@ from config.container import build_container
 from config.settings import Settings
 from entrypoints import cli
 from entrypoints.http.app import create_app
+from entrypoints.http.slow_clients import limited_http_protocol
 from tests.acceptance.client import GatewayClient
 from tests.acceptance.crm import CrmReceiver, PaygatePoller, ScenarioClock
 from tests.support.servers import free_port, serve
@@ -44,6 +45,9 @@ def gateway_environment(database_url: str, port: int) -> dict[str, str]:
         # As behind a reverse proxy on this host: a test stands for YooKassa by sending the address
         # it would come from in X-Forwarded-For, which only a trusted proxy's word makes believable.
         "TRUSTED_PROXIES": "127.0.0.1",
+        # The scenarios' CRM listens on 127.0.0.1 over http, as in the demo.
+        "WEBHOOK_ALLOW_HTTP": "true",
+        "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
     }
 
 
@@ -57,7 +61,7 @@ def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway
     monkeypatch.setenv("PRODUCTION_API_URL", "simulator")  # the demo sellers are Kaspi's
     assert cli.main(["demo", "init", "--sellers", str(DEMO_SELLERS), "--key-file", str(key_file)]) == 0
     settings = Settings.from_env(gateway_environment(database_url, port))
-    with serve(create_app(build_container(settings)), port=port) as base_url:
+    with serve(create_app(build_container(settings)), port=port, http=limited_http_protocol(settings)) as base_url:
         client = GatewayClient(base_url, key_file.read_text().strip())
         yield client
         client.close()

@@ -16,14 +16,21 @@ from application.poll_payments import PollPayments
 from application.providers import ProviderDirectory
 from application.refund_payment import RefundPayment
 from application.sync_status import SyncPaymentStatus
+from application.webhook_targets import WebhookTargets
 from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
 from domain.seller_route import Credentials, SellerRoute
+from domain.webhook_targets import WebhookTargetRules
 
 from tests.fakes.api_keys import InMemoryApiKeyStore
 from tests.fakes.database import InMemoryDatabase
-from tests.fakes.notifications import CountingThrottle, RecordingPublisher, RecordingWebhookSender
+from tests.fakes.notifications import (
+    CountingThrottle,
+    RecordingPublisher,
+    RecordingWebhookSender,
+    StaticHostResolver,
+)
 from tests.fakes.provider import KASPI_LIFETIME, FakeProvider
 from tests.fakes.routes import InMemoryRouteStore
 from tests.fakes.system import FixedClock, SequentialIds
@@ -65,7 +72,12 @@ class InMemoryGateway:
         self.dispatch = DispatchEvents(
             uow=uow, sender=self.sender, publisher=self.publisher, clock=self.clock, ids=self.ids, batch_size=3
         )
-        self.webhooks = ManageWebhooks(uow=uow, clock=self.clock, ids=self.ids)
+        # Names resolve only as a test declares (`dns.answers`); others are unresolvable.
+        self.dns = StaticHostResolver()
+        self.webhooks = ManageWebhooks(
+            uow=uow, clock=self.clock, ids=self.ids,
+            targets=WebhookTargets(rules=WebhookTargetRules(), resolver=self.dns),
+        )
 
     def seed_route(
         self,

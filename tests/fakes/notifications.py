@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections import deque
 from datetime import datetime
 
 import attrs
 
-from application.errors import PublishFailed
+from application.errors import HostUnresolvable, PublishFailed
 from application.ports import DeliveryResult
 from domain.events import Event
+from domain.webhook_targets import IPAddress
 
 DELIVERED = DeliveryResult(True, 5, status_code=200)
 
@@ -59,3 +61,17 @@ class CountingThrottle:
 
     async def wait_turn(self) -> None:
         self.turns += 1
+
+
+class StaticHostResolver:
+    """DNS as a test declares it: each name's addresses; a name it was not told of does not resolve."""
+
+    def __init__(self, answers: dict[str, list[str]] | None = None) -> None:
+        self.answers = dict(answers or {})
+        self.asked: list[str] = []
+
+    async def resolve(self, host: str, port: int) -> list[IPAddress]:
+        self.asked.append(host)
+        if host not in self.answers:
+            raise HostUnresolvable(f"{host}: no such name")
+        return [ipaddress.ip_address(a) for a in self.answers[host]]

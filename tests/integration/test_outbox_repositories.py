@@ -336,7 +336,40 @@ async def test_deliveries_are_listed_by_every_word_of_the_filter_retrying_includ
         "delivered": {delivered.id},
         "dead": {dead.id},
         "cancelled": {cancelled.id},
+        "blocked": set(),
     }
+
+
+async def test_a_blocked_delivery_is_stored_final_listed_by_status_and_requeued(fresh_engine: AsyncEngine) -> None:
+    [payment] = await _payments(fresh_engine, 1)
+    [event] = await _stored_events(fresh_engine, _event(payment))
+    subscription = _subscription(url="http://10.0.0.5/hook")
+    delivery = _delivery(subscription, event)
+    async with SqlAlchemyUnitOfWork(fresh_engine) as uow:
+        await uow.webhooks.add_subscription(subscription)
+        await uow.webhooks.add_delivery(delivery)
+        await uow.commit()
+    delivery.block(at=T0, reason="blocked: 10.0.0.5 is a private address, outside WEBHOOK_ALLOWED_NETWORKS")
+    async with SqlAlchemyUnitOfWork(fresh_engine) as uow:
+        await uow.webhooks.update_delivery(delivery)
+        await uow.commit()
+    async with SqlAlchemyUnitOfWork(fresh_engine) as uow:
+        blocked = await uow.webhooks.list_deliveries(status="blocked")
+        due = await uow.webhooks.claim_due_deliveries(now=T0 + timedelta(days=2), lease_until=T0 + timedelta(days=3), limit=10)
+        await uow.commit()
+
+    assert [(d.id, d.status, d.attempts, d.last_error) for d in blocked] == [
+        (delivery.id, DeliveryStatus.BLOCKED, 1, delivery.last_error)
+    ]
+    assert due == []  # final: never claimed again on its own
+    delivery.requeue(at=T0 + timedelta(days=2))
+    async with SqlAlchemyUnitOfWork(fresh_engine) as uow:
+        await uow.webhooks.update_delivery(delivery)
+        await uow.commit()
+    async with SqlAlchemyUnitOfWork(fresh_engine) as uow:
+        due = await uow.webhooks.claim_due_deliveries(now=T0 + timedelta(days=2), lease_until=T0 + timedelta(days=3), limit=10)
+        await uow.commit()
+    assert [d.id for d in due] == [delivery.id]
 
 
 async def test_a_delivery_claim_keeps_each_payments_order_per_subscriber(fresh_engine: AsyncEngine) -> None:

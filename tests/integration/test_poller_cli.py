@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +24,7 @@ from config.settings import Settings
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod
 from entrypoints import cli
+from entrypoints.http.slow_clients import LimitedHttpToolsProtocol
 from tests.support.gateways import gateway_settings, prepare, with_container
 from tests.support.servers import KaspiSimulatorServer, serve
 
@@ -39,6 +41,8 @@ def environment(
         "PRODUCTION_API_URL": kaspi_simulator.base_url,
         "KASPI_ACCESS_TOKEN": kaspi_simulator.access_token,
         "SECRETS_KEY_FILE": str(tmp_path / "secrets.key"),
+        "WEBHOOK_ALLOW_HTTP": "true",  # the test's CRM listens on 127.0.0.1
+        "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
     }
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
@@ -84,7 +88,7 @@ def test_dispatch_once_publishes_nothing_without_a_broker_and_says_so(
 
     summary = json.loads(capsys.readouterr().out)
     assert summary["dispatch"] == {
-        "fanned_out": 0, "delivered": 0, "retrying": 0, "dead": 0, "published": 0, "publish_errors": 0,
+        "fanned_out": 0, "delivered": 0, "retrying": 0, "dead": 0, "blocked": 0, "published": 0, "publish_errors": 0,
     }
     assert summary["seconds"] >= 0
 
@@ -151,3 +155,28 @@ def test_paygate_poll_runs_until_told_to_stop_and_tells_the_crm_as_soon_as_it_kn
     assert all(set(line) >= {"fanned_out", "delivered", "retrying", "dead", "published", "publish_errors"} for line in rounds)
     [event] = received
     assert (event["type"], event["payment_id"]) == ("payment.succeeded", payment.id)
+
+
+@pytest.mark.parametrize("command", ["poll", "dispatch", "serve"])
+def test_at_start_up_every_subscription_the_target_rules_now_refuse_is_logged(
+    environment: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    served: dict[str, Any] = {}
+    # `serve` stops where uvicorn would start serving: what it was given is kept.
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(options))
+    async def subscribe(container: Container) -> tuple[str, str]:
+        internal, _ = await container.manage_webhooks().add(url="http://127.0.0.1:9/hook")
+        public, _ = await container.manage_webhooks().add(url="http://93.184.215.14/hook")
+        return internal.id, public.id
+
+    internal, public = with_container(environment, subscribe)  # allowed when it was registered
+    monkeypatch.setenv("WEBHOOK_ALLOWED_NETWORKS", "")  # and no longer
+
+    assert cli.main([command] if command == "serve" else [command, "--once"]) == 0
+
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "is blocked" in line]
+    assert [line for line in warnings if internal in line] != []
+    assert "127.0.0.1 is a loopback address" in " ".join(warnings)
+    assert not any(public in line for line in warnings)
+    if command == "serve":  # and it serves with the slow-client limits
+        assert served["http"].func is LimitedHttpToolsProtocol

@@ -5,10 +5,12 @@ Every answer is checked against the OpenAPI document's schema for it.
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import httpx
 import jsonschema_rs
 import pytest
@@ -37,7 +39,12 @@ SHOP = 121038
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = gateway_settings(f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('webhooks') / 'paygate.db'}")
+    settings = gateway_settings(
+        f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('webhooks') / 'paygate.db'}",
+        # The test's CRM listens on 127.0.0.1 over http: allowed explicitly, as the demo allows it.
+        webhook_allow_http=True,
+        webhook_allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),),
+    )
     prepare(settings)
     return settings
 
@@ -90,6 +97,15 @@ def refused(response: httpx.Response, status: int, code: str, field: str | None 
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert (error["code"], error["field"]) == (code, field), error
+
+
+def subscribed_and_billed(api: httpx.Client, url: str) -> tuple[httpx.Response, httpx.Response]:
+    """A subscription to `payment.created` at `url`, then a Kaspi bill: one event for it."""
+    subscribed = api.post("/admin/webhooks", json={"url": url, "event_types": ["payment.created"]})
+    subscribed.raise_for_status()
+    bill = api.post("/payments/kaspi/create", json={"shop_id": SHOP, "amount": 5000, "phone": "77015211545"})
+    assert bill.status_code == 200, bill.text
+    return subscribed, bill
 
 
 def dispatch(settings: Settings) -> dict[str, int]:
@@ -145,6 +161,50 @@ def test_a_bad_subscription_is_refused_naming_the_field(
     assert active_ids(api) == before
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.1/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:5432/",  # only 127.0.0.0/8 is allowed here
+        "http://0.0.0.0:8015/",
+        "http://[::ffff:10.0.0.1]/",
+        "https://192.168.0.1/hook",
+    ],
+)
+def test_an_internal_target_is_refused_at_registration(api: httpx.Client, url: str) -> None:
+    before = active_ids(api)
+    refused(api.post("/admin/webhooks", json={"url": url}), 422, "webhook_target_not_allowed", "url")
+    assert active_ids(api) == before
+
+
+def test_a_delivery_the_rules_now_block_is_kept_blocked_until_an_operator_redelivers_it(
+    api: httpx.Client, settings: Settings, crm: tuple[list[dict[str, Any]], str]
+) -> None:
+    received, url = crm
+    subscribed, bill = subscribed_and_billed(api, url)
+    # An upgrade, or an operator, took loopback off WEBHOOK_ALLOWED_NETWORKS meanwhile.
+    stricter = attrs.evolve(settings, webhook_allowed_networks=())
+
+    summary = dispatch(stricter)
+    again = dispatch(stricter)
+
+    assert (summary["blocked"], summary["delivered"], summary["retrying"], again["blocked"]) == (1, 0, 0, 0)
+    assert received == []
+    listed = conforms(
+        api.get("/admin/webhooks/deliveries", params={"status": "blocked", "webhook_id": subscribed.json()["webhook"]["id"]}),
+        "/admin/webhooks/deliveries", "get", 200,
+    )
+    [delivery] = listed["deliveries"]
+    assert (delivery["status"], delivery["next_attempt_at"], delivery["last_status_code"]) == ("blocked", None, None)
+    assert delivery["last_error"] == "blocked: 127.0.0.1 is a loopback address, outside WEBHOOK_ALLOWED_NETWORKS"
+
+    api.post(f"/admin/webhooks/deliveries/{delivery['id']}/redeliver").raise_for_status()
+    assert dispatch(settings)["delivered"] == 1  # allowed again
+    assert len(received) == 1
+    api.delete(f"/admin/webhooks/{subscribed.json()['webhook']['id']}").raise_for_status()
+
+
 def test_only_an_admin_key_for_every_shop_manages_webhooks(gateway: RunningGateway, settings: Settings) -> None:
     for key in (issue_key(settings, ["payments"]), issue_key(settings, ["admin"], shops=[SHOP])):
         with httpx.Client(base_url=gateway.base_url, headers=key.header) as client:
@@ -157,10 +217,7 @@ def test_deliveries_show_every_attempt_and_an_operator_can_redeliver(
     api: httpx.Client, settings: Settings, crm: tuple[list[dict[str, Any]], str]
 ) -> None:
     received, url = crm
-    subscribed = api.post("/admin/webhooks", json={"url": url, "event_types": ["payment.created"]})
-    subscribed.raise_for_status()
-    bill = api.post("/payments/kaspi/create", json={"shop_id": SHOP, "amount": 5000, "phone": "77015211545"})
-    assert bill.status_code == 200, bill.text
+    subscribed, bill = subscribed_and_billed(api, url)
 
     assert dispatch(settings)["delivered"] == 1
     [first] = received

@@ -18,6 +18,7 @@ from application.manage_routes import RouteSpec
 from config.container import Container, build_container, close_resources, open_resources
 from config.settings import SIMULATOR, Settings
 from entrypoints.http.app import create_app
+from entrypoints.http.slow_clients import limited_http_protocol
 from tests.support.servers import free_port, serve
 
 DEMO_SELLERS = Path(__file__).resolve().parents[2] / "demo" / "sellers.csv"
@@ -125,5 +126,5 @@ class RunningGateway:
 @contextmanager
 def running_gateway(settings: Settings) -> Iterator[RunningGateway]:
     container = build_container(settings)
-    with serve(create_app(container), port=settings.port) as base_url:
+    with serve(create_app(container), port=settings.port, http=limited_http_protocol(settings)) as base_url:
         yield RunningGateway(base_url, container)

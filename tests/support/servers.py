@@ -7,6 +7,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import attrs
 import pytest
@@ -56,10 +57,12 @@ def serve(
     startup_timeout: float = 10.0,
     graceful_shutdown: int = 1,
     shutdown_timeout: float = 10.0,
+    http: Any = "auto",
 ) -> Iterator[str]:
     """Serve `app` with uvicorn on 127.0.0.1 in a background thread; yield its base URL.
 
-    Without `port` a free one is taken. The server runs its own event loop; the call returns once
+    Without `port` a free one is taken. `http` is uvicorn's protocol (the gateway's own: see
+    `running_gateway`). The server runs its own event loop; the call returns once
     uvicorn says it started, and leaving the block shuts it down.
     """
     # Binding here, not in uvicorn, gives the port before the thread starts and leaves no race for it.
@@ -76,6 +79,7 @@ def serve(
     config = uvicorn.Config(
         app,
         loop="asyncio",
+        http=http,
         lifespan="auto",
         log_config=None,  # leave the process's logging configuration alone
         access_log=False,  # access lines carry query strings, and Kaspi proxy queries carry tokens

@@ -151,6 +151,30 @@ async def test_an_operator_redelivers_a_dead_letter_with_a_fresh_schedule(gatewa
     )
 
 
+async def test_a_blocked_delivery_is_final_until_an_operator_redelivers_it(gateway: InMemoryGateway) -> None:
+    await subscribe(gateway)
+    payment = await paid(gateway)
+    await refunded(gateway, payment)
+    reason = "blocked: crm.example resolves to a private address, outside WEBHOOK_ALLOWED_NETWORKS"
+    gateway.sender.will_answer(*[DeliveryResult(False, 1, error=reason, blocked=True)] * 2)
+
+    summary = await gateway.dispatch.run_once()
+    gateway.clock.advance(timedelta(days=2))
+    later = await gateway.dispatch.run_once()
+
+    # Both events tried once (a blocked one does not hold back the next), neither retried.
+    assert [s.event.type for s in gateway.sender.sent] == [EventType.PAYMENT_SUCCEEDED, EventType.REFUND_SUCCEEDED]
+    assert (summary.blocked, summary.retrying, summary.dead, later.blocked) == (2, 0, 0, 0)
+    first = next(d for d in gateway.db.deliveries.values() if d.event_type == "payment.succeeded")
+    assert (first.status, first.attempts, first.last_error) == (DeliveryStatus.BLOCKED, 1, reason)
+    assert [r.delivery.id for r in await gateway.webhooks.deliveries(status="blocked")] != []
+
+    await gateway.webhooks.redeliver(first.id, actor="ops")  # the operator allowed the target meanwhile
+    await gateway.dispatch.run_once()
+
+    assert gateway.db.deliveries[first.id].status is DeliveryStatus.DELIVERED
+
+
 async def test_a_payments_later_event_waits_for_its_earlier_one(gateway: InMemoryGateway) -> None:
     await subscribe(gateway)
     payment = await paid(gateway)
