@@ -45,11 +45,10 @@ async def warn_of_refused_webhooks(container: Container) -> None:
     """One warning per active subscription the webhook target rules refuse now: an upgrade or a
     changed setting must not silence a CRM quietly (its deliveries will be `blocked`)."""
     for refused in await container.manage_webhooks().refused_targets():
-        logger.warning(
-            "webhook subscription %s is blocked: %s; its deliveries will not be sent",
-            refused.subscription.id,
-            refused.reason,
-            extra={"webhook_id": refused.subscription.id},
+        log.warning(
+            f"webhook subscription {refused.subscription.id} is blocked: {refused.reason}; "
+            "its deliveries will not be sent",
+            webhook_id=refused.subscription.id,
         )
 
 
