@@ -49,11 +49,10 @@ def refusal(response: httpx.Response) -> tuple[int, str, str | None]:
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        pytest.param(b"{" + VALID + b', "tip": 5}', (422, "unknown_field", "tip"), id="unknown-field"),
-        pytest.param(b'{"shop_id": "121038", "amount": 100, "phone": "77015211545"}', (422, "invalid_type", "shop_id"), id="string-for-integer"),
+        pytest.param(b'{"shop_id": " 121038", "amount": 100, "phone": "77015211545"}', (422, "invalid_type", "shop_id"), id="spaced-string-for-integer"),
         pytest.param(b'{"shop_id": true, "amount": 100, "phone": "77015211545"}', (422, "invalid_type", "shop_id"), id="boolean-for-integer"),
         pytest.param(b'{"shop_id": 121038.0, "amount": 100, "phone": "77015211545"}', (422, "invalid_type", "shop_id"), id="float-for-integer"),
-        pytest.param(b'{"shop_id": 121038, "amount": "100", "phone": "77015211545"}', (422, "invalid_type", "amount"), id="string-for-amount"),
+        pytest.param(b'{"shop_id": 121038, "amount": "1e2", "phone": "77015211545"}', (422, "invalid_value", "amount"), id="exponent-string-for-amount"),
         pytest.param(b'{"shop_id": 121038, "amount": 100, "phone": 77015211545}', (422, "invalid_type", "phone"), id="number-for-string"),
         pytest.param(b'{"shop_id": 121038, "amount": 1e400, "phone": "77015211545"}', (422, "invalid_value", "amount"), id="huge-number"),
         pytest.param(b'{"shop_id": 121038, "amount": 1E+999999999, "phone": "77015211545"}', (422, "invalid_value", "amount"), id="huge-exponent"),
