@@ -298,9 +298,8 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": _ok("status", "PaymentStatus"),
                 **_AUTH_ERRORS,
-                "400": _error("external_id missing"),
                 "404": _error("unknown payment"),
-                "422": _error("invalid external id"),
+                "422": _error("missing or invalid external id"),
             },
         }
     },

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from config.container import Container
-from entrypoints import cli
+from tests.support.cli import cli_on
 from tests.support.gateways import gateway_settings, issue_key, prepare, running_gateway, with_container
 
 
@@ -18,15 +18,7 @@ from tests.support.gateways import gateway_settings, issue_key, prepare, running
 def paygate(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Any:
-    monkeypatch.setenv("DATABASE_URL", sqlite_url)
-    capsys.readouterr()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = cli.main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+    return cli_on(sqlite_url, monkeypatch, capsys)
 
 
 def test_create_prints_the_key_alone_and_list_never_shows_it(paygate: Any) -> None:
