@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.compat.conftest import FORWARDED_LEGACY
+from tests.support.logs import JsonLogs
 
 SHOP = 576631  # VLVT Flowers Almaty: a real seller, no device token
 SHOP_BIN = "210440028324"
@@ -27,6 +28,16 @@ def test_bitrix_reads_a_real_sellers_config_without_a_key_and_gets_a_null_device
     assert response.json() == {
         "shop_id": SHOP, "organization_bin": SHOP_BIN, "device_token": None, "is_active": True, "provider": "kaspi",
     }
+
+
+def test_bitrix_config_reads_are_access_logged_as_the_legacy_caller_with_its_address(
+    bitrix: httpx.Client, json_logs: JsonLogs
+) -> None:
+    response = bitrix.get("/api/payment/config", params={"shop_id": SHOP}, headers={"X-Request-ID": "bx-config-1"})
+
+    assert response.status_code == 200
+    [access] = json_logs.events("request", request_id="bx-config-1")
+    assert (access["path"], access["api_key"]) == ("/api/payment/config", f"legacy-network@{FORWARDED_LEGACY}")
 
 
 def test_bitrix_gets_403_shop_inactive_for_a_deactivated_seller_never_its_bin(
