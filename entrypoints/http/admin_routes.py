@@ -107,7 +107,7 @@ async def create_config(request: Request) -> Response:
         except RouteAlreadyExists as exists:
             # The old service's answer, active or not: a deactivated shop comes back with PUT.
             raise BadRequest(exists.code, f"{exists.message}; change it with PUT", field="shop_id", status=400) from None
-        return JsonResponse(config_view(route), status_code=201)
+        return JsonResponse(config_view(route))  # 200, as the old service answered a create
 
     return await run_idempotently(request, principal, raw, run)
 

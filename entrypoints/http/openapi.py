@@ -306,7 +306,7 @@ PATHS: dict[str, Any] = {
     "/payments/kaspi/refund": {"post": _post("Refund a paid Kaspi payment, fully or in part", "Refund", "Refunded")},
     "/admin/configs": {
         "get": {"summary": "List seller routes", "responses": {"200": _ok("routes", "ConfigList"), **_AUTH_ERRORS}},
-        "post": _post("Add a seller route", "NewConfig", "Config", created=True, provider=False),
+        "post": _post("Add a seller route (200, as the old service answered)", "NewConfig", "Config", provider=False),
     },
     "/admin/configs/{shop_id}": {
         "parameters": [_SHOP_PATH],
