@@ -40,8 +40,19 @@ class BadRequest(Exception):
         return self.message
 
 
-def _refuse_constant(name: str) -> Any:
-    raise BadRequest("invalid_json", f"{name} is not a JSON number", status=400)
+@attrs.frozen
+class _NotANumber:
+    """`NaN` or `Infinity` where a number was: refused once its field is known, so the refusal names it."""
+
+    spelling: str
+
+
+def _constant_in(value: Any) -> _NotANumber | None:
+    if isinstance(value, _NotANumber):
+        return value
+    if isinstance(value, list):
+        return next((found for item in value if (found := _constant_in(item)) is not None), None)
+    return None  # objects were checked by the hook as they were built, innermost first
 
 
 def _storable(text: str) -> bool:
@@ -65,6 +76,9 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise BadRequest("invalid_json", "a key holds NUL or an unpaired surrogate", status=400)
         if key in result:
             raise BadRequest("invalid_json", f"duplicate key {key!r}", field=key, status=400)
+        constant = _constant_in(value)
+        if constant is not None:
+            raise BadRequest("invalid_json", f"{key}: {constant.spelling} is not a JSON number", field=key, status=400)
         if not _strings_storable(value):
             raise BadRequest("invalid_value", f"{key} holds NUL or an unpaired surrogate", field=key)
         result[key] = value
@@ -79,16 +93,20 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError:
         raise BadRequest("invalid_json", "body is not UTF-8", status=400) from None
     try:
-        return json.loads(
+        parsed = json.loads(
             text,
             parse_float=Decimal,
-            parse_constant=_refuse_constant,
+            parse_constant=_NotANumber,
             object_pairs_hook=_no_duplicates,
         )
     except BadRequest:
         raise
     except (ValueError, RecursionError):
         raise BadRequest("invalid_json", "body is not valid JSON", status=400) from None
+    constant = _constant_in(parsed)  # outside any object: nothing to name
+    if constant is not None:
+        raise BadRequest("invalid_json", f"{constant.spelling} is not a JSON number", status=400)
+    return parsed
 
 
 async def read_body(request: Request, *, limit: int = MAX_BODY_BYTES) -> bytes:

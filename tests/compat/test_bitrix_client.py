@@ -111,6 +111,17 @@ def test_bitrix_gets_a_clear_4xx_with_the_field_for_a_wrong_log_entry(
     assert response.json()["detail"] == response.json()["error"]["message"]
 
 
+def test_bitrix_gets_the_field_for_a_nan_amount(bitrix: httpx.Client) -> None:
+    sent = log_entry(amount=0).copy()
+    raw = httpx.Request("POST", "/", json=sent).content.replace(b'"amount":0', b'"amount":NaN')
+    assert b"NaN" in raw
+
+    response = bitrix.post("/api/payment/log", content=raw, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 400
+    assert (response.json()["error"]["code"], response.json()["error"]["field"]) == ("invalid_json", "amount")
+
+
 def test_bitrix_reports_a_status_without_a_key(bitrix: httpx.Client, backend: httpx.Client) -> None:
     created = backend.post("/payments/kaspi/create", json={"shop_id": SHOP, "amount": 700, "phone": "77015211545"})
     external_id = created.json()["external_id"]
