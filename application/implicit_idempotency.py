@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 import attrs
 
@@ -22,8 +24,9 @@ from application.payment_requests import CreatePaymentCommand
 from application.ports import Clock, IdGenerator, ImplicitIdempotency
 
 
-def _content(command: CreatePaymentCommand) -> str:
-    """What makes two creates the same request: the phone as Kaspi sees it, the amount exactly."""
+def _content(command: CreatePaymentCommand, also: Mapping[str, Any]) -> str:
+    """What makes two creates the same request: the phone as Kaspi sees it, the amount exactly, and
+    whatever else the caller sent (an order number the gateway ignores still tells two orders apart)."""
     try:
         phone = Phone.parse(command.phone).value if command.phone is not None else None
     except InvalidValue:
@@ -31,9 +34,10 @@ def _content(command: CreatePaymentCommand) -> str:
     return json.dumps(
         [
             command.shop_id, command.provider, command.method, command.amount.minor, command.amount.currency,
-            phone, command.description,
+            phone, command.description, sorted(also.items()),
         ],
         separators=(",", ":"),
+        default=str,  # decimals of ignored fields, exactly as sent
     )
 
 
@@ -46,9 +50,12 @@ class ImplicitIdempotencyKeys:
         self._ids = ids
         self._window = window
 
-    async def keyed(self, command: CreatePaymentCommand, *, caller: str) -> CreatePaymentCommand:
-        """`command` with the idempotency key its content stands for (from `caller`, now)."""
-        digest = hashlib.sha256(_content(command).encode()).hexdigest()
+    async def keyed(
+        self, command: CreatePaymentCommand, *, caller: str, also: Mapping[str, Any] | None = None
+    ) -> CreatePaymentCommand:
+        """`command` with the idempotency key its content (and `also`, the request's other fields)
+        stands for, from `caller`, now."""
+        digest = hashlib.sha256(_content(command, also or {}).encode()).hexdigest()
         key = await self._store.bind(
             f"implicit:{caller}:{digest}", self._ids.new_id("implicit"), self._clock.now(), self._window
         )

@@ -214,6 +214,10 @@ class Body:
             raise BadRequest("too_long", f"{name} has more than {max_items} items", field=name)
         return value
 
+    def ignored(self) -> dict[str, Any]:
+        """The fields nobody asked for (a legacy body keeps them; `finish()` refuses them otherwise)."""
+        return {name: value for name, value in self._data.items() if name not in self._seen}
+
     def finish(self) -> None:
         unknown = sorted(set(self._data) - self._seen)
         if unknown and self._legacy:

@@ -69,7 +69,8 @@ async def create(request: Request) -> Response:
         body.finish()
         container = request.app.state.container
         if by_content:
-            command = await container.implicit_idempotency_keys().keyed(command, caller=principal.id)
+            keys = container.implicit_idempotency_keys()
+            command = await keys.keyed(command, caller=principal.id, also=body.ignored())
         payment = await container.create_payment().execute(command)
         return ok(
             {

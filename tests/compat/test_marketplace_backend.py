@@ -131,6 +131,18 @@ def test_a_different_order_is_a_new_payment(backend: httpx.Client, kaspi: httpx.
     assert first.json()["external_id"] != second.json()["external_id"]
 
 
+def test_orders_told_apart_only_by_a_field_the_gateway_ignores_are_two_payments(
+    backend: httpx.Client, kaspi: httpx.Client
+) -> None:
+    body = order(message="Оплата заказа")
+
+    first = backend.post("/payments/kaspi/create", json=body | {"order_id": 1001})
+    second = backend.post("/payments/kaspi/create", json=body | {"order_id": 1002})
+    retry = backend.post("/payments/kaspi/create", json=body | {"order_id": 1002})
+
+    assert first.json()["external_id"] != second.json()["external_id"] == retry.json()["external_id"]
+
+
 def test_a_retry_after_a_timeout_gets_the_unknown_outcome_never_a_second_bill(
     backend: httpx.Client, kaspi: httpx.Client
 ) -> None:
