@@ -34,9 +34,10 @@ def _content(command: CreatePaymentCommand, also: Mapping[str, Any]) -> str:
     return json.dumps(
         [
             command.shop_id, command.provider, command.method, command.amount.minor, command.amount.currency,
-            phone, command.description, sorted(also.items()),
+            phone, command.description, dict(also),
         ],
         separators=(",", ":"),
+        sort_keys=True,  # however the caller ordered its fields, nested ones too
         default=str,  # decimals of ignored fields, exactly as sent
     )
 
