@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
@@ -29,6 +30,12 @@ class RouteSpec:
     is_active: bool = True
     # The route a payment naming no provider takes; setting it unsets the shop's other default.
     is_default: bool = False
+
+
+class PutOutcome(enum.StrEnum):
+    ADDED = "added"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
 
 
 @attrs.frozen
@@ -119,10 +126,16 @@ class ManageRoutes:
 
     async def put(self, spec: RouteSpec, *, actor: str | None = None) -> SellerRoute:
         """Add the route, or bring an existing one in line with `spec` (imports are re-runnable)."""
+        route, _outcome = await self.put_reporting(spec, actor=actor)
+        return route
+
+    async def put_reporting(self, spec: RouteSpec, *, actor: str | None = None) -> tuple[SellerRoute, PutOutcome]:
+        """`put`, saying whether the route was added, updated or already so. Credentials the spec
+        does not name are kept: a row without a device token leaves a stored one as it is."""
         async with self._uow() as uow:
             current = await uow.routes.get(spec.shop_id, spec.provider)
         if current is None:
-            return await self.add(spec, actor=actor)
+            return await self.add(spec, actor=actor), PutOutcome.ADDED
         # An import that does not mark a default leaves the shop's default as it is.
         unchanged = (
             current.merchant_account == spec.merchant_account
@@ -131,9 +144,9 @@ class ManageRoutes:
             and (current.is_default or not spec.is_default)
         )
         if unchanged:
-            return current  # re-running an import records no phantom change
+            return current, PutOutcome.UNCHANGED  # re-running an import records no phantom change
         change = RouteChange(spec.merchant_account, spec.credentials or None, spec.is_active, spec.is_default or None)
-        return await self.change(spec.shop_id, spec.provider, change, actor=actor)
+        return await self.change(spec.shop_id, spec.provider, change, actor=actor), PutOutcome.UPDATED
 
     async def get(self, shop_id: int, provider: str) -> SellerRoute:
         async with self._uow() as uow:
@@ -170,7 +183,8 @@ class ManageRoutes:
         in a name would otherwise be stored silently and the route refused at payment time."""
         if self._providers is None:
             return
-        known = self._providers.get(provider).profile.credential_names
+        profile = self._providers.get(provider).profile
+        known = (*profile.credential_names, *profile.optional_credentials)
         for name, value in credentials.items():
             if name not in known:
                 expected = ", ".join(known) or "none"

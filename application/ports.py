@@ -55,13 +55,16 @@ class ProviderProfile:
     currencies: frozenset[str]
     # The method used when a request names none.
     default_method: PaymentMethod
-    # Credentials a route of this provider must carry (e.g. Kaspi's device_token).
+    # Credentials a route of this provider must carry (a YooKassa secret_key...).
     credential_names: tuple[str, ...]
     # How long a customer has to pay when the provider does not say (Kaspi: 24 h for a remote bill).
     payment_lifetime: timedelta
     # True when an unpaid payment stays payable at the provider until it is cancelled there (a
     # Stripe PaymentIntent): it must be cancelled at the provider before it may expire here.
     cancel_before_expiry: bool = False
+    # Credentials a route may carry but need not (Kaspi's device_token: without one the proxy
+    # uses its own device).
+    optional_credentials: tuple[str, ...] = ()
 
     def supports(self, capability: Capability) -> bool:
         return capability in self.capabilities
@@ -432,6 +435,14 @@ class IdempotencyStore(Protocol):
 
     async def release(self, key: str) -> None:
         """Forget a claim whose outcome should not be replayed (the retry must run again)."""
+
+
+class ImplicitIdempotency(Protocol):
+    """Idempotency for callers that send no key: identical content within a window is one request."""
+
+    async def bind(self, content_key: str, candidate: str, now: datetime, window: timedelta) -> str:
+        """The idempotency key `content_key` stands for: the one bound to it less than `window`
+        ago, else `candidate`, bound from now on. Atomic: concurrent callers get the same key."""
 
 
 class Scope(enum.StrEnum):

@@ -20,6 +20,7 @@ from adapters.notifications.targets import PinnedResolver, SystemHostResolver
 from adapters.notifications.webhooks import HttpWebhookSender
 from adapters.persistence.creation_journal import journal_for
 from adapters.persistence.idempotency import idempotency_store_for
+from adapters.persistence.implicit_idempotency import SqlImplicitIdempotency
 from adapters.persistence.payment_lookup import lookup_for
 from adapters.persistence.database import AutocommitPool, autocommit_pool, create_engine, libpq_url
 from adapters.persistence.gauges import DatabaseGauges
@@ -52,6 +53,7 @@ from application.api_keys import ApiKeys
 from application.audit import AuditRecorder
 from application.audit_log import ListAuditLog
 from application.client_reports import RecordClientLog, ReportPaymentStatus
+from application.implicit_idempotency import ImplicitIdempotencyKeys
 from application.cancel_payment import CancelPayment
 from application.capture_payment import CapturePayment
 from application.create_payment import CreatePayment
@@ -234,6 +236,13 @@ class Container(containers.DeclarativeContainer):
         ttl=settings.provided.cache_ttl_seconds,
     )
     idempotency_store = providers.Singleton(idempotency_store_for, autocommit_pool, engine)
+    implicit_idempotency_keys = providers.Singleton(
+        ImplicitIdempotencyKeys,
+        store=providers.Singleton(SqlImplicitIdempotency, engine),
+        clock=clock,
+        ids=ids,
+        window=providers.Callable(timedelta, seconds=settings.provided.legacy_implicit_idempotency_seconds),
+    )
     api_key_store = providers.Singleton(
         CachedApiKeyStore,
         providers.Singleton(SqlAlchemyApiKeyStore, engine),

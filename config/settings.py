@@ -88,6 +88,25 @@ def _networks(env: Mapping[str, str], name: str, default: tuple[IPNetwork, ...])
     return tuple(networks)
 
 
+# The broadest network LEGACY_TRUSTED_NETWORKS may list: anything wider is a catch-all, not a
+# list of the old service's callers.
+_LEGACY_MIN_PREFIX = {4: 8, 6: 32}
+
+
+def check_legacy_networks(legacy: tuple[IPNetwork, ...], proxies: tuple[IPNetwork, ...]) -> None:
+    """Keyless legacy callers are trusted by address alone: refuse a catch-all, and any overlap with
+    a trusted proxy (whose own X-Forwarded-For is believed, so it could claim a legacy address)."""
+    for network in legacy:
+        if network.prefixlen < _LEGACY_MIN_PREFIX[network.version]:
+            raise SettingsError(
+                f"LEGACY_TRUSTED_NETWORKS: {network} is a catch-all; list the old service's callers "
+                f"(at most /{_LEGACY_MIN_PREFIX[network.version]} wide)"
+            )
+        for proxy in proxies:
+            if network.version == proxy.version and network.overlaps(proxy):
+                raise SettingsError(f"LEGACY_TRUSTED_NETWORKS: {network} overlaps TRUSTED_PROXIES ({proxy})")
+
+
 def _api_url(env: Mapping[str, str], name: str) -> str | None:
     """A provider's API URL, `simulator` for its built-in simulator, or None when unset."""
     raw = (env.get(name) or "").strip()
@@ -182,6 +201,11 @@ class Settings:
     # Reverse proxies in front of Paygate whose X-Forwarded-For is believed; empty: the connecting
     # address is the client (a forwarded-for header is then ignored, whoever sends it).
     trusted_proxies: tuple[IPNetwork, ...] = ()
+    # The old service's keyless callers (Bitrix, the marketplace backend) during a cut-over: a
+    # request without Authorization from here is the `legacy-network` caller on the legacy paths.
+    legacy_trusted_networks: tuple[IPNetwork, ...] = ()
+    # How long an identical keyless legacy create is answered with the first one (its retries).
+    legacy_implicit_idempotency_seconds: float = 600.0
     # CloudPayments: on when CLOUDPAYMENTS_API_URL is set (`simulator`: the built-in one at
     # /sandbox/cloudpayments). Credentials are per route: the public id and its api_secret.
     cloudpayments_api_url: str | None = None
@@ -193,6 +217,9 @@ class Settings:
     stripe_api_url: str | None = None
     stripe_webhook_secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
     stripe_timeout_seconds: float = 30.0
+
+    def __attrs_post_init__(self) -> None:
+        check_legacy_networks(self.legacy_trusted_networks, self.trusted_proxies)
 
     @property
     def kaspi_enabled(self) -> bool:
@@ -332,6 +359,8 @@ class Settings:
             yookassa_timeout_seconds=_positive(env, "YOOKASSA_TIMEOUT_SECONDS", 15.0),
             yookassa_webhook_networks=_networks(env, "YOOKASSA_WEBHOOK_NETWORKS", YOOKASSA_NETWORKS),
             trusted_proxies=_networks(env, "TRUSTED_PROXIES", ()),
+            legacy_trusted_networks=_networks(env, "LEGACY_TRUSTED_NETWORKS", ()),
+            legacy_implicit_idempotency_seconds=_positive(env, "LEGACY_IMPLICIT_IDEMPOTENCY_SECONDS", 600.0),
             cloudpayments_api_url=_api_url(env, "CLOUDPAYMENTS_API_URL"),
             cloudpayments_timeout_seconds=_positive(env, "CLOUDPAYMENTS_TIMEOUT_SECONDS", 15.0),
             stripe_secret_key=stripe_key,

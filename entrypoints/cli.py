@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,6 +25,7 @@ from domain.errors import DomainError
 from domain.payment import Payment
 from domain.seller_route import KASPI
 from entrypoints.http.route_routes import route_view
+from entrypoints.route_import import FORMAT as IMPORT_FORMAT, ImportFileError, import_routes, read_routes
 
 if TYPE_CHECKING:
     from entrypoints.http.app import Background
@@ -46,30 +46,12 @@ async def _with_container(settings: Settings, work: Callable[[Container], Awaita
         await close_resources(container)  # also those that opened before another one failed
 
 
-def _read_routes(path: Path) -> list[RouteSpec]:
-    """Sellers from CSV (header: shop_id,organization_bin,device_token[,is_active][,provider]) or JSON."""
-    text = path.read_text(encoding="utf-8")
-    rows: list[dict[str, Any]]
-    if path.suffix.lower() == ".json":
-        rows = json.loads(text)
-    else:
-        rows = list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
-    specs = []
-    for row in rows:
-        active = row.get("is_active", True)
-        if isinstance(active, str):
-            active = active.strip().lower() not in {"0", "false", "no"}
-        token = (row.get("device_token") or "").strip()
-        specs.append(
-            RouteSpec(
-                shop_id=int(row["shop_id"]),
-                provider=(row.get("provider") or KASPI).strip(),
-                merchant_account=str(row["organization_bin"]).strip(),
-                credentials={"device_token": token} if token else {},
-                is_active=bool(active),
-            )
-        )
-    return specs
+def _load_sellers(path: Path) -> list[RouteSpec]:
+    """Every row of a sellers file, or the first bad one as an error (`demo init`: all or nothing)."""
+    rows, errors = read_routes(path)
+    if errors:
+        raise ImportFileError(f"{path}: {errors[0]}")
+    return [row.spec for row in rows]
 
 
 async def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -203,13 +185,15 @@ async def _routes_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _routes_import(settings: Settings, args: argparse.Namespace) -> int:
-    specs = _read_routes(Path(args.file))
+    path = Path(args.file)
+    read_routes(path)  # a file that cannot be read at all is refused before anything opens
 
     async def work(container: Container) -> int:
-        for spec in specs:
-            await container.manage_routes().put(spec, actor=CLI_ACTOR)
-        print(f"imported {len(specs)} routes", file=sys.stderr)
-        return 0
+        report = await import_routes(container.manage_routes(), path, actor=CLI_ACTOR)
+        for error in report.errors:
+            print(f"paygate: {path}: {error}", file=sys.stderr)
+        print(report.summary(), file=sys.stderr)
+        return 1 if report.errors else 0
 
     return await _with_container(settings, work)
 
@@ -287,7 +271,7 @@ async def _payments_attach(settings: Settings, args: argparse.Namespace) -> int:
 async def _demo_init(settings: Settings, args: argparse.Namespace) -> int:
     """Everything `make run` needs: a migrated database, the demo sellers, a key for the curl examples."""
     await _migrate(settings, args)
-    specs = _read_routes(Path(args.sellers))
+    specs = _load_sellers(Path(args.sellers))
     key_file = Path(args.key_file)
 
     async def work(container: Container) -> int:
@@ -440,8 +424,14 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--default", action="store_true", help="the shop's default route (unsets its other default)")
     add.add_argument("--inactive", action="store_true", help="add it switched off: payments to it are refused")
     add.set_defaults(handler=_routes_add)
-    importing = routes.add_parser("import", help="add or update routes from a CSV or JSON file")
-    importing.add_argument("file")
+    importing = routes.add_parser(
+        "import",
+        help="add or update routes from a CSV or JSON file (re-runnable)",
+        description="Add or update seller routes from a file; rows without a device token are valid.",
+        epilog=IMPORT_FORMAT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    importing.add_argument("file", help="a .csv or .json file of sellers (format below)")
     importing.set_defaults(handler=_routes_import)
 
     payments = commands.add_parser("payments", help="look up and repair payments").add_subparsers(

@@ -1,4 +1,9 @@
-"""Operator endpoints: seller routes (the legacy `configs`) and the audit log. Never a credential."""
+"""Operator endpoints: seller routes (the legacy `configs`) and the audit log. Never a credential.
+
+These answer exactly as the service Paygate replaced did, for the tools written against it: a bare
+list or object, `{"message"}` for a DELETE, 400 for a shop that already has a config. Bodies are
+legacy bodies: numbers may come as numeric strings, unknown fields are ignored.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from application.errors import RouteAlreadyExists
 from application.manage_routes import RouteChange, RouteSpec
 from application.ports import Scope
 from domain.audit import AuditEntry
@@ -16,7 +22,7 @@ from domain.seller_route import KASPI, SellerRoute
 from entrypoints.http.auth import authorize, require_shop
 from entrypoints.http.idempotency import run_idempotently
 from entrypoints.http.json_body import BadRequest, Body, read_body
-from entrypoints.http.responses import ok
+from entrypoints.http.responses import JsonResponse
 
 DEVICE_TOKEN = "device_token"
 
@@ -27,7 +33,6 @@ def config_view(route: SellerRoute) -> dict[str, Any]:
         "organization_bin": route.merchant_account,
         "provider": route.provider,
         "is_active": route.is_active,
-        "has_device_token": bool(route.credentials.get(DEVICE_TOKEN)),
         "created_at": route.created_at.isoformat(),
         "updated_at": route.updated_at.isoformat(),
     }
@@ -72,15 +77,15 @@ def _credentials(body: Body) -> dict[str, str] | None:
 
 async def list_configs(request: Request) -> Response:
     principal = await authorize(request, Scope.ADMIN)
-    routes = await request.app.state.container.manage_routes().list()
-    return ok({"configs": [config_view(r) for r in routes if principal.reaches(r.shop_id)]})
+    routes = await request.app.state.container.manage_routes().list(provider=KASPI)
+    return JsonResponse([config_view(r) for r in routes if principal.reaches(r.shop_id)])
 
 
 async def get_config(request: Request) -> Response:
     principal = await authorize(request, Scope.ADMIN)
     shop_id = require_shop(principal, _path_shop_id(request), KASPI)
     route = await request.app.state.container.manage_routes().get(shop_id, KASPI)
-    return ok({"config": config_view(route)})
+    return JsonResponse(config_view(route))
 
 
 async def create_config(request: Request) -> Response:
@@ -88,7 +93,7 @@ async def create_config(request: Request) -> Response:
     raw = await read_body(request)
 
     async def run(_key: str | None) -> Response:
-        body = Body.parse(raw)
+        body = Body.parse(raw, legacy=True)
         spec = RouteSpec(
             shop_id=require_shop(principal, check_shop_id(body.integer("shop_id")), KASPI),
             merchant_account=body.string("organization_bin", max_length=12),  # type: ignore[arg-type]
@@ -97,8 +102,12 @@ async def create_config(request: Request) -> Response:
             provider=_provider(body),
         )
         body.finish()
-        route = await request.app.state.container.manage_routes().add(spec, actor=principal.name)
-        return ok({"config": config_view(route)}, status=201)
+        try:
+            route = await request.app.state.container.manage_routes().add(spec, actor=principal.name)
+        except RouteAlreadyExists as exists:
+            # The old service's answer, active or not: a deactivated shop comes back with PUT.
+            raise BadRequest(exists.code, f"{exists.message}; change it with PUT", field="shop_id", status=400) from None
+        return JsonResponse(config_view(route))  # 200, as the old service answered a create
 
     return await run_idempotently(request, principal, raw, run)
 
@@ -106,7 +115,7 @@ async def create_config(request: Request) -> Response:
 async def update_config(request: Request) -> Response:
     principal = await authorize(request, Scope.ADMIN)
     shop_id = require_shop(principal, _path_shop_id(request), KASPI)
-    body = Body.parse(await read_body(request))
+    body = Body.parse(await read_body(request), legacy=True)
     change = RouteChange(
         merchant_account=body.string("organization_bin", required=False, max_length=12),
         credentials=_credentials(body),
@@ -115,7 +124,7 @@ async def update_config(request: Request) -> Response:
     _provider(body)
     body.finish()
     route = await request.app.state.container.manage_routes().change(shop_id, KASPI, change, actor=principal.name)
-    return ok({"config": config_view(route)})
+    return JsonResponse(config_view(route))
 
 
 async def deactivate_config(request: Request) -> Response:
@@ -123,7 +132,8 @@ async def deactivate_config(request: Request) -> Response:
     route = await request.app.state.container.manage_routes().deactivate(
         require_shop(principal, _path_shop_id(request), KASPI), KASPI, actor=principal.name
     )
-    return ok({"config": config_view(route)})
+    # Deactivated, not deleted: its payments and audit entries keep their route; PUT re-activates.
+    return JsonResponse({"message": f"config of shop {route.shop_id} deactivated"})
 
 
 async def list_logs(request: Request) -> Response:
@@ -138,7 +148,7 @@ async def list_logs(request: Request) -> Response:
         raise BadRequest("missing_field", "this API key reaches only some shops: name one", field="shop_id")
     shop_id = None if shop is None else require_shop(principal, check_shop_id(int(shop)), KASPI)
     entries = await request.app.state.container.list_audit_log().execute(shop_id=shop_id, limit=int(limit))
-    return ok({"logs": [log_view(e) for e in entries]})
+    return JsonResponse([log_view(e) for e in entries])
 
 
 routes = [

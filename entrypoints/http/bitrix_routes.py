@@ -1,21 +1,22 @@
 """The marketplace's Bitrix client calls (`/api/...`), kept exactly as the client sends and reads them.
 
 The client fetches a shop's config to call Kaspi itself, logs what it did, and reports statuses
-it saw. Statuses are Kaspi's words (`Wait`, `Processed`, `Error`...); amounts in log entries are
-tiyn, as the client sends them.
+it saw. Statuses are Kaspi's words (`Wait`, `Processed`, `Error`...); a log entry's amount is
+Kaspi's, in tenge (`100.00`), and is stored in tiyn like every other amount.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from decimal import Decimal
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from application.client_reports import ClientLogEntry, StatusReport
-from application.errors import ShopNotFound
+from application.errors import ShopInactive, ShopNotFound
 from application.ports import Scope
 from domain.audit import Outcome
 from domain.identifiers import check_shop_id
@@ -74,12 +75,24 @@ def _external_id(body: Body, *, required: bool) -> str | None:
     return value
 
 
+def _log_amount(tenge: Decimal) -> Money:
+    """A logged amount: tenge with at most two decimals, never negative (a refund is logged as
+    its own operation with a positive amount)."""
+    if tenge < 0:
+        raise BadRequest("invalid_value", "amount must not be negative", field="amount")
+    return Money.from_major(tenge, CURRENCY)
+
+
 async def payment_config(request: Request) -> Response:
-    principal = await authorize(request, Scope.PAYMENTS_READ)
+    principal = await authorize(request, Scope.PAYMENTS_READ, legacy=True)
     shop_id = require_shop(principal, _query_shop_id(request), KASPI)
     route = await request.app.state.container.route_store().get(shop_id, KASPI)
     if route is None:
         raise ShopNotFound(shop_id, KASPI)
+    if not route.is_active:
+        # The client takes any config with `is_active` present as usable: a deactivated seller's
+        # BIN must never reach it. On this refusal it uses its own fallback account.
+        raise ShopInactive(shop_id, KASPI)
     secrets_allowed = principal.allows(Scope.ROUTE_SECRETS)
     body = {
         "shop_id": route.shop_id,
@@ -93,15 +106,15 @@ async def payment_config(request: Request) -> Response:
 
 
 async def payment_log(request: Request) -> Response:
-    principal = await authorize(request, Scope.PAYMENTS_WRITE)
+    principal = await authorize(request, Scope.PAYMENTS_WRITE, legacy=True)
     raw = await read_body(request)
 
     async def run(_key: str | None) -> Response:
-        body = Body.parse(raw)
+        body = Body.parse(raw, legacy=True)
         provider = body.string("provider", required=False, max_length=32) or KASPI
         if not _PROVIDER.match(provider):
             raise BadRequest("invalid_value", "provider must be a provider name such as 'kaspi'", field="provider")
-        amount = body.integer("amount", required=False)
+        amount = body.number("amount", required=False)  # tenge, as Kaspi reported it
         entry = ClientLogEntry(
             shop_id=require_shop(principal, check_shop_id(body.integer("shop_id")), provider),
             provider=provider,
@@ -109,7 +122,7 @@ async def payment_log(request: Request) -> Response:
             operation_type=_choice(body, "operation_type", OPERATIONS),
             outcome=LOG_OUTCOMES[_choice(body, "status", LOG_OUTCOMES)],
             external_id=_external_id(body, required=False),
-            amount=None if amount is None else Money(amount, CURRENCY),
+            amount=None if amount is None else _log_amount(amount),
             error_message=body.string("error_message", required=False, max_length=MAX_ERROR_MESSAGE),
             actor=principal.name,
         )
@@ -136,8 +149,8 @@ async def payment_log(request: Request) -> Response:
 
 
 async def payment_status(request: Request) -> Response:
-    principal = await authorize(request, Scope.PAYMENTS_WRITE)
-    body = Body.parse(await read_body(request))
+    principal = await authorize(request, Scope.PAYMENTS_WRITE, legacy=True)
+    body = Body.parse(await read_body(request), legacy=True)
     provider_status = _choice(body, "status", KASPI_STATUSES)
     report = StatusReport(
         shop_id=require_shop(principal, check_shop_id(body.integer("shop_id")), KASPI),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from contextvars import ContextVar
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -69,8 +70,16 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
+# The old service's paths: tools written against it read an error's `detail`, beside Paygate's `error`.
+LEGACY_PATHS = ("/payments/kaspi/", "/api/payment/", "/admin/configs", "/admin/logs")
+legacy_error_shape: ContextVar[bool] = ContextVar("legacy_error_shape", default=False)
+
+
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, object]:
-    return {"success": False, "error": {"code": code, "message": message, "field": field}}
+    body: dict[str, object] = {"success": False, "error": {"code": code, "message": message, "field": field}}
+    if legacy_error_shape.get():
+        body["detail"] = message
+    return body
 
 
 def error_response(exc: Exception) -> Response:

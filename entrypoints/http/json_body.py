@@ -2,11 +2,16 @@
 
 Numbers with a fraction become `Decimal` (never float); NaN, Infinity, duplicate keys, non-UTF-8
 and oversized bodies are refused with a 4xx naming what was wrong.
+
+A legacy body (the old service's paths) takes what that service took: numbers also as numeric
+strings (`"8"`, `"5000.00"`), and unknown fields ignored, with a log line naming them.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +19,12 @@ import attrs
 from starlette.requests import ClientDisconnect, Request
 
 MAX_BODY_BYTES = 64 * 1024
+# The numeric strings a legacy body may send: plain digits for ids, at most two decimals for
+# amounts; no sign, exponent or whitespace.
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_DECIMAL = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,2})?")
+
+log = logging.getLogger("paygate.http.legacy")
 
 
 @attrs.define(str=False)
@@ -29,8 +40,19 @@ class BadRequest(Exception):
         return self.message
 
 
-def _refuse_constant(name: str) -> Any:
-    raise BadRequest("invalid_json", f"{name} is not a JSON number", status=400)
+@attrs.frozen
+class _NotANumber:
+    """`NaN` or `Infinity` where a number was: refused once its field is known, so the refusal names it."""
+
+    spelling: str
+
+
+def _constant_in(value: Any) -> _NotANumber | None:
+    if isinstance(value, _NotANumber):
+        return value
+    if isinstance(value, list):
+        return next((found for item in value if (found := _constant_in(item)) is not None), None)
+    return None  # objects were checked by the hook as they were built, innermost first
 
 
 def _storable(text: str) -> bool:
@@ -54,6 +76,9 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise BadRequest("invalid_json", "a key holds NUL or an unpaired surrogate", status=400)
         if key in result:
             raise BadRequest("invalid_json", f"duplicate key {key!r}", field=key, status=400)
+        constant = _constant_in(value)
+        if constant is not None:
+            raise BadRequest("invalid_json", f"{key}: {constant.spelling} is not a JSON number", field=key, status=400)
         if not _strings_storable(value):
             raise BadRequest("invalid_value", f"{key} holds NUL or an unpaired surrogate", field=key)
         result[key] = value
@@ -68,16 +93,20 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError:
         raise BadRequest("invalid_json", "body is not UTF-8", status=400) from None
     try:
-        return json.loads(
+        parsed = json.loads(
             text,
             parse_float=Decimal,
-            parse_constant=_refuse_constant,
+            parse_constant=_NotANumber,
             object_pairs_hook=_no_duplicates,
         )
     except BadRequest:
         raise
     except (ValueError, RecursionError):
         raise BadRequest("invalid_json", "body is not valid JSON", status=400) from None
+    constant = _constant_in(parsed)  # outside any object: nothing to name
+    if constant is not None:
+        raise BadRequest("invalid_json", f"{constant.spelling} is not a JSON number", status=400)
+    return parsed
 
 
 async def read_body(request: Request, *, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -102,15 +131,16 @@ async def read_body(request: Request, *, limit: int = MAX_BODY_BYTES) -> bytes:
 class Body:
     """A JSON object with typed getters; `finish()` refuses any field nobody asked for."""
 
-    def __init__(self, data: Any) -> None:
+    def __init__(self, data: Any, *, legacy: bool = False) -> None:
         if not isinstance(data, dict):
             raise BadRequest("invalid_body", "body must be a JSON object")
         self._data = data
         self._seen: set[str] = set()
+        self._legacy = legacy
 
     @classmethod
-    def parse(cls, raw: bytes) -> Body:
-        return cls(parse_json(raw) if raw.strip() else {})
+    def parse(cls, raw: bytes, *, legacy: bool = False) -> Body:
+        return cls(parse_json(raw) if raw.strip() else {}, legacy=legacy)
 
     def _get(self, name: str, required: bool) -> Any:
         self._seen.add(name)
@@ -122,6 +152,8 @@ class Body:
 
     def integer(self, name: str, *, required: bool = True) -> int | None:
         value = self._get(name, required)
+        if self._legacy and isinstance(value, str) and _DIGITS.fullmatch(value):
+            return int(value)
         if value is not None and (type(value) is not int):
             raise BadRequest("invalid_type", f"{name} must be an integer", field=name)
         return value
@@ -134,6 +166,12 @@ class Body:
             return Decimal(value)
         if isinstance(value, Decimal):
             return value
+        if self._legacy and isinstance(value, str):
+            if _DECIMAL.fullmatch(value):
+                return Decimal(value)
+            raise BadRequest(
+                "invalid_value", f"{name} must be a number, or its digits with at most two decimals", field=name
+            )
         raise BadRequest("invalid_type", f"{name} must be a number", field=name)
 
     def string(self, name: str, *, required: bool = True, max_length: int = 255) -> str | None:
@@ -176,8 +214,16 @@ class Body:
             raise BadRequest("too_long", f"{name} has more than {max_items} items", field=name)
         return value
 
+    def ignored(self) -> dict[str, Any]:
+        """The fields nobody asked for (a legacy body keeps them; `finish()` refuses them otherwise)."""
+        return {name: value for name, value in self._data.items() if name not in self._seen}
+
     def finish(self) -> None:
         unknown = sorted(set(self._data) - self._seen)
+        if unknown and self._legacy:
+            # The old service ignored them (its callers send extra fields); said once, not refused.
+            log.info("legacy request fields ignored: %s", ", ".join(repr(name[:64]) for name in unknown[:20]))
+            return
         if unknown:
             raise BadRequest("unknown_field", f"unknown field {unknown[0]!r}", field=unknown[0])
 

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from adapters.logs import get_logger
 from adapters.metrics import PaygateMetrics
 from adapters.redaction import redact_url
-from entrypoints.http.errors import error_response
+from entrypoints.http.errors import LEGACY_PATHS, error_response, legacy_error_shape
 
 HEADER = "X-Request-ID"
 # Ids from load balancers and tracing systems (UUIDs, ULIDs, `Root=1-5f...`): anything else (too
@@ -90,6 +90,7 @@ class RequestObservation:
         template = self._template(scope, path)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        legacy_error_shape.set(path.startswith(LEGACY_PATHS))
         status = 500
         response_started = finished = False
 

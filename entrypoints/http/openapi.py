@@ -69,6 +69,7 @@ SCHEMAS: dict[str, Any] = {
                     "reference": {"type": "string", "description": "the pending payment or refund"},
                 },
             },
+            "detail": {"type": "string", "description": "the message again, on the old service's paths (its error shape)"},
         },
     },
     "CreateRemotePayment": {
@@ -144,13 +145,13 @@ SCHEMAS: dict[str, Any] = {
     },
     "Config": {
         "type": "object",
-        "required": ["shop_id", "organization_bin", "provider", "is_active", "has_device_token"],
+        "description": "a Kaspi route as the old service showed it (never a device token)",
+        "required": ["shop_id", "organization_bin", "provider", "is_active", "created_at", "updated_at"],
         "properties": {
             "shop_id": _SHOP_ID,
             "organization_bin": {"type": "string", "pattern": "^[0-9]{12}$"},
             "provider": {"type": "string", "example": "kaspi"},
             "is_active": {"type": "boolean"},
-            "has_device_token": {"type": "boolean", "description": "the token itself is never returned"},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
         },
@@ -177,15 +178,11 @@ SCHEMAS: dict[str, Any] = {
             "provider": {"const": "kaspi"},
         },
     },
-    "ConfigResponse": {
+    "ConfigList": {"type": "array", "items": _ref("Config")},
+    "ConfigDeactivated": {
         "type": "object",
-        "required": ["success", "config"],
-        "properties": {"success": {"const": True}, "config": _ref("Config")},
-    },
-    "ConfigList": {
-        "type": "object",
-        "required": ["success", "configs"],
-        "properties": {"success": {"const": True}, "configs": {"type": "array", "items": _ref("Config")}},
+        "required": ["message"],
+        "properties": {"message": {"type": "string", "example": "config of shop 8 deactivated"}},
     },
     "LogEntry": {
         "type": "object",
@@ -205,11 +202,7 @@ SCHEMAS: dict[str, Any] = {
             "created_at": {"type": "string", "format": "date-time"},
         },
     },
-    "LogList": {
-        "type": "object",
-        "required": ["success", "logs"],
-        "properties": {"success": {"const": True}, "logs": {"type": "array", "items": _ref("LogEntry")}},
-    },
+    "LogList": {"type": "array", "items": _ref("LogEntry")},
     "Health": {
         "type": "object",
         "required": ["status", "services", "timestamp"],
@@ -306,25 +299,39 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/payments/kaspi/status": {
+        "get": {
+            "summary": "Status of a Kaspi payment, as the marketplace backend asks for it (query form)",
+            "parameters": [
+                {"name": "external_id", "in": "query", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{1,20}$"}}
+            ],
+            "responses": {
+                "200": _ok("status", "PaymentStatus"),
+                **_AUTH_ERRORS,
+                "404": _error("unknown payment"),
+                "422": _error("missing or invalid external id"),
+            },
+        }
+    },
     "/payments/kaspi/refund": {"post": _post("Refund a paid Kaspi payment, fully or in part", "Refund", "Refunded")},
     "/admin/configs": {
         "get": {"summary": "List seller routes", "responses": {"200": _ok("routes", "ConfigList"), **_AUTH_ERRORS}},
-        "post": _post("Add a seller route", "NewConfig", "ConfigResponse", created=True, provider=False),
+        "post": _post("Add a seller route (200, as the old service answered)", "NewConfig", "Config", provider=False),
     },
     "/admin/configs/{shop_id}": {
         "parameters": [_SHOP_PATH],
         "get": {
             "summary": "One seller route",
-            "responses": {"200": _ok("route", "ConfigResponse"), **_AUTH_ERRORS, "404": _error("unknown shop"), "422": _error("bad shop id")},
+            "responses": {"200": _ok("route", "Config"), **_AUTH_ERRORS, "404": _error("unknown shop"), "422": _error("bad shop id")},
         },
         "put": {
             "summary": "Change a seller route",
             "requestBody": {"required": True, **_json(_ref("ConfigChange"))},
-            "responses": {"200": _ok("route", "ConfigResponse"), **_AUTH_ERRORS, **_BAD_INPUT, "404": _error("unknown shop")},
+            "responses": {"200": _ok("route", "Config"), **_AUTH_ERRORS, **_BAD_INPUT, "404": _error("unknown shop")},
         },
         "delete": {
-            "summary": "Deactivate a seller route (it is kept for the audit trail)",
-            "responses": {"200": _ok("route", "ConfigResponse"), **_AUTH_ERRORS, "404": _error("unknown shop"), "422": _error("bad shop id")},
+            "summary": "Deactivate a seller route (it is kept for the audit trail; PUT re-activates)",
+            "responses": {"200": _ok("deactivated", "ConfigDeactivated"), **_AUTH_ERRORS, "404": _error("unknown shop"), "422": _error("bad shop id")},
         },
     },
     "/admin/logs": {
@@ -813,7 +820,10 @@ SCHEMAS.update(
                 "organization_bin": _BIN,
                 "operation_type": {"enum": ["create", "create-link", "create_link", "status", "refund", "cancel"]},
                 "external_id": {**_KASPI_ID, "type": ["string", "null"]},
-                "amount": {"type": ["integer", "null"], "minimum": 0, "maximum": 10**13, "description": "tiyn"},
+                "amount": {
+                    "type": ["number", "null"], "minimum": 0, "maximum": 10**11, "multipleOf": 0.01,
+                    "description": "tenge as Kaspi reported it (`100.00`); stored in tiyn",
+                },
                 "status": {"enum": [*_KASPI_STATUS["enum"], "success", "pending", "error"]},
                 "error_message": {"type": ["string", "null"], "maxLength": 1000},
                 "provider": {"type": ["string", "null"], "pattern": "^[a-z][a-z0-9_]{0,31}$", "default": "kaspi"},
@@ -848,6 +858,19 @@ SCHEMAS.update(
     }
 )
 
+# The old service's request bodies, as it took them: numbers also as numeric strings (plain digits
+# for ids, at most two decimals for amounts), unknown fields ignored.
+_NUMERIC_TEXT = {
+    "shop_id": {"type": "string", "pattern": "^[0-9]{1,19}$", "example": "121038"},
+    "amount": {"type": "string", "pattern": "^[0-9]{1,15}(\\.[0-9]{1,2})?$", "example": "5000.00"},
+}
+for _name in ("CreateRemotePayment", "CreatePaymentLink", "Refund", "NewConfig", "ConfigChange", "ClientLogEntry", "StatusReport"):
+    _schema = SCHEMAS[_name]
+    _schema.pop("additionalProperties", None)
+    for _field, _text in _NUMERIC_TEXT.items():
+        if _field in _schema["properties"]:
+            _schema["properties"][_field] = {"anyOf": [_schema["properties"][_field], _text]}
+
 PATHS.update(
     {
         "/api/payment/config": {
@@ -857,6 +880,7 @@ PATHS.update(
                 "responses": {
                     "200": _ok("the route", "PaymentConfig"),
                     **_AUTH_ERRORS,
+                    "403": _error("`shop_inactive`: the route is deactivated (never a BIN to bill), or a missing scope"),
                     "404": _error("unknown shop (or one the key does not reach)"),
                     "422": _error("bad shop id"),
                     "503": _error("the stored credentials cannot be decrypted (SECRETS_KEY)"),

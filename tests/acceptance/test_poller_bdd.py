@@ -15,7 +15,7 @@ SHOP = 121038
 
 
 def _latest(gateway: GatewayClient, story: dict[str, Any], operation: str) -> dict[str, Any]:
-    entries = gateway.logs(SHOP, limit=20).json()["logs"]
+    entries = gateway.logs(SHOP, limit=20).json()
     return next(e for e in entries if e["external_id"] == story["external_id"] and e["operation_type"] == operation)
 
 

@@ -46,7 +46,7 @@ def status_changes(gateway: GatewayClient, story: dict[str, Any]) -> list[dict[s
     assert response.status_code == 200, response.text
     return [
         log
-        for log in response.json()["logs"]
+        for log in response.json()
         if log["payment_id"] == story["payment"]["id"] and log["operation_type"] == "status_change"
     ]
 

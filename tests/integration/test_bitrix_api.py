@@ -53,7 +53,7 @@ def billed(http: httpx.Client, shop: int = SHOP) -> str:
 
 
 def logs_by(http_admin: httpx.Client, shop: int, actor: str) -> list[dict[str, Any]]:
-    logs = http_admin.get("/admin/logs", params={"shop_id": shop, "limit": 200}).json()["logs"]
+    logs = http_admin.get("/admin/logs", params={"shop_id": shop, "limit": 200}).json()
     return [entry for entry in logs if entry["actor"] == actor]
 
 
@@ -128,7 +128,7 @@ def test_a_key_for_another_seller_gets_404_for_this_shops_config(gateway: Runnin
 def log_body(**changes: Any) -> dict[str, Any]:
     body = {
         "shop_id": SHOP, "organization_bin": SHOP_BIN, "operation_type": "create", "external_id": "12800627774",
-        "amount": 500000, "status": "Wait", "error_message": None, "provider": "kaspi",
+        "amount": 5000, "status": "Wait", "error_message": None, "provider": "kaspi",
     }
     return {k: v for k, v in (body | changes).items() if v is not ...}
 
@@ -167,14 +167,14 @@ def test_a_log_status_in_kaspis_words_or_ours_is_understood(bitrix: httpx.Client
         ({"operation_type": "drop table"}, 422, "invalid_value", "operation_type"),
         ({"status": "Paid"}, 422, "invalid_value", "status"),
         ({"status": ...}, 422, "missing_field", "status"),
-        ({"amount": 50.5}, 422, "invalid_type", "amount"),
+        ({"amount": 50.505}, 422, "invalid_value", "amount"),
         ({"amount": -1}, 422, "invalid_value", "amount"),
         ({"amount": 10**14}, 422, "invalid_value", "amount"),
-        ({"amount": "500"}, 422, "invalid_type", "amount"),
+        ({"amount": "5e2"}, 422, "invalid_value", "amount"),
+        ({"amount": True}, 422, "invalid_type", "amount"),
         ({"external_id": "12800627774; DROP"}, 422, "invalid_value", "external_id"),
         ({"provider": "Kaspi Pay"}, 422, "invalid_value", "provider"),
         ({"error_message": "x" * 1001}, 422, "too_long", "error_message"),
-        ({"note": "hello"}, 422, "unknown_field", "note"),
     ],
 )
 def test_a_log_entry_is_validated_strictly(
@@ -251,7 +251,6 @@ def test_a_reported_decline_confirmed_by_kaspi_is_applied_with_the_clients_messa
         ({"status": "Paid"}, 422, "invalid_value"),
         ({"status": "processed"}, 422, "invalid_value"),
         ({"external_id": 12800627774}, 422, "invalid_type"),
-        ({"extra": True}, 422, "unknown_field"),
     ],
 )
 def test_a_status_report_out_of_reach_or_malformed_is_refused(

@@ -107,7 +107,7 @@ class Gateway:
         return int(float(value))
 
     def status_changes(self) -> list[dict[str, Any]]:
-        logs = self.http.get("/admin/logs", params={"shop_id": self.shop_id, "limit": 100}).json()["logs"]
+        logs = self.http.get("/admin/logs", params={"shop_id": self.shop_id, "limit": 100}).json()
         return [entry for entry in logs if entry["operation_type"] == "status_change"]
 
 

@@ -51,9 +51,11 @@ class KaspiProxyProvider:
         capabilities=frozenset({Capability.PUSH_TO_PHONE, Capability.PAYMENT_LINK, Capability.PARTIAL_REFUND}),
         currencies=frozenset({CURRENCY}),
         default_method=PaymentMethod.REMOTE,
-        credential_names=(DEVICE_TOKEN,),
+        credential_names=(),
         # Kaspi cancels an unconfirmed remote payment after about 24 hours.
         payment_lifetime=timedelta(hours=24),
+        # The real sellers have none: the proxy then bills through its own device.
+        optional_credentials=(DEVICE_TOKEN,),
     )
 
     def __init__(
@@ -80,7 +82,7 @@ class KaspiProxyProvider:
 
     async def create_payment(self, request: PaymentRequest) -> ProviderPayment:
         route = request.route
-        device_token = _device_token(route)
+        device_token = route.credentials.get(DEVICE_TOKEN)
         if request.amount.currency != CURRENCY:
             raise ProviderDeclined("unsupported_currency", f"Kaspi takes {CURRENCY} only, not {request.amount.currency}")
         if not request.amount.is_positive():
@@ -89,7 +91,7 @@ class KaspiProxyProvider:
             "amount": request.amount.major_text(),
             "message": request.description,
             "organizationBin": route.merchant_account,
-            "deviceToken": device_token,
+            **_device(device_token),
         }
         if request.method is PaymentMethod.REMOTE:
             if request.phone is None:
@@ -133,7 +135,7 @@ class KaspiProxyProvider:
 
     async def refund(self, request: RefundRequest) -> ProviderRefund:
         _check_external_id(request.external_id)
-        device_token = _device_token(request.route)
+        device_token = request.route.credentials.get(DEVICE_TOKEN)
         if request.amount.currency != CURRENCY or not request.amount.is_positive():
             raise ProviderDeclined("invalid_amount", f"a Kaspi refund is a positive amount in {CURRENCY}")
         accepted = await self._exchange(
@@ -143,7 +145,7 @@ class KaspiProxyProvider:
                 "amount": request.amount.major_text(),
                 # The BIN the payment was taken on, which is where the money has to come back from.
                 "organizationBin": request.merchant_account,
-                "deviceToken": device_token,
+                **_device(device_token),
             },
             partial(wire.read_refund, external_id=request.external_id),
             device_token=device_token,
@@ -244,12 +246,10 @@ class KaspiProxyProvider:
         raise ProviderDeclined("not_supported", "the Kaspi proxy cannot cancel a payment")
 
 
-def _device_token(route: SellerRoute) -> str:
-    token = route.credentials.get(DEVICE_TOKEN)
-    if not token:
-        # Refused before any call: nothing reached Kaspi.
-        raise ProviderDeclined("missing_device_token", f"shop {route.shop_id} has no Kaspi device token")
-    return token
+def _device(token: str | None) -> dict[str, str]:
+    """`deviceToken` only when the seller has one: without it the proxy uses its own device, and
+    an empty or null token would be sent to Kaspi as a device that does not exist."""
+    return {"deviceToken": token} if token else {}
 
 
 def _check_external_id(external_id: str) -> None:

@@ -124,7 +124,7 @@ class SimulatedPayment:
     external_id: str
     kind: str  # "remote" or "link"
     organization_bin: str
-    device_token: str = attrs.field(repr=False)
+    device_token: str | None = attrs.field(repr=False)
     amount: Decimal
     message: str
     status: str
@@ -297,7 +297,7 @@ class KaspiSimulatorState:
     # --- The proxy's operations (called by the app under validated input) -----------------------
 
     def create(
-        self, *, kind: str, organization_bin: str, device_token: str, amount: Decimal, message: str, phone: str | None
+        self, *, kind: str, organization_bin: str, device_token: str | None, amount: Decimal, message: str, phone: str | None
     ) -> SimulatedPayment:
         with self._lock:
             now = self._clock()
@@ -418,7 +418,9 @@ class _Endpoints:
         bin_ = params.get("organizationBin", "")
         if not (len(bin_) == 12 and bin_.isascii() and bin_.isdigit() and bin_checksum_ok(bin_)):
             return _proxy_error(knobs, "organizationBin must be a 12-digit BIN with a valid check digit", 400)
-        if not _GUID.fullmatch(params.get("deviceToken", "")):
+        # No deviceToken: the proxy bills through its own device (the real sellers have none).
+        device_token = params.get("deviceToken")
+        if device_token is not None and not _GUID.fullmatch(device_token):
             return _kaspi_error(knobs, DEVICE_NOT_FOUND)
         amount = _amount(params.get("amount", ""))
         if amount is None:
@@ -433,7 +435,7 @@ class _Endpoints:
         payment = self.state.create(
             kind="remote" if operation == "create" else "link",
             organization_bin=bin_,
-            device_token=params["deviceToken"],
+            device_token=device_token,
             amount=amount,
             message=params.get("message", ""),
             phone=phone,
