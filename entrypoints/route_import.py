@@ -89,8 +89,10 @@ class ImportReport:
 def _rows(path: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ImportFileError(f"{path}: cannot be read ({error})") from None
+    except OSError as error:
+        raise ImportFileError(f"{path}: {error.strerror or 'cannot be read'}") from None
+    except UnicodeDecodeError:
+        raise ImportFileError(f"{path}: not UTF-8 text") from None
     if path.suffix.lower() == ".json":
         try:
             items = json.loads(text)

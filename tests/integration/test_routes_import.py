@@ -24,12 +24,14 @@ TOKEN = "5b1f0a2e-6c1d-4c8e-9a3b-0000000000aa"
 def paygate(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
     """`paygate` on each backend in turn (PostgreSQL's database is the session's: fresh shop ids)."""
     monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("PRODUCTION_API_URL", "simulator")  # Kaspi routes need Kaspi configured
     return cli_runner(capsys)
 
 
 @pytest.fixture
 def paygate_on_empty(sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("PRODUCTION_API_URL", "simulator")
     return cli_runner(capsys)
 
 
