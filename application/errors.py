@@ -71,6 +71,29 @@ class PaymentNotFound(ApplicationError):
 
 
 @attrs.define(str=False)
+class RefundNotFound(ApplicationError):
+    refund_id: str
+    code = "refund_not_found"
+
+    @property
+    def message(self) -> str:
+        return f"refund {self.refund_id} not found"
+
+
+@attrs.define(str=False)
+class RefundNotOpen(ApplicationError):
+    """An operator tried to settle a refund the provider already gave its final word on."""
+
+    refund_id: str
+    status: str
+    code = "refund_not_open"
+
+    @property
+    def message(self) -> str:
+        return f"refund {self.refund_id} is {self.status} already; only a pending refund can be attached"
+
+
+@attrs.define(str=False)
 class ProviderNotConfigured(ApplicationError):
     provider: str
     code = "provider_not_configured"

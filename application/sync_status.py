@@ -22,6 +22,7 @@ from application.errors import (
 )
 from application.events import record_event
 from application.ports import Clock, IdGenerator, ProviderPayment, RouteStore, UnitOfWorkFactory
+from application.provenance import source_of
 from application.providers import ProviderDirectory
 
 OPERATION = "status_change"
@@ -57,7 +58,7 @@ class SyncPaymentStatus:
         self._ids = ids
         self._lost_answer_after = lost_answer_after
 
-    async def refresh(self, payment: Payment, *, actor: str | None = None) -> Payment:
+    async def refresh(self, payment: Payment, *, actor: str | None = None, source: str | None = None) -> Payment:
         """Ask the provider about a pending payment and apply the answer.
 
         A provider error is recorded and the stored payment returned unchanged: an unanswered
@@ -75,7 +76,7 @@ class SyncPaymentStatus:
             # apply, so no transaction and no row lock. A change made meanwhile by someone else is
             # theirs to record; this read may return the copy from a moment before it.
             return payment
-        return await self.apply(payment.id, observed, actor=actor)
+        return await self.apply(payment.id, observed, actor=actor, source=source)
 
     async def _note_lost_answer(self, payment: Payment, *, actor: str | None) -> Payment:
         """Flag, once, a create whose answer never reached the database as an unknown outcome.
@@ -119,8 +120,12 @@ class SyncPaymentStatus:
             )
             return None
 
-    async def apply(self, payment_id: str, observed: ProviderPayment, *, actor: str | None = None) -> Payment:
+    async def apply(
+        self, payment_id: str, observed: ProviderPayment, *, actor: str | None = None, source: str | None = None
+    ) -> Payment:
+        """`source`: where the answer came from (`application.provenance`); by default the actor's."""
         now = self._clock.now()
+        source = source or source_of(actor)
         async with self._uow() as uow:
             payment = await uow.payments.get(payment_id, for_update=True)
             if payment is None:
@@ -147,11 +152,15 @@ class SyncPaymentStatus:
             )
             if not changed and previous_provider_status == observed.provider_status:
                 return payment
+            if changed:
+                payment.note_source(source, now)
             if not await uow.payments.update(payment, expected):
                 raise ConcurrentUpdate(payment_id)
             if changed:
-                await uow.audit.append(payment_entry(OPERATION, payment, Outcome.SUCCESS, at=now, actor=actor))
-                await record_event(uow, self._ids, settlement_event(payment.status), payment, at=now)
+                await uow.audit.append(
+                    payment_entry(OPERATION, payment, Outcome.SUCCESS, at=now, actor=actor, source=source, observed_at=now)
+                )
+                await record_event(uow, self._ids, settlement_event(payment.status), payment, at=now, source=source)
                 if payment.status not in OPEN:
                     await uow.checks.remove(payment.id)  # nothing left to poll for
             await uow.commit()

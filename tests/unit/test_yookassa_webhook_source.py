@@ -18,6 +18,7 @@ from application.audit import AuditRecorder
 from application.ports import Capability, ProviderPayment
 from application.provider_notices import HandleProviderNotice
 from application.providers import ProviderDirectory
+from application.sync_refund_status import SyncRefundStatus
 from application.sync_status import SyncPaymentStatus
 from config.settings import YOOKASSA_NETWORKS, Settings, SettingsError
 from domain.money import Money
@@ -185,10 +186,9 @@ def wiring(**settings: Any) -> Wiring:
         default_method=PaymentMethod.REDIRECT,
         credential_names=("secret_key",),
     )
-    sync = SyncPaymentStatus(
-        uow=db.unit_of_work, routes=InMemoryRouteStore(db), providers=ProviderDirectory({"yookassa": provider}),
-        audit=AuditRecorder(db.unit_of_work, clock), clock=clock, ids=SequentialIds(),
-    )
+    routes, providers = InMemoryRouteStore(db), ProviderDirectory({"yookassa": provider})
+    audit, ids = AuditRecorder(db.unit_of_work, clock), SequentialIds()
+    sync = SyncPaymentStatus(uow=db.unit_of_work, routes=routes, providers=providers, audit=audit, clock=clock, ids=ids)
     route = SellerRoute(
         shop_id=49237, provider="yookassa", merchant_account="100500",
         credentials=Credentials({"secret_key": "test_secret"}), is_active=True, created_at=NOW, updated_at=NOW,
@@ -204,7 +204,12 @@ def wiring(**settings: Any) -> Wiring:
         settings_=attrs.evolve(Settings(yookassa_api_url="simulator"), **settings),
         db=db,
         provider=provider,
-        notices=HandleProviderNotice(uow=db.unit_of_work, sync=sync, clock=clock),
+        notices=HandleProviderNotice(
+            uow=db.unit_of_work, sync=sync, clock=clock,
+            refunds=SyncRefundStatus(
+                uow=db.unit_of_work, routes=routes, providers=providers, audit=audit, clock=clock, ids=ids
+            ),
+        ),
     )
 
 

@@ -37,6 +37,7 @@ from application.ports import (
 from domain.payment import PaymentMethod, PaymentStatus
 from domain.seller_route import SellerRoute
 
+from adapters.providers.no_refund_lookup import NoRefundLookup
 from adapters.providers.cloudpayments import wire
 from adapters.redaction import protect_http_client_loggers, redact_secrets
 
@@ -52,7 +53,7 @@ MAX_DESCRIPTION = 255
 _T = TypeVar("_T")
 
 
-class CloudPaymentsProvider:
+class CloudPaymentsProvider(NoRefundLookup):
     """Payment links through `orders/create`; one- or two-step (RequireConfirmation) as the request asks."""
 
     profile = ProviderProfile(
