@@ -81,16 +81,16 @@ class RefundNotFound(ApplicationError):
 
 
 @attrs.define(str=False)
-class RefundNotOpen(ApplicationError):
-    """An operator tried to settle a refund the provider already gave its final word on."""
+class RefundNotAttachable(ApplicationError):
+    """An operator may settle only an open refund the provider itself cannot be asked about."""
 
     refund_id: str
-    status: str
-    code = "refund_not_open"
+    reason: str
+    code = "refund_not_attachable"
 
     @property
     def message(self) -> str:
-        return f"refund {self.refund_id} is {self.status} already; only a pending refund can be attached"
+        return f"refund {self.refund_id} cannot be attached: {self.reason}"
 
 
 @attrs.define(str=False)

@@ -65,6 +65,7 @@ from application.provider_notices import HandleProviderNotice
 from application.ports import PaymentProvider
 from application.providers import ProviderDirectory
 from application.recover_payment import AttachExternalId
+from application.recover_refund import AttachRefundOutcome
 from application.refund_payment import RefundPayment
 from application.sync_refund_status import SyncRefundStatus
 from application.sync_status import SyncPaymentStatus
@@ -325,6 +326,7 @@ class Container(containers.DeclarativeContainer):
     sync_refund_status = providers.Singleton(
         SyncRefundStatus, uow=uow, routes=route_store, providers=payment_providers, audit=audit, clock=clock, ids=ids
     )
+    attach_refund_outcome = providers.Singleton(AttachRefundOutcome, uow=uow, refunds=sync_refund_status)
     attach_external_id = providers.Singleton(
         AttachExternalId, uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, clock=clock, ids=ids
     )

@@ -23,6 +23,7 @@ from config.settings import Settings, SettingsError
 from domain.audit import AuditEntry, Outcome
 from domain.errors import DomainError
 from domain.payment import Payment
+from domain.refund import Refund
 from domain.seller_route import KASPI
 from entrypoints.http.route_routes import route_view
 
@@ -248,6 +249,37 @@ async def _payments_attach(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_container(settings, work)
 
 
+async def _refunds_attach(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(container: Container) -> int:
+        attach = container.attach_refund_outcome()
+        if not args.yes:
+            refund = await attach.preview(args.id)
+            outcome = "succeeded" if args.succeeded else "failed (its amount given back to the payment)"
+            _print_json(_refund_view(refund))
+            print(f"paygate: refund {refund.id} would be recorded {outcome}; add --yes to do it", file=sys.stderr)
+            return 1
+        change = await attach.execute(args.id, succeeded=args.succeeded, actor=CLI_ACTOR)
+        _print_json({**_refund_view(change.refund), "payment": _payment_view(change.payment)})
+        return 0
+
+    return await _with_container(settings, work)
+
+
+def _refund_view(refund: Refund) -> dict[str, Any]:
+    return {
+        "id": refund.id,
+        "payment_id": refund.payment_id,
+        "amount": refund.amount.minor,
+        "currency": refund.amount.currency,
+        "status": refund.status.value,
+        "external_id": refund.external_id,
+        "error_code": refund.error_code,
+        "error_message": refund.error_message,
+        "status_source": refund.status_source,
+        "created_at": refund.created_at,
+    }
+
+
 async def _demo_init(settings: Settings, args: argparse.Namespace) -> int:
     """Everything `make run` needs: a migrated database, the demo sellers, a key for the curl examples."""
     await _migrate(settings, args)
@@ -381,6 +413,19 @@ def _parser() -> argparse.ArgumentParser:
     attach.add_argument("id", help="the Paygate payment id (pay_...)")
     attach.add_argument("--external-id", required=True, help="the provider's id of that payment")
     attach.set_defaults(handler=_payments_attach)
+
+    refunds = commands.add_parser("refunds").add_subparsers(dest="refunds_command", required=True)
+    attach_refund = refunds.add_parser(
+        "attach",
+        help="record the outcome of a refund whose answer was lost, as the merchant cabinet shows it "
+        "(providers Paygate cannot ask: Kaspi, CloudPayments)",
+    )
+    attach_refund.add_argument("id", help="the Paygate refund id (re_...)")
+    outcome = attach_refund.add_mutually_exclusive_group(required=True)
+    outcome.add_argument("--succeeded", action="store_true", help="the cabinet shows the refund made")
+    outcome.add_argument("--failed", action="store_true", help="the cabinet shows no such refund")
+    attach_refund.add_argument("--yes", action="store_true", help="do it (without: show the refund and stop)")
+    attach_refund.set_defaults(handler=_refunds_attach)
 
     demo = commands.add_parser("demo").add_subparsers(dest="demo_command", required=True)
     init = demo.add_parser("init", help="migrate, load the demo sellers and write a demo API key")
