@@ -200,6 +200,17 @@ SCHEMAS: dict[str, Any] = {
             "error_message": {"type": ["string", "null"]},
             "provider": {"type": ["string", "null"]},
             "actor": {"type": ["string", "null"]},
+            "source": {
+                "type": ["string", "null"],
+                "description": "for a status change: api, poller, webhook:<provider>, operator:<key name>, "
+                "operator:cli or client_report",
+            },
+            "observed_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "for a status change: when the provider's state was observed",
+            },
+            "refund_id": {"type": ["string", "null"], "description": "the refund an entry is about"},
             "created_at": {"type": "string", "format": "date-time"},
         },
     },

@@ -731,17 +731,25 @@ class _Endpoints:
         return await self._serve(request, "list_refunds", lambda shop_id, _body: self.state.list_refunds(shop_id, query))
 
     async def settle_refund(self, request: Request) -> Response:
-        """A pending refund succeeds (and `refund.succeeded` is notified) or fails (YooKassa notifies nothing)."""
+        """A pending refund succeeds (and `refund.succeeded` is notified unless `{"notify": false}`; `url` and
+    `source` as for `/notify`) or fails (YooKassa has no notification for that)."""
         action = request.path_params["action"]
         if action not in ("succeed", "fail"):
             return JSONResponse({"error": f"unknown action {action}"}, 404)
+        options = await _json_or_empty(request)
+        if options is None:
+            return JSONResponse({"error": "the body must be a JSON object"}, 400)
         try:
             refund = self.state.settle_refund(request.path_params["refund_id"], succeed=action == "succeed")
         except UnknownPayment:
             return JSONResponse({"error": "no such refund"}, 404)
         except WrongStatus as wrong:
             return JSONResponse({"error": str(wrong)}, 409)
-        delivered = await self._deliver(refund.id, event="refund.succeeded") if action == "succeed" else None
+        delivered = None
+        if action == "succeed" and options.get("notify", True):
+            delivered = await self._deliver(
+                refund.id, event="refund.succeeded", url=options.get("url"), source=options.get("source")
+            )
         return JSONResponse({"refund": refund.api_json(), "notification": delivered})
 
     async def get_refund(self, request: Request) -> Response:
