@@ -9,6 +9,7 @@ entry and, when final, one event (`refund.succeeded` / `refund.failed`) carrying
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 import attrs
@@ -35,6 +36,8 @@ from application.ports import (
 from application.providers import ProviderDirectory
 
 OPERATION = "refund"
+REVERSAL = "refund_reversed"
+logger = logging.getLogger("paygate.refunds")
 CHECK = "refund_status"
 MISSING = "refund_not_found"
 MISSING_REASON = "the provider has no such refund: nothing was refunded"
@@ -150,6 +153,8 @@ class SyncRefundStatus:
             refund = await uow.refunds.get(refund_id, for_update=True)
             assert payment is not None and refund is not None
             if not refund.is_open:
+                if refund.status is RefundStatus.SUCCEEDED and observed.status is RefundStatus.FAILED:
+                    await self._flag_reversal(uow, payment, refund, observed, actor=actor, source=source)
                 return RefundChange(payment, refund, changed=False)  # settled already: nothing to record
             change = await self._apply(uow, payment, refund, observed, actor=actor, source=source, now=now)
             if change:
@@ -205,6 +210,35 @@ class SyncRefundStatus:
         await record_event(uow, self._ids, event, payment, at=now, refund=refund, source=source)
         await uow.refund_checks.remove(refund.id)  # final: nothing left to poll for
         return True
+
+
+    async def _flag_reversal(
+        self,
+        uow: UnitOfWork,
+        payment: Payment,
+        refund: Refund,
+        observed: ProviderRefund,
+        *,
+        actor: str | None,
+        source: str,
+    ) -> None:
+        """Stripe can fail a refund after it succeeded (the bank returned it): the money is back in
+        the merchant's balance, not with the customer. A succeeded refund is never undone here; the
+        contradiction is put in the audit log and the log for an operator to act on."""
+        now = self._clock.now()
+        reason = observed.failure_reason or "no reason given"
+        logger.warning(
+            "refund %s of payment %s succeeded earlier and is now reported failed by %s: %s",
+            refund.id, payment.id, source, reason,
+        )
+        await uow.audit.append(
+            payment_entry(
+                REVERSAL, payment, Outcome.ERROR, at=now, amount=refund.amount, actor=actor, source=source,
+                observed_at=now, refund_id=refund.id,
+                error=f"needs attention: the provider reports this succeeded refund failed ({reason})",
+            )
+        )
+        await uow.commit()
 
 
 def _pending(observed: ProviderRefund) -> str:

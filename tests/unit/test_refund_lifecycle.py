@@ -259,3 +259,19 @@ async def test_an_operator_may_not_overrule_a_provider_that_can_be_asked(looking
             result.refund.id, succeeded=True, actor="cli"
         )
     assert looking_up.db.refunds_of(payment.id)[0].status is RefundStatus.PENDING
+
+
+async def test_a_succeeded_refund_reported_failed_later_is_flagged_not_undone(looking_up: InMemoryGateway) -> None:
+    payment, _ = await refunded_pending(looking_up)
+    succeeded = ProviderRefund("re_1", status=RefundStatus.SUCCEEDED)
+    failed_later = ProviderRefund("re_1", status=RefundStatus.FAILED, failure_reason="Stripe failed the refund: declined")
+    await notices(looking_up).execute(RefundNotice("kaspi", "re_1", event_id="evt_1", observed=succeeded))
+
+    await notices(looking_up).execute(RefundNotice("kaspi", "re_1", event_id="evt_2", observed=failed_later))
+
+    assert looking_up.db.refunds_of(payment.id)[0].status is RefundStatus.SUCCEEDED
+    assert looking_up.db.payment(payment.id).refunded == PART
+    [flag] = looking_up.db.audit_of("refund_reversed")
+    assert (flag.status, flag.source) == (Outcome.ERROR, "webhook:kaspi")
+    assert "needs attention" in (flag.error_message or "")
+    assert [e.type for e in events_of(looking_up, payment)] == [EventType.REFUND_SUCCEEDED]
