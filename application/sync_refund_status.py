@@ -82,9 +82,8 @@ class SyncRefundStatus:
 
     def first_check(self, refund: Refund) -> RefundCheck:
         """The poller's first check of a refund just reserved (added in the reservation's transaction)."""
-        return RefundCheck(
-            refund.id, next_check_at=self._schedule.next_check(created_at=refund.created_at, expires_at=None, now=refund.created_at)
-        )
+        at = refund.created_at
+        return RefundCheck(refund.id, next_check_at=self._schedule.next_check(created_at=at, expires_at=None, now=at))
 
     def next_check(self, check: RefundCheck, refund: Refund) -> RefundCheck:
         now = self._clock.now()

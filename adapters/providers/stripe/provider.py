@@ -198,7 +198,7 @@ class StripeProvider:
             )
         except ProviderDeclined as declined:
             return ProviderRefund(
-                external_id=None, status=RefundStatus.FAILED, failure_code=declined.code, failure_reason=declined.message
+                None, status=RefundStatus.FAILED, failure_code=declined.code, failure_reason=declined.message
             )
 
     async def _create_refund(
@@ -216,10 +216,10 @@ class StripeProvider:
     async def _find_refund(self, account: str, intent_id: str, refund_id: str) -> ProviderRefund | None:
         """Our refund among the PaymentIntent's (`GET /v1/refunds?payment_intent=`), page by page."""
         params: dict[str, Any] = {"payment_intent": intent_id, "limit": REFUND_PAGE}
+        options = {"stripe_account": account}
         for _ in range(MAX_REFUND_PAGES):
             page = await self._call(
-                "list_refunds",
-                lambda: self._stripe.v1.refunds.list_async(params, {"stripe_account": account}),  # type: ignore[arg-type]
+                "list_refunds", lambda: self._stripe.v1.refunds.list_async(params, options)  # type: ignore[arg-type]
             )
             items, has_more = self._read("list_refunds", lambda: wire.read_refund_list(page))
             for item in items:

@@ -262,7 +262,9 @@ class _Endpoints:
             _only(params, _LIST_REFUNDS_PARAMS)
             limit = _amount(params, "limit") or 10
             if limit > 100:
-                raise StripeFailure(400, "Invalid limit: must be between 1 and 100", code="parameter_invalid", param="limit")
+                raise StripeFailure(
+                    400, "Invalid limit: must be between 1 and 100", code="parameter_invalid", param="limit"
+                )
             return state.list_refunds(
                 account=account,
                 intent_id=_text(params, "payment_intent"),

@@ -137,14 +137,14 @@ def read_refund(data: Mapping[str, Any]) -> ProviderRefund:
     outcome = refund_status(status)
     # `failure_reason` is present only on a failed refund (lost_or_stolen_card, expired_or_canceled_card...).
     reason = data.get("failure_reason")
+    explained = f": {reason}" if isinstance(reason, str) and reason else ""
     failed = outcome is RefundStatus.FAILED
     return ProviderRefund(
         external_id=refund_id,
         status=outcome,
         provider_status=status,
         failure_code=f"refund_{status}" if failed else None,
-        failure_reason=(f"Stripe {status} the refund: {reason}" if isinstance(reason, str) and reason else
-                        f"the refund is {status}") if failed else None,
+        failure_reason=f"Stripe reports the refund {status}{explained}" if failed else None,
     )
 
 

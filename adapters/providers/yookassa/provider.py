@@ -199,8 +199,10 @@ class YooKassaProvider:
                 lookup.route, lookup.payment_external_id, lookup.amount, lookup.refund_id, lookup.idempotency_key
             )
         except ProviderDeclined as declined:
-            return ProviderRefund(external_id=None, status=RefundStatus.FAILED, failure_code=declined.code,
-                                  failure_reason=declined.message)
+            # A definite no to the refund itself (the payment cannot be refunded): nothing was made.
+            return ProviderRefund(
+                None, status=RefundStatus.FAILED, failure_code=declined.code, failure_reason=declined.message
+            )
         return _provider_refund(retried)
 
     async def _create_refund(
@@ -225,7 +227,8 @@ class YooKassaProvider:
                 "refund_status", "GET", f"/refunds?{urlencode(query)}", lookup.route, wire.read_refund_list
             )
             for refund in page.items:
-                if refund.paygate_refund_id == lookup.refund_id and refund.payment_id in (None, lookup.payment_external_id):
+                ours = refund.paygate_refund_id == lookup.refund_id
+                if ours and refund.payment_id in (None, lookup.payment_external_id):
                     return refund
             if page.next_cursor is None:
                 return None
