@@ -7,7 +7,7 @@ POLLER = "poller"
 CLIENT_REPORT = "client_report"  # a client reported a status, which the provider then confirmed
 OPERATOR_CLI = "operator:cli"
 _WEBHOOK = "webhook:"
-_OPERATOR = "operator:"
+_OPERATOR = "operator:"  # `operator:<key name>`: an operator's action through the API, under its key's name
 _CLI_ACTOR = "cli"
 
 
@@ -15,16 +15,11 @@ def webhook(provider: str) -> str:
     return f"{_WEBHOOK}{provider}"
 
 
-def operator(key_name: str) -> str:
-    """An operator's action made with the API key `key_name` (`operator:cli` from the command line)."""
-    return f"{_OPERATOR}{key_name}"
-
-
 def source_of(actor: str | None) -> str:
     """The source a change made on behalf of `actor` has, when the caller named none.
 
-    The poller and webhooks act under their own names, the command line as `cli`; anything else is
-    an API client's request.
+    The poller and webhooks act under their own names, operators' actions as `operator:<key name>`,
+    the command line as `cli`; anything else is an API client's request.
     """
     if actor == POLLER:
         return POLLER
