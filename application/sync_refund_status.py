@@ -153,7 +153,7 @@ class SyncRefundStatus:
             assert payment is not None and refund is not None
             if not refund.is_open:
                 if refund.status is RefundStatus.SUCCEEDED and observed.status is RefundStatus.FAILED:
-                    await self._flag_reversal(uow, payment, refund, observed, actor=actor, source=source)
+                    await _flag_reversal(uow, payment, refund, observed, actor=actor, source=source, now=now)
                 return RefundChange(payment, refund, changed=False)  # settled already: nothing to record
             change = await self._apply(uow, payment, refund, observed, actor=actor, source=source, now=now)
             if change:
@@ -174,10 +174,7 @@ class SyncRefundStatus:
         expected = payment.version
 
         def entry(outcome: Outcome, error: str | None = None) -> AuditEntry:
-            return payment_entry(
-                OPERATION, payment, outcome, at=now, amount=refund.amount, error=error, actor=actor,
-                source=source, observed_at=now, refund_id=refund.id,
-            )
+            return _entry(OPERATION, payment, refund, outcome, error, actor=actor, source=source, now=now)
 
         if observed.status is RefundStatus.PENDING:
             learned_id = observed.external_id is not None and observed.external_id != refund.external_id
@@ -211,35 +208,46 @@ class SyncRefundStatus:
         return True
 
 
-    async def _flag_reversal(
-        self,
-        uow: UnitOfWork,
-        payment: Payment,
-        refund: Refund,
-        observed: ProviderRefund,
-        *,
-        actor: str | None,
-        source: str,
-    ) -> None:
-        """Stripe can fail a refund after it succeeded (the bank returned it): the money is back in
-        the merchant's balance, not with the customer. A succeeded refund is never undone here; the
-        contradiction is put in the audit log and the log for an operator to act on."""
-        now = self._clock.now()
-        reason = observed.failure_reason or "no reason given"
-        logger.warning(
-            "refund %s of payment %s succeeded earlier and is now reported failed by %s: %s",
-            refund.id, payment.id, source, reason,
-        )
-        await uow.audit.append(
-            payment_entry(
-                REVERSAL, payment, Outcome.ERROR, at=now, amount=refund.amount, actor=actor, source=source,
-                observed_at=now, refund_id=refund.id,
-                error=f"needs attention: the provider reports this succeeded refund failed ({reason})",
-            )
-        )
-        await uow.commit()
-
-
 def _pending(observed: ProviderRefund) -> str:
     status = observed.provider_status or "pending"
     return f"the provider holds the refund as {status}; its final word is awaited"
+
+
+def _entry(
+    operation: str,
+    payment: Payment,
+    refund: Refund,
+    outcome: Outcome,
+    error: str | None,
+    *,
+    actor: str | None,
+    source: str,
+    now: datetime,
+) -> AuditEntry:
+    return payment_entry(
+        operation, payment, outcome, at=now, amount=refund.amount, error=error, actor=actor,
+        source=source, observed_at=now, refund_id=refund.id,
+    )
+
+
+async def _flag_reversal(
+    uow: UnitOfWork,
+    payment: Payment,
+    refund: Refund,
+    observed: ProviderRefund,
+    *,
+    actor: str | None,
+    source: str,
+    now: datetime,
+) -> None:
+    """Stripe can fail a refund after it succeeded (the bank returned it): the money is back in the
+    merchant's balance, not with the customer. A succeeded refund is never undone here; the
+    contradiction goes to the audit log and the log, for an operator to act on."""
+    reason = observed.failure_reason or "no reason given"
+    logger.warning(
+        "refund %s of payment %s succeeded earlier and is now reported failed by %s: %s",
+        refund.id, payment.id, source, reason,
+    )
+    error = f"needs attention: the provider reports this succeeded refund failed ({reason})"
+    await uow.audit.append(_entry(REVERSAL, payment, refund, Outcome.ERROR, error, actor=actor, source=source, now=now))
+    await uow.commit()

@@ -16,6 +16,7 @@ import attrs
 from application.api_keys import SCOPES
 from application.ports import ApiKey
 from application.errors import ApplicationError
+from application.events import refund_view
 from application.manage_routes import RouteSpec
 from config.container import Container, build_container, close_resources, open_resources
 from config.logging_setup import configure_logging
@@ -23,7 +24,6 @@ from config.settings import Settings, SettingsError
 from domain.audit import AuditEntry, Outcome
 from domain.errors import DomainError
 from domain.payment import Payment
-from domain.refund import Refund
 from domain.seller_route import KASPI
 from entrypoints.http.route_routes import route_view
 
@@ -255,29 +255,14 @@ async def _refunds_attach(settings: Settings, args: argparse.Namespace) -> int:
         if not args.yes:
             refund = await attach.preview(args.id)
             outcome = "succeeded" if args.succeeded else "failed (its amount given back to the payment)"
-            _print_json(_refund_view(refund))
+            _print_json(refund_view(refund))
             print(f"paygate: refund {refund.id} would be recorded {outcome}; add --yes to do it", file=sys.stderr)
             return 1
         change = await attach.execute(args.id, succeeded=args.succeeded, actor=CLI_ACTOR)
-        _print_json({**_refund_view(change.refund), "payment": _payment_view(change.payment)})
+        _print_json({**refund_view(change.refund), "payment": _payment_view(change.payment)})
         return 0
 
     return await _with_container(settings, work)
-
-
-def _refund_view(refund: Refund) -> dict[str, Any]:
-    return {
-        "id": refund.id,
-        "payment_id": refund.payment_id,
-        "amount": refund.amount.minor,
-        "currency": refund.amount.currency,
-        "status": refund.status.value,
-        "external_id": refund.external_id,
-        "error_code": refund.error_code,
-        "error_message": refund.error_message,
-        "status_source": refund.status_source,
-        "created_at": refund.created_at,
-    }
 
 
 async def _demo_init(settings: Settings, args: argparse.Namespace) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -15,26 +14,10 @@ from config.settings import Settings
 from domain.money import Money
 from domain.payment import PaymentMethod
 from entrypoints import cli
-from tests.support.gateways import gateway_settings, prepare, with_container
+from tests.support.gateways import with_container
 from tests.support.servers import KaspiSimulatorServer
 
 SHOP = 121038
-
-
-@pytest.fixture
-def environment(
-    sqlite_url: str, kaspi_simulator: KaspiSimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Settings:
-    variables = {
-        "DATABASE_URL": sqlite_url,
-        "PRODUCTION_API_URL": kaspi_simulator.base_url,
-        "KASPI_ACCESS_TOKEN": kaspi_simulator.access_token,
-        "SECRETS_KEY_FILE": str(tmp_path / "secrets.key"),
-    }
-    for name, value in variables.items():
-        monkeypatch.setenv(name, value)
-    prepare(gateway_settings(sqlite_url, secrets_key_file=variables["SECRETS_KEY_FILE"]))
-    return Settings.from_env(variables)
 
 
 def lost_refund(settings: Settings, kaspi_simulator: KaspiSimulatorServer) -> str:
