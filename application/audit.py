@@ -20,7 +20,11 @@ def payment_entry(
     amount: Money | None = None,
     error: str | None = None,
     actor: str | None = None,
+    source: str | None = None,
+    observed_at: datetime | None = None,
+    refund_id: str | None = None,
 ) -> AuditEntry:
+    """`source` and `observed_at`: for a status change, where it came from and when the provider was seen."""
     money = amount if amount is not None else payment.amount
     return AuditEntry(
         operation_type=operation,
@@ -35,6 +39,9 @@ def payment_entry(
         provider=payment.provider,
         error_message=error,
         actor=actor,
+        source=source,
+        observed_at=observed_at,
+        refund_id=refund_id,
     )
 
 

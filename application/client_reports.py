@@ -19,6 +19,7 @@ from domain.payment import Payment, PaymentStatus, can_transition
 from application.audit import AuditRecorder, payment_entry
 from application.errors import ApplicationError, PaymentNotFound, ShopNotFound, StatusNotConfirmed
 from application.ports import Clock, RouteStore, UnitOfWorkFactory
+from application.provenance import CLIENT_REPORT
 from application.sync_status import SyncPaymentStatus
 
 REPORT = "status_report"
@@ -112,7 +113,7 @@ class ReportPaymentStatus:
                 if not can_transition(payment.status, report.status):
                     raise IllegalTransition(payment.id, payment.status.value, report.status.value)
                 # Never the client's word alone: the provider is asked, and its answer applied.
-                payment = await self._sync.refresh(payment, actor=report.actor)
+                payment = await self._sync.refresh(payment, actor=report.actor, source=CLIENT_REPORT)
                 if payment.status not in _AGREES_WITH[report.status]:
                     raise StatusNotConfirmed(report.external_id, report.provider_status, payment.provider_status)
         except (ApplicationError, DomainError) as refusal:

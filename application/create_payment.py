@@ -34,6 +34,7 @@ from application.errors import (
     ProviderOutcomeUnknown,
     ProviderUnavailable,
 )
+from application.provenance import API
 from application.ports import (
     Clock,
     CreationJournal,
@@ -201,10 +202,10 @@ class CreatePayment:
     ) -> tuple[AuditEntry, list[Event], PaymentCheck | None]:
         """What is written with the provider's answer: the audit entry, the events, the poll check."""
         outcome = Outcome.ERROR if payment.status is PaymentStatus.FAILED else Outcome.SUCCESS
-        entry = payment_entry(OPERATION, payment, outcome, at=now, actor=actor)
-        events = [new_event(self._ids, EventType.PAYMENT_CREATED, payment, at=now)]
+        entry = payment_entry(OPERATION, payment, outcome, at=now, actor=actor, source=API, observed_at=now)
+        events = [new_event(self._ids, EventType.PAYMENT_CREATED, payment, at=now, source=API)]
         if payment.status is not PaymentStatus.PENDING:
-            events.append(new_event(self._ids, settlement_event(payment.status), payment, at=now))
+            events.append(new_event(self._ids, settlement_event(payment.status), payment, at=now, source=API))
         # Some providers never call back: the poller asks until the payment settles or expires.
         check = PaymentCheck(payment_id=payment.id, next_check_at=now) if payment.status in OPEN else None
         return entry, events, check
@@ -227,8 +228,11 @@ class CreatePayment:
                     PaymentStatus.FAILED, provider_status=None, at=now,
                     error_code=declined.code, error_message=declined.message,
                 )
-                entry = payment_entry(OPERATION, current, Outcome.ERROR, at=now, error=str(declined), actor=actor)
-                await record_event(uow, self._ids, EventType.PAYMENT_FAILED, current, at=now)
+                current.note_source(API, now)
+                entry = payment_entry(
+                    OPERATION, current, Outcome.ERROR, at=now, error=str(declined), actor=actor, source=API, observed_at=now
+                )
+                await record_event(uow, self._ids, EventType.PAYMENT_FAILED, current, at=now, source=API)
             else:
                 assert unknown is not None
                 current.note_unknown_outcome(UNKNOWN_OUTCOME, unknown.reason, at=now)
@@ -251,6 +255,7 @@ def _accept(payment: Payment, answer: ProviderPayment, lifetime: timedelta, now:
         expires_at=answer.expires_at or (payment.created_at + lifetime),
         at=now,
     )
+    payment.note_source(API, now)  # the provider's answer to the client's create
     if answer.outcome is not PaymentStatus.PENDING:
         declined = answer.outcome is PaymentStatus.FAILED
         payment.settle(

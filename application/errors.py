@@ -71,6 +71,29 @@ class PaymentNotFound(ApplicationError):
 
 
 @attrs.define(str=False)
+class RefundNotFound(ApplicationError):
+    refund_id: str
+    code = "refund_not_found"
+
+    @property
+    def message(self) -> str:
+        return f"refund {self.refund_id} not found"
+
+
+@attrs.define(str=False)
+class RefundNotAttachable(ApplicationError):
+    """An operator may settle only an open refund the provider itself cannot be asked about."""
+
+    refund_id: str
+    reason: str
+    code = "refund_not_attachable"
+
+    @property
+    def message(self) -> str:
+        return f"refund {self.refund_id} cannot be attached: {self.reason}"
+
+
+@attrs.define(str=False)
 class ProviderNotConfigured(ApplicationError):
     provider: str
     code = "provider_not_configured"

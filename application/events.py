@@ -10,7 +10,7 @@ from domain.events import Event, EventType
 from domain.identifiers import Phone
 from domain.money import Money
 from domain.payment import Payment
-from domain.refund import Refund
+from domain.refund import Refund, RefundStatus
 
 from application.ports import IdGenerator, UnitOfWork
 
@@ -54,6 +54,8 @@ def payment_view(payment: Payment) -> dict[str, Any]:
         "customer_id": payment.customer_id,
         "metadata": dict(payment.metadata),
         "error_code": payment.error_code,
+        "status_source": payment.status_source,
+        "status_observed_at": _time(payment.status_observed_at),
         "expires_at": _time(payment.expires_at),
         "created_at": _time(payment.created_at),
         "updated_at": _time(payment.updated_at),
@@ -69,18 +71,29 @@ def refund_view(refund: Refund) -> dict[str, Any]:
         "status": refund.status.value,
         "external_id": refund.external_id,
         "error_code": refund.error_code,
+        "failure_reason": refund.error_message if refund.status is RefundStatus.FAILED else None,
+        "status_source": refund.status_source,
+        "status_observed_at": _time(refund.status_observed_at),
         "created_at": _time(refund.created_at),
         "updated_at": _time(refund.updated_at),
     }
 
 
 def new_event(
-    ids: IdGenerator, event_type: EventType, payment: Payment, *, at: datetime, refund: Refund | None = None
+    ids: IdGenerator,
+    event_type: EventType,
+    payment: Payment,
+    *,
+    at: datetime,
+    refund: Refund | None = None,
+    source: str | None = None,
 ) -> Event:
-    """The event telling subscribers of `payment` (and `refund`) as they are now."""
+    """The event telling subscribers of `payment` (and `refund`) as they are now; `source`: who reported the change."""
     data: dict[str, Any] = {"payment": payment_view(payment)}
     if refund is not None:
         data["refund"] = refund_view(refund)
+    if source is not None:
+        data["source"] = source
     return Event(id=ids.new_id("evt"), type=event_type, payment_id=payment.id, occurred_at=at, data=data)
 
 
@@ -92,6 +105,7 @@ async def record_event(
     *,
     at: datetime,
     refund: Refund | None = None,
+    source: str | None = None,
 ) -> None:
     """Append the event to the outbox of `uow`'s transaction: it is stored if, and only if, the change is."""
-    await uow.outbox.add(new_event(ids, event_type, payment, at=at, refund=refund))
+    await uow.outbox.add(new_event(ids, event_type, payment, at=at, refund=refund, source=source))

@@ -16,8 +16,8 @@ from domain.events import Event
 from domain.identifiers import Phone
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
-from domain.polling import PaymentCheck
-from domain.refund import Refund
+from domain.polling import PaymentCheck, RefundCheck
+from domain.refund import Refund, RefundStatus
 from domain.seller_route import SellerRoute
 from domain.webhooks import DeliveryAttempt, WebhookDelivery, WebhookSubscription
 
@@ -35,6 +35,7 @@ class Capability(enum.StrEnum):
     CANCEL = "cancel"  # cancel an open payment
     PARTIAL_REFUND = "partial_refund"  # refund part of a payment, repeatedly
     WEBHOOKS = "webhooks"  # the provider calls back; without it the poller is the only source
+    REFUND_LOOKUP = "refund_lookup"  # a refund can be asked about later (pending, or its answer lost)
 
 
 # Which capability each payment method needs.
@@ -139,7 +140,33 @@ class RefundRequest:
 
 @attrs.frozen
 class ProviderRefund:
+    """A provider's view of a refund: `status` PENDING until its final word."""
+
     external_id: str | None
+    status: RefundStatus = RefundStatus.SUCCEEDED
+    provider_status: str | None = None
+    # Why the provider refused or failed it: a stable code and its own words.
+    failure_code: str | None = None
+    failure_reason: str | None = None
+
+
+@attrs.frozen
+class RefundLookup:
+    """What a provider needs to find one of our refunds again.
+
+    `external_id` None: the create's answer was lost, so the refund is found by our id (metadata) or
+    by repeating the create under `idempotency_key` while the provider still honours it.
+    """
+
+    refund_id: str
+    idempotency_key: str
+    route: SellerRoute
+    payment_external_id: str
+    merchant_account: str
+    amount: Money
+    created_at: datetime
+    asked_at: datetime  # now: how old the refund (and its idempotency key) is decides how to look
+    external_id: str | None = None
 
 
 @attrs.frozen
@@ -169,6 +196,12 @@ class PaymentProvider(Protocol):
 
     async def refund(self, request: RefundRequest) -> ProviderRefund: ...
 
+    async def fetch_refund(self, lookup: RefundLookup) -> ProviderRefund | None:
+        """The provider's view of a refund; None when it verifiably has no such refund.
+
+        Called only when the profile has REFUND_LOOKUP.
+        """
+
     async def capture(self, action: PaymentAction) -> ProviderPayment: ...
 
     async def cancel(self, action: PaymentAction) -> ProviderPayment: ...
@@ -186,6 +219,22 @@ class ProviderNotice:
     external_id: str
     event_id: str | None = None
     observed: ProviderPayment | None = None
+
+
+@attrs.frozen
+class RefundNotice:
+    """What a verified provider webhook says about one of our refunds (by the provider's refund id).
+
+    `observed` None: only a hint (unsigned), the refund is fetched from the provider first.
+    """
+
+    provider: str
+    external_id: str
+    event_id: str | None = None
+    observed: ProviderRefund | None = None
+    # Our own refund id when the provider echoes it (Stripe's metadata): finds a refund whose
+    # create answer was lost, before its provider id was known.
+    refund_id: str | None = None
 
 
 # --- Storage -------------------------------------------------------------------------------------
@@ -216,13 +265,16 @@ class PaymentRepository(Protocol):
 class RefundRepository(Protocol):
     async def add(self, refund: Refund) -> None: ...
 
-    async def get(self, refund_id: str) -> Refund | None: ...
+    async def get(self, refund_id: str, *, for_update: bool = False) -> Refund | None: ...
 
     async def get_by_idempotency_key(self, key: str) -> Refund | None: ...
 
     async def update(self, refund: Refund) -> None: ...
 
     async def list_for_payment(self, payment_id: str) -> Sequence[Refund]: ...
+
+    async def get_by_provider_id(self, provider: str, external_id: str) -> Refund | None:
+        """The refund of a `provider` payment the provider calls `external_id`."""
 
 
 class AuditLog(Protocol):
@@ -268,6 +320,20 @@ class PaymentCheckRepository(Protocol):
         """Store each check's next time and attempts and release its lease; a check gone meanwhile stays gone."""
 
     async def remove(self, payment_id: str) -> None: ...
+
+
+class RefundCheckRepository(Protocol):
+    """The poller's schedule of open refunds (pending, or with an unknown outcome)."""
+
+    async def add(self, check: RefundCheck) -> None: ...
+
+    async def claim_due(
+        self, *, due_by: datetime, now: datetime, lease_until: datetime, limit: int
+    ) -> Sequence[RefundCheck]: ...
+
+    async def reschedule(self, checks: Sequence[RefundCheck]) -> None: ...
+
+    async def remove(self, refund_id: str) -> None: ...
 
 
 class OutboxRepository(Protocol):
@@ -342,6 +408,7 @@ class UnitOfWork(Protocol):
     provider_events: ProviderEventLog
     api_keys: ApiKeyRepository
     checks: PaymentCheckRepository
+    refund_checks: RefundCheckRepository
     outbox: OutboxRepository
     webhooks: WebhookRepository
 

@@ -15,7 +15,9 @@ from domain.payment import Payment
 from domain.seller_route import SellerRoute
 
 from application.errors import PaymentNotFound
-from application.ports import Clock, ProviderNotice, UnitOfWorkFactory
+from application.ports import Clock, ProviderNotice, RefundNotice, UnitOfWorkFactory
+from application.provenance import webhook
+from application.sync_refund_status import SyncRefundStatus
 from application.sync_status import SyncPaymentStatus
 
 
@@ -26,15 +28,21 @@ class NoticeResult(enum.StrEnum):
     APPLIED = "applied"  # the payment was brought up to date (it may not have changed)
     DUPLICATE = "duplicate"  # this event was handled before
     UNKNOWN_PAYMENT = "unknown_payment"  # not one of ours (or not yet stored): acknowledged, ignored
+    UNKNOWN_REFUND = "unknown_refund"  # a refund not made through us (or its id not known yet): ignored
 
 
 class HandleProviderNotice:
-    def __init__(self, *, uow: UnitOfWorkFactory, sync: SyncPaymentStatus, clock: Clock) -> None:
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, sync: SyncPaymentStatus, refunds: SyncRefundStatus, clock: Clock
+    ) -> None:
         self._uow = uow
         self._sync = sync
+        self._refunds = refunds
         self._clock = clock
 
-    async def execute(self, notice: ProviderNotice) -> NoticeResult:
+    async def execute(self, notice: ProviderNotice | RefundNotice) -> NoticeResult:
+        if isinstance(notice, RefundNotice):
+            return await self._refund(notice)
         async with self._uow() as uow:
             payment = await uow.payments.get_by_external_id(notice.provider, notice.external_id)
         if payment is None:
@@ -42,13 +50,37 @@ class HandleProviderNotice:
         if notice.event_id is not None and await self._seen(notice):
             return NoticeResult.DUPLICATE
         await self._bring_up_to_date(payment, notice)
+        await self._remember(notice)
+        return NoticeResult.APPLIED
+
+    async def _refund(self, notice: RefundNotice) -> NoticeResult:
+        """A refund's news goes through the one refund-status path; a hint is checked with the provider first."""
+        async with self._uow() as uow:
+            refund = await uow.refunds.get_by_provider_id(notice.provider, notice.external_id)
+            if refund is None and notice.refund_id is not None:
+                refund = await uow.refunds.get(notice.refund_id)
+            payment = await uow.payments.get(refund.payment_id) if refund is not None else None
+        if refund is None or payment is None or payment.provider != notice.provider:
+            return NoticeResult.UNKNOWN_REFUND
+        if refund.external_id not in (None, notice.external_id):
+            return NoticeResult.UNKNOWN_REFUND  # our id echoed on another provider refund: not ours to trust
+        if notice.event_id is not None and await self._seen(notice):
+            return NoticeResult.DUPLICATE
+        source = webhook(notice.provider)
+        if notice.observed is None:
+            await self._refunds.refresh(refund, payment, actor=source, source=source)
+        else:
+            await self._refunds.apply(refund.id, notice.observed, actor=source, source=source)
+        await self._remember(notice)
+        return NoticeResult.APPLIED
+
+    async def _remember(self, notice: ProviderNotice | RefundNotice) -> None:
         # Recorded only once applied: a crash in between means a redelivery applies it again, which
         # the compare-and-set makes harmless, where recording first could lose the change.
         if notice.event_id is not None:
             async with self._uow() as uow:
                 await uow.provider_events.first_time(notice.provider, notice.event_id, self._clock.now())
                 await uow.commit()
-        return NoticeResult.APPLIED
 
     async def signing_routes(self, provider: str, signed_by: Callable[[SellerRoute], bool]) -> Sequence[SellerRoute]:
         """The provider's routes whose secret signed a notice, found before anything the notice names is
@@ -68,7 +100,7 @@ class HandleProviderNotice:
             await uow.commit()
         return result
 
-    async def _seen(self, notice: ProviderNotice) -> bool:
+    async def _seen(self, notice: ProviderNotice | RefundNotice) -> bool:
         async with self._uow() as uow:
             return await uow.provider_events.seen(notice.provider, notice.event_id or "")
 

@@ -1,8 +1,10 @@
 """Refund a paid payment, fully or in part, as many times as the paid amount allows.
 
 The refund is reserved against the payment under a row lock before the provider is called, so
-concurrent refunds can never add up to more than was paid. An unknown provider outcome keeps the
-reservation: the money may have gone back, and giving it out again could refund it twice.
+concurrent refunds can never add up to more than was paid. The provider's answer goes through the
+one refund-status path (`SyncRefundStatus`): `succeeded` or `failed` settle it, `pending` keeps the
+reservation until the provider's final word (the poller or a webhook). An unknown outcome keeps the
+reservation too: the money may have gone back, and giving it out again could refund it twice.
 """
 
 from __future__ import annotations
@@ -11,14 +13,12 @@ import attrs
 
 from domain.audit import Outcome
 from domain.errors import DomainError
-from domain.events import EventType
 from domain.money import Money
 from domain.payment import Payment, PaymentStatus
 from domain.refund import Refund, RefundStatus
 
 from application.audit import AuditRecorder, payment_entry
 from application.create_payment import UNKNOWN_OUTCOME
-from application.events import record_event
 from application.errors import (
     ApplicationError,
     ConcurrentUpdate,
@@ -30,9 +30,11 @@ from application.errors import (
     ProviderOutcomeUnknown,
     ProviderUnavailable,
 )
-from application.ports import Clock, IdGenerator, RefundRequest, RouteStore, UnitOfWorkFactory
+from application.ports import Clock, IdGenerator, ProviderRefund, RefundRequest, RouteStore, UnitOfWorkFactory
+from application.provenance import source_of
 from application.providers import ProviderDirectory
 from application.routing import active_route
+from application.sync_refund_status import SyncRefundStatus
 from application.sync_status import SyncPaymentStatus
 
 OPERATION = "refund"
@@ -65,6 +67,7 @@ class RefundPayment:
         routes: RouteStore,
         providers: ProviderDirectory,
         sync: SyncPaymentStatus,
+        refunds: SyncRefundStatus,
         audit: AuditRecorder,
         clock: Clock,
         ids: IdGenerator,
@@ -73,6 +76,7 @@ class RefundPayment:
         self._routes = routes
         self._providers = providers
         self._sync = sync
+        self._refunds = refunds
         self._audit = audit
         self._clock = clock
         self._ids = ids
@@ -125,7 +129,11 @@ class RefundPayment:
         except ProviderUnavailable as unknown:
             await self._settle(refund, command.actor, unknown=unknown)
             raise ProviderOutcomeUnknown(refund.id, unknown.reason, unknown.timed_out) from None
-        return await self._settle(refund, command.actor, external_id=answer.external_id)
+        result = await self._settle(refund, command.actor, answer=answer)
+        if result.refund.status is RefundStatus.FAILED:
+            # Taken, then refused at once (Stripe's `failed`/`canceled`): a decline like any other.
+            raise PaymentDeclined(refund.id, result.refund.error_code or "", result.refund.error_message or "")
+        return result
 
     async def _owned_payment(self, command: RefundCommand) -> Payment:
         """The refunding shop must own the payment; another shop's payment does not exist for it."""
@@ -176,6 +184,10 @@ class RefundPayment:
                 updated_at=now,
             )
             await uow.refunds.add(refund)
+            if self._refunds.can_look_up(current.provider):
+                # Followed by the poller from the start: a pending answer, a lost one or a crash
+                # mid-call all end in the provider's final word.
+                await uow.refund_checks.add(self._refunds.first_check(refund))
             if not await uow.payments.update(current, expected):
                 raise ConcurrentUpdate(current.id)
             await uow.commit()
@@ -186,38 +198,33 @@ class RefundPayment:
         refund: Refund,
         actor: str | None,
         *,
-        external_id: str | None = None,
+        answer: ProviderRefund | None = None,
         declined: ProviderDeclined | None = None,
         unknown: ProviderUnavailable | None = None,
     ) -> RefundResult:
+        """Record the refund call's answer: a definite one through the one refund-status path."""
+        if declined is not None:
+            answer = ProviderRefund(
+                external_id=None, status=RefundStatus.FAILED, failure_code=declined.code, failure_reason=declined.message
+            )
+        if answer is not None:
+            change = await self._refunds.apply(refund.id, answer, actor=actor, source=source_of(actor))
+            return RefundResult(change.payment, change.refund)
+        assert unknown is not None
         now = self._clock.now()
         async with self._uow() as uow:
             payment = await uow.payments.get(refund.payment_id, for_update=True)
             assert payment is not None
-            expected = payment.version
-            if unknown is not None:
-                refund.note_unknown_outcome(UNKNOWN_OUTCOME, unknown.reason, now)
-                entry = payment_entry(
-                    OPERATION, payment, Outcome.PENDING, at=now, amount=refund.amount,
-                    error=f"outcome unknown: {unknown.reason}", actor=actor,
-                )
-            elif declined is not None:
-                payment.release_refund(refund.amount, now)
-                refund.fail(declined.code, declined.message, now)
-                entry = payment_entry(
-                    OPERATION, payment, Outcome.ERROR, at=now, amount=refund.amount, error=str(declined), actor=actor
-                )
-            else:
-                payment.complete_refund(refund.amount, now)
-                refund.succeed(external_id, now)
-                entry = payment_entry(OPERATION, payment, Outcome.SUCCESS, at=now, amount=refund.amount, actor=actor)
+            # Kept pending with its reservation: the poller (where the provider can be asked) or an
+            # operator (`paygate refunds attach`) finds out what happened.
+            refund.note_unknown_outcome(UNKNOWN_OUTCOME, unknown.reason, now)
             await uow.refunds.update(refund)
-            if unknown is None and not await uow.payments.update(payment, expected):
-                raise ConcurrentUpdate(payment.id)
-            await uow.audit.append(entry)
-            if unknown is None:
-                kind = EventType.REFUND_FAILED if declined is not None else EventType.REFUND_SUCCEEDED
-                await record_event(uow, self._ids, kind, payment, at=now, refund=refund)
+            await uow.audit.append(
+                payment_entry(
+                    OPERATION, payment, Outcome.PENDING, at=now, amount=refund.amount,
+                    error=f"outcome unknown: {unknown.reason}", actor=actor, refund_id=refund.id,
+                )
+            )
             await uow.commit()
         return RefundResult(payment, refund)
 
@@ -229,4 +236,6 @@ def _replay(payment: Payment, refund: Refund) -> RefundResult:
         raise PaymentDeclined(refund.id, refund.error_code or "", refund.error_message or "")
     if refund.error_code == UNKNOWN_OUTCOME:
         raise ProviderOutcomeUnknown(refund.id, refund.error_message or "unknown", timed_out=False)
+    if refund.external_id is not None:
+        return RefundResult(payment, refund)  # pending at the provider: the same answer again
     raise OperationInProgress(refund.id)

@@ -24,6 +24,7 @@ from application.errors import (
 )
 from application.events import record_event
 from application.ports import Clock, IdGenerator, ProviderPayment, RouteStore, UnitOfWork, UnitOfWorkFactory
+from application.provenance import source_of
 from application.providers import ProviderDirectory
 
 logger = logging.getLogger("paygate.sync_status")
@@ -62,7 +63,7 @@ class SyncPaymentStatus:
         self._ids = ids
         self._lost_answer_after = lost_answer_after
 
-    async def refresh(self, payment: Payment, *, actor: str | None = None) -> Payment:
+    async def refresh(self, payment: Payment, *, actor: str | None = None, source: str | None = None) -> Payment:
         """Ask the provider about a pending payment and apply the answer.
 
         A provider error is recorded and the stored payment returned unchanged: an unanswered
@@ -80,7 +81,7 @@ class SyncPaymentStatus:
             # apply, so no transaction and no row lock. A change made meanwhile by someone else is
             # theirs to record; this read may return the copy from a moment before it.
             return payment
-        return await self.apply(payment.id, observed, actor=actor)
+        return await self.apply(payment.id, observed, actor=actor, source=source)
 
     async def _note_lost_answer(self, payment: Payment, *, actor: str | None) -> Payment:
         """Flag, once, a create whose answer never reached the database as an unknown outcome.
@@ -124,20 +125,24 @@ class SyncPaymentStatus:
             )
             return None
 
-    async def apply(self, payment_id: str, observed: ProviderPayment, *, actor: str | None = None) -> Payment:
+    async def apply(
+        self, payment_id: str, observed: ProviderPayment, *, actor: str | None = None, source: str | None = None
+    ) -> Payment:
+        """`source`: where the answer came from (`application.provenance`); by default the actor's."""
         now = self._clock.now()
+        source = source or source_of(actor)
         async with self._uow() as uow:
             payment = await uow.payments.get(payment_id, for_update=True)
             if payment is None:
                 raise PaymentNotFound(payment_id)
             if payment.status in UNSUCCESSFUL and observed.outcome in MONEY_TAKEN:
-                return await self._record_late_success(uow, payment, observed, actor=actor)
+                return await self._record_late_success(uow, payment, observed, actor=actor, source=source)
             if payment.status not in OPEN:
                 return payment  # someone else settled it first: nothing to record
             expected = payment.version
             outcome = observed.outcome
             if outcome is PaymentStatus.PENDING and observed.declined_attempt is not None:
-                return await self._note_declined_attempt(uow, payment, observed, actor=actor)
+                return await self._note_declined_attempt(uow, payment, observed, actor=actor, source=source)
             if outcome is PaymentStatus.PENDING and payment.status is PaymentStatus.AUTHORIZED:
                 # A provider answer lagging behind a webhook: an authorisation is never undone.
                 return payment
@@ -156,18 +161,22 @@ class SyncPaymentStatus:
             )
             if not changed and previous_provider_status == observed.provider_status:
                 return payment
+            if changed:
+                payment.note_source(source, now)
             if not await uow.payments.update(payment, expected):
                 raise ConcurrentUpdate(payment_id)
             if changed:
-                await uow.audit.append(payment_entry(OPERATION, payment, Outcome.SUCCESS, at=now, actor=actor))
-                await record_event(uow, self._ids, settlement_event(payment.status), payment, at=now)
+                await uow.audit.append(
+                    payment_entry(OPERATION, payment, Outcome.SUCCESS, at=now, actor=actor, source=source, observed_at=now)
+                )
+                await record_event(uow, self._ids, settlement_event(payment.status), payment, at=now, source=source)
                 if payment.status not in OPEN:
                     await uow.checks.remove(payment.id)  # nothing left to poll for
             await uow.commit()
         return payment
 
     async def _note_declined_attempt(
-        self, uow: UnitOfWork, payment: Payment, observed: ProviderPayment, *, actor: str | None
+        self, uow: UnitOfWork, payment: Payment, observed: ProviderPayment, *, actor: str | None, source: str
     ) -> Payment:
         """A declined attempt the customer may retry: no state change, the decline noted and told once."""
         attempt = observed.declined_attempt
@@ -183,26 +192,33 @@ class SyncPaymentStatus:
         if not await uow.payments.update(payment, expected):
             raise ConcurrentUpdate(payment.id)
         await uow.audit.append(
-            payment_entry(ATTEMPT, payment, Outcome.ERROR, at=now, error=payment.error_message, actor=actor)
+            payment_entry(
+                ATTEMPT, payment, Outcome.ERROR, at=now, error=payment.error_message, actor=actor,
+                source=source, observed_at=now,
+            )
         )
-        await record_event(uow, self._ids, EventType.PAYMENT_ATTEMPT_FAILED, payment, at=now)
+        await record_event(uow, self._ids, EventType.PAYMENT_ATTEMPT_FAILED, payment, at=now, source=source)
         await uow.commit()
         return payment
 
     async def _record_late_success(
-        self, uow: UnitOfWork, payment: Payment, observed: ProviderPayment, *, actor: str | None
+        self, uow: UnitOfWork, payment: Payment, observed: ProviderPayment, *, actor: str | None, source: str
     ) -> Payment:
         """Money taken for a payment closed here: recorded as the provider says, flagged, never dropped."""
         now = self._clock.now()
         expected = payment.version
         previous = payment.status.value
         payment.record_late_success(observed.outcome, provider_status=observed.provider_status, at=now)
+        payment.note_source(source, now)
         if not await uow.payments.update(payment, expected):
             raise ConcurrentUpdate(payment.id)
         await uow.audit.append(
-            payment_entry(LATE_SUCCESS, payment, Outcome.ERROR, at=now, error=payment.error_message, actor=actor)
+            payment_entry(
+                LATE_SUCCESS, payment, Outcome.ERROR, at=now, error=payment.error_message, actor=actor,
+                source=source, observed_at=now,
+            )
         )
-        await record_event(uow, self._ids, EventType.PAYMENT_LATE_SUCCESS, payment, at=now)
+        await record_event(uow, self._ids, EventType.PAYMENT_LATE_SUCCESS, payment, at=now, source=source)
         if payment.status in OPEN:
             await uow.checks.add(PaymentCheck(payment_id=payment.id, next_check_at=now))  # a late hold: follow it
         await uow.commit()

@@ -64,11 +64,14 @@ from application.manage_routes import ManageRoutes
 from application.manage_webhooks import ManageWebhooks
 from application.webhook_targets import WebhookTargets
 from application.poll_payments import PollPayments, WithdrawBeforeExpiry
+from application.poll_refunds import PollRefunds
 from application.provider_notices import HandleProviderNotice
 from application.ports import PaymentProvider
 from application.providers import ProviderDirectory
 from application.recover_payment import AttachExternalId
+from application.recover_refund import AttachRefundOutcome
 from application.refund_payment import RefundPayment
+from application.sync_refund_status import SyncRefundStatus
 from application.sync_status import SyncPaymentStatus
 from config.settings import Settings
 from domain.webhook_targets import WebhookTargetRules
@@ -349,6 +352,10 @@ class Container(containers.DeclarativeContainer):
     sync_status = providers.Singleton(
         SyncPaymentStatus, uow=uow, routes=route_store, providers=payment_providers, audit=audit, clock=clock, ids=ids
     )
+    sync_refund_status = providers.Singleton(
+        SyncRefundStatus, uow=uow, routes=route_store, providers=payment_providers, audit=audit, clock=clock, ids=ids
+    )
+    attach_refund_outcome = providers.Singleton(AttachRefundOutcome, uow=uow, refunds=sync_refund_status)
     attach_external_id = providers.Singleton(
         AttachExternalId, uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, clock=clock, ids=ids
     )
@@ -360,13 +367,16 @@ class Container(containers.DeclarativeContainer):
         lookup=payment_lookup,
     )
     get_payment = providers.Singleton(GetPayment, uow=uow, sync=sync_status, lookup=payment_lookup)
-    handle_provider_notice = providers.Singleton(HandleProviderNotice, uow=uow, sync=sync_status, clock=clock)
+    handle_provider_notice = providers.Singleton(
+        HandleProviderNotice, uow=uow, sync=sync_status, refunds=sync_refund_status, clock=clock
+    )
     refund_payment = providers.Singleton(
         RefundPayment,
         uow=uow,
         routes=route_store,
         providers=payment_providers,
         sync=sync_status,
+        refunds=sync_refund_status,
         audit=audit,
         clock=clock,
         ids=ids,
@@ -410,6 +420,15 @@ class Container(containers.DeclarativeContainer):
         concurrency=settings.provided.poll_concurrency,
         lease=providers.Callable(timedelta, seconds=settings.provided.poll_lease_seconds),
         withdraw=providers.Singleton(WithdrawBeforeExpiry, providers=payment_providers, cancel=cancel_payment),
+    )
+    poll_refunds = providers.Singleton(
+        PollRefunds,
+        uow=uow,
+        refunds=sync_refund_status,
+        clock=clock,
+        throttles=poll_throttles,
+        batch_size=settings.provided.poll_batch_size,
+        lease=providers.Callable(timedelta, seconds=settings.provided.poll_lease_seconds),
     )
 
     # Outgoing webhooks and the broker: the dispatcher (`paygate poll`, `paygate dispatch`).

@@ -30,4 +30,9 @@ class AuditEntry:
     provider: str | None = None
     error_message: str | None = None
     actor: str | None = None
+    # For a status change: where it came from (`api`, `poller`, `webhook:<provider>`, `operator:...`,
+    # `client_report`) and when the provider's state was observed.
+    source: str | None = None
+    observed_at: datetime | None = None
+    refund_id: str | None = None
     id: int | None = None

@@ -112,6 +112,10 @@ class Payment:
     # What the client needs next, as the provider allows: a hosted page or a secret for the browser.
     checkout_url: str | None = None
     client_secret: str | None = None
+    # Provenance of the current status: who reported it (`api`, `poller`, `webhook:<provider>`,
+    # `operator:<key name>`, `operator:cli`, `client_report`) and when the provider's state was seen.
+    status_source: str | None = None
+    status_observed_at: datetime | None = None
     version: int = 1
 
     def __attrs_post_init__(self) -> None:
@@ -216,6 +220,12 @@ class Payment:
         self.error_code = LATE_SUCCESS
         self.error_message = f"paid at the provider after the payment was {previous} here: fulfil or refund it"
         self.updated_at = at
+
+    def note_source(self, source: str | None, observed_at: datetime) -> None:
+        """Record where the status just applied came from and when the provider was seen."""
+        if source is not None:
+            self.status_source = source
+            self.status_observed_at = observed_at
 
     def note_unknown_outcome(self, code: str, reason: str, at: datetime) -> None:
         """The provider's answer was lost (timeout, 5xx): the payment stays pending, the attempt noted."""

@@ -68,3 +68,24 @@ class PaymentCheck:
     next_check_at: datetime
     attempts: int = 0
     leased_until: datetime | None = None
+
+
+# Refunds: card refunds settle within minutes to days; a pending one is asked about often at first,
+# then hourly, for as long as it stays pending (only the provider's final word closes it).
+REFUND_POLL_SCHEDULE = PollSchedule(
+    steps=(
+        (timedelta(minutes=10), timedelta(minutes=1)),
+        (timedelta(hours=24), timedelta(minutes=15)),
+        (timedelta(days=30), timedelta(hours=1)),
+    ),
+)
+
+
+@attrs.frozen
+class RefundCheck:
+    """The poller's bookkeeping for one open refund (pending, or with an unknown outcome)."""
+
+    refund_id: str
+    next_check_at: datetime
+    attempts: int = 0
+    leased_until: datetime | None = None

@@ -1,4 +1,4 @@
-"""A refund of part or all of a paid payment."""
+"""A refund of part or all of a paid payment, followed until the provider's final word."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ from domain.money import Money
 
 
 class RefundStatus(enum.StrEnum):
-    PENDING = "pending"  # sent to the provider, outcome not known yet
+    PENDING = "pending"  # sent to the provider, which has not given its final word (or whose answer was lost)
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
 
 @attrs.define(eq=False)
 class Refund:
+    """`status_source` says who reported the current status (`api`, `poller`, `webhook:<provider>`,
+    `operator:...`) and `status_observed_at` when the provider's state was seen."""
+
     id: str
     payment_id: str
     shop_id: int
@@ -30,12 +33,20 @@ class Refund:
     idempotency_key: str | None = None
     error_code: str | None = None
     error_message: str | None = None
+    status_source: str | None = None
+    status_observed_at: datetime | None = None
 
-    def _leave_pending(self, status: RefundStatus, at: datetime) -> None:
+    @property
+    def is_open(self) -> bool:
+        return self.status is RefundStatus.PENDING
+
+    def _leave_pending(self, status: RefundStatus, at: datetime, source: str | None) -> None:
         if self.status is not RefundStatus.PENDING:
             raise IllegalTransition(self.id, self.status.value, status.value)
         self.status = status
         self.updated_at = at
+        self.status_source = source
+        self.status_observed_at = at
 
     def note_unknown_outcome(self, code: str, reason: str, at: datetime) -> None:
         """The provider's answer was lost: the refund stays pending, its reservation held."""
@@ -43,11 +54,25 @@ class Refund:
         self.error_message = reason
         self.updated_at = at
 
-    def succeed(self, external_id: str | None, at: datetime) -> None:
-        self._leave_pending(RefundStatus.SUCCEEDED, at)
-        self.external_id = external_id
+    def note_pending(self, external_id: str | None, at: datetime, source: str | None) -> None:
+        """The provider has the refund but has not paid it out yet: its id is kept, the reservation held."""
+        if external_id is not None:
+            self.external_id = external_id
+        # Known to the provider now: no longer an unknown outcome.
+        self.error_code = None
+        self.error_message = None
+        self.updated_at = at
+        self.status_source = source
+        self.status_observed_at = at
 
-    def fail(self, code: str, message: str, at: datetime) -> None:
-        self._leave_pending(RefundStatus.FAILED, at)
+    def succeed(self, external_id: str | None, at: datetime, source: str | None = None) -> None:
+        self._leave_pending(RefundStatus.SUCCEEDED, at, source)
+        if external_id is not None:
+            self.external_id = external_id
+        self.error_code = None
+        self.error_message = None
+
+    def fail(self, code: str, message: str, at: datetime, source: str | None = None) -> None:
+        self._leave_pending(RefundStatus.FAILED, at, source)
         self.error_code = code
         self.error_message = message

@@ -16,6 +16,7 @@ import attrs
 from application.api_keys import SCOPES
 from application.ports import ApiKey
 from application.errors import ApplicationError, StorageUnavailable
+from application.events import refund_view
 from application.manage_routes import RouteSpec
 from config.container import Container, build_container, close_resources, open_resources
 from config.logging_setup import configure_logging
@@ -268,6 +269,22 @@ async def _payments_attach(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_container(settings, work)
 
 
+async def _refunds_attach(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(container: Container) -> int:
+        attach = container.attach_refund_outcome()
+        if not args.yes:
+            refund = await attach.preview(args.id)
+            outcome = "succeeded" if args.succeeded else "failed (its amount given back to the payment)"
+            _print_json(refund_view(refund))
+            print(f"paygate: refund {refund.id} would be recorded {outcome}; add --yes to do it", file=sys.stderr)
+            return 1
+        change = await attach.execute(args.id, succeeded=args.succeeded, actor=CLI_ACTOR)
+        _print_json({**refund_view(change.refund), "payment": _payment_view(change.payment)})
+        return 0
+
+    return await _with_container(settings, work)
+
+
 async def _demo_init(settings: Settings, args: argparse.Namespace) -> int:
     """Everything `make run` needs: a migrated database, the demo sellers, a key for the curl examples."""
     await _migrate(settings, args)
@@ -466,6 +483,19 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--event", action="append", metavar="TYPE", help="only this event type (repeatable; default: all)")
     tail.add_argument("--json", action="store_true", help="print each event's whole body as one JSON line")
     tail.set_defaults(handler=_webhooks_tail)
+
+    refunds = commands.add_parser("refunds", help="refunds whose outcome the provider cannot be asked").add_subparsers(dest="refunds_command", required=True)
+    attach_refund = refunds.add_parser(
+        "attach",
+        help="record the outcome of a refund whose answer was lost, as the merchant cabinet shows it "
+        "(providers Paygate cannot ask: Kaspi, CloudPayments)",
+    )
+    attach_refund.add_argument("id", help="the Paygate refund id (re_...)")
+    outcome = attach_refund.add_mutually_exclusive_group(required=True)
+    outcome.add_argument("--succeeded", action="store_true", help="the cabinet shows the refund made")
+    outcome.add_argument("--failed", action="store_true", help="the cabinet shows no such refund")
+    attach_refund.add_argument("--yes", action="store_true", help="do it (without: show the refund and stop)")
+    attach_refund.set_defaults(handler=_refunds_attach)
 
     demo = commands.add_parser("demo", help="the local demo of `make run`").add_subparsers(
         dest="demo_command", required=True

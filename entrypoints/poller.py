@@ -31,8 +31,14 @@ async def poll_round(container: Container, *, stop: asyncio.Event | None = None)
     """One sweep, then one dispatch round; their summaries and how long the round took."""
     started = time.perf_counter()
     sweep = await container.poll_payments().sweep(until=stop)
+    refunds = await container.poll_refunds().sweep()
     dispatch = await container.dispatch_events().run_once(until=stop)
-    return {"poll": sweep.as_dict(), "dispatch": dispatch.as_dict(), "seconds": round(time.perf_counter() - started, 3)}
+    return {
+        "poll": sweep.as_dict(),
+        "refunds": refunds.as_dict(),
+        "dispatch": dispatch.as_dict(),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 async def dispatch_round(container: Container) -> dict[str, Any]:
@@ -75,7 +81,10 @@ async def poll_and_dispatch(container: Container, stop: asyncio.Event, *, interv
         summary = await container.poll_payments().sweep(until=stop)
         if summary.checked:
             log.info("poll_sweep", **summary.as_dict())
-        if summary.changed:
+        refunds = await container.poll_refunds().sweep()
+        if refunds.checked:
+            log.info("refund_sweep", **refunds.as_dict())
+        if summary.changed or refunds.changed:
             woken.set()  # tell the marketplace now, not at the dispatcher's next tick
 
     async with asyncio.TaskGroup() as tasks:

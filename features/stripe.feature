@@ -42,3 +42,32 @@ Feature: Card payments through Stripe, on each seller's own Stripe account
     When the marketplace captures the Stripe payment
     Then the Stripe payment has succeeded
     And 7500 cents of the Stripe payment can be refunded
+
+  Scenario Outline: A refund Stripe holds as pending ends as Stripe's own message says
+    When the marketplace bills 5000 cents for shop 121038 at Stripe
+    And the customer pays by card and Stripe tells Paygate
+    And Stripe holds the next refund as pending
+    And the marketplace refunds 2000 cents of the Stripe payment, which Stripe holds as pending
+    Then the Stripe refund is pending with its 2000 cents held back
+    When the Stripe refund <outcome> and Stripe tells Paygate
+    Then the Stripe refund has <outcome>, as told by "webhook:stripe"
+
+    Examples:
+      | outcome   |
+      | succeeded |
+      | failed    |
+
+  Scenario Outline: A refund Stripe holds as pending ends as the poller finds out
+    When the marketplace bills 5000 cents for shop 121038 at Stripe
+    And the customer pays by card and Stripe tells Paygate
+    And Stripe holds the next refund as pending
+    And the marketplace refunds 2000 cents of the Stripe payment, which Stripe holds as pending
+    And the Stripe refund <outcome> and Stripe tells nobody
+    And 2 minutes pass
+    And Paygate polls once
+    Then the Stripe refund has <outcome>, as told by "poller"
+
+    Examples:
+      | outcome   |
+      | succeeded |
+      | failed    |

@@ -37,3 +37,28 @@ Feature: YooKassa payments for sellers in Russia
     When a notification that the payment succeeded arrives from YooKassa's network, though the customer never paid
     Then Paygate looked the payment up at YooKassa
     And Paygate's records still show the payment pending
+
+  Scenario: A refund YooKassa holds as pending succeeds, and YooKassa's notification is checked before it counts
+    Given the marketplace billed 599 roubles for order "Y-1005" of shop 49237 through YooKassa
+    And the customer paid on YooKassa's page
+    And YooKassa holds the next refund as pending
+    When the seller refunds 200 roubles of the payment, which YooKassa holds as pending
+    Then the refund is pending at YooKassa with its 200 roubles held back
+    When YooKassa's refund succeeded and YooKassa notifies Paygate
+    Then Paygate looked the refund up at YooKassa
+    And the refund has succeeded, as told by "webhook:yookassa"
+
+  Scenario Outline: A refund YooKassa holds as pending ends as the poller finds out
+    Given the marketplace billed 599 roubles for order "<order>" of shop 49237 through YooKassa
+    And the customer paid on YooKassa's page
+    And YooKassa holds the next refund as pending
+    When the seller refunds 200 roubles of the payment, which YooKassa holds as pending
+    And YooKassa's refund <outcome> and YooKassa tells nobody
+    And 2 minutes pass
+    And Paygate polls once
+    Then the refund has <outcome>, as told by "poller"
+
+    Examples:
+      | order  | outcome   |
+      | Y-1006 | succeeded |
+      | Y-1007 | failed    |

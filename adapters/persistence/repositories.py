@@ -58,6 +58,8 @@ def payment_row(payment: Payment) -> dict[str, Any]:
         "manual_capture": payment.manual_capture,
         "checkout_url": payment.checkout_url,
         "client_secret": payment.client_secret,
+        "status_source": payment.status_source,
+        "status_observed_at": payment.status_observed_at,
     }
 
 
@@ -91,6 +93,8 @@ def payment_from_row(row: Row[Any]) -> Payment:
         manual_capture=row.manual_capture,
         checkout_url=row.checkout_url,
         client_secret=row.client_secret,
+        status_source=row.status_source,
+        status_observed_at=row.status_observed_at,
     )
 
 
@@ -108,6 +112,8 @@ def _refund_row(refund: Refund) -> dict[str, Any]:
         "error_message": refund.error_message,
         "created_at": refund.created_at,
         "updated_at": refund.updated_at,
+        "status_source": refund.status_source,
+        "status_observed_at": refund.status_observed_at,
     }
 
 
@@ -124,6 +130,8 @@ def _refund_from_row(row: Row[Any]) -> Refund:
         error_message=row.error_message,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        status_source=row.status_source,
+        status_observed_at=row.status_observed_at,
     )
 
 
@@ -189,6 +197,9 @@ def audit_row(entry: AuditEntry) -> dict[str, Any]:
         "payment_id": entry.payment_id,
         "actor": entry.actor,
         "created_at": entry.created_at,
+        "source": entry.source,
+        "observed_at": entry.observed_at,
+        "refund_id": entry.refund_id,
     }
 
 
@@ -207,6 +218,9 @@ def _audit_from_row(row: Row[Any]) -> AuditEntry:
         payment_id=row.payment_id,
         actor=row.actor,
         created_at=row.created_at,
+        source=row.source,
+        observed_at=row.observed_at,
+        refund_id=row.refund_id,
     )
 
 
@@ -336,8 +350,16 @@ class SqlAlchemyRefundRepository:
 
         await _insert_or_explain(self._connection, insert(refunds), _refund_row(refund), conflict=conflict)
 
-    async def get(self, refund_id: str) -> Refund | None:
-        return await self._one(select(refunds).where(refunds.c.id == refund_id))
+    async def get(self, refund_id: str, *, for_update: bool = False) -> Refund | None:
+        query = select(refunds).where(refunds.c.id == refund_id)
+        return await self._one(query.with_for_update() if for_update else query)
+
+    async def get_by_provider_id(self, provider: str, external_id: str) -> Refund | None:
+        return await self._one(
+            select(refunds)
+            .join(payments, payments.c.id == refunds.c.payment_id)
+            .where(payments.c.provider == provider, refunds.c.external_id == external_id)
+        )
 
     async def get_by_idempotency_key(self, key: str) -> Refund | None:
         return await self._one(select(refunds).where(refunds.c.idempotency_key == key))

@@ -121,6 +121,9 @@ payments = Table(
     Column("manual_capture", Boolean, nullable=False, server_default=false()),
     Column("checkout_url", Text),
     Column("client_secret", Text),
+    # Status provenance (migration 0005): who reported the status, and when the provider was seen.
+    Column("status_source", String(300)),
+    Column("status_observed_at", UtcDateTime()),
     UniqueConstraint("idempotency_key"),
     UniqueConstraint("provider", "external_id"),
     # The last line of defence for the refund invariant: never more back than was paid.
@@ -149,6 +152,8 @@ refunds = Table(
     Column("error_code", String(100)),
     Column("error_message", Text),
     *_timestamps(),
+    Column("status_source", String(300)),
+    Column("status_observed_at", UtcDateTime()),
     UniqueConstraint("idempotency_key"),
     CheckConstraint("amount_minor > 0", name="amount_positive"),
     Index("ix_refunds_payment_id", "payment_id"),
@@ -171,6 +176,9 @@ payment_log = Table(
     Column("payment_id", String(64)),
     Column("actor", String(255)),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("source", String(300)),
+    Column("observed_at", UtcDateTime()),
+    Column("refund_id", String(64)),
     Index("ix_payment_log_shop_id_id", "shop_id", "id"),
 )
 
@@ -213,6 +221,17 @@ payment_checks = Table(
     # Set while a poller holds the check; a crashed poller's lease simply runs out.
     Column("leased_until", UtcDateTime()),
     Index("ix_payment_checks_next_check_at", "next_check_at"),
+)
+
+# The poller's schedule of open refunds (migration 0005): pending at the provider, or their answer lost.
+refund_checks = Table(
+    "refund_checks",
+    metadata,
+    Column("refund_id", String(64), ForeignKey("refunds.id"), primary_key=True),
+    Column("next_check_at", UtcDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("leased_until", UtcDateTime()),
+    Index("ix_refund_checks_next_check_at", "next_check_at"),
 )
 
 # Events written in the transaction of the change they tell; `sequence` orders a payment's events.

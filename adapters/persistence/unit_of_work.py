@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 from application.ports import SecretCipher
 
 from adapters.persistence.api_keys import SqlAlchemyApiKeyRepository
-from adapters.persistence.checks import SqlAlchemyPaymentCheckRepository
+from adapters.persistence.checks import SqlAlchemyPaymentCheckRepository, SqlAlchemyRefundCheckRepository
 from adapters.persistence.outbox import SqlAlchemyOutboxRepository, SqlAlchemyWebhookRepository
 from adapters.persistence.repositories import (
     SqlAlchemyAuditLog,
@@ -31,6 +31,7 @@ class SqlAlchemyUnitOfWork:
     provider_events: SqlAlchemyProviderEventLog
     api_keys: SqlAlchemyApiKeyRepository
     checks: SqlAlchemyPaymentCheckRepository
+    refund_checks: SqlAlchemyRefundCheckRepository
     outbox: SqlAlchemyOutboxRepository
     webhooks: SqlAlchemyWebhookRepository
 
@@ -56,6 +57,7 @@ class SqlAlchemyUnitOfWork:
         self.provider_events = SqlAlchemyProviderEventLog(connection)
         self.api_keys = SqlAlchemyApiKeyRepository(connection)
         self.checks = SqlAlchemyPaymentCheckRepository(connection)
+        self.refund_checks = SqlAlchemyRefundCheckRepository(connection)
         self.outbox = SqlAlchemyOutboxRepository(connection)
         self.webhooks = SqlAlchemyWebhookRepository(connection, cipher=self._cipher)
         return self

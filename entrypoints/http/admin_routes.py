@@ -52,6 +52,9 @@ def log_view(entry: AuditEntry) -> dict[str, Any]:
         "error_message": entry.error_message,
         "provider": entry.provider,
         "actor": entry.actor,
+        "source": entry.source,
+        "observed_at": entry.observed_at.isoformat() if entry.observed_at else None,
+        "refund_id": entry.refund_id,
         "created_at": entry.created_at.isoformat(),
     }
 

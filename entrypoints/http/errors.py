@@ -27,6 +27,8 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     app.ShopNotFound: 404,
     app.ShopInactive: 403,
     app.PaymentNotFound: 404,
+    app.RefundNotFound: 404,
+    app.RefundNotAttachable: 409,
     app.RouteMissingCredentials: 409,
     app.RouteAlreadyExists: 409,
     app.ProviderNotConfigured: 422,

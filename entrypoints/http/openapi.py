@@ -199,6 +199,17 @@ SCHEMAS: dict[str, Any] = {
             "error_message": {"type": ["string", "null"]},
             "provider": {"type": ["string", "null"]},
             "actor": {"type": ["string", "null"]},
+            "source": {
+                "type": ["string", "null"],
+                "description": "for a status change: api, poller, webhook:<provider>, operator:<key name>, "
+                "operator:cli or client_report",
+            },
+            "observed_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "for a status change: when the provider's state was observed",
+            },
+            "refund_id": {"type": ["string", "null"], "description": "the refund an entry is about"},
             "created_at": {"type": "string", "format": "date-time"},
         },
     },
@@ -518,12 +529,29 @@ _BUSY = {
     "429": _error("too many requests for this API key (Retry-After)"),
     "503": _error("the database is unavailable: retry with the same Idempotency-Key"),
 }
+_STATUS_SOURCE = {
+    **_NULLABLE_TEXT,
+    "description": "who reported the current status: api, poller, webhook:<provider>, operator:<key name>, "
+    "operator:cli, client_report",
+    "example": "webhook:stripe",
+}
+_STATUS_OBSERVED_AT = {
+    "type": ["string", "null"],
+    "format": "date-time",
+    "description": "when the provider's state behind the current status was observed",
+}
 _V1_REFUND_PROPERTIES: dict[str, Any] = {
     "id": {"type": "string", "example": "re_01JD8X..."},
     "payment_id": {"type": "string"},
     "amount": _MINOR,
     "currency": {"type": "string", "example": "KZT"},
-    "status": {"enum": ["pending", "succeeded", "failed"]},
+    "status": {
+        "enum": ["pending", "succeeded", "failed"],
+        "description": "pending until the provider's final word: the amount stays reserved meanwhile",
+    },
+    "external_id": {**_NULLABLE_TEXT, "description": "the provider's refund id, once known"},
+    "status_source": _STATUS_SOURCE,
+    "status_observed_at": _STATUS_OBSERVED_AT,
     "error": _ERROR_DETAIL,
     "created_at": {"type": "string", "format": "date-time"},
     "updated_at": {"type": "string", "format": "date-time"},
@@ -551,6 +579,8 @@ _V1_PAYMENT_PROPERTIES: dict[str, Any] = {
     "return_url": _NULLABLE_TEXT,
     "expires_at": {"type": ["string", "null"], "format": "date-time"},
     "refunds": _ref("V1RefundSummary"),
+    "status_source": _STATUS_SOURCE,
+    "status_observed_at": _STATUS_OBSERVED_AT,
     "error": _ERROR_DETAIL,
     "created_at": {"type": "string", "format": "date-time"},
     "updated_at": {"type": "string", "format": "date-time"},

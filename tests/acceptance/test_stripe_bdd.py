@@ -121,6 +121,41 @@ def refunds(gateway: GatewayClient, story: dict[str, Any], amount: int) -> None:
     assert (response.json()["amount"], response.json()["status"]) == (amount, "succeeded")
 
 
+@when("Stripe holds the next refund as pending")
+def refunds_pending(stripe_sandbox: httpx.Client) -> None:
+    response = stripe_sandbox.post("/control/knobs", json={"refund_status": "pending"})
+    assert response.status_code == 200, response.text
+
+
+@when(parsers.parse("the marketplace refunds {amount:d} cents of the Stripe payment, which Stripe holds as pending"))
+def refunds_held_pending(gateway: GatewayClient, story: dict[str, Any], amount: int) -> None:
+    response = remember(story, gateway.v1_refund(story["payment"]["id"], amount))
+    assert response.status_code == 201, response.text
+    refund = response.json()
+    assert (refund["amount"], refund["status"], refund["status_source"]) == (amount, "pending", "api"), refund
+    assert refund["external_id"].startswith("re_")
+    story["refund"] = refund
+
+
+@when(parsers.parse("the Stripe refund {outcome} and Stripe tells Paygate"))
+def refund_settles_told(stripe_sandbox: httpx.Client, story: dict[str, Any], outcome: str) -> None:
+    settle_refund(stripe_sandbox, story, outcome, notify=True)
+
+
+@when(parsers.parse("the Stripe refund {outcome} and Stripe tells nobody"))
+def refund_settles_quietly(stripe_sandbox: httpx.Client, story: dict[str, Any], outcome: str) -> None:
+    settle_refund(stripe_sandbox, story, outcome, notify=False)
+
+
+def settle_refund(stripe_sandbox: httpx.Client, story: dict[str, Any], outcome: str, *, notify: bool) -> None:
+    action = {"succeeded": "succeed", "failed": "fail"}[outcome]
+    response = stripe_sandbox.post(f"/control/refunds/{story['refund']['external_id']}/{action}", json={"notify": notify})
+    assert response.status_code == 200, response.text
+    deliveries = response.json()["deliveries"]
+    assert all(d["status_code"] == 200 for d in deliveries), deliveries
+    assert bool(deliveries) is notify
+
+
 @when("the marketplace captures the Stripe payment")
 def captures(gateway: GatewayClient, story: dict[str, Any]) -> None:
     response = remember(story, gateway.v1_capture(story["payment"]["id"]))
@@ -183,6 +218,33 @@ def refunded(
 @then(parsers.parse("{amount:d} cents of the Stripe payment can be refunded"))
 def can_be_refunded(gateway: GatewayClient, story: dict[str, Any], amount: int) -> None:
     assert stored(gateway, story)["refunds"]["refundable"] == amount
+
+
+@then(parsers.parse("the Stripe refund is pending with its {amount:d} cents held back"))
+def refund_pending(gateway: GatewayClient, story: dict[str, Any], amount: int) -> None:
+    payment = gateway.v1_payment(story["payment"]["id"]).json()
+    assert payment["status"] == "succeeded"
+    assert (payment["refunds"]["refunded"], payment["refunds"]["pending"]) == (0, amount)
+    assert [r["status"] for r in payment["refunds"]["items"]] == ["pending"]
+
+
+@then(parsers.parse('the Stripe refund has {outcome}, as told by "{source}"'))
+def refund_settled(gateway: GatewayClient, story: dict[str, Any], outcome: str, source: str) -> None:
+    payment = gateway.v1_payment(story["payment"]["id"]).json()
+    [refund] = payment["refunds"]["items"]
+    assert (refund["status"], refund["status_source"]) == (outcome, source), refund
+    amount = story["refund"]["amount"]
+    refunded = amount if outcome == "succeeded" else 0
+    assert (payment["refunds"]["refunded"], payment["refunds"]["pending"]) == (refunded, 0)
+    assert payment["refunds"]["refundable"] == payment["amount"] - refunded
+    assert payment["status"] == ("partially_refunded" if refunded else "succeeded")
+    entries = [
+        e for e in gateway.logs(121038).json()["logs"]
+        if e["refund_id"] == refund["id"] and e["status"] != "pending"
+    ]
+    assert [(e["operation_type"], e["status"], e["source"]) for e in entries] == [
+        ("refund", "success" if refunded else "error", source)
+    ]
 
 
 @then("the second message is acknowledged as already handled")

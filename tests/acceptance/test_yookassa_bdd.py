@@ -150,6 +150,48 @@ def seller_refunds(gateway: GatewayClient, story: dict[str, Any], roubles: int) 
     assert response.status_code == 201, response.text
 
 
+@given("YooKassa holds the next refund as pending")
+def refunds_pending(yookassa: httpx.Client) -> None:
+    assert yookassa.post("/knobs", json={"refund_status": "pending"}).status_code == 200
+
+
+@when(parsers.parse("the seller refunds {roubles:d} roubles of the payment, which YooKassa holds as pending"))
+def seller_refunds_pending(gateway: GatewayClient, story: dict[str, Any], roubles: int) -> None:
+    response = remember(story, gateway.v1_refund(story["payment"]["id"], roubles * 100))
+    assert response.status_code == 201, response.text
+    refund = response.json()
+    assert (refund["status"], refund["status_source"]) == ("pending", "api"), refund
+    assert refund["external_id"], "YooKassa's refund id is kept from its first answer"
+    story["refund"] = refund
+
+
+@when(parsers.parse("YooKassa's refund {outcome} and YooKassa notifies Paygate"))
+def refund_settles_notified(gateway: GatewayClient, yookassa: httpx.Client, story: dict[str, Any], outcome: str) -> None:
+    story["refund_lookups"] = refund_lookups(yookassa, story["refund"]["external_id"])
+    settle_refund(yookassa, story, outcome, notify={"url": webhook_url(gateway), "source": YOOKASSA_ADDRESS})
+
+
+@when(parsers.parse("YooKassa's refund {outcome} and YooKassa tells nobody"))
+def refund_settles_quietly(yookassa: httpx.Client, story: dict[str, Any], outcome: str) -> None:
+    settle_refund(yookassa, story, outcome, notify=None)
+
+
+def settle_refund(yookassa: httpx.Client, story: dict[str, Any], outcome: str, *, notify: dict[str, str] | None) -> None:
+    action = {"succeeded": "succeed", "failed": "fail"}[outcome]
+    options = {"notify": True, **notify} if notify else {"notify": False}
+    response = yookassa.post(f"/refunds/{story['refund']['external_id']}/{action}", json=options)
+    assert response.status_code == 200, response.text
+    delivered = response.json()["notification"]
+    assert (delivered is not None) is bool(notify)
+    if delivered is not None:
+        assert (delivered["event"], delivered["status"]) == ("refund.succeeded", 200), delivered
+
+
+def refund_lookups(yookassa: httpx.Client, refund_id: str) -> int:
+    seen = yookassa.get("/requests").json()
+    return sum(1 for r in seen if r["method"] == "GET" and r["path"].endswith(f"/v3/refunds/{refund_id}"))
+
+
 @when("the seller captures the payment")
 def seller_captures(gateway: GatewayClient, story: dict[str, Any]) -> None:
     response = remember(story, gateway.v1_capture(story["payment"]["id"]))
@@ -162,6 +204,28 @@ def seller_captures(gateway: GatewayClient, story: dict[str, Any]) -> None:
 @then("Paygate looked the payment up at YooKassa")
 def looked_up(yookassa: httpx.Client, story: dict[str, Any]) -> None:
     assert lookups(yookassa, story["external_id"]) > story["lookups"]
+
+
+@then("Paygate looked the refund up at YooKassa")
+def looked_up_refund(yookassa: httpx.Client, story: dict[str, Any]) -> None:
+    assert refund_lookups(yookassa, story["refund"]["external_id"]) > story["refund_lookups"]
+
+
+@then(parsers.parse("the refund is pending at YooKassa with its {roubles:d} roubles held back"))
+def refund_pending(gateway: GatewayClient, story: dict[str, Any], roubles: int) -> None:
+    payment = gateway.v1_payment(story["payment"]["id"]).json()
+    assert payment["status"] == "succeeded"
+    assert (payment["refunds"]["refunded"], payment["refunds"]["pending"]) == (0, roubles * 100)
+
+
+@then(parsers.parse('the refund has {outcome}, as told by "{source}"'))
+def refund_settled(gateway: GatewayClient, story: dict[str, Any], outcome: str, source: str) -> None:
+    payment = gateway.v1_payment(story["payment"]["id"]).json()
+    [refund] = payment["refunds"]["items"]
+    assert (refund["status"], refund["status_source"]) == (outcome, source), refund
+    refunded = refund["amount"] if outcome == "succeeded" else 0
+    assert (payment["refunds"]["refunded"], payment["refunds"]["pending"]) == (refunded, 0)
+    assert payment["status"] == ("partially_refunded" if refunded else "succeeded")
 
 
 @then("Paygate did not look the payment up at YooKassa")

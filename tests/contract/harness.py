@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import attrs
 
@@ -46,6 +46,19 @@ class ProviderHarness(Protocol):
         """The simulator holds its next answer longer than the adapter's timeout."""
 
     def requests_seen(self) -> list[SeenRequest]: ...
+
+
+@runtime_checkable
+class PendingRefunds(Protocol):
+    """A harness whose provider has refunds that stay pending and settle later (Stripe, YooKassa)."""
+
+    async def refunds_stay_pending(self) -> None:
+        """New refunds answer pending until `settle_refund`."""
+
+    async def settle_refund(self, refund_external_id: str, *, succeed: bool) -> None: ...
+
+    def refunds_held(self, payment_external_id: str) -> int:
+        """How many refunds the provider holds for the payment, whatever their status."""
 
 
 HarnessFactory = Callable[[], AbstractAsyncContextManager[ProviderHarness]]

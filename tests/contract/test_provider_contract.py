@@ -12,16 +12,25 @@ import pkgutil
 import traceback
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 import tests.contract.harnesses as harness_package
 from application.errors import ProviderDeclined, ProviderUnavailable
-from application.ports import Capability, PaymentAction, PaymentRequest, ProviderPayment, RefundRequest
+from application.ports import (
+    Capability,
+    PaymentAction,
+    PaymentRequest,
+    ProviderPayment,
+    RefundLookup,
+    RefundRequest,
+)
 from domain.identifiers import Phone
 from domain.money import Money
 from domain.payment import PaymentStatus
-from tests.contract.harness import HarnessFactory, ProviderHarness
+from domain.refund import RefundStatus
+from tests.contract.harness import HarnessFactory, PendingRefunds, ProviderHarness
 
 pytestmark = pytest.mark.anyio
 
@@ -181,6 +190,85 @@ async def test_a_timeout_on_a_refund_is_an_unknown_outcome(subject: ProviderHarn
         await subject.provider.refund(refund_request(subject, paid.external_id, minor(subject, 100)))
 
     assert unknown.value.timed_out
+
+
+# --- refunds followed to the provider's final word (where refunds can be pending and looked up) ---------
+
+
+def pending_refunds(harness: ProviderHarness) -> PendingRefunds:
+    if not harness.provider.profile.supports(Capability.REFUND_LOOKUP) or not isinstance(harness, PendingRefunds):
+        pytest.skip(f"{harness.provider.profile.name} has no pending refunds to look up")
+    return harness
+
+
+def lookup_of(request: RefundRequest, *, external_id: str | None, age: timedelta = timedelta(0)) -> RefundLookup:
+    created_at = datetime.now(UTC)
+    return RefundLookup(
+        refund_id=request.refund_id,
+        idempotency_key=request.idempotency_key,
+        route=request.route,
+        payment_external_id=request.external_id,
+        merchant_account=request.merchant_account,
+        amount=request.amount,
+        created_at=created_at,
+        asked_at=created_at + age,
+        external_id=external_id,
+    )
+
+
+@pytest.mark.parametrize("succeeds", [True, False], ids=["then-succeeded", "then-failed"])
+async def test_a_refund_answered_pending_is_pending_until_the_providers_final_word(
+    subject: ProviderHarness, succeeds: bool
+) -> None:
+    harness = pending_refunds(subject)
+    paid = await paid_payment(subject)
+    await harness.refunds_stay_pending()
+    request = refund_request(subject, paid.external_id, minor(subject, 100))
+
+    answer = await subject.provider.refund(request)
+    assert answer.status is RefundStatus.PENDING and answer.external_id is not None
+    still = await subject.provider.fetch_refund(lookup_of(request, external_id=answer.external_id))
+    await harness.settle_refund(answer.external_id, succeed=succeeds)
+    final = await subject.provider.fetch_refund(lookup_of(request, external_id=answer.external_id))
+
+    assert still is not None and still.status is RefundStatus.PENDING
+    assert final is not None and final.external_id == answer.external_id
+    assert final.status is (RefundStatus.SUCCEEDED if succeeds else RefundStatus.FAILED)
+    assert (final.failure_reason is None) is succeeds
+
+
+async def test_a_refund_whose_answer_was_lost_is_found_again_and_never_made_twice(subject: ProviderHarness) -> None:
+    harness = pending_refunds(subject)
+    paid = await paid_payment(subject)
+    request = refund_request(subject, paid.external_id, minor(subject, 100))
+    await subject.next_call_times_out()
+    with pytest.raises(ProviderUnavailable):
+        await subject.provider.refund(request)
+
+    found = await subject.provider.fetch_refund(lookup_of(request, external_id=None))
+    again = await subject.provider.fetch_refund(lookup_of(request, external_id=None, age=timedelta(hours=30)))
+
+    assert found is not None and found.status is RefundStatus.SUCCEEDED and found.external_id is not None
+    assert again == found
+    assert harness.refunds_held(paid.external_id) == 1
+
+
+async def test_a_refund_the_provider_never_got_is_made_once_by_the_same_key_or_known_missing_later(
+    subject: ProviderHarness,
+) -> None:
+    harness = pending_refunds(subject)
+    paid = await paid_payment(subject)
+    request = refund_request(subject, paid.external_id, minor(subject, 100))
+
+    missing = await subject.provider.fetch_refund(lookup_of(request, external_id=None, age=timedelta(hours=30)))
+    assert missing is None, "past the key's lifetime, a refund the provider does not list does not exist"
+    assert harness.refunds_held(paid.external_id) == 0
+
+    made = await subject.provider.fetch_refund(lookup_of(request, external_id=None))
+    made_again = await subject.provider.fetch_refund(lookup_of(request, external_id=None))
+    assert made is not None and made.status is RefundStatus.SUCCEEDED
+    assert made_again == made
+    assert harness.refunds_held(paid.external_id) == 1
 
 
 # --- idempotency ---------------------------------------------------------------------------------------

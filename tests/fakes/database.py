@@ -14,7 +14,7 @@ from application.errors import ConcurrentUpdate, DuplicateIdempotencyKey, RouteA
 from application.ports import ApiKey
 from domain.audit import AuditEntry
 from domain.payment import Payment
-from domain.polling import PaymentCheck
+from domain.polling import PaymentCheck, RefundCheck
 from domain.refund import Refund
 from domain.seller_route import SellerRoute
 from domain.webhooks import DeliveryAttempt, WebhookDelivery, WebhookSubscription
@@ -42,6 +42,7 @@ class InMemoryDatabase:
         self.provider_events: set[tuple[str, str]] = set()
         self.api_keys: dict[str, ApiKey] = {}
         self.checks: dict[str, PaymentCheck] = {}
+        self.refund_checks: dict[str, RefundCheck] = {}
         self.events: list[StoredEvent] = []
         self.subscriptions: dict[str, WebhookSubscription] = {}
         self.deliveries: dict[str, WebhookDelivery] = {}
@@ -201,8 +202,16 @@ class InMemoryRefundRepository:
         self._staged[refund.id] = copy.deepcopy(refund)
         self._added.add(refund.id)
 
-    async def get(self, refund_id: str) -> Refund | None:
+    async def get(self, refund_id: str, *, for_update: bool = False) -> Refund | None:
         return copy.deepcopy(self._current(refund_id))
+
+    async def get_by_provider_id(self, provider: str, external_id: str) -> Refund | None:
+        return _first(
+            [
+                r for r in self._visible()
+                if r.external_id == external_id and self._db.payments[r.payment_id].provider == provider
+            ]
+        )
 
     async def get_by_idempotency_key(self, key: str) -> Refund | None:
         return _first([r for r in self._visible() if r.idempotency_key == key])
@@ -349,6 +358,7 @@ class InMemoryUnitOfWork:
     provider_events: InMemoryProviderEventLog
     api_keys: InMemoryApiKeyRepository
     checks: InMemoryPaymentCheckRepository
+    refund_checks: InMemoryPaymentCheckRepository
     outbox: InMemoryOutboxRepository
     webhooks: InMemoryWebhookRepository
 
@@ -386,11 +396,12 @@ class InMemoryUnitOfWork:
             self.routes.check()
             payments = set(self._db.payments) | self.payments.staged_ids()
             self.checks.check(payments)
+            self.refund_checks.check(set(self._db.refunds) | set(self.refunds._staged))
             self.outbox.check(payments)
             self.webhooks.check({row.event.id for row in [*self._db.events, *self.outbox.added()]})
             for store in (self.payments, self.refunds, self.routes, self.audit, self.provider_events, self.api_keys):
                 store.write()
-            for extra in (self.checks, self.outbox, self.webhooks):
+            for extra in (self.checks, self.refund_checks, self.outbox, self.webhooks):
                 extra.write()
         finally:
             self._discard()
@@ -404,5 +415,6 @@ class InMemoryUnitOfWork:
         self.provider_events = InMemoryProviderEventLog(self._db)
         self.api_keys = InMemoryApiKeyRepository(self._db)
         self.checks = InMemoryPaymentCheckRepository(self._db)
+        self.refund_checks = InMemoryPaymentCheckRepository(self._db, store="refund_checks", key="refund_id")
         self.outbox = InMemoryOutboxRepository(self._db)
         self.webhooks = InMemoryWebhookRepository(self._db)

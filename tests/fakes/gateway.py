@@ -14,7 +14,9 @@ from application.manage_routes import ManageRoutes
 from application.manage_webhooks import ManageWebhooks
 from application.poll_payments import PollPayments
 from application.providers import ProviderDirectory
+from application.poll_refunds import PollRefunds
 from application.refund_payment import RefundPayment
+from application.sync_refund_status import SyncRefundStatus
 from application.sync_status import SyncPaymentStatus
 from application.webhook_targets import WebhookTargets
 from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
@@ -55,10 +57,14 @@ class InMemoryGateway:
         self.create = CreatePayment(
             uow=uow, routes=self.routes, providers=providers, audit=audit, clock=self.clock, ids=self.ids
         )
+        self.refund_status = SyncRefundStatus(
+            uow=uow, routes=self.routes, providers=providers, audit=audit, clock=self.clock, ids=self.ids
+        )
         self.refund = RefundPayment(
-            uow=uow, routes=self.routes, providers=providers, sync=self.sync, audit=audit,
+            uow=uow, routes=self.routes, providers=providers, sync=self.sync, refunds=self.refund_status, audit=audit,
             clock=self.clock, ids=self.ids,
         )
+        self.poll_refunds = PollRefunds(uow=uow, refunds=self.refund_status, clock=self.clock, throttles={})
         self.get = GetPayment(uow=uow, sync=self.sync)
         self.manage_routes = ManageRoutes(uow=uow, clock=self.clock)
         self.api_keys = ApiKeys(uow=uow, store=self.api_key_store, clock=self.clock, ids=self.ids)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -38,21 +38,23 @@ class InMemoryPaymentCheckRepository:
     # Checks are frozen; a claim or a reschedule stages a new one. A claimed check whose committed
     # row changed before this commit means two pollers claimed it: the second commit is refused.
 
-    def __init__(self, db: InMemoryDatabase) -> None:
+    def __init__(self, db: InMemoryDatabase, *, store: str = "checks", key: str = "payment_id") -> None:
         self._db = db
+        self._rows: dict[str, Any] = getattr(db, store)
+        self._key = key
         self._staged: dict[str, PaymentCheck | None] = {}  # None: removed
         self._read: dict[str, PaymentCheck | None] = {}  # the committed rows this transaction claimed
 
     def _visible(self) -> dict[str, PaymentCheck]:
-        rows = {**self._db.checks, **self._staged}
+        rows = {**self._rows, **self._staged}
         return {k: v for k, v in rows.items() if v is not None}
 
     async def add(self, check: PaymentCheck) -> None:
-        if check.payment_id in self._visible():
-            raise _violation(f"payment {check.payment_id} checked twice")
+        if getattr(check, self._key) in self._visible():
+            raise _violation(f"payment {getattr(check, self._key)} checked twice")
         if check.next_check_at.tzinfo is None:
             raise _violation("naive datetime")
-        self._staged[check.payment_id] = check
+        self._staged[getattr(check, self._key)] = check
 
     async def get(self, payment_id: str) -> PaymentCheck | None:
         return self._visible().get(payment_id)
@@ -65,20 +67,20 @@ class InMemoryPaymentCheckRepository:
                 c for c in self._visible().values()
                 if c.next_check_at <= due_by and (c.leased_until is None or c.leased_until <= now)
             ),
-            key=lambda c: (c.next_check_at, c.payment_id),
+            key=lambda c: (c.next_check_at, getattr(c, self._key)),
         )[:limit]
         claimed = []
         for check in due:
-            self._read.setdefault(check.payment_id, self._db.checks.get(check.payment_id))
+            self._read.setdefault(getattr(check, self._key), self._rows.get(getattr(check, self._key)))
             leased = attrs.evolve(check, leased_until=lease_until)
-            self._staged[check.payment_id] = leased
+            self._staged[getattr(check, self._key)] = leased
             claimed.append(leased)
         return claimed
 
     async def reschedule(self, checks: Sequence[PaymentCheck]) -> None:
         for check in checks:
-            if check.payment_id in self._visible():
-                self._staged[check.payment_id] = attrs.evolve(check, leased_until=None)
+            if getattr(check, self._key) in self._visible():
+                self._staged[getattr(check, self._key)] = attrs.evolve(check, leased_until=None)
 
     async def remove(self, payment_id: str) -> None:
         if payment_id in self._visible():
@@ -89,15 +91,15 @@ class InMemoryPaymentCheckRepository:
             if check is not None and payment_id not in payments:
                 raise _violation(f"check of unknown payment {payment_id}")
         for payment_id, read in self._read.items():
-            if self._db.checks.get(payment_id) != read:
+            if self._rows.get(payment_id) != read:
                 raise ConcurrentUpdate(payment_id)
 
     def write(self) -> None:
         for payment_id, check in self._staged.items():
             if check is None:
-                self._db.checks.pop(payment_id, None)
+                self._rows.pop(payment_id, None)
             else:
-                self._db.checks[payment_id] = check
+                self._rows[payment_id] = check
 
 
 class InMemoryOutboxRepository:

@@ -15,6 +15,7 @@ from application.ports import (
     ProviderPayment,
     ProviderProfile,
     ProviderRefund,
+    RefundLookup,
     RefundRequest,
 )
 from domain.payment import PaymentMethod
@@ -62,6 +63,8 @@ class FakeProvider:
         self._creates: deque[ProviderPayment | Exception] = deque()
         self._fetches: deque[ProviderPayment | Exception] = deque()
         self._refunds: deque[ProviderRefund | Exception] = deque()
+        self.refund_lookups: list[RefundLookup] = []
+        self._refund_fetches: deque[ProviderRefund | None | Exception] = deque()
 
     def will_create(self, *answers: ProviderPayment | Exception) -> None:
         self._creates.extend(answers)
@@ -71,6 +74,10 @@ class FakeProvider:
 
     def will_refund(self, *answers: ProviderRefund | Exception) -> None:
         self._refunds.extend(answers)
+
+    def will_fetch_refund(self, *answers: ProviderRefund | None | Exception) -> None:
+        """None: the provider verifiably has no such refund."""
+        self._refund_fetches.extend(answers)
 
     def will_capture(self, *answers: ProviderPayment | Exception) -> None:
         self._captures.extend(answers)
@@ -83,7 +90,8 @@ class FakeProvider:
         return self.profile.name
 
     def unused_answers(self) -> int:
-        return sum(map(len, (self._creates, self._fetches, self._refunds, self._captures, self._cancels)))
+        queues = (self._creates, self._fetches, self._refunds, self._refund_fetches, self._captures, self._cancels)
+        return sum(map(len, queues))
 
     async def create_payment(self, request: PaymentRequest) -> ProviderPayment:
         self.create_requests.append(request)
@@ -96,6 +104,10 @@ class FakeProvider:
     async def refund(self, request: RefundRequest) -> ProviderRefund:
         self.refund_requests.append(request)
         return await self._answer("refund", request, self._refunds)
+
+    async def fetch_refund(self, lookup: RefundLookup) -> ProviderRefund | None:
+        self.refund_lookups.append(lookup)
+        return await self._answer("fetch_refund", lookup, self._refund_fetches)
 
     async def capture(self, action: PaymentAction) -> ProviderPayment:
         self.action_requests.append(("capture", action))

@@ -24,7 +24,8 @@ from adapters.secrets import FernetCipher, generate_key
 from domain.events import Event, EventType
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod
-from domain.polling import PaymentCheck
+from domain.polling import PaymentCheck, RefundCheck
+from domain.refund import Refund
 from domain.webhooks import DELIVERY_FILTERS, DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookSubscription
 
 pytestmark = pytest.mark.anyio
@@ -169,6 +170,44 @@ async def test_a_claim_leases_due_checks_earliest_first_and_skips_leased_ones(fr
     assert [c.payment_id for c in rest] == [expired_lease.id]
     assert nothing == []
     assert stored == PaymentCheck(first.id, T0 - timedelta(seconds=2), 0, lease)
+
+
+async def test_refund_checks_are_claimed_under_a_lease_rescheduled_and_removed(fresh_engine: AsyncEngine) -> None:
+    [payment] = await _payments(fresh_engine, 1)
+    first, later = (
+        Refund(id=_id("re"), payment_id=payment.id, shop_id=payment.shop_id, amount=Money(100, "KZT"),
+               created_at=T0, updated_at=T0)
+        for _ in range(2)
+    )
+    async with SqlAlchemyUnitOfWork(fresh_engine) as uow:
+        for refund in (first, later):
+            await uow.refunds.add(refund)
+        await uow.refund_checks.add(RefundCheck(first.id, T0 - timedelta(seconds=1)))
+        await uow.refund_checks.add(RefundCheck(later.id, T0 + timedelta(minutes=1)))
+        await uow.commit()
+    lease = T0 + timedelta(minutes=5)
+
+    async with SqlAlchemyUnitOfWork(fresh_engine) as uow:
+        claimed = await uow.refund_checks.claim_due(due_by=T0, now=T0, lease_until=lease, limit=10)
+        again = await uow.refund_checks.claim_due(due_by=T0, now=T0, lease_until=lease, limit=10)
+        await uow.refund_checks.reschedule([RefundCheck(first.id, T0 + timedelta(hours=1), attempts=1)])
+        await uow.refund_checks.remove(later.id)
+        await uow.commit()
+    async with SqlAlchemyUnitOfWork(fresh_engine) as uow:
+        due_later = await uow.refund_checks.claim_due(
+            due_by=T0 + timedelta(days=1), now=T0, lease_until=lease, limit=10
+        )
+
+    assert claimed == [RefundCheck(first.id, T0 - timedelta(seconds=1), 0, lease)]
+    assert again == []
+    assert due_later == [RefundCheck(first.id, T0 + timedelta(hours=1), 1, lease)]
+
+
+async def test_a_refund_check_needs_its_refund(fresh_engine: AsyncEngine) -> None:
+    with pytest.raises(IntegrityError):
+        async with SqlAlchemyUnitOfWork(fresh_engine) as uow:
+            await uow.refund_checks.add(RefundCheck(_id("re"), next_check_at=T0))
+            await uow.commit()
 
 
 async def test_concurrent_claims_never_hand_out_the_same_check(fresh_engine: AsyncEngine) -> None:

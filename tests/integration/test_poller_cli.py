@@ -25,30 +25,11 @@ from domain.money import Money
 from domain.payment import Payment, PaymentMethod
 from entrypoints import cli
 from entrypoints.http.slow_clients import LimitedHttpToolsProtocol
-from tests.support.gateways import gateway_settings, prepare, with_container
+from tests.support.gateways import with_container
 from tests.support.servers import KaspiSimulatorServer, serve
 
 SHOP = 121038
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def environment(
-    sqlite_url: str, kaspi_simulator: KaspiSimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Settings:
-    variables = {
-        "DATABASE_URL": sqlite_url,
-        "PRODUCTION_API_URL": kaspi_simulator.base_url,
-        "KASPI_ACCESS_TOKEN": kaspi_simulator.access_token,
-        "SECRETS_KEY_FILE": str(tmp_path / "secrets.key"),
-        "WEBHOOK_ALLOW_HTTP": "true",  # the test's CRM listens on 127.0.0.1
-        "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
-    }
-    for name, value in variables.items():
-        monkeypatch.setenv(name, value)
-    settings = Settings.from_env(variables)
-    prepare(gateway_settings(sqlite_url, secrets_key_file=variables["SECRETS_KEY_FILE"]))
-    return settings
 
 
 def bill(settings: Settings) -> Payment:

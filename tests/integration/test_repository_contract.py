@@ -77,6 +77,8 @@ def _payment(**changes: Any) -> Payment:
         "error_code": "provider_outcome_unknown",
         "error_message": "timed out after 10 s",
         "version": 3,
+        "status_source": "webhook:kaspi",
+        "status_observed_at": T0 + timedelta(minutes=4),
         "created_at": T0,
         "updated_at": T0 + timedelta(minutes=5, microseconds=1),
     }
@@ -97,6 +99,8 @@ def _refund(payment: Payment, **changes: Any) -> Refund:
         "error_message": "refund window closed",
         "created_at": T0 + timedelta(hours=1),
         "updated_at": T0 + timedelta(hours=1, seconds=3),
+        "status_source": "operator:cli",
+        "status_observed_at": T0 + timedelta(hours=1, seconds=2),
     }
     fields.update(changes)
     return Refund(**fields)
@@ -130,6 +134,9 @@ def _audit(shop_id: int | None, operation: str = "create", **changes: Any) -> Au
         "provider": "kaspi",
         "error_message": "outcome unknown: timeout",
         "actor": "key_ops",
+        "source": "poller",
+        "observed_at": T0 - timedelta(seconds=1),
+        "refund_id": _id("re"),
     }
     fields.update(changes)
     return AuditEntry(**fields)
@@ -346,6 +353,23 @@ async def test_refunds_round_trip_update_and_list_in_creation_order(engine: Asyn
     async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
         updated = await uow.refunds.get(later.id)
     assert updated is not None and _fields(updated) == _fields(later)
+
+
+async def test_a_refund_is_found_by_its_provider_id_within_its_provider(engine: AsyncEngine) -> None:
+    payment = _payment(provider="stripe")
+    refund = _refund(payment, external_id=_id("re"))
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
+        await uow.payments.add(payment)
+        await uow.refunds.add(refund)
+        await uow.commit()
+
+    async with SqlAlchemyUnitOfWork(engine, cipher=default_cipher()) as uow:
+        found = await uow.refunds.get_by_provider_id("stripe", refund.external_id or "")
+        locked = await uow.refunds.get(refund.id, for_update=True)
+        elsewhere = await uow.refunds.get_by_provider_id("yookassa", refund.external_id or "")
+
+    assert found is not None and locked is not None and _fields(found) == _fields(refund) == _fields(locked)
+    assert elsewhere is None
 
 
 async def test_a_refund_needs_its_payment(engine: AsyncEngine) -> None:

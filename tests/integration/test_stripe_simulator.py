@@ -162,3 +162,56 @@ async def test_a_signed_event_reaches_the_configured_endpoint(simulator: StripeS
     assert [d["status_code"] for d in response.json()["deliveries"]] == [200]
     [(body, signature)] = received
     assert b'"payment_intent.succeeded"' in body and signature.startswith("t=") and ",v1=" in signature
+
+
+async def create_refund(client: httpx.AsyncClient, body: str) -> httpx.Response:
+    return await client.post(
+        "/v1/refunds", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+
+
+async def paid_intent(client: httpx.AsyncClient, simulator: StripeSimulatorServer) -> str:
+    created = await create(client, "amount=5000&currency=usd")
+    intent_id: str = created.json()["id"]
+    simulator.state.pay(intent_id)
+    return intent_id
+
+
+async def test_a_refund_has_a_failure_reason_only_once_it_failed(
+    stripe_api: httpx.AsyncClient, simulator: StripeSimulatorServer
+) -> None:
+    intent_id = await paid_intent(stripe_api, simulator)
+    simulator.state.set_knobs(refund_status="pending")
+
+    refund = (
+        await create_refund(stripe_api, f"payment_intent={intent_id}&amount=1000&metadata[paygate_refund_id]=re_1")
+    ).json()
+    events = simulator.state.settle_refund(refund["id"], succeed=False)
+    listed = (await stripe_api.get("/v1/refunds", params={"payment_intent": intent_id})).json()
+
+    assert refund["status"] == "pending" and "failure_reason" not in refund
+    assert [e.type for e in events] == ["refund.updated", "refund.failed"]
+    [failed] = listed["data"]
+    assert (failed["id"], failed["status"], failed["failure_reason"]) == (refund["id"], "failed", "declined")
+    assert (listed["object"], listed["has_more"], failed["metadata"]) == ("list", False, {"paygate_refund_id": "re_1"})
+    assert simulator.state.intent(intent_id).refunded == 0  # type: ignore[union-attr]
+
+
+async def test_charge_refunded_carries_a_whole_charge(stripe_api: httpx.AsyncClient, simulator: StripeSimulatorServer) -> None:
+    intent_id = await paid_intent(stripe_api, simulator)
+
+    assert (await create_refund(stripe_api, f"payment_intent={intent_id}&amount=1000")).status_code == 200
+
+    [charge] = [e.object for e in simulator.state.events if e.type == "charge.refunded"]
+    # Every field stripe-python's Charge declares without a default (its OpenAPI spec's required ones).
+    declared = {
+        "id", "object", "amount", "amount_captured", "amount_refunded", "application", "application_fee",
+        "application_fee_amount", "balance_transaction", "billing_details", "calculated_statement_descriptor",
+        "captured", "created", "currency", "customer", "description", "disputed", "failure_balance_transaction",
+        "failure_code", "failure_message", "fraud_details", "livemode", "metadata", "on_behalf_of", "outcome", "paid",
+        "payment_intent", "payment_method", "payment_method_details", "receipt_email", "receipt_number", "receipt_url",
+        "refunded", "review", "shipping", "source_transfer", "statement_descriptor", "statement_descriptor_suffix",
+        "status", "transfer_data", "transfer_group",
+    }
+    assert declared <= set(charge)
+    assert (charge["object"], charge["amount_refunded"], charge["refunded"]) == ("charge", 1000, False)

@@ -209,7 +209,12 @@ async def test_partial_refunds_add_up_to_the_payment_and_no_further(
     simulated = simulator.state.payment(created.external_id)
     assert simulated is not None and simulated.refunded == 1000
     sent = json.loads(simulator.state.requests[-2].body)
-    assert sent == {"payment_id": created.external_id, "amount": {"value": "700.00", "currency": "RUB"}}
+    assert sent == {
+        "payment_id": created.external_id,
+        "amount": {"value": "700.00", "currency": "RUB"},
+        "metadata": {"paygate_refund_id": sent["metadata"]["paygate_refund_id"]},
+    }
+    assert sent["metadata"]["paygate_refund_id"].startswith("re_")
 
 
 async def test_an_unpaid_payment_cannot_be_refunded(provider: YooKassaProvider) -> None:

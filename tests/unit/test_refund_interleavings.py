@@ -31,6 +31,7 @@ from application.errors import (
 from application.ports import ProviderRefund, RefundRequest, UnitOfWork
 from application.providers import ProviderDirectory
 from application.refund_payment import RefundCommand, RefundPayment, RefundResult
+from application.sync_refund_status import SyncRefundStatus
 from domain.errors import DomainError, PaymentNotRefundable, RefundExceedsRemaining
 from domain.money import Money
 from domain.payment import PaymentStatus
@@ -153,9 +154,14 @@ def test_no_interleaving_of_concurrent_refunds_gives_back_more_than_was_paid(
             return ScheduledUnitOfWork(gateway.db.unit_of_work(), scheduler)
 
         provider = AnsweringProvider()
+        directory = ProviderDirectory({"kaspi": provider})  # type: ignore[arg-type]
+        audit = AuditRecorder(uow, gateway.clock)  # type: ignore[arg-type]
+        statuses = SyncRefundStatus(
+            uow=uow, routes=gateway.routes, providers=directory, audit=audit, clock=gateway.clock, ids=gateway.ids,  # type: ignore[arg-type]
+        )
         refund = RefundPayment(
-            uow=uow, routes=gateway.routes, providers=ProviderDirectory({"kaspi": provider}),  # type: ignore[arg-type]
-            sync=gateway.sync, audit=AuditRecorder(uow, gateway.clock), clock=gateway.clock, ids=gateway.ids,  # type: ignore[arg-type]
+            uow=uow, routes=gateway.routes, providers=directory, sync=gateway.sync, refunds=statuses,  # type: ignore[arg-type]
+            audit=audit, clock=gateway.clock, ids=gateway.ids,
         )
         provider.observers.append(scheduler.point)
         provider.will_refund(*(ANSWERS[a]() for a in answers))

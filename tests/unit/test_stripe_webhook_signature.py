@@ -11,6 +11,8 @@ import stripe
 
 from adapters.providers.stripe.simulator import SimulatedEvent, signed_event
 from adapters.providers.stripe.webhooks import StripeWebhooks, notices_of
+from application.ports import RefundNotice
+from domain.refund import RefundStatus
 from application.errors import WebhookRejected
 from domain.payment import PaymentStatus
 from tests.fakes.system import FixedClock
@@ -220,8 +222,37 @@ def test_a_still_open_payment_intent_is_only_a_hint_to_fetch_it_again(event_type
 
 
 @pytest.mark.parametrize(
-    "event_type", ["charge.refunded", "refund.updated", "payment_intent.created", "customer.created"]
+    ("event_type", "status", "outcome"),
+    [
+        ("refund.created", "pending", RefundStatus.PENDING),
+        ("refund.updated", "requires_action", RefundStatus.PENDING),
+        ("refund.updated", "succeeded", RefundStatus.SUCCEEDED),
+        ("charge.refund.updated", "succeeded", RefundStatus.SUCCEEDED),
+        ("refund.failed", "failed", RefundStatus.FAILED),
+        ("refund.updated", "canceled", RefundStatus.FAILED),
+    ],
 )
+def test_a_refund_event_tells_the_refund_as_it_stands(event_type: str, status: str, outcome: RefundStatus) -> None:
+    refund = {"id": "re_3Back", "object": "refund", "status": status, "metadata": {"paygate_refund_id": "re_ours"}}
+    if status == "failed":
+        refund["failure_reason"] = "expired_or_canceled_card"
+
+    [notice] = notices_of(event(event_type, refund))
+
+    assert isinstance(notice, RefundNotice)
+    assert (notice.external_id, notice.refund_id, notice.event_id) == ("re_3Back", "re_ours", "evt_3First")
+    assert notice.observed is not None and notice.observed.status is outcome
+    assert (notice.observed.failure_reason is not None) is (outcome is RefundStatus.FAILED)
+    if status == "failed":
+        assert "expired_or_canceled_card" in (notice.observed.failure_reason or "")
+
+
+def test_a_refund_event_without_a_readable_refund_is_rejected() -> None:
+    with pytest.raises(WebhookRejected):
+        notices_of(event("refund.updated", {"id": "re_3X", "object": "refund"}))
+
+
+@pytest.mark.parametrize("event_type", ["charge.refunded", "payment_intent.created", "customer.created"])
 def test_other_events_are_acknowledged_and_change_nothing(event_type: str) -> None:
     assert notices_of(event(event_type, {"id": "re_3X", "object": "refund"})) == []
 

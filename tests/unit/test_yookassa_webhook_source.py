@@ -15,13 +15,15 @@ import pytest
 from starlette.applications import Starlette
 
 from application.audit import AuditRecorder
-from application.ports import Capability, ProviderPayment
+from application.ports import Capability, ProviderPayment, ProviderRefund
 from application.provider_notices import HandleProviderNotice
 from application.providers import ProviderDirectory
+from application.sync_refund_status import SyncRefundStatus
 from application.sync_status import SyncPaymentStatus
 from config.settings import YOOKASSA_NETWORKS, Settings, SettingsError
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
+from domain.refund import Refund, RefundStatus
 from domain.seller_route import Credentials, SellerRoute
 from entrypoints.http import errors
 from entrypoints.http.client_address import client_address, parse_address, within
@@ -180,15 +182,14 @@ def wiring(**settings: Any) -> Wiring:
     clock = FixedClock(NOW)
     provider = FakeProvider(
         "yookassa",
-        capabilities=frozenset({Capability.REDIRECT_CHECKOUT, Capability.WEBHOOKS}),
+        capabilities=frozenset({Capability.REDIRECT_CHECKOUT, Capability.WEBHOOKS, Capability.REFUND_LOOKUP}),
         currencies=frozenset({"RUB"}),
         default_method=PaymentMethod.REDIRECT,
         credential_names=("secret_key",),
     )
-    sync = SyncPaymentStatus(
-        uow=db.unit_of_work, routes=InMemoryRouteStore(db), providers=ProviderDirectory({"yookassa": provider}),
-        audit=AuditRecorder(db.unit_of_work, clock), clock=clock, ids=SequentialIds(),
-    )
+    routes, providers = InMemoryRouteStore(db), ProviderDirectory({"yookassa": provider})
+    audit, ids = AuditRecorder(db.unit_of_work, clock), SequentialIds()
+    sync = SyncPaymentStatus(uow=db.unit_of_work, routes=routes, providers=providers, audit=audit, clock=clock, ids=ids)
     route = SellerRoute(
         shop_id=49237, provider="yookassa", merchant_account="100500",
         credentials=Credentials({"secret_key": "test_secret"}), is_active=True, created_at=NOW, updated_at=NOW,
@@ -204,7 +205,12 @@ def wiring(**settings: Any) -> Wiring:
         settings_=attrs.evolve(Settings(yookassa_api_url="simulator"), **settings),
         db=db,
         provider=provider,
-        notices=HandleProviderNotice(uow=db.unit_of_work, sync=sync, clock=clock),
+        notices=HandleProviderNotice(
+            uow=db.unit_of_work, sync=sync, clock=clock,
+            refunds=SyncRefundStatus(
+                uow=db.unit_of_work, routes=routes, providers=providers, audit=audit, clock=clock, ids=ids
+            ),
+        ),
     )
 
 
@@ -299,10 +305,32 @@ async def test_a_body_that_is_no_notification_is_refused_with_400(gateway: Wirin
 
 
 @pytest.mark.anyio
-async def test_a_refund_notification_is_acknowledged_and_ignored(gateway: Wiring) -> None:
+async def test_a_notification_about_a_refund_not_ours_is_acknowledged_and_changes_nothing(gateway: Wiring) -> None:
     answer = await post(gateway, peer=YOOKASSA_V4, event="refund.succeeded")
-    assert (answer.status_code, answer.json()["result"]) == (200, "ignored")
-    assert gateway.provider.fetch_requests == []
+    assert (answer.status_code, answer.json()["result"]) == (200, "unknown_refund")
+    assert gateway.provider.fetch_requests == [] and gateway.provider.refund_lookups == []
+
+
+@pytest.mark.anyio
+async def test_a_refund_notification_is_re_fetched_from_yookassa_before_the_refund_settles(gateway: Wiring) -> None:
+    payment = gateway.db.payment("pay_1")
+    payment.status, payment.refund_reserved = PaymentStatus.SUCCEEDED, Money(10000, "RUB")
+    gateway.db.payments[payment.id] = payment
+    refund = Refund(
+        id="re_1", payment_id=payment.id, shop_id=payment.shop_id, amount=Money(10000, "RUB"),
+        created_at=NOW, updated_at=NOW, external_id=EXTERNAL_ID,
+    )
+    gateway.db.refunds[refund.id] = refund
+    gateway.provider.will_fetch_refund(ProviderRefund(EXTERNAL_ID, status=RefundStatus.SUCCEEDED))
+
+    answer = await post(gateway, peer=YOOKASSA_V4, event="refund.succeeded")
+
+    assert (answer.status_code, answer.json()["result"]) == (200, "applied")
+    [lookup] = gateway.provider.refund_lookups
+    assert lookup.external_id == EXTERNAL_ID
+    settled = gateway.db.refunds["re_1"]
+    assert (settled.status, settled.status_source) == (RefundStatus.SUCCEEDED, "webhook:yookassa")
+    assert gateway.db.payment("pay_1").refunded == Money(10000, "RUB")
 
 
 @pytest.mark.anyio

@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 import pytest
 from yookassa.domain.notification import WebhookNotificationFactory
 from yookassa.domain.request import PaymentRequest as SdkPaymentRequest
-from yookassa.domain.response import PaymentResponse, RefundResponse
+from yookassa.domain.response import PaymentResponse, RefundListResponse, RefundResponse
 
 from adapters.providers.yookassa import wire
 from adapters.providers.yookassa.simulator import YooKassaSimulatorState
 from domain.money import Money
 from domain.payment import PaymentStatus
+from domain.refund import RefundStatus
 
 
 def body(document: object) -> bytes:
@@ -131,6 +132,32 @@ def test_the_simulators_refunds_and_notifications_are_what_the_sdk_reads() -> No
     parsed = WebhookNotificationFactory().create(notification)
     assert (parsed.event, parsed.object.id) == ("payment.succeeded", payment_id)
     assert wire.read_notification(body(notification)) == wire.Notification("payment.succeeded", payment_id)
+
+    about_refund = state.notification(refund["id"], "refund.succeeded")
+    parsed_refund = WebhookNotificationFactory().create(about_refund)
+    assert isinstance(parsed_refund.object, RefundResponse)
+    assert (parsed_refund.object.id, parsed_refund.object.payment_id) == (refund["id"], payment_id)
+    assert wire.read_notification(body(about_refund)) == wire.Notification("refund.succeeded", refund["id"])
+
+
+def test_a_pending_refund_keeps_its_id_and_our_metadata_and_settles_later() -> None:
+    state, payment_id = simulated_payment()
+    state.pay(payment_id)
+    state.set_knobs(refund_status="pending")
+    answer = state.refund(
+        "100500",
+        {"payment_id": payment_id, "amount": {"value": "100.00", "currency": "RUB"}, "metadata": {wire.REFUND_ID_KEY: "re_1"}},
+    )
+    read = wire.read_refund(200, body(answer))
+    assert (read.status, read.outcome, read.paygate_refund_id) == ("pending", RefundStatus.PENDING, "re_1")
+    assert RefundResponse(answer).status == "pending" and RefundResponse(answer).metadata == {wire.REFUND_ID_KEY: "re_1"}
+
+    state.settle_refund(read.id, succeed=False)
+    listed = wire.read_refund_list(200, body(state.list_refunds("100500", {"payment_id": payment_id})))
+    [cancelled] = listed.items
+    assert (cancelled.id, cancelled.outcome, listed.next_cursor) == (read.id, RefundStatus.FAILED, None)
+    assert cancelled.cancellation is not None
+    assert RefundListResponse(state.list_refunds("100500", {"payment_id": payment_id})).items[0].id == read.id
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,7 @@ from domain.money import Money
 from domain.payment import PaymentMethod, PaymentStatus
 from domain.seller_route import SellerRoute
 
+from adapters.providers.no_refund_lookup import NoRefundLookup
 from adapters.providers.cloudpayments import wire
 from adapters.redaction import protect_http_client_loggers, redact_secrets
 
@@ -61,7 +62,7 @@ MAX_DESCRIPTION = 255
 _T = TypeVar("_T")
 
 
-class CloudPaymentsProvider:
+class CloudPaymentsProvider(NoRefundLookup):
     """Payment links through `orders/create`; one- or two-step (RequireConfirmation) as the request asks."""
 
     profile = ProviderProfile(

@@ -23,6 +23,7 @@ from application.ports import (
 from domain.payment import PaymentMethod
 from domain.seller_route import SellerRoute
 
+from adapters.providers.no_refund_lookup import NoRefundLookup
 from adapters.providers.kaspi_proxy import wire
 from adapters.logs import get_logger
 from adapters.providers.aiohttp_transport import PlainHttpClient, PlainHttpFailure, PlainHttpTimeout
@@ -38,7 +39,7 @@ DEVICE_TOKEN = "device_token"  # the route credential that holds the Kaspi devic
 _T = TypeVar("_T")
 
 
-class KaspiProxyProvider:
+class KaspiProxyProvider(NoRefundLookup):
     """Speaks the proxy's protocol: GET `{base}/{operation}/` with every argument in the query.
 
     No call is ever retried: the proxy has no idempotency, so a second `create` would push a

@@ -27,6 +27,7 @@ from application.ports import (
 from domain.payment import PaymentMethod, PaymentStatus
 from domain.seller_route import SellerRoute
 
+from adapters.providers.no_refund_lookup import NoRefundLookup
 from adapters.providers.sandbox import simulator
 from adapters.providers.sandbox.simulator import SandboxGateway, SandboxPayment, SandboxRefusal, SandboxUnavailable
 
@@ -47,7 +48,7 @@ _OUTCOMES = {
 }
 
 
-class SandboxProvider:
+class SandboxProvider(NoRefundLookup):
     profile = ProviderProfile(
         name=NAME,
         capabilities=frozenset(

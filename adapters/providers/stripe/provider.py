@@ -24,9 +24,12 @@ from application.ports import (
     ProviderPayment,
     ProviderProfile,
     ProviderRefund,
+    RefundLookup,
     RefundRequest,
 )
+from domain.money import Money
 from domain.payment import PaymentMethod
+from domain.refund import RefundStatus
 from domain.errors import InvalidValue
 from domain.seller_route import STRIPE, SellerRoute, check_merchant_account
 
@@ -38,6 +41,10 @@ DEFAULT_API_URL = "https://api.stripe.com"
 MAX_MESSAGE_CHARS = 500
 # Currencies whose minor unit at Stripe is the one `domain.money` uses (JPY is zero-decimal at both).
 CURRENCIES = frozenset({"USD", "EUR", "GBP", "KZT", "AED", "TRY", "JPY"})
+# Stripe keeps an idempotency key's result for at least 24 h; less a margin for clocks and calls in flight.
+IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=23)
+REFUND_PAGE = 100  # Stripe's largest list page
+MAX_REFUND_PAGES = 10
 
 _T = TypeVar("_T")
 
@@ -54,6 +61,7 @@ class StripeProvider:
                 Capability.CANCEL,
                 Capability.PARTIAL_REFUND,
                 Capability.WEBHOOKS,
+                Capability.REFUND_LOOKUP,
             }
         ),
         currencies=CURRENCIES,
@@ -151,20 +159,76 @@ class StripeProvider:
         _check_external_id(request.external_id)
         if not request.amount.is_positive():
             raise ProviderDeclined("invalid_amount", "a refund is a positive amount")
+        answer = await self._create_refund(
+            account, request.external_id, request.refund_id, request.amount, request.idempotency_key
+        )
+        if answer.status is RefundStatus.FAILED:
+            # Stripe made the refund object but will not pay it out: no money moved.
+            raise ProviderDeclined(answer.failure_code or "refund_failed", answer.failure_reason or "the refund failed")
+        # `pending` / `requires_action` stay pending: Stripe's refund events or a later look settle them.
+        return answer
+
+    async def fetch_refund(self, lookup: RefundLookup) -> ProviderRefund | None:
+        """By its id; without one (the create's answer was lost) among the PaymentIntent's refunds, by our metadata.
+
+        Not among them while Stripe still honours the idempotency key (24 h): the create is repeated
+        under the same key, which Stripe answers with what it did the first time, or does now what
+        it never did — never a second refund. Past that, a refund Stripe does not list does not exist.
+        """
+        account = _connected_account(lookup.merchant_account)
+        _check_external_id(lookup.payment_external_id)
+        if lookup.external_id is not None:
+            refund_id = lookup.external_id
+            found = await self._call(
+                "retrieve_refund",
+                lambda: self._stripe.v1.refunds.retrieve_async(refund_id, None, {"stripe_account": account}),
+            )
+            observed = self._read("retrieve_refund", lambda: wire.read_refund(found))
+            if observed.external_id != refund_id:
+                raise ProviderUnavailable("stripe retrieve_refund: the answer is about another refund")
+            return observed
+        listed = await self._find_refund(account, lookup.payment_external_id, lookup.refund_id)
+        if listed is not None:
+            return listed
+        if lookup.asked_at - lookup.created_at >= IDEMPOTENCY_KEY_LIFETIME:
+            return None
+        try:
+            return await self._create_refund(
+                account, lookup.payment_external_id, lookup.refund_id, lookup.amount, lookup.idempotency_key
+            )
+        except ProviderDeclined as declined:
+            return ProviderRefund(
+                None, status=RefundStatus.FAILED, failure_code=declined.code, failure_reason=declined.message
+            )
+
+    async def _create_refund(
+        self, account: str, intent_id: str, refund_id: str, amount: Money, idempotency_key: str
+    ) -> ProviderRefund:
         answer = await self._call(
             "refund",
             lambda: self._stripe.v1.refunds.create_async(
-                wire.refund_params(  # type: ignore[arg-type]
-                    external_id=request.external_id, refund_id=request.refund_id, amount=request.amount
-                ),
-                {"stripe_account": account, "idempotency_key": request.idempotency_key},
+                wire.refund_params(external_id=intent_id, refund_id=refund_id, amount=amount),  # type: ignore[arg-type]
+                {"stripe_account": account, "idempotency_key": idempotency_key},
             ),
         )
-        state = self._read("refund", lambda: wire.read_refund(answer))
-        if state.status in wire.REFUND_REFUSED:
-            # Stripe made the refund object but will not pay it out: no money moved.
-            raise ProviderDeclined(f"refund_{state.status}", state.failure_reason or f"the refund is {state.status}")
-        return ProviderRefund(external_id=state.refund_id)
+        return self._read("refund", lambda: wire.read_refund(answer))
+
+    async def _find_refund(self, account: str, intent_id: str, refund_id: str) -> ProviderRefund | None:
+        """Our refund among the PaymentIntent's (`GET /v1/refunds?payment_intent=`), page by page."""
+        params: dict[str, Any] = {"payment_intent": intent_id, "limit": REFUND_PAGE}
+        options = {"stripe_account": account}
+        for _ in range(MAX_REFUND_PAGES):
+            page = await self._call(
+                "list_refunds", lambda: self._stripe.v1.refunds.list_async(params, options)  # type: ignore[arg-type]
+            )
+            items, has_more = self._read("list_refunds", lambda: wire.read_refund_list(page))
+            for item in items:
+                if wire.refund_paygate_id(item) == refund_id:
+                    return self._read("list_refunds", lambda: wire.read_refund(item))
+            if not has_more or not items:
+                return None
+            params = {**params, "starting_after": items[-1].get("id")}
+        raise ProviderUnavailable("stripe list_refunds: too many refunds to search for ours")
 
     async def _call(self, operation: str, call: Callable[[], Awaitable[stripe.StripeObject]]) -> dict[str, Any]:
         """One SDK call, its answer as plain JSON data; every failure translated into a port error."""

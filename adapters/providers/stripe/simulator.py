@@ -61,6 +61,7 @@ _CREATE_PARAMS = frozenset(
 _CAPTURE_PARAMS = frozenset({"amount_to_capture", "metadata", "expand"})
 _CANCEL_PARAMS = frozenset({"cancellation_reason", "expand"})
 _REFUND_PARAMS = frozenset({"payment_intent", "amount", "metadata", "reason", "expand"})
+_LIST_REFUNDS_PARAMS = frozenset({"payment_intent", "charge", "limit", "starting_after", "ending_before", "created"})
 _CAPTURE_METHODS = ("automatic", "automatic_async", "manual")
 _CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
 _VALIDATION_CODES = frozenset(
@@ -83,10 +84,12 @@ def create_stripe_simulator(*, secret_key: str, state: StripeSimulatorState | No
             Route("/v1/payment_intents/{id}/capture", endpoints.api("capture"), methods=["POST"]),
             Route("/v1/payment_intents/{id}/cancel", endpoints.api("cancel"), methods=["POST"]),
             Route("/v1/refunds", endpoints.api("refund"), methods=["POST"]),
+            Route("/v1/refunds", endpoints.api("list_refunds"), methods=["GET"]),
             Route("/v1/refunds/{id}", endpoints.api("retrieve_refund"), methods=["GET"]),
             Route("/control/payment_intents/{id}", endpoints.show_intent, methods=["GET"]),
             Route("/control/payment_intents/{id}/webhook", endpoints.send_webhook, methods=["POST"]),
             Route("/control/payment_intents/{id}/{action}", endpoints.customer, methods=["POST"]),
+            Route("/control/refunds/{id}/{action}", endpoints.settle_refund, methods=["POST"]),
             Route("/control/events", endpoints.list_events, methods=["GET"]),
             Route("/control/events/{id}/deliver", endpoints.deliver_event, methods=["POST"]),
             Route("/control/knobs", endpoints.show_knobs, methods=["GET"]),
@@ -120,7 +123,7 @@ class _Endpoints:
         try:
             self._authenticate(request)
             account = _account(request)
-            params = _decode_form(body) if request.method == "POST" else {}
+            params = _decode_form(body) if request.method == "POST" else dict(request.query_params)
         except StripeFailure as failure:
             return _failure(failure)
         fault = self.state.take_fault(operation)
@@ -255,6 +258,19 @@ class _Endpoints:
                 metadata=_metadata(params),
                 reason=_text(params, "reason"),
             )
+        if operation == "list_refunds":
+            _only(params, _LIST_REFUNDS_PARAMS)
+            limit = _amount(params, "limit") or 10
+            if limit > 100:
+                raise StripeFailure(
+                    400, "Invalid limit: must be between 1 and 100", code="parameter_invalid", param="limit"
+                )
+            return state.list_refunds(
+                account=account,
+                intent_id=_text(params, "payment_intent"),
+                limit=limit,
+                starting_after=_text(params, "starting_after"),
+            )
         return state.retrieve_refund(account=account, refund_id=path["id"])
 
     # --- Controls -------------------------------------------------------------------------------
@@ -301,6 +317,23 @@ class _Endpoints:
                 "deliveries": [d.as_json() for d in deliveries],
             }
         )
+
+    async def settle_refund(self, request: Request) -> Response:
+        """A pending refund's final word (`succeed` or `fail`); `{"notify": true}` delivers its events."""
+        refund_id, action = request.path_params["id"], request.path_params["action"]
+        if action not in ("succeed", "fail"):
+            return JSONResponse({"error": f"unknown action {action}"}, 404)
+        options = await _json_object(request)
+        if isinstance(options, Response):
+            return options
+        try:
+            events = self.state.settle_refund(refund_id, succeed=action == "succeed")
+        except LookupError:
+            return JSONResponse({"error": "unknown refund"}, 404)
+        except ValueError as refusal:
+            return JSONResponse({"error": str(refusal)}, 409)
+        deliveries = [await self._deliver(event, options) for event in events] if options.get("notify") else []
+        return JSONResponse({"events": [e.id for e in events], "deliveries": [d.as_json() for d in deliveries]})
 
     async def send_webhook(self, request: Request) -> Response:
         options = await _json_object(request)

@@ -18,10 +18,12 @@ import stripe
 
 from adapters.providers.simulation import check_fault_count, check_milliseconds, next_fault, one_of, operations_among
 
-OPERATIONS = ("create", "retrieve", "capture", "cancel", "refund", "retrieve_refund")
+OPERATIONS = ("create", "retrieve", "capture", "cancel", "refund", "retrieve_refund", "list_refunds")
 FAULTS = ("none", "timeout", "http_500", "http_502", "http_503")
 SIGNATURES = ("valid", "forged", "stale", "none")
-REFUND_STATUSES = ("succeeded", "pending", "failed")
+REFUND_STATUSES = ("succeeded", "pending", "requires_action", "failed")
+# A refund still on its way: the settle control later makes it succeeded or failed.
+REFUND_OPEN = frozenset({"pending", "requires_action"})
 STALE_SIGNATURE_AGE = 600  # seconds: twice Stripe's default tolerance
 
 # Statuses, in Stripe's words.
@@ -46,7 +48,8 @@ class Knobs:
     fault_operations: frozenset[str] = attrs.field(
         default=frozenset(), converter=frozenset, validator=operations_among(OPERATIONS)
     )
-    # What a new refund's status is: card refunds usually succeed at once.
+    # What a new refund's status is: card refunds usually succeed at once; `pending` and
+    # `requires_action` wait for the settle control (`POST /control/refunds/{id}/succeed|fail`).
     refund_status: str = attrs.field(default="succeeded", validator=one_of(REFUND_STATUSES))
 
     def as_json(self) -> dict[str, Any]:
@@ -132,20 +135,29 @@ class SimulatedRefund:
     reason: str | None
     created: int
 
+    failure_reason: str | None = None
+
     def as_json(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "id": self.id,
             "object": "refund",
             "amount": self.amount,
+            "balance_transaction": None,
             "charge": self.charge,
             "created": self.created,
             "currency": self.currency,
-            "failure_reason": "lost_or_stolen_card" if self.status == "failed" else None,
             "metadata": dict(self.metadata),
             "payment_intent": self.payment_intent,
             "reason": self.reason,
+            "receipt_number": None,
+            "source_transfer_reversal": None,
             "status": self.status,
+            "transfer_reversal": None,
         }
+        # Stripe's OpenAPI spec does not require `failure_reason`: it is there only on a failed refund.
+        if self.status == "failed":
+            document["failure_reason"] = self.failure_reason or "lost_or_stolen_card"
+        return document
 
 
 @attrs.frozen
@@ -455,8 +467,51 @@ class StripeSimulatorState:
             if status != "failed":
                 intent.refunded += refund_amount
             self._emit_object("refund.created", account, refund.as_json())
-            self._emit_object("charge.refunded", account, self._charge(intent))
+            if status == "succeeded":
+                self._emit_object("charge.refunded", account, self._charge(intent))
             return refund.as_json()
+
+    def list_refunds(
+        self, *, account: str, intent_id: str | None, limit: int, starting_after: str | None
+    ) -> dict[str, Any]:
+        """`GET /v1/refunds`: newest first, a page of `limit` after the cursor."""
+        with self._lock:
+            found = [
+                r for r in reversed(self._refunds.values())
+                if r.account == account and (intent_id is None or r.payment_intent == intent_id)
+            ]
+            if starting_after is not None:
+                ids = [r.id for r in found]
+                found = found[ids.index(starting_after) + 1:] if starting_after in ids else []
+            page = found[:limit]
+            return {
+                "object": "list",
+                "data": [r.as_json() for r in page],
+                "has_more": len(found) > limit,
+                "url": "/v1/refunds",
+            }
+
+    def settle_refund(self, refund_id: str, *, succeed: bool, failure_reason: str = "declined") -> list[SimulatedEvent]:
+        """A pending refund's final word: the money went back, or the bank refused it (given back to the balance)."""
+        with self._lock:
+            refund = self._refunds.get(refund_id)
+            if refund is None:
+                raise LookupError(refund_id)
+            if refund.status not in REFUND_OPEN:
+                raise ValueError(f"refund {refund_id} is {refund.status}")
+            before = len(self._events)
+            intent = self._intents[refund.payment_intent]
+            if succeed:
+                refund.status = "succeeded"
+                self._emit_object("refund.updated", refund.account, refund.as_json())
+                self._emit_object("charge.refunded", refund.account, self._charge(intent))
+            else:
+                refund.status = "failed"
+                refund.failure_reason = failure_reason
+                intent.refunded -= refund.amount
+                self._emit_object("refund.updated", refund.account, refund.as_json())
+                self._emit_object("refund.failed", refund.account, refund.as_json())
+            return self._events[before:]
 
     def retrieve_refund(self, *, account: str, refund_id: str) -> dict[str, Any]:
         with self._lock:
@@ -554,15 +609,50 @@ class StripeSimulatorState:
         return event
 
     def _charge(self, intent: SimulatedIntent) -> dict[str, Any]:
+        """The PaymentIntent's Charge with every field Stripe's OpenAPI spec requires of one."""
         return {
             "id": intent.latest_charge,
             "object": "charge",
             "amount": intent.amount_received,
+            "amount_captured": intent.amount_received,
             "amount_refunded": intent.refunded,
+            "application": None,
+            "application_fee": None,
+            "application_fee_amount": None,
+            "balance_transaction": None,
+            "billing_details": {"address": None, "email": None, "name": None, "phone": None},
+            "calculated_statement_descriptor": None,
+            "captured": True,
+            "created": intent.created,
             "currency": intent.currency,
+            "customer": None,
+            "description": intent.description,
+            "disputed": False,
+            "failure_balance_transaction": None,
+            "failure_code": None,
+            "failure_message": None,
+            "fraud_details": {},
+            "livemode": False,
+            "metadata": dict(intent.metadata),
+            "on_behalf_of": None,
+            "outcome": {"network_status": "approved_by_network", "reason": None, "risk_level": "normal",
+                        "seller_message": "Payment complete.", "type": "authorized"},
+            "paid": True,
             "payment_intent": intent.id,
+            "payment_method": None,
+            "payment_method_details": {"type": "card"},
+            "receipt_email": None,
+            "receipt_number": None,
+            "receipt_url": None,
             "refunded": intent.refunded == intent.amount_received,
+            "review": None,
+            "shipping": None,
+            "source_transfer": None,
+            "statement_descriptor": None,
+            "statement_descriptor_suffix": None,
             "status": "succeeded",
+            "transfer_data": None,
+            "transfer_group": None,
         }
 
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from application.errors import WebhookRejected
-from application.ports import Clock, ProviderNotice
+from application.ports import Clock, ProviderNotice, RefundNotice
 from domain.payment import PaymentStatus
 
 from adapters.providers.stripe import wire
@@ -39,6 +39,9 @@ PAYMENT_INTENT_EVENTS = frozenset(
         "payment_intent.requires_action",
     }
 )
+# Events whose `data.object` is a Refund (Stripe's OpenAPI: `refund.*`, and `charge.refund.updated`
+# from before refunds had events of their own).
+REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"})
 
 
 class StripeWebhooks:
@@ -52,7 +55,7 @@ class StripeWebhooks:
     def __repr__(self) -> str:
         return f"StripeWebhooks(secrets={len(self._secrets)}, tolerance={self._tolerance})"
 
-    def notices(self, body: bytes, signature_header: str | None) -> list[ProviderNotice]:
+    def notices(self, body: bytes, signature_header: str | None) -> list[ProviderNotice | RefundNotice]:
         """What a genuine event says; raises `WebhookRejected` for anything Stripe did not sign just now."""
         self.verify(body, signature_header)
         return notices_of(_event(body))
@@ -81,8 +84,8 @@ class StripeWebhooks:
             )
 
 
-def notices_of(event: Mapping[str, Any]) -> list[ProviderNotice]:
-    """The notices a verified event gives; events about anything but a PaymentIntent's state give none.
+def notices_of(event: Mapping[str, Any]) -> list[ProviderNotice | RefundNotice]:
+    """The notices a verified event gives; events about anything but a PaymentIntent's or a Refund's state give none.
 
     A snapshot that says the payment settled (authorised, paid, cancelled) is applied as it stands.
     One that says it is still open (a failed attempt the customer may retry, processing, 3-D Secure)
@@ -90,19 +93,21 @@ def notices_of(event: Mapping[str, Any]) -> list[ProviderNotice]:
     trusting a snapshot that may be older than what we already know.
     """
     event_type = event.get("type")
-    if event_type not in PAYMENT_INTENT_EVENTS:
-        # Refund events (charge.refunded, refund.updated) are acknowledged; refunds are settled by the
-        # refund call's own answer.
+    if event_type not in PAYMENT_INTENT_EVENTS and event_type not in REFUND_EVENTS:
+        # charge.refunded and the rest are acknowledged: the refund events say the same per refund.
         return []
     data = event.get("data")
-    intent = data.get("object") if isinstance(data, Mapping) else None
-    if not isinstance(intent, Mapping):
+    obj = data.get("object") if isinstance(data, Mapping) else None
+    if not isinstance(obj, Mapping):
         raise WebhookRejected(PROVIDER, "the event has no data.object")
+    event_id = event.get("id")
+    if event_type in REFUND_EVENTS:
+        return [_refund_notice(obj, event_id)]
+    intent = obj
     try:
         observed = wire.read_payment_intent(intent)
     except wire.Unreadable as unreadable:
         raise WebhookRejected(PROVIDER, str(unreadable)) from None
-    event_id = event.get("id")
     return [
         ProviderNotice(
             provider=PROVIDER,
@@ -111,6 +116,23 @@ def notices_of(event: Mapping[str, Any]) -> list[ProviderNotice]:
             observed=None if observed.outcome is PaymentStatus.PENDING else observed,
         )
     ]
+
+
+def _refund_notice(refund: Mapping[str, Any], event_id: object) -> RefundNotice:
+    """A signed Refund snapshot is applied as it stands: out of order it is harmless, since a
+    settled refund never moves again and a pending one only teaches its id."""
+    try:
+        observed = wire.read_refund(refund)
+    except wire.Unreadable as unreadable:
+        raise WebhookRejected(PROVIDER, str(unreadable)) from None
+    assert observed.external_id is not None
+    return RefundNotice(
+        provider=PROVIDER,
+        external_id=observed.external_id,
+        event_id=event_id if isinstance(event_id, str) and event_id else None,
+        observed=observed,
+        refund_id=wire.refund_paygate_id(refund),
+    )
 
 
 def _parse_header(header: str) -> tuple[int, list[bytes]]:

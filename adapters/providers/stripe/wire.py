@@ -8,10 +8,11 @@ from typing import Any
 
 import attrs
 
-from application.ports import PaymentRequest, ProviderPayment
+from application.ports import PaymentRequest, ProviderPayment, ProviderRefund
 from domain.errors import DomainError
 from domain.money import Money
 from domain.payment import PaymentStatus
+from domain.refund import RefundStatus
 
 # Our own metadata keys on every PaymentIntent and Refund, prefixed so a merchant's keys never clash.
 PAYMENT_ID_KEY = "paygate_payment_id"
@@ -32,8 +33,20 @@ _OUTCOMES: dict[str, PaymentStatus] = {
     "succeeded": PaymentStatus.SUCCEEDED,
     "canceled": PaymentStatus.CANCELLED,
 }
-# A refund Stripe created but will not pay out; `pending` and `requires_action` are still going.
-REFUND_REFUSED = frozenset({"failed", "canceled"})
+# A Refund's statuses (Stripe's OpenAPI `refund.status`): `pending` and `requires_action` are
+# still going; `failed` and `canceled` mean no money moved.
+_REFUND_OUTCOMES: dict[str, RefundStatus] = {
+    "pending": RefundStatus.PENDING,
+    "requires_action": RefundStatus.PENDING,
+    "succeeded": RefundStatus.SUCCEEDED,
+    "failed": RefundStatus.FAILED,
+    "canceled": RefundStatus.FAILED,
+}
+
+
+def refund_status(stripe_status: str) -> RefundStatus:
+    """Our state for a Refund status; an unknown one stays pending (never guess a final state)."""
+    return _REFUND_OUTCOMES.get(stripe_status, RefundStatus.PENDING)
 
 
 def payment_status(stripe_status: str) -> PaymentStatus:
@@ -126,19 +139,38 @@ def _intent_amount(data: Mapping[str, Any]) -> Money | None:
         return None
 
 
-@attrs.frozen
-class RefundState:
-    refund_id: str
-    status: str
-    failure_reason: str | None
-
-
-def read_refund(data: Mapping[str, Any]) -> RefundState:
+def read_refund(data: Mapping[str, Any]) -> ProviderRefund:
+    """Our view of a Refund object (an API answer, a list item or an event's `data.object`)."""
     refund_id = data.get("id")
     status = data.get("status")
     if data.get("object") != "refund" or not isinstance(refund_id, str) or not refund_id.startswith("re_"):
         raise Unreadable("the answer is not a Refund")
     if not isinstance(status, str) or not status:
         raise Unreadable("the Refund has no status")
+    outcome = refund_status(status)
+    # `failure_reason` is present only on a failed refund (lost_or_stolen_card, expired_or_canceled_card...).
     reason = data.get("failure_reason")
-    return RefundState(refund_id=refund_id, status=status, failure_reason=reason if isinstance(reason, str) else None)
+    explained = f": {reason}" if isinstance(reason, str) and reason else ""
+    failed = outcome is RefundStatus.FAILED
+    return ProviderRefund(
+        external_id=refund_id,
+        status=outcome,
+        provider_status=status,
+        failure_code=f"refund_{status}" if failed else None,
+        failure_reason=f"Stripe reports the refund {status}{explained}" if failed else None,
+    )
+
+
+def refund_paygate_id(data: Mapping[str, Any]) -> str | None:
+    """Our refund id from a Refund's metadata."""
+    metadata = data.get("metadata")
+    ours = metadata.get(REFUND_ID_KEY) if isinstance(metadata, Mapping) else None
+    return ours if isinstance(ours, str) and ours else None
+
+
+def read_refund_list(data: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], bool]:
+    """`GET /v1/refunds`: the page's Refund objects and `has_more`."""
+    items = data.get("data")
+    if data.get("object") != "list" or not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        raise Unreadable("the answer is not a list of Refunds")
+    return items, data.get("has_more") is True

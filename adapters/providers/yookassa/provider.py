@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import anyio
 import httpx
@@ -25,9 +25,12 @@ from application.ports import (
     ProviderPayment,
     ProviderProfile,
     ProviderRefund,
+    RefundLookup,
     RefundRequest,
 )
+from domain.money import Money
 from domain.payment import PaymentMethod
+from domain.refund import RefundStatus
 from domain.seller_route import SellerRoute
 
 from adapters.providers.yookassa import wire
@@ -43,6 +46,10 @@ SECRET_KEY = "secret_key"  # the route credential; the route's merchant_account 
 # otherwise leave a payment we can never look up (we would not know its YooKassa id).
 MAX_ATTEMPTS = 3
 RETRY_PAUSES = (0.2, 0.5)  # seconds before the 2nd and 3rd attempt, unless YooKassa advises otherwise
+# How long YooKassa honours an Idempotence-Key (24 h), less a margin for clocks and a call in flight.
+IDEMPOTENCE_KEY_LIFETIME = timedelta(hours=23)
+REFUND_PAGE = 100  # YooKassa's largest list page
+MAX_REFUND_PAGES = 10
 
 _T = TypeVar("_T")
 Sleep = Callable[[float], Awaitable[None]]
@@ -64,6 +71,7 @@ class YooKassaProvider:
                 Capability.CANCEL,
                 Capability.PARTIAL_REFUND,
                 Capability.WEBHOOKS,
+                Capability.REFUND_LOOKUP,
             }
         ),
         currencies=frozenset({CURRENCY}),
@@ -158,25 +166,74 @@ class YooKassaProvider:
             )
         if request.amount.currency != CURRENCY or not request.amount.is_positive():
             raise ProviderDeclined("invalid_amount", f"a YooKassa refund is a positive amount in {CURRENCY}")
-        refund = await self._call(
-            "refund", "POST", "/refunds", request.route, wire.read_refund,
-            body=wire.refund_body(payment_id=request.external_id, amount=request.amount),
-            idempotency_key=request.idempotency_key,
+        refund = await self._create_refund(
+            request.route, request.external_id, request.amount, request.refund_id, request.idempotency_key
         )
-        if refund.payment_id is not None and refund.payment_id != request.external_id:
-            raise ProviderUnavailable(f"yookassa refund {refund.id}: the answer is about another payment")
-        if refund.status == wire.CANCELED:
-            reason = refund.cancellation or "no reason given"
-            raise ProviderDeclined("refund_canceled", f"YooKassa cancelled refund {refund.id}: {reason}")
-        if refund.status != wire.SUCCEEDED:
-            # Some payment methods refund asynchronously; until YooKassa says succeeded, the money's
-            # way back is not certain, and the reservation must stay.
-            raise ProviderUnavailable(f"yookassa refund {refund.id} is {refund.status}, not succeeded yet")
-        if refund.amount is not None and refund.amount != request.amount:
-            logger.warning(
-                "yookassa refund %s of %s answered amount %s", refund.id, request.amount, refund.amount,
+        if refund.outcome is RefundStatus.FAILED:
+            raise ProviderDeclined("refund_canceled", _cancelled(refund))
+        # `pending`: some payment methods refund asynchronously. YooKassa's documented answer is to
+        # wait for `refund.succeeded` or GET the refund; until then the reservation stays.
+        return _provider_refund(refund)
+
+    async def fetch_refund(self, lookup: RefundLookup) -> ProviderRefund | None:
+        """By its id; without one (the create's answer was lost) among the payment's refunds, by our id.
+
+        Not among them while the Idempotence-Key is still honoured: the create is repeated under the
+        same key, which YooKassa answers with the refund it made, or makes the one it never made —
+        never a second. Past that, a refund YooKassa does not list does not exist.
+        """
+        if lookup.external_id is not None:
+            found = await self._call(
+                "refund_status", "GET", f"/refunds/{_path_id(lookup.external_id)}", lookup.route, wire.read_refund
             )
-        return ProviderRefund(external_id=refund.id)
+            if found.id != lookup.external_id:
+                raise ProviderUnavailable(f"yookassa refund_status: the answer is about another refund ({found.id})")
+            return _provider_refund(found)
+        listed = await self._find_refund(lookup)
+        if listed is not None:
+            return _provider_refund(listed)
+        if lookup.asked_at - lookup.created_at >= IDEMPOTENCE_KEY_LIFETIME:
+            return None
+        try:
+            retried = await self._create_refund(
+                lookup.route, lookup.payment_external_id, lookup.amount, lookup.refund_id, lookup.idempotency_key
+            )
+        except ProviderDeclined as declined:
+            # A definite no to the refund itself (the payment cannot be refunded): nothing was made.
+            return ProviderRefund(
+                None, status=RefundStatus.FAILED, failure_code=declined.code, failure_reason=declined.message
+            )
+        return _provider_refund(retried)
+
+    async def _create_refund(
+        self, route: SellerRoute, payment_external_id: str, amount: Money, refund_id: str, idempotency_key: str
+    ) -> wire.RefundObject:
+        refund = await self._call(
+            "refund", "POST", "/refunds", route, wire.read_refund,
+            body=wire.refund_body(payment_id=payment_external_id, amount=amount, refund_id=refund_id),
+            idempotency_key=idempotency_key,
+        )
+        if refund.payment_id is not None and refund.payment_id != payment_external_id:
+            raise ProviderUnavailable(f"yookassa refund {refund.id}: the answer is about another payment")
+        if refund.amount is not None and refund.amount != amount:
+            logger.warning("yookassa refund %s of %s answered amount %s", refund.id, amount, refund.amount)
+        return refund
+
+    async def _find_refund(self, lookup: RefundLookup) -> wire.RefundObject | None:
+        """Our refund among the payment's (`GET /refunds?payment_id=`), page by page."""
+        query = {"payment_id": _path_id(lookup.payment_external_id), "limit": str(REFUND_PAGE)}
+        for _ in range(MAX_REFUND_PAGES):
+            page = await self._call(
+                "refund_status", "GET", f"/refunds?{urlencode(query)}", lookup.route, wire.read_refund_list
+            )
+            for refund in page.items:
+                ours = refund.paygate_refund_id == lookup.refund_id
+                if ours and refund.payment_id in (None, lookup.payment_external_id):
+                    return refund
+            if page.next_cursor is None:
+                return None
+            query["cursor"] = page.next_cursor
+        raise ProviderUnavailable("yookassa refund_status: too many refunds to search for ours")
 
     # --- One operation, over one or more attempts ----------------------------------------------------
 
@@ -300,6 +357,21 @@ def _provider_payment(found: wire.PaymentObject) -> ProviderPayment:
         failure_reason=f"canceled: {found.cancellation}" if found.cancellation else None,
         amount=found.amount,
     )
+
+
+def _provider_refund(refund: wire.RefundObject) -> ProviderRefund:
+    failed = refund.outcome is RefundStatus.FAILED
+    return ProviderRefund(
+        external_id=refund.id,
+        status=refund.outcome,
+        provider_status=refund.status,
+        failure_code="refund_canceled" if failed else None,
+        failure_reason=_cancelled(refund) if failed else None,
+    )
+
+
+def _cancelled(refund: wire.RefundObject) -> str:
+    return f"YooKassa cancelled refund {refund.id}: {refund.cancellation or 'no reason given'}"
 
 
 def _path_id(external_id: str) -> str:

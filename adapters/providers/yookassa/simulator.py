@@ -3,7 +3,9 @@
 API, as api.yookassa.ru serves it (Basic auth `shop_id:secret_key` checked per shop, `Idempotence-Key`
 required on every POST, the same key answering the same result for 24 h):
 `POST /v3/payments`, `GET /v3/payments/{id}`, `POST /v3/payments/{id}/capture`,
-`POST /v3/payments/{id}/cancel`, `POST /v3/refunds`, `GET /v3/refunds/{id}`.
+`POST /v3/payments/{id}/cancel`, `POST /v3/refunds`, `GET /v3/refunds/{id}`, `GET /v3/refunds?payment_id=`.
+A refund answers `succeeded`, or `pending` with the `refund_status` knob until `POST /refunds/{id}/succeed`
+(which notifies `refund.succeeded` with the refund object) or `/fail` (cancelled; no notification).
 
 The customer's side: `GET /checkout/{id}` is the confirmation_url page; `POST /payments/{id}/pay`,
 `/decline` (`{"reason", "party"}`) and `/expire` act for the customer or YooKassa, and then send the
@@ -50,7 +52,10 @@ from adapters.providers.simulation import (
 )
 from adapters.providers.yookassa import wire
 
-OPERATIONS = ("create", "status", "capture", "cancel", "refund", "refund_status")
+OPERATIONS = ("create", "status", "capture", "cancel", "refund", "refund_status", "list_refunds")
+# A new refund's status: YooKassa answers `pending` for methods that refund asynchronously, and
+# later settles it (`POST /refunds/{id}/succeed|fail`; only `refund.succeeded` is notified).
+REFUND_STATUSES = (wire.SUCCEEDED, wire.PENDING)
 FAULTS = ("none", "timeout", "http_500", "http_202")
 IDEMPOTENCE_TTL = timedelta(hours=24)
 # A card payment waits for capture for up to 7 days before YooKassa cancels it (expired_on_capture).
@@ -101,6 +106,7 @@ class Knobs:
     # The address notifications claim to come from, as `X-Forwarded-For`: YooKassa seen through a
     # reverse proxy, which is how a local test makes them come from YooKassa's networks.
     notification_source: str | None = attrs.field(default=None, validator=_check_optional_text)
+    refund_status: str = attrs.field(default=wire.SUCCEEDED, validator=one_of(REFUND_STATUSES))
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -111,6 +117,7 @@ class Knobs:
             "retry_after_ms": self.retry_after_ms,
             "notification_url": self.notification_url,
             "notification_source": self.notification_source,
+            "refund_status": self.refund_status,
         }
 
 
@@ -162,15 +169,25 @@ class SimulatedRefund:
     amount: Decimal
     currency: str
     created_at: datetime
+    status: str = wire.SUCCEEDED
+    metadata: dict[str, str] = attrs.field(factory=dict)
+    cancellation: tuple[str, str] | None = None  # (party, reason)
 
     def api_json(self) -> dict[str, Any]:
-        return {
+        """The refund object as YooKassa's API returns it (the SDK's RefundResponse)."""
+        document: dict[str, Any] = {
             "id": self.id,
             "payment_id": self.payment_id,
-            "status": wire.SUCCEEDED,
+            "status": self.status,
             "created_at": _iso(self.created_at),
             "amount": {"value": _money_text(self.amount), "currency": self.currency},
         }
+        if self.metadata:
+            document["metadata"] = dict(self.metadata)
+        if self.cancellation is not None:
+            party, reason = self.cancellation
+            document["cancellation_details"] = {"party": party, "reason": reason}
+        return document
 
 
 @attrs.define
@@ -194,7 +211,8 @@ class SimulatedPayment:
 
     @property
     def refunded(self) -> Decimal:
-        return sum((r.amount for r in self.refunds), Decimal(0))
+        """Refunded or on its way back: a cancelled refund gives its amount back to refund."""
+        return sum((r.amount for r in self.refunds if r.status != wire.CANCELED), Decimal(0))
 
     def api_json(self) -> dict[str, Any]:
         """The payment object as YooKassa's API returns it."""
@@ -461,13 +479,46 @@ class YooKassaSimulatorState:
                 raise _invalid("The refund currency differs from the payment's", "amount.currency")
             if amount > payment.amount - payment.refunded:
                 raise _invalid("The refund amount exceeds what remains to refund", "amount.value")
+            metadata = body.get("metadata")
             refund = SimulatedRefund(
                 id=self._new_id("0015"), payment_id=payment_id, amount=amount, currency=currency,
-                created_at=self._clock(),
+                created_at=self._clock(), status=self._knobs.refund_status,
+                metadata={str(k): str(v) for k, v in metadata.items()} if isinstance(metadata, dict) else {},
             )
             payment.refunds.append(refund)
             self._refunds[refund.id] = refund
             return refund.api_json()
+
+    def list_refunds(self, shop_id: str, query: Mapping[str, str]) -> dict[str, Any]:
+        """`GET /v3/refunds`: this shop's refunds, newest first, filtered by `payment_id`, `cursor` paging."""
+        limit = int(query["limit"]) if query.get("limit", "").isdigit() else 10
+        if not 1 <= limit <= 100:
+            raise _invalid("limit must be from 1 to 100", "limit")
+        with self._lock:
+            found = [
+                r for r in reversed(self._refunds.values())
+                if self._payments[r.payment_id].shop_id == shop_id
+                and query.get("payment_id") in (None, r.payment_id)
+            ]
+            start = int(query["cursor"]) if query.get("cursor", "").isdigit() else 0
+            page = found[start:start + limit]
+            document: dict[str, Any] = {"type": "list", "items": [r.api_json() for r in page]}
+            if start + limit < len(found):
+                document["next_cursor"] = str(start + limit)
+            return document
+
+    def settle_refund(self, refund_id: str, *, succeed: bool) -> SimulatedRefund:
+        """A pending refund's final word: the money went back, or the refund network refused it."""
+        with self._lock:
+            refund = self._refunds.get(refund_id)
+            if refund is None:
+                raise UnknownPayment(refund_id)
+            if refund.status != wire.PENDING:
+                raise WrongStatus(f"refund {refund_id} is {refund.status}")
+            refund.status = wire.SUCCEEDED if succeed else wire.CANCELED
+            if not succeed:
+                refund.cancellation = ("refund_network", "general_decline")
+            return attrs.evolve(refund, metadata=dict(refund.metadata))
 
     def get_refund(self, shop_id: str, refund_id: str) -> dict[str, Any]:
         with self._lock:
@@ -538,8 +589,16 @@ class YooKassaSimulatorState:
             return [self._copy(p) for p in self._payments.values()]
 
     def notification(self, payment_id: str, event: str | None = None) -> dict[str, Any]:
-        """The notification YooKassa would send about the payment now (or the `event` asked for)."""
+        """The notification YooKassa would send about the payment now (or the `event` asked for).
+
+        A `refund.*` event names a refund id in `payment_id`, and carries the refund object.
+        """
         with self._lock:
+            if event is not None and event.startswith(wire.REFUND_EVENT_PREFIX):
+                refund = self._refunds.get(payment_id)
+                if refund is None:
+                    raise UnknownPayment(payment_id)
+                return {"type": wire.NOTIFICATION, "event": event, "object": refund.api_json()}
             payment = self._payments.get(payment_id)
             if payment is None:
                 raise UnknownPayment(payment_id)
@@ -611,6 +670,8 @@ def create_yookassa_simulator(*, state: YooKassaSimulatorState | None = None) ->
             Route("/v3/payments/{payment_id}/capture", endpoints.capture, methods=["POST"]),
             Route("/v3/payments/{payment_id}/cancel", endpoints.cancel, methods=["POST"]),
             Route("/v3/refunds", endpoints.refund, methods=["POST"]),
+            Route("/v3/refunds", endpoints.list_refunds, methods=["GET"]),
+            Route("/refunds/{refund_id}/{action}", endpoints.settle_refund, methods=["POST"]),
             Route("/v3/refunds/{refund_id}", endpoints.get_refund, methods=["GET"]),
             Route("/checkout/{payment_id}", endpoints.checkout_page, methods=["GET"], name="checkout"),
             Route("/checkout/{payment_id}", endpoints.checkout_answer, methods=["POST"]),
@@ -664,6 +725,32 @@ class _Endpoints:
 
     async def refund(self, request: Request) -> Response:
         return await self._serve(request, "refund", self.state.refund, post=True)
+
+    async def list_refunds(self, request: Request) -> Response:
+        query = dict(request.query_params)
+        return await self._serve(request, "list_refunds", lambda shop_id, _body: self.state.list_refunds(shop_id, query))
+
+    async def settle_refund(self, request: Request) -> Response:
+        """A pending refund succeeds (and `refund.succeeded` is notified unless `{"notify": false}`; `url` and
+    `source` as for `/notify`) or fails (YooKassa has no notification for that)."""
+        action = request.path_params["action"]
+        if action not in ("succeed", "fail"):
+            return JSONResponse({"error": f"unknown action {action}"}, 404)
+        options = await _json_or_empty(request)
+        if options is None:
+            return JSONResponse({"error": "the body must be a JSON object"}, 400)
+        try:
+            refund = self.state.settle_refund(request.path_params["refund_id"], succeed=action == "succeed")
+        except UnknownPayment:
+            return JSONResponse({"error": "no such refund"}, 404)
+        except WrongStatus as wrong:
+            return JSONResponse({"error": str(wrong)}, 409)
+        delivered = None
+        if action == "succeed" and options.get("notify", True):
+            delivered = await self._deliver(
+                refund.id, event="refund.succeeded", url=options.get("url"), source=options.get("source")
+            )
+        return JSONResponse({"refund": refund.api_json(), "notification": delivered})
 
     async def get_refund(self, request: Request) -> Response:
         refund_id = request.path_params["refund_id"]

@@ -19,6 +19,7 @@ import attrs
 from domain.errors import DomainError
 from domain.money import CURRENCY_EXPONENTS, Money
 from domain.payment import PaymentStatus
+from domain.refund import RefundStatus
 
 NAME = "yookassa"  # the provider's name in routes, payments and notices
 
@@ -35,6 +36,7 @@ MAX_MESSAGE_CHARS = 500
 PAYMENT_ID_KEY = "paygate_payment_id"
 ORDER_ID_KEY = "paygate_order_id"
 CUSTOMER_ID_KEY = "paygate_customer_id"
+REFUND_ID_KEY = "paygate_refund_id"  # on each refund: finds it again when the create's answer was lost
 RESERVED_PREFIX = "paygate_"
 
 # Payment and refund ids look like `2d9c7e6b-000f-5000-9000-1b68e7b15f3f`. They become URL path
@@ -57,6 +59,7 @@ _OUTCOMES = {
 
 NOTIFICATION = "notification"
 PAYMENT_EVENT_PREFIX = "payment."
+REFUND_EVENT_PREFIX = "refund."
 
 
 def payment_status(status: str) -> PaymentStatus:
@@ -150,8 +153,17 @@ def capture_body(amount: Money) -> dict[str, Any]:
     return {"amount": amount_json(amount)}
 
 
-def refund_body(*, payment_id: str, amount: Money) -> dict[str, Any]:
-    return {"payment_id": payment_id, "amount": amount_json(amount)}
+def refund_body(*, payment_id: str, amount: Money, refund_id: str) -> dict[str, Any]:
+    return {"payment_id": payment_id, "amount": amount_json(amount), "metadata": {REFUND_ID_KEY: refund_id}}
+
+
+# A refund's statuses (the SDK's RefundStatus): pending until YooKassa's final word.
+_REFUND_OUTCOMES = {PENDING: RefundStatus.PENDING, SUCCEEDED: RefundStatus.SUCCEEDED, CANCELED: RefundStatus.FAILED}
+
+
+def refund_status(status: str) -> RefundStatus:
+    """Our state for a YooKassa refund status; anything unrecognised stays pending (never guess)."""
+    return _REFUND_OUTCOMES.get(status, RefundStatus.PENDING)
 
 
 def _metadata(
@@ -213,6 +225,11 @@ class RefundObject:
     status: str
     amount: Money | None
     cancellation: Cancellation | None = None
+    paygate_refund_id: str | None = None  # our id, from the refund's metadata
+
+    @property
+    def outcome(self) -> RefundStatus:
+        return refund_status(self.status)
 
 
 def read_payment(http_status: int, body: bytes) -> PaymentObject:
@@ -234,18 +251,43 @@ def read_payment(http_status: int, body: bytes) -> PaymentObject:
 
 
 def read_refund(http_status: int, body: bytes) -> RefundObject:
+    return _refund_object(_answer(http_status, body))
+
+
+@attrs.frozen
+class RefundPage:
+    items: tuple[RefundObject, ...]
+    next_cursor: str | None
+
+
+def read_refund_list(http_status: int, body: bytes) -> RefundPage:
+    """`GET /refunds`: `{"type": "list", "items": [...], "next_cursor": ...}`, newest first."""
     document = _answer(http_status, body)
+    items = document.get("items")
+    if document.get("type") != "list" or not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise OutcomeUnknown("the answer is not a list of refunds")
+    cursor = document.get("next_cursor")
+    return RefundPage(
+        items=tuple(_refund_object(item) for item in items),
+        next_cursor=cursor if isinstance(cursor, str) and cursor else None,
+    )
+
+
+def _refund_object(document: dict[str, Any]) -> RefundObject:
     refund_id = document.get("id")
     status = document.get("status")
     if not is_object_id(refund_id) or not isinstance(status, str) or not status:
         raise OutcomeUnknown("the answer is not a refund (no readable id and status)")
     payment_id = document.get("payment_id")
+    metadata = document.get("metadata")
+    ours = metadata.get(REFUND_ID_KEY) if isinstance(metadata, dict) else None
     return RefundObject(
         id=refund_id,
         payment_id=payment_id if isinstance(payment_id, str) else None,
         status=status,
         amount=read_amount(document.get("amount")),
         cancellation=_cancellation(document.get("cancellation_details")),
+        paygate_refund_id=ours if isinstance(ours, str) else None,
     )
 
 
@@ -331,6 +373,10 @@ class Notification:
     @property
     def about_payment(self) -> bool:
         return self.event.startswith(PAYMENT_EVENT_PREFIX)
+
+    @property
+    def about_refund(self) -> bool:
+        return self.event.startswith(REFUND_EVENT_PREFIX)
 
 
 @attrs.define(str=False)

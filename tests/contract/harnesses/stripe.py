@@ -47,6 +47,15 @@ class StripeHarness:
     async def next_call_times_out(self) -> None:
         self.state.set_knobs(fault="timeout", fault_count=1)
 
+    async def refunds_stay_pending(self) -> None:
+        self.state.set_knobs(refund_status="pending")
+
+    async def settle_refund(self, refund_external_id: str, *, succeed: bool) -> None:
+        self.state.settle_refund(refund_external_id, succeed=succeed)
+
+    def refunds_held(self, payment_external_id: str) -> int:
+        return len(self.state.refunds_of(payment_external_id))
+
     def requests_seen(self) -> list[SeenRequest]:
         return [SeenRequest(r.method, r.path, dict(r.headers), r.body) for r in self.state.requests]
 
