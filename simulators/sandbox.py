@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from adapters.providers.simulation import check_milliseconds
+from simulators.base import check_milliseconds
 
 # Why a sandbox card is declined: the reasons a real acquirer gives most often.
 FAILURE_REASONS: dict[str, str] = {

@@ -33,8 +33,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.providers.simulation import apply_knob_changes, wait_or_disconnect
-from adapters.providers.stripe.simulator_state import (
+from simulators.base import apply_knob_changes, wait_or_disconnect
+from simulators.stripe.state import (
     Delivery,
     Knobs,
     RecordedRequest,

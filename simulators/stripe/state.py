@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import stripe
 
-from adapters.providers.simulation import check_fault_count, check_milliseconds, next_fault, one_of, operations_among
+from simulators.base import check_fault_count, check_milliseconds, next_fault, one_of, operations_among
 
 OPERATIONS = ("create", "retrieve", "capture", "cancel", "refund", "retrieve_refund", "list_refunds")
 FAULTS = ("none", "timeout", "http_500", "http_502", "http_503")

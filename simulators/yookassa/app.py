@@ -41,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from adapters.providers.simulation import (
+from simulators.base import (
     apply_knob_changes,
     check_fault_count,
     check_milliseconds,
@@ -50,7 +50,7 @@ from adapters.providers.simulation import (
     operations_among,
     wait_or_disconnect,
 )
-from adapters.providers.yookassa import wire
+from simulators.yookassa import wire
 
 OPERATIONS = ("create", "status", "capture", "cancel", "refund", "refund_status", "list_refunds")
 # A new refund's status: YooKassa answers `pending` for methods that refund asynchronously, and

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from adapters.providers.cloudpayments import notifications, wire
 from adapters.providers.cloudpayments.provider import API_SECRET, CloudPaymentsProvider
-from adapters.providers.cloudpayments.simulator_state import CloudPaymentsSimulatorState, OrderClosed
+from simulators.cloudpayments.state import CloudPaymentsSimulatorState, OrderClosed
 from adapters.providers.http_client import build_http_client
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import PaymentAction, PaymentRequest, RefundRequest

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.providers.kaspi_proxy.simulator import KaspiSimulatorState
+from simulators.kaspi import KaspiSimulatorState
 from adapters.providers.kaspi_proxy.wire import KASPI_TIMEZONE
 from tests.support.servers import KaspiSimulatorServer, run_kaspi_simulator
 

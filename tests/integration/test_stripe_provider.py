@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from adapters.providers.http_client import build_http_client
 from adapters.providers.stripe.provider import StripeProvider
-from adapters.providers.stripe.simulator import RecordedRequest
+from simulators.stripe.app import RecordedRequest
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import PaymentAction, PaymentRequest, RefundRequest
 from domain.money import Money

@@ -12,8 +12,8 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from adapters.providers.cloudpayments.provider import API_SECRET, NAME
-from adapters.providers.cloudpayments.simulator import create_cloudpayments_simulator
-from adapters.providers.cloudpayments.simulator_state import CloudPaymentsSimulatorState
+from simulators.cloudpayments.app import create_cloudpayments_simulator
+from simulators.cloudpayments.state import CloudPaymentsSimulatorState
 from domain.seller_route import Credentials, SellerRoute
 from tests.support.servers import serve
 

@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
-from adapters.providers.kaspi_proxy.simulator import KaspiSimulatorState, create_kaspi_simulator
+from simulators.kaspi import KaspiSimulatorState, create_kaspi_simulator
 from adapters.redaction import protect_http_server_loggers
 
 HOST = "127.0.0.1"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import stripe
 
-from adapters.providers.stripe.simulator import SimulatedEvent, signed_event
+from simulators.stripe.app import SimulatedEvent, signed_event
 from adapters.providers.stripe.webhooks import StripeWebhooks, notices_of
 from application.ports import RefundNotice
 from domain.refund import RefundStatus

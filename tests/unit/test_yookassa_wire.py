@@ -12,7 +12,7 @@ from yookassa.domain.request import PaymentRequest as SdkPaymentRequest
 from yookassa.domain.response import PaymentResponse, RefundListResponse, RefundResponse
 
 from adapters.providers.yookassa import wire
-from adapters.providers.yookassa.simulator import YooKassaSimulatorState
+from simulators.yookassa.app import YooKassaSimulatorState
 from domain.money import Money
 from domain.payment import PaymentStatus
 from domain.refund import RefundStatus

@@ -1,4 +1,4 @@
-"""The sandbox provider: the smallest complete `PaymentProvider`, over the in-process sandbox gateway.
+"""The sandbox provider: the smallest complete `PaymentProvider`, over the in-process sandbox gateway (its API: `wire.py`).
 
 What every adapter does, in a few lines each: say what the provider can do (`profile`), map our
 requests to the provider's and its statuses to ours, send our idempotency key on every write, and
@@ -28,8 +28,8 @@ from domain.payment import PaymentMethod, PaymentStatus
 from domain.seller_route import SellerRoute
 
 from adapters.providers.no_refund_lookup import NoRefundLookup
-from adapters.providers.sandbox import simulator
-from adapters.providers.sandbox.simulator import SandboxGateway, SandboxPayment, SandboxRefusal, SandboxUnavailable
+from adapters.providers.sandbox import wire
+from adapters.providers.sandbox.wire import SandboxApi, SandboxPayment, SandboxRefusal, SandboxUnavailable
 
 logger = logging.getLogger("paygate.providers.sandbox")
 
@@ -39,12 +39,12 @@ SECRET_KEY = "secret_key"  # the route credential the sandbox checks, as a real 
 _T = TypeVar("_T")
 
 _OUTCOMES = {
-    simulator.PENDING: PaymentStatus.PENDING,
-    simulator.AUTHORIZED: PaymentStatus.AUTHORIZED,
-    simulator.SUCCEEDED: PaymentStatus.SUCCEEDED,
-    simulator.FAILED: PaymentStatus.FAILED,
-    simulator.CANCELLED: PaymentStatus.CANCELLED,
-    simulator.EXPIRED: PaymentStatus.EXPIRED,
+    wire.PENDING: PaymentStatus.PENDING,
+    wire.AUTHORIZED: PaymentStatus.AUTHORIZED,
+    wire.SUCCEEDED: PaymentStatus.SUCCEEDED,
+    wire.FAILED: PaymentStatus.FAILED,
+    wire.CANCELLED: PaymentStatus.CANCELLED,
+    wire.EXPIRED: PaymentStatus.EXPIRED,
 }
 
 
@@ -64,10 +64,10 @@ class SandboxProvider(NoRefundLookup):
         currencies=frozenset({"KZT", "RUB", "USD", "EUR"}),
         default_method=PaymentMethod.CARD,
         credential_names=(SECRET_KEY,),
-        payment_lifetime=simulator.PAYMENT_LIFETIME,
+        payment_lifetime=wire.PAYMENT_LIFETIME,
     )
 
-    def __init__(self, *, gateway: SandboxGateway, timeout: float = 5.0) -> None:
+    def __init__(self, *, gateway: SandboxApi, timeout: float = 5.0) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         self._gateway = gateway
@@ -88,7 +88,7 @@ class SandboxProvider(NoRefundLookup):
                 manual_capture=request.manual_capture,
                 description=request.description,
                 idempotency_key=request.idempotency_key,
-                outcome=request.metadata.get(simulator.OUTCOME_METADATA_KEY),
+                outcome=request.metadata.get(wire.OUTCOME_METADATA_KEY),
             ),
         )
         return _payment(payment)

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import attrs
 
 from adapters.providers.cloudpayments.provider import CloudPaymentsProvider
-from adapters.providers.cloudpayments.simulator_state import CloudPaymentsSimulatorState
+from simulators.cloudpayments.state import CloudPaymentsSimulatorState
 from adapters.providers.http_client import build_http_client
 from application.ports import PaymentProvider
 from domain.money import Money

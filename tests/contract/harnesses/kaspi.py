@@ -11,7 +11,7 @@ import attrs
 
 from adapters.providers.http_client import build_plain_http_client
 from adapters.providers.kaspi_proxy.provider import DEVICE_TOKEN, KaspiProxyProvider
-from adapters.providers.kaspi_proxy.simulator import KaspiSimulatorState
+from simulators.kaspi import KaspiSimulatorState
 from application.ports import PaymentProvider
 from domain.money import Money
 from domain.payment import PaymentMethod

@@ -1,4 +1,5 @@
-"""The sandbox provider in the contract suite: the adapter on its in-process gateway."""
+"""The sandbox provider in the contract suite: the adapter on its in-process gateway (through
+config/simulators.py's `SandboxClient`, as the gateway process wires it)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from datetime import UTC, datetime
 import attrs
 
 from adapters.providers.sandbox.provider import SECRET_KEY, SandboxProvider
-from adapters.providers.sandbox.simulator import SandboxGateway
+from config.simulators import SandboxClient
+from simulators.sandbox import SandboxGateway
 from application.ports import PaymentProvider
 from domain.money import Money
 from domain.payment import PaymentMethod
@@ -68,4 +70,4 @@ async def harness() -> AsyncIterator[ProviderHarness]:
         created_at=now,
         updated_at=now,
     )
-    yield SandboxHarness(gateway=gateway, provider=SandboxProvider(gateway=gateway, timeout=TIMEOUT), route=route)
+    yield SandboxHarness(gateway=gateway, provider=SandboxProvider(gateway=SandboxClient(gateway), timeout=TIMEOUT), route=route)

@@ -10,7 +10,7 @@ import attrs
 
 from adapters.providers.http_client import build_http_client
 from adapters.providers.stripe.provider import StripeProvider
-from adapters.providers.stripe.simulator import StripeSimulatorState
+from simulators.stripe.app import StripeSimulatorState
 from domain.money import Money
 from domain.payment import PaymentMethod
 from domain.seller_route import Credentials, SellerRoute

@@ -10,7 +10,7 @@ import attrs
 
 from adapters.providers.http_client import build_http_client
 from adapters.providers.yookassa.provider import SECRET_KEY, YooKassaProvider
-from adapters.providers.yookassa.simulator import YooKassaSimulatorState
+from simulators.yookassa.app import YooKassaSimulatorState
 from domain.money import Money
 from domain.payment import PaymentMethod
 from domain.seller_route import Credentials, SellerRoute
