@@ -326,6 +326,7 @@ class Container(containers.DeclarativeContainer):
     )
 
     # Outgoing webhooks and the broker: the dispatcher (`paygate poll`, `paygate dispatch`).
+    webhook_host_resolver = providers.Singleton(SystemHostResolver, timeout=settings.provided.webhook_timeout_seconds)
     webhook_targets = providers.Singleton(
         WebhookTargets,
         rules=providers.Singleton(
@@ -333,7 +334,7 @@ class Container(containers.DeclarativeContainer):
             allow_http=settings.provided.webhook_allow_http,
             allowed_networks=settings.provided.webhook_allowed_networks,
         ),
-        resolver=providers.Singleton(SystemHostResolver, timeout=settings.provided.webhook_timeout_seconds),
+        resolver=webhook_host_resolver,
     )
     webhook_http_client = providers.Resource(_webhook_http_client, timeout=settings.provided.webhook_timeout_seconds)
     webhook_sender = providers.Singleton(
@@ -352,6 +353,7 @@ class Container(containers.DeclarativeContainer):
         publisher=event_publisher,
         clock=clock,
         ids=ids,
+        batch_size=settings.provided.poll_batch_size,
         concurrency=settings.provided.webhook_concurrency,
     )
     manage_webhooks = providers.Singleton(ManageWebhooks, uow=uow, clock=clock, ids=ids, targets=webhook_targets)

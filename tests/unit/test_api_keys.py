@@ -13,7 +13,7 @@ from application.errors import ApiKeyNotFound
 from application.ports import Scope
 from domain.errors import InvalidValue
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import OTHER_SHOP, SHOP, START
 
 pytestmark = pytest.mark.anyio

@@ -12,7 +12,8 @@ from application.api_keys import ApiKeys
 from application.manage_routes import ManageRoutes, RouteChange
 from domain.seller_route import SellerRoute
 
-from tests.fakes import InMemoryGateway, InMemoryRouteStore
+from tests.fakes import InMemoryRouteStore
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import OTHER_SHOP, SHOP
 
 pytestmark = pytest.mark.anyio

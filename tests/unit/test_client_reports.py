@@ -14,7 +14,7 @@ from domain.errors import IllegalTransition, InvalidValue
 from domain.money import Money
 from domain.payment import Payment, PaymentStatus
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import OTHER_SHOP, SHOP, SHOP_BIN, START
 
 pytestmark = pytest.mark.anyio

@@ -29,7 +29,8 @@ from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
 from domain.seller_route import SellerRoute
 
-from tests.fakes import InMemoryGateway, InMemoryRouteStore
+from tests.fakes import InMemoryRouteStore
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import OTHER_SHOP, SHOP, SHOP_BIN, START
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,7 @@ from domain.money import Money
 from domain.payment import Payment, PaymentStatus
 from domain.webhooks import RETRY_DELAYS, DeliveryStatus, WebhookSubscription
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import SHOP, START
 
 pytestmark = pytest.mark.anyio

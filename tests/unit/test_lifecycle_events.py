@@ -17,7 +17,7 @@ from domain.money import Money
 from domain.payment import PaymentMethod, PaymentStatus
 from domain.polling import PaymentCheck
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 from tests.fakes.outbox import InMemoryPaymentCheckRepository
 from tests.unit.conftest import SHOP, START
 

@@ -17,7 +17,7 @@ from domain.errors import InvalidValue
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import SHOP
 
 pytestmark = pytest.mark.anyio

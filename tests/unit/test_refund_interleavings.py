@@ -37,7 +37,8 @@ from domain.money import Money
 from domain.payment import PaymentStatus
 from domain.refund import RefundStatus
 
-from tests.fakes import FakeProvider, InMemoryGateway
+from tests.fakes import FakeProvider
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import SHOP, SHOP_BIN, START
 
 PAID = 10_000  # tiyn

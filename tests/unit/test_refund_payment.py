@@ -24,7 +24,7 @@ from domain.money import Money
 from domain.payment import Payment, PaymentStatus
 from domain.refund import RefundStatus
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import OTHER_SHOP, SHOP, SHOP_BIN, START
 
 pytestmark = pytest.mark.anyio

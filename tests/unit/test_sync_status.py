@@ -12,7 +12,7 @@ from domain.audit import Outcome
 from domain.money import Money
 from domain.payment import Payment, PaymentStatus
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import SHOP, SHOP_BIN
 
 pytestmark = pytest.mark.anyio

@@ -9,7 +9,7 @@ import pytest
 from application.webhook_targets import WebhookTargets
 from domain.webhook_targets import WebhookTargetRefused, WebhookTargetRules, literal_address
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 from tests.fakes.notifications import StaticHostResolver
 
 pytestmark = pytest.mark.anyio
