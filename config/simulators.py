@@ -16,12 +16,15 @@ from starlette.routing import Mount
 
 from adapters.providers.sandbox import wire as sandbox_wire
 from adapters.redaction import protect_http_server_loggers
+
 from config.settings import Settings
+
 from simulators import sandbox
 from simulators.cloudpayments.app import create_cloudpayments_simulator
 from simulators.cloudpayments.state import CloudPaymentsSimulatorState
 from simulators.kaspi import KaspiSimulatorState, create_kaspi_simulator
-from simulators.stripe.app import StripeSimulatorState, create_stripe_simulator
+from simulators.stripe.app import create_stripe_simulator
+from simulators.stripe.state import StripeSimulatorState
 from simulators.yookassa.app import YooKassaSimulatorState, create_yookassa_simulator
 
 _T = TypeVar("_T")
@@ -102,7 +105,9 @@ class Simulators(containers.DeclarativeContainer):
         webhook_url=settings.provided.stripe_simulator_webhook_url,
         webhook_secret=settings.provided.stripe_webhook_secrets[0],
     )
-    stripe = providers.Singleton(create_stripe_simulator, secret_key=settings.provided.stripe_secret_key, state=stripe_state)
+    stripe = providers.Singleton(
+        create_stripe_simulator, secret_key=settings.provided.stripe_secret_key, state=stripe_state
+    )
     cloudpayments_state = providers.Singleton(_cloudpayments_simulator_state, settings.provided.port)
     cloudpayments = providers.Singleton(create_cloudpayments_simulator, state=cloudpayments_state)
 

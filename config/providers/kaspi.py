@@ -8,6 +8,7 @@ from dependency_injector import containers, providers
 from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
 from adapters.providers.kaspi_proxy.provider import KaspiProxyProvider
 from adapters.throttle import TokenBucketThrottle
+
 from config.providers.resources import if_enabled, plain_http_client
 from config.settings import Settings
 

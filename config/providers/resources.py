@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 
+from application.ports import PaymentProvider
+
 from adapters.providers.aiohttp_transport import PlainHttpClient
 from adapters.providers.http_client import build_http_client, build_plain_http_client
-from application.ports import PaymentProvider
 
 
 async def plain_http_client() -> AsyncIterator[PlainHttpClient]:

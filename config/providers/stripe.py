@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from dependency_injector import containers, providers
 
+from application.ports import Clock
+
 from adapters.providers.stripe.provider import StripeProvider
 from adapters.providers.stripe.webhooks import StripeWebhooks
+
 from config.providers.resources import http_client, if_enabled
 from config.settings import Settings
 
 
 class StripeWiring(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
-    clock = providers.Dependency()  # the Clock port
+    clock: providers.Dependency[Clock] = providers.Dependency()
 
     http_client = providers.Resource(http_client, timeout=settings.provided.stripe_timeout_seconds)
     adapter = providers.Singleton(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from adapters.providers.yookassa.provider import YooKassaProvider
+
 from config.providers.resources import http_client, if_enabled
 from config.settings import Settings
 

@@ -37,24 +37,24 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from simulators.base import apply_knob_changes, wait_or_disconnect
 from simulators.cloudpayments import wire
 from simulators.cloudpayments.state import (
     APPROVED,
     INSUFFICIENT_FUNDS,
     ORDER_OPEN,
     REJECTED_BY_MERCHANT,
+    TEST_CARD_EXPIRY,
     Attempt,
     CloudPaymentsSimulatorState,
     Delivery,
     Knobs,
     OrderClosed,
-    TEST_CARD_EXPIRY,
     RecordedRequest,
-    Site,
     SimulatedTransaction,
+    Site,
     UnknownOrder,
 )
-from simulators.base import apply_knob_changes, wait_or_disconnect
 
 _PATHS = {
     "/orders/create": "create",

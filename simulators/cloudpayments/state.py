@@ -13,8 +13,8 @@ from typing import Any
 
 import attrs
 
-from simulators.cloudpayments import wire
 from simulators.base import check_fault_count, check_milliseconds, next_fault, one_of, operations_among
+from simulators.cloudpayments import wire
 
 OPERATIONS = ("create", "cancel_order", "find", "refund", "confirm", "void")
 FAULTS = ("none", "timeout", "http_500", "http_502", "garbage")

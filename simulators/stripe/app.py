@@ -39,9 +39,9 @@ from simulators.stripe.state import (
     Knobs,
     RecordedRequest,
     SimulatedEvent,
+    StoredAnswer,
     StripeFailure,
     StripeSimulatorState,
-    StoredAnswer,
     new_id,
     signed_event,
 )

@@ -8,12 +8,14 @@ from datetime import datetime, timedelta
 
 from dependency_injector import providers
 
-from application.providers import ProviderDirectory
-from config.container import Container, build_container
-from config.settings import Settings
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
 from domain.seller_route import Credentials, SellerRoute
+
+from application.providers import ProviderDirectory
+
+from config.container import Container, build_container
+from config.settings import Settings
 
 from tests.fakes.api_keys import InMemoryApiKeyStore
 from tests.fakes.database import InMemoryDatabase

@@ -8,17 +8,18 @@ from datetime import timedelta
 import attrs
 import pytest
 
-from application.create_payment import CreatePaymentCommand
-from application.errors import PaymentDeclined, ProviderDeclined, ProviderOutcomeUnknown, ProviderUnavailable
-from application.ports import ProviderPayment, ProviderRefund
-from application.refund_payment import RefundCommand
 from domain.events import Event, EventType
 from domain.money import Money
 from domain.payment import PaymentMethod, PaymentStatus
 from domain.polling import PaymentCheck
 
-from tests.support.core import InMemoryGateway
+from application.create_payment import CreatePaymentCommand
+from application.errors import PaymentDeclined, ProviderDeclined, ProviderOutcomeUnknown, ProviderUnavailable
+from application.ports import ProviderPayment, ProviderRefund
+from application.refund_payment import RefundCommand
+
 from tests.fakes.outbox import InMemoryPaymentCheckRepository
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import SHOP, START
 
 pytestmark = pytest.mark.anyio

@@ -6,11 +6,12 @@ import ipaddress
 
 import pytest
 
-from application.webhook_targets import WebhookTargets
 from domain.webhook_targets import WebhookTargetRefused, WebhookTargetRules, literal_address
 
-from tests.support.core import InMemoryGateway
+from application.webhook_targets import WebhookTargets
+
 from tests.fakes.notifications import StaticHostResolver
+from tests.support.core import InMemoryGateway
 
 pytestmark = pytest.mark.anyio
 

@@ -1,9 +1,10 @@
-"""The sandbox provider: the smallest complete `PaymentProvider`, over the in-process sandbox gateway (its API: `wire.py`).
+"""The sandbox provider: the smallest complete `PaymentProvider`, over the in-process sandbox gateway.
 
 What every adapter does, in a few lines each: say what the provider can do (`profile`), map our
 requests to the provider's and its statuses to ours, send our idempotency key on every write, and
 translate every failure into `ProviderDeclined` (a definite no) or `ProviderUnavailable` (unknown:
 here, no answer within the timeout). Nothing secret reaches a log line or an error message.
+The sandbox's API is declared in `wire.py`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 import anyio
+
+from domain.payment import PaymentMethod, PaymentStatus
+from domain.seller_route import SellerRoute
 
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
@@ -24,8 +28,6 @@ from application.ports import (
     ProviderRefund,
     RefundRequest,
 )
-from domain.payment import PaymentMethod, PaymentStatus
-from domain.seller_route import SellerRoute
 
 from adapters.providers.no_refund_lookup import NoRefundLookup
 from adapters.providers.sandbox import wire
