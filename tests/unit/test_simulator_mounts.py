@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from adapters.providers.sandbox import wire
+
 from config.settings import SIMULATOR, Settings
 from config.simulators import SandboxClient, Simulators, simulator_mounts
+
 from simulators.sandbox import SandboxGateway
 
 pytestmark = pytest.mark.anyio
