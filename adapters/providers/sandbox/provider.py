@@ -15,9 +15,6 @@ from typing import TypeVar
 
 import anyio
 
-from domain.payment import PaymentMethod, PaymentStatus
-from domain.seller_route import SellerRoute
-
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
     Capability,
@@ -28,6 +25,8 @@ from application.ports import (
     ProviderRefund,
     RefundRequest,
 )
+from domain.payment import PaymentMethod, PaymentStatus
+from domain.seller_route import SellerRoute
 
 from adapters.providers.no_refund_lookup import NoRefundLookup
 from adapters.providers.sandbox import wire
