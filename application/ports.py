@@ -568,11 +568,6 @@ class ApiKeyStore(Protocol):
     async def list(self) -> Sequence[ApiKey]: ...
 
 
-class RateLimiter(Protocol):
-    async def acquire(self, bucket: str) -> float | None:
-        """Take one request from `bucket`'s allowance: None when allowed, else seconds until it would be."""
-
-
 class Throttle(Protocol):
     """Paces calls to one provider so that they keep within its rate limit."""
 
