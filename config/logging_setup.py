@@ -88,7 +88,7 @@ class JsonLogFormatter(_RedactingFormatter):
         if isinstance(event, dict) and not (record.exc_info or record.stack_info or _TO_FORMAT & event.keys()):
             # Most lines: a structlog event with no traceback or stack to format. Rendered here to
             # the same JSON as the processor chain would give it, without the chain's copy of the
-            # record and its eight steps: a third of a log line's cost, two lines per request.
+            # record and its eight steps, two lines per request (docs/performance.md).
             return self._redactor.redact(_dumps(_leading_keys_first(None, "", {
                 **event,
                 "timestamp": _iso_utc(record.created),
@@ -141,7 +141,7 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> S
     """Returns the filter so that secrets learnt later (device tokens) can be added to it."""
     redactor = SecretRedactingFilter(settings.secrets())
     # What the JSON lines never show, not collected per record (the logging HOWTO's "Optimization"):
-    # the caller's file and line cost a stack walk on every line, about a tenth of its price.
+    # the caller's file and line cost a stack walk on every line (docs/performance.md).
     logging._srcfile = None  # type: ignore[attr-defined]
     logging.logThreads = False
     logging.logProcesses = False
