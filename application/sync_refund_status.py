@@ -225,8 +225,16 @@ def _entry(
     now: datetime,
 ) -> AuditEntry:
     return payment_entry(
-        operation, payment, outcome, at=now, amount=refund.amount, error=error, actor=actor,
-        source=source, observed_at=now, refund_id=refund.id,
+        operation,
+        payment,
+        outcome,
+        at=now,
+        amount=refund.amount,
+        error=error,
+        actor=actor,
+        source=source,
+        observed_at=now,
+        refund_id=refund.id,
     )
 
 
@@ -246,7 +254,10 @@ async def _flag_reversal(
     reason = observed.failure_reason or "no reason given"
     logger.warning(
         "refund %s of payment %s succeeded earlier and is now reported failed by %s: %s",
-        refund.id, payment.id, source, reason,
+        refund.id,
+        payment.id,
+        source,
+        reason,
     )
     error = f"needs attention: the provider reports this succeeded refund failed ({reason})"
     await uow.audit.append(_entry(REVERSAL, payment, refund, Outcome.ERROR, error, actor=actor, source=source, now=now))

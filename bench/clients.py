@@ -17,6 +17,7 @@ import aiohttp
 import httpx
 
 from adapters.providers.http_client import build_http_client
+
 from bench.processes import Simulator, free_port
 
 Call = Callable[[], Awaitable[object]]

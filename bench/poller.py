@@ -31,16 +31,20 @@ from psycopg import sql
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
-from adapters.persistence import tables
-from adapters.persistence.migrate import upgrade
-from adapters.secrets import generate_key
-from application.manage_routes import RouteSpec
-from bench.processes import ROOT, Simulator, free_port
-from config.container import build_container, close_resources, open_resources
-from config.settings import Settings
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod
 from domain.polling import PaymentCheck
+
+from application.manage_routes import RouteSpec
+
+from adapters.persistence import tables
+from adapters.persistence.migrate import upgrade
+from adapters.secrets import generate_key
+
+from config.container import build_container, close_resources, open_resources
+from config.settings import Settings
+
+from bench.processes import ROOT, Simulator, free_port
 
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SHOP_ID, ORGANIZATION_BIN = 121038, "920317450731"

@@ -16,8 +16,8 @@ from typing import IO, Any
 import structlog
 
 from adapters.redaction import SecretRedactingFilter, protect_http_server_loggers, quiet_http_client_loggers
-from config.settings import Settings
 
+from config.settings import Settings
 
 _LEADING_KEYS = ("timestamp", "level", "logger", "event")
 
@@ -115,7 +115,9 @@ def _iso_utc(created: float) -> str:
 def _not_alembic_preamble(record: logging.LogRecord) -> bool:
     # Alembic announces its dialect whenever it reads the schema version, which `/ready` does on
     # every probe of the load balancer: two lines of noise every few seconds. Upgrades still log.
-    return not (record.name == "alembic.runtime.migration" and str(record.msg).startswith(("Context impl", "Will assume")))
+    return not (
+        record.name == "alembic.runtime.migration" and str(record.msg).startswith(("Context impl", "Will assume"))
+    )
 
 
 def log_handler(

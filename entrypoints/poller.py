@@ -19,8 +19,10 @@ from typing import Any
 
 from adapters.logs import get_logger
 from adapters.persistence.migrate import DatabaseNotMigrated
-from config.container import Container
+
 from entrypoints.provider_report import announce_providers
+
+from config.container import Container
 
 # Summaries are fields, in the words of `--once`'s JSON and of the deliveries filter
 # (`GET /admin/webhooks/deliveries?status=delivered|retrying|dead`).

@@ -41,7 +41,9 @@ async def announce_providers(container: Container) -> None:
     """One line per provider, a warning while a simulator is on, an error for each one missing."""
     modes = provider_modes(container.settings())
     for mode in modes:
-        logger.info("provider %s: %s", mode.name, mode.describe(), extra={"provider": mode.name, "mode": str(mode.mode)})
+        logger.info(
+            "provider %s: %s", mode.name, mode.describe(), extra={"provider": mode.name, "mode": str(mode.mode)}
+        )
     simulated = [mode.name for mode in modes if mode.mode is Mode.SIMULATOR]
     if simulated:
         logger.warning(

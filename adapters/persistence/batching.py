@@ -85,7 +85,9 @@ class WriteBatcher(Generic[Item, Result]):
                 _settle(future, result=result)
 
 
-def _settle(future: asyncio.Future[Result], *, result: Result | None = None, error: BaseException | None = None) -> None:
+def _settle(
+    future: asyncio.Future[Result], *, result: Result | None = None, error: BaseException | None = None
+) -> None:
     if future.done():  # its caller was cancelled while the statement ran
         return
     if error is not None:

@@ -65,7 +65,7 @@ WITH answer AS (
     SELECT doc, answered.*
     FROM jsonb_array_elements(%s::jsonb) AS doc, jsonb_populate_record(NULL::payments, doc->'payment') AS answered
 ), changed AS (
-    UPDATE payments SET {', '.join(f'{name} = answer.{name}' for name in _ANSWERED_COLUMNS)},
+    UPDATE payments SET {", ".join(f"{name} = answer.{name}" for name in _ANSWERED_COLUMNS)},
         version = answer.version + 1
     FROM answer
     WHERE payments.id = answer.id AND payments.version = answer.version
@@ -162,9 +162,9 @@ class PostgresCreationJournal:
                     }
                     for position, event in enumerate(answer.events, start=1)
                 ],
-                "checks": [] if answer.check is None else [
-                    {"next_check_at": answer.check.next_check_at, "attempts": answer.check.attempts}
-                ],
+                "checks": []
+                if answer.check is None
+                else [{"next_check_at": answer.check.next_check_at, "attempts": answer.check.attempts}],
             }
             for n, answer in enumerate(batch)
         ]

@@ -14,13 +14,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from config.container import Container, close_resources, open_resources
-from entrypoints.http import admin_routes, bitrix_routes, errors, health, kaspi_routes, provider_webhooks, webhook_routes
-from entrypoints.http import route_routes, v1_routes
+from entrypoints.http import (
+    admin_routes,
+    bitrix_routes,
+    errors,
+    health,
+    kaspi_routes,
+    provider_webhooks,
+    route_routes,
+    v1_routes,
+    webhook_routes,
+)
 from entrypoints.http.observability import RequestObservation
 from entrypoints.http.openapi import build_openapi
 from entrypoints.http.responses import JsonResponse
 from entrypoints.provider_report import announce_providers
+
+from config.container import Container, close_resources, open_resources
 
 Background = Callable[[Container, asyncio.Event], Awaitable[None]]
 # Objects allocated between collections of the youngest generation (Python's default is 700).

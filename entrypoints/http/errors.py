@@ -10,8 +10,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from application import errors as app
 from domain import errors as domain
+
+from application import errors as app
+
 from entrypoints.http.json_body import BadRequest
 from entrypoints.http.responses import JsonResponse
 

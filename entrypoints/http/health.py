@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from adapters.metrics import CONTENT_TYPE
 from adapters.providers.instrumented import LastCall
+
 from entrypoints.http.responses import JsonResponse
 from entrypoints.provider_report import missing_providers, mode_names
 

@@ -226,4 +226,3 @@ class Body:
             return
         if unknown:
             raise BadRequest("unknown_field", f"unknown field {unknown[0]!r}", field=unknown[0])
-

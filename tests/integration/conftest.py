@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings
+
 from tests.support.gateways import gateway_settings, prepare
 from tests.support.servers import KaspiSimulatorServer
 

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from config.settings import Settings
+
 from tests.support.gateways import RunningGateway, gateway_settings, issue_key, prepare, running_gateway
 
 pytestmark = pytest.mark.postgres

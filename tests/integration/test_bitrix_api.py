@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from config.settings import Settings
+
 from tests.support.gateways import RunningGateway, demo_sellers, gateway_settings, issue_key, prepare, running_gateway
 
 pytestmark = pytest.mark.postgres

@@ -20,7 +20,9 @@ from sqlalchemy import event, update
 from adapters.persistence.database import create_engine
 from adapters.persistence.invalidation import APPLICATION_NAME
 from adapters.persistence.tables import api_keys
+
 from config.settings import Settings
+
 from tests.support.gateways import RunningGateway, gateway_settings, issue_key, prepare, running_gateway
 
 pytestmark = pytest.mark.postgres

@@ -18,12 +18,16 @@ import pytest
 from dependency_injector import providers
 from sqlalchemy.engine import make_url
 
-from adapters.providers.cloudpayments import notifications
-from config.container import Container, build_container
-from config.settings import Settings
 from domain.payment import PaymentStatus
+
+from adapters.providers.cloudpayments import notifications
+
 from entrypoints import cli
 from entrypoints.http.app import create_app
+
+from config.container import Container, build_container
+from config.settings import Settings
+
 from tests.fakes import FixedClock
 from tests.support.databases import BACKENDS
 from tests.support.gateways import with_container

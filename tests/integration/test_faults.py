@@ -23,10 +23,13 @@ import pytest
 from dependency_injector import providers
 from sqlalchemy import text
 
+from domain.payment import Payment, PaymentStatus
+
 from application.sync_status import LOST_ANSWER_AFTER
+
 from config.container import Container
 from config.settings import Settings
-from domain.payment import Payment, PaymentStatus
+
 from tests.fakes import FixedClock
 from tests.support.gateways import (
     EVERY_OTHER_PROVIDER_ON,

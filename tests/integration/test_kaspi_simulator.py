@@ -16,6 +16,7 @@ import pytest
 
 from adapters.providers.kaspi_proxy.simulator import KaspiSimulatorState
 from adapters.providers.kaspi_proxy.wire import KASPI_TIMEZONE
+
 from tests.support.servers import KaspiSimulatorServer, run_kaspi_simulator
 
 BIN = "891027350515"

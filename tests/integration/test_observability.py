@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from config.settings import Settings
+
 from tests.support.gateways import (
     IssuedKey,
     RunningGateway,

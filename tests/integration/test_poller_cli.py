@@ -18,13 +18,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from application.payment_requests import CreatePaymentCommand
-from config.container import Container
-from config.settings import Settings
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod
+
+from application.payment_requests import CreatePaymentCommand
+
 from entrypoints import cli
 from entrypoints.http.slow_clients import LimitedHttpToolsProtocol
+
+from config.container import Container
+from config.settings import Settings
+
 from tests.support.gateways import with_container
 from tests.support.servers import KaspiSimulatorServer, serve
 

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from config.settings import SIMULATOR
+
 from tests.support.gateways import gateway_settings, issue_key, prepare, running_gateway
 from tests.support.logs import JsonLogs
 

@@ -16,9 +16,12 @@ from adapters.persistence.database import create_engine
 from adapters.persistence.migrate import upgrade
 from adapters.persistence.tables import metadata, seller_routes
 from adapters.secrets import FernetCipher, generate_key
+
+from entrypoints import cli
+
 from config.container import Container
 from config.settings import Settings
-from entrypoints import cli
+
 from tests.support.gateways import (
     TEST_SECRETS_KEY,
     demo_sellers,

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from config.settings import Settings
+
 from tests.support.gateways import gateway_settings, prepare, running_gateway
 
 DEADLINE = 1.0

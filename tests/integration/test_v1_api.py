@@ -15,8 +15,10 @@ import httpx
 import jsonschema_rs
 import pytest
 
-from config.settings import Settings
 from entrypoints.http.openapi import build_openapi
+
+from config.settings import Settings
+
 from tests.support.gateways import IssuedKey, RunningGateway, gateway_settings, issue_key, prepare, running_gateway
 
 pytestmark = pytest.mark.postgres

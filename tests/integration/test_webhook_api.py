@@ -19,10 +19,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from domain.events import EventType
+
+from entrypoints.http.openapi import build_openapi
+
 from config.container import Container
 from config.settings import Settings
-from domain.events import EventType
-from entrypoints.http.openapi import build_openapi
+
 from tests.support.gateways import (
     RunningGateway,
     gateway_settings,

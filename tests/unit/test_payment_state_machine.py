@@ -268,7 +268,7 @@ refund_steps = st.lists(
 def _assert_consistent(payment: Payment) -> None:
     assert payment.refunded is not None and payment.refund_reserved is not None
     refunded, reserved = payment.refunded.minor, payment.refund_reserved.minor
-    assert 0 <= refunded and 0 <= reserved
+    assert refunded >= 0 and reserved >= 0
     assert refunded + reserved <= PAID
     assert payment.refundable.minor == PAID - refunded - reserved
     expected = S.SUCCEEDED if refunded == 0 else S.REFUNDED if refunded == PAID else S.PARTIALLY_REFUNDED

@@ -17,6 +17,11 @@ import anyio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.errors import DomainError, PaymentNotRefundable, RefundExceedsRemaining
+from domain.money import Money
+from domain.payment import PaymentStatus
+from domain.refund import RefundStatus
+
 from application.audit import AuditRecorder
 from application.errors import (
     ApplicationError,
@@ -32,10 +37,6 @@ from application.ports import ProviderRefund, RefundRequest, UnitOfWork
 from application.providers import ProviderDirectory
 from application.refund_payment import RefundCommand, RefundPayment, RefundResult
 from application.sync_refund_status import SyncRefundStatus
-from domain.errors import DomainError, PaymentNotRefundable, RefundExceedsRemaining
-from domain.money import Money
-from domain.payment import PaymentStatus
-from domain.refund import RefundStatus
 
 from tests.fakes import FakeProvider, InMemoryGateway
 from tests.unit.conftest import SHOP, SHOP_BIN, START

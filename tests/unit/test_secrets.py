@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from domain.seller_route import Credentials
+
+from application.errors import SecretUnreadable
+
 from adapters.persistence.repositories import credentials_from_text, credentials_to_text
 from adapters.secrets import FernetCipher, SecretsKeyError, configured_cipher, development_key, generate_key
-from application.errors import SecretUnreadable
-from domain.seller_route import Credentials
 
 TOKEN = "8c7d1bd4-1d64-4bd1-9f3c-2c2c3b0f5a11"
 

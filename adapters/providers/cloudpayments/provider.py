@@ -30,6 +30,11 @@ from typing import Any, TypeVar
 
 import httpx
 
+from domain.errors import InvalidValue
+from domain.money import Money
+from domain.payment import PaymentMethod, PaymentStatus
+from domain.seller_route import SellerRoute
+
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
     Capability,
@@ -41,13 +46,9 @@ from application.ports import (
     ProviderRefund,
     RefundRequest,
 )
-from domain.errors import InvalidValue
-from domain.money import Money
-from domain.payment import PaymentMethod, PaymentStatus
-from domain.seller_route import SellerRoute
 
-from adapters.providers.no_refund_lookup import NoRefundLookup
 from adapters.providers.cloudpayments import wire
+from adapters.providers.no_refund_lookup import NoRefundLookup
 from adapters.redaction import protect_http_client_loggers, redact_secrets
 
 logger = logging.getLogger("paygate.providers.cloudpayments")

@@ -14,6 +14,9 @@ from typing import TypeVar
 
 import anyio
 
+from domain.payment import PaymentMethod, PaymentStatus
+from domain.seller_route import SellerRoute
+
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
     Capability,
@@ -24,8 +27,6 @@ from application.ports import (
     ProviderRefund,
     RefundRequest,
 )
-from domain.payment import PaymentMethod, PaymentStatus
-from domain.seller_route import SellerRoute
 
 from adapters.providers.no_refund_lookup import NoRefundLookup
 from adapters.providers.sandbox import simulator
@@ -95,7 +96,9 @@ class SandboxProvider(NoRefundLookup):
 
     async def fetch_payment(self, route: SellerRoute, external_id: str) -> ProviderPayment:
         _secret_key(route)
-        return _payment(await self._call("status", self._gateway.status(account=route.merchant_account, payment_id=external_id)))
+        return _payment(
+            await self._call("status", self._gateway.status(account=route.merchant_account, payment_id=external_id))
+        )
 
     async def refund(self, request: RefundRequest) -> ProviderRefund:
         _secret_key(request.route)
@@ -116,7 +119,8 @@ class SandboxProvider(NoRefundLookup):
             await self._call(
                 "capture",
                 self._gateway.capture(
-                    account=action.route.merchant_account, payment_id=action.external_id,
+                    account=action.route.merchant_account,
+                    payment_id=action.external_id,
                     idempotency_key=action.idempotency_key,
                 ),
             )
@@ -128,7 +132,8 @@ class SandboxProvider(NoRefundLookup):
             await self._call(
                 "cancel",
                 self._gateway.cancel(
-                    account=action.route.merchant_account, payment_id=action.external_id,
+                    account=action.route.merchant_account,
+                    payment_id=action.external_id,
                     idempotency_key=action.idempotency_key,
                 ),
             )

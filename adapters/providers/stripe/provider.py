@@ -16,6 +16,12 @@ from typing import Any, TypeVar
 import httpx
 import stripe
 
+from domain.errors import InvalidValue
+from domain.money import Money
+from domain.payment import PaymentMethod
+from domain.refund import RefundStatus
+from domain.seller_route import STRIPE, SellerRoute, check_merchant_account
+
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
     Capability,
@@ -27,11 +33,6 @@ from application.ports import (
     RefundLookup,
     RefundRequest,
 )
-from domain.money import Money
-from domain.payment import PaymentMethod
-from domain.refund import RefundStatus
-from domain.errors import InvalidValue
-from domain.seller_route import STRIPE, SellerRoute, check_merchant_account
 
 from adapters.providers.stripe import wire
 from adapters.providers.stripe.transport import HttpxTransport, StripeTransportError

@@ -6,13 +6,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
-
-from application.ports import PaymentRequest, ProviderPayment, ProviderRefund
 from domain.errors import DomainError
 from domain.money import Money
 from domain.payment import PaymentStatus
 from domain.refund import RefundStatus
+
+from application.ports import PaymentRequest, ProviderPayment, ProviderRefund
 
 # Our own metadata keys on every PaymentIntent and Refund, prefixed so a merchant's keys never clash.
 PAYMENT_ID_KEY = "paygate_payment_id"

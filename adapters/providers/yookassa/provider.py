@@ -17,6 +17,11 @@ from urllib.parse import quote, urlencode
 import anyio
 import httpx
 
+from domain.money import Money
+from domain.payment import PaymentMethod
+from domain.refund import RefundStatus
+from domain.seller_route import SellerRoute
+
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
     Capability,
@@ -28,10 +33,6 @@ from application.ports import (
     RefundLookup,
     RefundRequest,
 )
-from domain.money import Money
-from domain.payment import PaymentMethod
-from domain.refund import RefundStatus
-from domain.seller_route import SellerRoute
 
 from adapters.providers.yookassa import wire
 from adapters.redaction import protect_http_client_loggers, redact_secrets

@@ -16,8 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.providers.yookassa import wire
 from application.ports import ProviderNotice, RefundNotice
+
+from adapters.providers.yookassa import wire
+
 from entrypoints.http.client_address import client_address, within
 from entrypoints.http.errors import AuthError
 from entrypoints.http.json_body import BadRequest, read_body
