@@ -184,9 +184,9 @@ class CreatePayment:
         entry, events, check = self._records(current, actor, now)
         if not await self._journal.record_answer(current, payment.version, entry=entry, events=events, check=check):
             async with self._uow() as uow:
-                current = await uow.payments.get(payment.id, for_update=True)
-                assert current is not None
-                expected = current.version
+                locked = await uow.payments.get(payment.id, for_update=True)
+                assert locked is not None
+                current, expected = locked, locked.version
                 _accept(current, answer, lifetime, now)
                 entry, events, check = self._records(current, actor, now)
                 await _store(uow, current, expected)

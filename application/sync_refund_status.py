@@ -253,11 +253,8 @@ async def _flag_reversal(
     contradiction goes to the audit log and the log, for an operator to act on."""
     reason = observed.failure_reason or "no reason given"
     logger.warning(
-        "refund %s of payment %s succeeded earlier and is now reported failed by %s: %s",
-        refund.id,
-        payment.id,
-        source,
-        reason,
+        "refund_failed_after_success",
+        extra={"refund_id": refund.id, "payment_id": payment.id, "source": source, "reason": reason},
     )
     error = f"needs attention: the provider reports this succeeded refund failed ({reason})"
     await uow.audit.append(_entry(REVERSAL, payment, refund, Outcome.ERROR, error, actor=actor, source=source, now=now))

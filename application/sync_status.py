@@ -243,7 +243,10 @@ class SyncPaymentStatus:
         if payment.status in OPEN:
             await uow.checks.add(PaymentCheck(payment_id=payment.id, next_check_at=now))  # a late hold: follow it
         await uow.commit()
-        logger.error("payment %s paid at %s after it was %s here", payment.id, payment.provider, previous)
+        logger.error(
+            "payment_late_success",
+            extra={"payment_id": payment.id, "provider": payment.provider, "previous_status": str(previous)},
+        )
         return payment
 
 

@@ -43,7 +43,7 @@ async def _drive(call: Call, *, concurrency: int, seconds: float) -> tuple[float
 async def _measure(url: str, params: dict[str, str], *, concurrency: int, seconds: float) -> list[tuple[str, float, float]]:
     rows = []
     limits = httpx.Limits(max_connections=LIMIT, max_keepalive_connections=LIMIT, keepalive_expiry=4.0)
-    options: list[tuple[str, Callable[[], object]]] = [
+    options: list[tuple[str, Callable[[], httpx.AsyncClient]]] = [
         ("httpx, default transport", lambda: httpx.AsyncClient(limits=limits, trust_env=False)),
     ]
     try:
@@ -56,7 +56,7 @@ async def _measure(url: str, params: dict[str, str], *, concurrency: int, second
         pass
     options.append(("httpx, build_http_client (Paygate)", lambda: build_http_client(timeout=15.0, max_connections=LIMIT)))
     for name, make in options:
-        async with make() as client:  # type: ignore[attr-defined]
+        async with make() as client:
 
             async def call(client: httpx.AsyncClient = client) -> object:
                 return (await client.get(url, params=params)).content

@@ -243,7 +243,7 @@ def _cpu_stat() -> list[int]:
 
 
 def _steal_percent(before: list[int], after: list[int]) -> float:
-    delta = [a - b for a, b in zip(after, before)]
+    delta = [a - b for a, b in zip(after, before, strict=True)]
     total = sum(delta[:8]) or 1
     return 100 * delta[7] / total
 
@@ -371,9 +371,9 @@ def _machine() -> str:
     return f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start, load generator: {engine}"
 
 
-def _as_json(value: object) -> object:
+def _as_json(value: Any) -> object:
     if attrs.has(type(value)):
-        return attrs.asdict(value)  # type: ignore[arg-type]
+        return attrs.asdict(value)
     return str(value)
 
 

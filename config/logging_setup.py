@@ -144,7 +144,7 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> S
     redactor = SecretRedactingFilter(settings.secrets())
     # What the JSON lines never show, not collected per record (the logging HOWTO's "Optimization"):
     # the caller's file and line cost a stack walk on every line (docs/performance.md).
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

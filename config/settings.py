@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 import attrs
@@ -45,7 +45,7 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, not {raw!r}")
 
 
-def _number(env: Mapping[str, str], name: str, default: float, *, kind: type = float) -> float:
+def _number(env: Mapping[str, str], name: str, default: float, *, kind: Callable[[str], float] = float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
         return default

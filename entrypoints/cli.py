@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -376,7 +376,8 @@ def _serve_http(settings: Settings, args: argparse.Namespace, background: Backgr
         log_config=None,
         access_log=False,
         proxy_headers=False,
-        http=limited_http_protocol(settings),
+        # A factory of protocols, called as the protocol class uvicorn's signature names.
+        http=limited_http_protocol(settings),  # type: ignore[arg-type]
     )
     return 0
 
@@ -538,8 +539,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         configure_logging(settings)
         if hasattr(args, "sync_handler"):
-            return args.sync_handler(settings, args)
-        return asyncio.run(args.handler(settings, args))
+            sync_handler: Callable[[Settings, argparse.Namespace], int] = args.sync_handler
+            return sync_handler(settings, args)
+        handler: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]] = args.handler
+        return asyncio.run(handler(settings, args))
     except (SettingsError, DomainError, ApplicationError, ValueError, OSError) as error:
         print(f"paygate: {_explain(error)}", file=sys.stderr)
         return 2

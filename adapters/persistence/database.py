@@ -208,7 +208,7 @@ class AutocommitPool:
 
     async def _checkout(self) -> psycopg.AsyncConnection[Any]:
         while True:
-            connection = await self._pool.getconn()
+            connection: psycopg.AsyncConnection[Any] = await self._pool.getconn()
             returned = self._returned_at.get(connection)
             if returned is None or time.monotonic() - returned < self._ping_after_idle:
                 return connection

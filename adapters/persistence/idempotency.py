@@ -9,6 +9,7 @@ the table costs a read, decided exactly as `SqlAlchemyIdempotencyStore` decides 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from psycopg.rows import namedtuple_row
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -65,7 +66,8 @@ class PostgresIdempotencyStore:
             if await claimed.fetchone() is not None:
                 return IdempotencyClaim(IdempotencyState.STARTED)
             cursor = connection.cursor(row_factory=namedtuple_row)
-            row = await (await cursor.execute(_READ, (key,))).fetchone()
+            # A named tuple of the key's columns, read by attribute as `claim_verdict` reads it.
+            row: Any = await (await cursor.execute(_READ, (key,))).fetchone()
             verdict = claim_verdict(row, fingerprint, now, self._stale_after)
             if verdict is not None:
                 return verdict

@@ -76,7 +76,7 @@ def check_milliseconds(_instance: object, attribute: attrs.Attribute[Any], value
         raise ValueError(f"{attribute.name} must be an integer from 0 to 60000")
 
 
-class FaultKnobs(Protocol):
+class FaultKnobs(attrs.AttrsInstance, Protocol):
     fault: str
     fault_count: int | None
     fault_operations: frozenset[str]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -32,7 +33,7 @@ from entrypoints.provider_report import announce_providers
 
 from config.container import Container, close_resources, open_resources
 
-Background = Callable[[Container, asyncio.Event], Awaitable[None]]
+Background = Callable[[Container, asyncio.Event], Coroutine[Any, Any, None]]
 # Objects allocated between collections of the youngest generation (Python's default is 700).
 YOUNG_GENERATION = 20_000
 

@@ -30,6 +30,7 @@ REQUIRED = ("database", "migrations")
 
 async def _services(request: Request, budget: float) -> dict[str, dict[str, Any]]:
     container = request.app.state.container
+    services: dict[str, dict[str, Any]]
     try:
         async with asyncio.timeout(budget):
             services = await container.database_probe().services()

@@ -297,7 +297,7 @@ def test_reserved_refunds_always_equal_what_is_still_in_flight(amounts: list[int
             in_flight.append(kzt(minor))
         except RefundExceedsRemaining:
             assert minor > payment.refundable.minor
-    for succeeded, amount in zip(outcomes, list(in_flight)):
+    for succeeded, amount in zip(outcomes, list(in_flight), strict=False):
         (payment.complete_refund if succeeded else payment.release_refund)(amount, LATER)
         in_flight.remove(amount)
         _assert_consistent(payment)

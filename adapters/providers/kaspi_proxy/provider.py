@@ -187,7 +187,7 @@ class KaspiProxyProvider(NoRefundLookup):
 
         failure: ProviderDeclined | ProviderUnavailable | None = None
         http_status: int | None = None
-        result: _T | None = None
+        result: _T  # read when the call went through: `failure` stays None only then
         started = time.perf_counter()
         try:
             answer = await self._client.get(url, query, timeout=self._timeout)
@@ -208,7 +208,7 @@ class KaspiProxyProvider(NoRefundLookup):
                 failure = ProviderUnavailable(f"kaspi {operation}: {redact_secrets(unknown.reason, secrets)}")
         if failure is None:
             self._log(operation, shown_url, http_status, started, "ok")
-            return result  # type: ignore[return-value]
+            return result
         if isinstance(failure, ProviderDeclined):
             self._log(operation, shown_url, http_status, started, f"declined {failure}")
         else:

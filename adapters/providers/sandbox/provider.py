@@ -8,7 +8,6 @@ here, no answer within the timeout). Nothing secret reaches a log line or an err
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -28,11 +27,12 @@ from application.ports import (
     RefundRequest,
 )
 
+from adapters.logs import get_logger
 from adapters.providers.no_refund_lookup import NoRefundLookup
 from adapters.providers.sandbox import simulator
 from adapters.providers.sandbox.simulator import SandboxGateway, SandboxPayment, SandboxRefusal, SandboxUnavailable
 
-logger = logging.getLogger("paygate.providers.sandbox")
+logger = get_logger("paygate.providers.sandbox")
 
 NAME = "sandbox"
 SECRET_KEY = "secret_key"  # the route credential the sandbox checks, as a real provider's API key
@@ -151,7 +151,7 @@ class SandboxProvider(NoRefundLookup):
             failure = ProviderUnavailable(str(unavailable))
         except SandboxRefusal as refusal:
             failure = ProviderDeclined(refusal.code, refusal.message)
-        logger.warning("sandbox %s failed: %s", operation, failure)
+        logger.warning("sandbox_call_failed", operation=operation, reason=str(failure))
         # Raised outside the except blocks, so the sandbox's exception does not ride along.
         raise failure
 
