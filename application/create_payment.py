@@ -33,7 +33,8 @@ from application.errors import (
 )
 from application.events import new_event, record_event
 from application.payment_lookup import TransactionalPaymentLookup
-from application.payment_requests import CreatePaymentCommand, check_request
+from application.payment_requests import CreatePaymentCommand as CreatePaymentCommand  # re-exported for the edge
+from application.payment_requests import check_request
 from application.ports import (
     Clock,
     CreationJournal,

@@ -76,7 +76,7 @@ def check_milliseconds(_instance: object, attribute: attrs.Attribute[Any], value
         raise ValueError(f"{attribute.name} must be an integer from 0 to 60000")
 
 
-class FaultKnobs(attrs.AttrsInstance, Protocol):
+class FaultKnobs(Protocol):
     fault: str
     fault_count: int | None
     fault_operations: frozenset[str]
@@ -93,5 +93,7 @@ def next_fault(knobs: K, operation: str) -> tuple[str, K]:
     if knobs.fault_count is None:
         return knobs.fault, knobs
     left = knobs.fault_count - 1
-    after = attrs.evolve(knobs, fault_count=left) if left else attrs.evolve(knobs, fault="none", fault_count=None)
+    # Every simulator's knobs are an attrs class; a Protocol cannot say so to mypy's attrs plugin.
+    evolve: Callable[..., K] = attrs.evolve
+    after = evolve(knobs, fault_count=left) if left else evolve(knobs, fault="none", fault_count=None)
     return knobs.fault, after

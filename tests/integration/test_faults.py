@@ -36,9 +36,7 @@ from tests.support.gateways import (
     IssuedKey,
     RunningGateway,
     gateway_settings,
-    issue_key,
     prepare,
-    running_gateway,
     with_container,
 )
 from tests.support.servers import KaspiSimulatorServer, free_port, run_kaspi_simulator
@@ -105,17 +103,6 @@ def settings(postgres_url: str, simulator: KaspiSimulatorServer) -> Settings:
     settings = settings_for(postgres_url, simulator)
     prepare(settings)
     return settings
-
-
-@pytest.fixture(scope="module")
-def gateway(settings: Settings) -> Iterator[RunningGateway]:
-    with running_gateway(settings) as gateway:
-        yield gateway
-
-
-@pytest.fixture(scope="module")
-def key(settings: Settings) -> IssuedKey:
-    return issue_key(settings, ["payments", "admin"])
 
 
 @pytest.fixture

@@ -229,7 +229,10 @@ class StripeProvider:
                     return self._read("list_refunds", lambda: wire.read_refund(item))  # noqa: B023 - called at once
             if not has_more or not items:
                 return None
-            params = {**params, "starting_after": items[-1].get("id")}
+            last_id = items[-1].get("id")
+            if not isinstance(last_id, str):
+                raise ProviderUnavailable("stripe list_refunds: a refund without an id")
+            params = {**params, "starting_after": last_id}
         raise ProviderUnavailable("stripe list_refunds: too many refunds to search for ours")
 
     async def _call(self, operation: str, call: Callable[[], Awaitable[stripe.StripeObject]]) -> dict[str, Any]:
