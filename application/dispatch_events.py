@@ -216,7 +216,9 @@ class DispatchEvents:
         while going():
             now = self._clock.now()
             async with self._uow() as uow:
-                events = await uow.outbox.claim_unpublished(now=now, lease_until=now + self._lease, limit=self._batch_size)
+                events = await uow.outbox.claim_unpublished(
+                    now=now, lease_until=now + self._lease, limit=self._batch_size
+                )
                 await uow.commit()
             if not events:
                 return
@@ -228,7 +230,9 @@ class DispatchEvents:
             except PublishFailed as failure:
                 # The rest stay in the outbox; their lease runs out and a later round publishes them.
                 summary.publish_errors += 1
-                logger.warning("event_publish_failed", extra={"event_id": events[len(confirmed)].id, "reason": str(failure)})
+                logger.warning(
+                    "event_publish_failed", extra={"event_id": events[len(confirmed)].id, "reason": str(failure)}
+                )
             finally:
                 if confirmed:
                     async with self._uow() as uow:

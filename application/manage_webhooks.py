@@ -159,4 +159,6 @@ class ManageWebhooks:
 
 def _entry(operation: str, reference: str, at: datetime, actor: str | None) -> AuditEntry:
     # As for API keys: the audit log has no webhook columns, so the id goes in `external_id`.
-    return AuditEntry(operation_type=operation, status=Outcome.SUCCESS, created_at=at, external_id=reference, actor=actor)
+    return AuditEntry(
+        operation_type=operation, status=Outcome.SUCCESS, created_at=at, external_id=reference, actor=actor
+    )

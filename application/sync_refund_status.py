@@ -193,7 +193,8 @@ class SyncRefundStatus:
         else:
             payment.release_refund(refund.amount, now)
             code = observed.failure_code or "refund_failed"
-            reason = observed.failure_reason or f"the provider reports the refund {observed.provider_status or 'failed'}"
+            reported = observed.provider_status or "failed"
+            reason = observed.failure_reason or f"the provider reports the refund {reported}"
             refund.fail(code, reason, now, source)
             if observed.external_id is not None:
                 refund.external_id = observed.external_id

@@ -40,7 +40,9 @@ async def _drive(call: Call, *, concurrency: int, seconds: float) -> tuple[float
     return done / wall, cpu / max(done, 1) * 1e6
 
 
-async def _measure(url: str, params: dict[str, str], *, concurrency: int, seconds: float) -> list[tuple[str, float, float]]:
+async def _measure(
+    url: str, params: dict[str, str], *, concurrency: int, seconds: float
+) -> list[tuple[str, float, float]]:
     rows = []
     limits = httpx.Limits(max_connections=LIMIT, max_keepalive_connections=LIMIT, keepalive_expiry=4.0)
     options: list[tuple[str, Callable[[], httpx.AsyncClient]]] = [
@@ -50,11 +52,16 @@ async def _measure(url: str, params: dict[str, str], *, concurrency: int, second
         from httpx_aiohttp import AiohttpTransport as PackagedTransport
 
         options.append(
-            ("httpx, httpx-aiohttp transport", lambda: httpx.AsyncClient(transport=PackagedTransport(limits=limits), trust_env=False))
+            (
+                "httpx, httpx-aiohttp transport",
+                lambda: httpx.AsyncClient(transport=PackagedTransport(limits=limits), trust_env=False),
+            )
         )
     except ImportError:
         pass
-    options.append(("httpx, build_http_client (Paygate)", lambda: build_http_client(timeout=15.0, max_connections=LIMIT)))
+    options.append(
+        ("httpx, build_http_client (Paygate)", lambda: build_http_client(timeout=15.0, max_connections=LIMIT))
+    )
     for name, make in options:
         async with make() as client:
 

@@ -322,7 +322,9 @@ async def _webhooks_tail(settings: Settings, args: argparse.Namespace) -> int:
 async def _poll(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints.poller import run_poller
 
-    return await _with_container(settings, lambda container: run_poller(container, once=args.once, interval=args.interval))
+    return await _with_container(
+        settings, lambda container: run_poller(container, once=args.once, interval=args.interval)
+    )
 
 
 async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:

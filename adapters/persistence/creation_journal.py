@@ -77,7 +77,9 @@ WITH answer AS (
     INSERT INTO outbox_events (id, payment_id, sequence, type, occurred_at, payload)
     SELECT event.id, changed.id, last.sequence + event.position, event.type, event.occurred_at, event.payload
     FROM changed,
-        LATERAL (SELECT coalesce(max(sequence), 0) AS sequence FROM outbox_events WHERE payment_id = changed.id) AS last,
+        LATERAL (
+            SELECT coalesce(max(sequence), 0) AS sequence FROM outbox_events WHERE payment_id = changed.id
+        ) AS last,
         jsonb_to_recordset(changed.doc->'events')
             AS event(id text, type text, occurred_at timestamptz, payload text, position integer)
 ), scheduled AS (

@@ -125,7 +125,9 @@ def _storage_unavailable(context: ExceptionContext) -> BaseException | None:
     original = context.original_exception
     dbapi = context.dialect.loaded_dbapi
     # PEP 249 names; not every async adapter has both (aiosqlite's has no InterfaceError).
-    connectivity = tuple(getattr(dbapi, name) for name in ("OperationalError", "InterfaceError") if hasattr(dbapi, name))
+    connectivity = tuple(
+        getattr(dbapi, name) for name in ("OperationalError", "InterfaceError") if hasattr(dbapi, name)
+    )
     if context.is_disconnect or isinstance(original, connectivity):
         return StorageUnavailable(type(original).__name__)
     return None

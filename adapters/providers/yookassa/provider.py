@@ -218,7 +218,12 @@ class YooKassaProvider:
         if refund.payment_id is not None and refund.payment_id != payment_external_id:
             raise ProviderUnavailable(f"yookassa refund {refund.id}: the answer is about another payment")
         if refund.amount is not None and refund.amount != amount:
-            logger.warning("yookassa_refund_amount_differs", refund_id=refund.id, requested=str(amount), reported=str(refund.amount))
+            logger.warning(
+                "yookassa_refund_amount_differs",
+                refund_id=refund.id,
+                requested=str(amount),
+                reported=str(refund.amount),
+            )
         return refund
 
     async def _find_refund(self, lookup: RefundLookup) -> wire.RefundObject | None:
