@@ -54,9 +54,10 @@ async def warn_of_refused_webhooks(container: Container) -> None:
     changed setting must not silence a CRM quietly (its deliveries will be `blocked`)."""
     for refused in await container.manage_webhooks().refused_targets():
         log.warning(
-            f"webhook subscription {refused.subscription.id} is blocked: {refused.reason}; "
-            "its deliveries will not be sent",
+            "webhook_target_refused",
             webhook_id=refused.subscription.id,
+            reason=refused.reason,
+            detail="its deliveries are blocked, not sent",
         )
 
 
