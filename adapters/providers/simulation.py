@@ -77,9 +77,15 @@ def check_milliseconds(_instance: object, attribute: attrs.Attribute[Any], value
 
 
 class FaultKnobs(Protocol):
-    fault: str
-    fault_count: int | None
-    fault_operations: frozenset[str]
+    # Read-only: the simulators' knobs are frozen attrs classes, changed by `attrs.evolve`.
+    @property
+    def fault(self) -> str: ...
+
+    @property
+    def fault_count(self) -> int | None: ...
+
+    @property
+    def fault_operations(self) -> frozenset[str]: ...
 
 
 K = TypeVar("K", bound=FaultKnobs)
