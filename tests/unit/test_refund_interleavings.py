@@ -198,7 +198,7 @@ def test_no_interleaving_of_concurrent_refunds_gives_back_more_than_was_paid(
         assert sorted(r.refund_id for r in sent) == sorted(r.id for r in refunds)
         # Requests sharing a key got the same refund, never a second one.
         by_key: dict[str, set[str]] = {}
-        for (_amount, key), outcome in zip(requests, outcomes):
+        for (_amount, key), outcome in zip(requests, outcomes, strict=True):
             if key is not None and isinstance(outcome, RefundResult):
                 by_key.setdefault(key, set()).add(outcome.refund.id)
         assert all(len(ids) == 1 for ids in by_key.values()), by_key

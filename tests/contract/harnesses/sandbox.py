@@ -1,5 +1,4 @@
-"""The sandbox provider in the contract suite: the adapter on its in-process gateway (through
-config/simulators.py's `SandboxClient`, as the gateway process wires it)."""
+"""The sandbox provider in the contract suite: the adapter on its in-process gateway."""
 
 from __future__ import annotations
 
@@ -17,10 +16,9 @@ from domain.seller_route import Credentials, SellerRoute
 from application.ports import PaymentProvider
 
 from adapters.providers.sandbox.provider import SECRET_KEY, SandboxProvider
-
 from config.simulators import SandboxClient
-
 from simulators.sandbox import SandboxGateway
+
 from tests.contract.harness import ProviderHarness, SeenRequest
 
 SECRET = "sk_sandbox_contract_4b1f0c9e7d"
