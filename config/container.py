@@ -6,13 +6,40 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis.asyncio as redis
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.webhook_targets import WebhookTargetRules
+
+from application.api_keys import ApiKeys
+from application.audit import AuditRecorder
+from application.audit_log import ListAuditLog
+from application.cancel_payment import CancelPayment
+from application.capture_payment import CapturePayment
+from application.client_reports import RecordClientLog, ReportPaymentStatus
+from application.create_payment import CreatePayment
+from application.dispatch_events import DispatchEvents
+from application.get_payment import GetPayment
+from application.implicit_idempotency import ImplicitIdempotencyKeys
+from application.list_payments import ListPayments
+from application.manage_routes import ManageRoutes
+from application.manage_webhooks import ManageWebhooks
+from application.poll_payments import PollPayments, WithdrawBeforeExpiry
+from application.poll_refunds import PollRefunds
+from application.ports import PaymentProvider
+from application.provider_notices import HandleProviderNotice
+from application.providers import ProviderDirectory
+from application.recover_payment import AttachExternalId
+from application.recover_refund import AttachRefundOutcome
+from application.refund_payment import RefundPayment
+from application.sync_refund_status import SyncRefundStatus
+from application.sync_status import SyncPaymentStatus
+from application.webhook_targets import WebhookTargets
 
 from adapters.caching import CachedApiKeyStore, CachedRouteStore, CacheInvalidation
 from adapters.metrics import PaygateMetrics
@@ -20,13 +47,13 @@ from adapters.notifications.rabbitmq import RabbitMqPublisher
 from adapters.notifications.targets import PinnedResolver, SystemHostResolver
 from adapters.notifications.webhooks import HttpWebhookSender
 from adapters.persistence.creation_journal import journal_for
-from adapters.persistence.idempotency import idempotency_store_for
-from adapters.persistence.implicit_idempotency import SqlImplicitIdempotency
-from adapters.persistence.payment_lookup import lookup_for
 from adapters.persistence.database import AutocommitPool, autocommit_pool, create_engine, libpq_url
 from adapters.persistence.gauges import DatabaseGauges
+from adapters.persistence.idempotency import idempotency_store_for
+from adapters.persistence.implicit_idempotency import SqlImplicitIdempotency
 from adapters.persistence.invalidation import Invalidate, InvalidationListener
 from adapters.persistence.migrate import check_migrated
+from adapters.persistence.payment_lookup import lookup_for
 from adapters.persistence.probe import DatabaseProbe
 from adapters.persistence.stores import SqlAlchemyApiKeyStore, SqlAlchemyRouteStore
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
@@ -35,30 +62,7 @@ from adapters.providers.instrumented import ProviderCallBook, instrument
 from adapters.rate_limit import InProcessTokenBucket, NoRateLimit, RedisTokenBucket
 from adapters.secrets import FernetCipher, configured_cipher
 from adapters.system import SystemClock, UlidGenerator
-from application.api_keys import ApiKeys
-from application.audit import AuditRecorder
-from application.audit_log import ListAuditLog
-from application.client_reports import RecordClientLog, ReportPaymentStatus
-from application.implicit_idempotency import ImplicitIdempotencyKeys
-from application.cancel_payment import CancelPayment
-from application.capture_payment import CapturePayment
-from application.create_payment import CreatePayment
-from application.dispatch_events import DispatchEvents
-from application.get_payment import GetPayment
-from application.list_payments import ListPayments
-from application.manage_routes import ManageRoutes
-from application.manage_webhooks import ManageWebhooks
-from application.webhook_targets import WebhookTargets
-from application.poll_payments import PollPayments, WithdrawBeforeExpiry
-from application.poll_refunds import PollRefunds
-from application.provider_notices import HandleProviderNotice
-from application.ports import PaymentProvider
-from application.providers import ProviderDirectory
-from application.recover_payment import AttachExternalId
-from application.recover_refund import AttachRefundOutcome
-from application.refund_payment import RefundPayment
-from application.sync_refund_status import SyncRefundStatus
-from application.sync_status import SyncPaymentStatus
+
 from config.providers.cloudpayments import CloudPaymentsWiring
 from config.providers.kaspi import KaspiWiring
 from config.providers.sandbox import SandboxWiring
@@ -66,7 +70,6 @@ from config.providers.stripe import StripeWiring
 from config.providers.yookassa import YooKassaWiring
 from config.settings import Settings
 from config.simulators import Simulators
-from domain.webhook_targets import WebhookTargetRules
 
 
 async def _engine(url: str, pool_size: int, pool_timeout: float) -> AsyncIterator[AsyncEngine]:
@@ -254,7 +257,8 @@ class Container(containers.DeclarativeContainer):
     )
     attach_refund_outcome = providers.Singleton(AttachRefundOutcome, uow=uow, refunds=sync_refund_status)
     attach_external_id = providers.Singleton(
-        AttachExternalId, uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, clock=clock, ids=ids
+        AttachExternalId,
+        uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, clock=clock, ids=ids,
     )
     creation_journal = providers.Singleton(journal_for, autocommit_pool, uow, metrics.provided.observe_write_batch)
     payment_lookup = providers.Singleton(lookup_for, autocommit_pool, uow)
@@ -279,10 +283,12 @@ class Container(containers.DeclarativeContainer):
         ids=ids,
     )
     capture_payment = providers.Singleton(
-        CapturePayment, uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, audit=audit, clock=clock
+        CapturePayment,
+        uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, audit=audit, clock=clock,
     )
     cancel_payment = providers.Singleton(
-        CancelPayment, uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, audit=audit, clock=clock
+        CancelPayment,
+        uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, audit=audit, clock=clock,
     )
     list_payments = providers.Singleton(ListPayments, uow=uow)
     manage_routes = providers.Singleton(
@@ -298,7 +304,8 @@ class Container(containers.DeclarativeContainer):
         ReportPaymentStatus, uow=uow, routes=route_store, sync=sync_status, audit=audit, clock=clock
     )
     api_keys = providers.Singleton(
-        ApiKeys, uow=uow, store=api_key_store, clock=clock, ids=ids, on_change=providers.List(api_key_store.provided.forget)
+        ApiKeys,
+        uow=uow, store=api_key_store, clock=clock, ids=ids, on_change=providers.List(api_key_store.provided.forget),
     )
 
     # The poller (`paygate poll`): per-provider schedules and rate limits (per poller process).

@@ -297,7 +297,14 @@ class KaspiSimulatorState:
     # --- The proxy's operations (called by the app under validated input) -----------------------
 
     def create(
-        self, *, kind: str, organization_bin: str, device_token: str | None, amount: Decimal, message: str, phone: str | None
+        self,
+        *,
+        kind: str,
+        organization_bin: str,
+        device_token: str | None,
+        amount: Decimal,
+        message: str,
+        phone: str | None,
     ) -> SimulatedPayment:
         with self._lock:
             now = self._clock()

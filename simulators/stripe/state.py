@@ -300,7 +300,8 @@ class StripeSimulatorState:
                     return StripeFailure(
                         400,
                         "Keys for idempotent requests can only be used with the same parameters they were first "
-                        f"used with. Try using a key other than '{scope[1]}' if you meant to execute a different request.",
+                        f"used with. Try using a key other than '{scope[1]}' if you meant to execute a "
+                        "different request.",
                         type="idempotency_error",
                     )
                 return stored
@@ -395,7 +396,8 @@ class StripeSimulatorState:
             if amount > intent.amount_capturable:
                 raise StripeFailure(
                     400,
-                    f"The amount to capture ({amount}) is greater than the amount capturable ({intent.amount_capturable}).",
+                    f"The amount to capture ({amount}) is greater than the amount capturable "
+                    f"({intent.amount_capturable}).",
                     code="amount_too_large",
                     param="amount_to_capture",
                 )

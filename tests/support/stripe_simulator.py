@@ -11,7 +11,6 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from simulators.stripe.app import StripeSimulatorState, create_stripe_simulator
-
 from tests.support.servers import serve
 
 STRIPE_SANDBOX_PREFIX = "/sandbox/stripe"

@@ -11,7 +11,6 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from simulators.yookassa.app import YooKassaSimulatorState, create_yookassa_simulator
-
 from tests.support.servers import serve
 
 YOOKASSA_SANDBOX_PREFIX = "/sandbox/yookassa"

@@ -16,6 +16,7 @@ from domain.payment import PaymentStatus
 from domain.refund import RefundStatus
 
 from adapters.providers.yookassa import wire
+
 from simulators.yookassa.app import YooKassaSimulatorState
 
 

@@ -16,9 +16,10 @@ from domain.seller_route import Credentials, SellerRoute
 from application.ports import PaymentProvider
 
 from adapters.providers.sandbox.provider import SECRET_KEY, SandboxProvider
-from config.simulators import SandboxClient
-from simulators.sandbox import SandboxGateway
 
+from config.simulators import SandboxClient
+
+from simulators.sandbox import SandboxGateway
 from tests.contract.harness import ProviderHarness, SeenRequest
 
 SECRET = "sk_sandbox_contract_4b1f0c9e7d"
