@@ -15,7 +15,8 @@ from typing import Generic, TypeVar
 
 from domain.seller_route import SellerRoute
 
-from application.ports import ApiKey, ApiKeyStore, RouteStore
+from domain.access import ApiKey
+from application.ports import ApiKeyStore, RouteStore
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

@@ -10,7 +10,15 @@ from domain.payment import OPEN, Payment
 from application.audit import AuditRecorder
 from application.errors import ApplicationError, PaymentNotCancellable
 from application.payment_actions import PaymentActionRunner
-from application.ports import Capability, Clock, PaymentAction, PaymentProvider, ProviderPayment, RouteStore, UnitOfWorkFactory
+from domain.capabilities import Capability
+from application.ports import (
+    Clock,
+    PaymentAction,
+    PaymentProvider,
+    ProviderPayment,
+    RouteStore,
+    UnitOfWorkFactory,
+)
 from application.providers import ProviderDirectory
 from application.sync_status import SyncPaymentStatus
 

@@ -24,8 +24,8 @@ from application.errors import (
     ProviderOutcomeUnknown,
     ProviderUnavailable,
 )
+from domain.capabilities import Capability
 from application.ports import (
-    Capability,
     Clock,
     PaymentAction,
     PaymentProvider,

@@ -13,7 +13,8 @@ from domain.payment import PaymentMethod
 from domain.seller_route import SellerRoute
 
 from application.errors import CapabilityNotSupported, RouteMissingCredentials
-from application.ports import METHOD_CAPABILITY, Capability, ProviderProfile
+from domain.capabilities import METHOD_CAPABILITY, Capability
+from application.ports import ProviderProfile
 
 MAX_DESCRIPTION = 255
 MAX_REFERENCE = 128  # order and customer ids

@@ -23,8 +23,8 @@ from domain.refund import Refund, RefundStatus
 from application.audit import AuditRecorder, payment_entry
 from application.errors import ConcurrentUpdate, ProviderDeclined, ProviderUnavailable, RefundNotFound
 from application.events import record_event
+from domain.capabilities import Capability
 from application.ports import (
-    Capability,
     Clock,
     IdGenerator,
     ProviderRefund,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from application.api_keys import SCOPES
-from application.ports import ApiKey
+from domain.access import ApiKey
 from application.errors import ApplicationError, StorageUnavailable
 from application.events import refund_view
 from application.manage_routes import RouteSpec
@@ -25,7 +25,7 @@ from domain.audit import AuditEntry, Outcome
 from domain.errors import DomainError
 from domain.payment import Payment
 from domain.seller_route import KASPI
-from entrypoints.http.route_routes import route_view
+from entrypoints.http.seller_routes import route_view
 from entrypoints.route_import import FORMAT as IMPORT_FORMAT, ImportFileError, import_routes, read_routes
 
 if TYPE_CHECKING:

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.seller_route import SellerRoute
 
-from application.ports import ApiKey, IdempotencyClaim, IdempotencyState, SecretCipher, StoredResponse
+from domain.access import ApiKey
+from application.ports import IdempotencyClaim, IdempotencyState, SecretCipher, StoredResponse
 
 from adapters.persistence.api_keys import api_key_from_row
 from adapters.persistence.repositories import SqlAlchemyRouteRepository

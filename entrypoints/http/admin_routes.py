@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from application.errors import RouteAlreadyExists
 from application.manage_routes import RouteChange, RouteSpec
-from application.ports import Scope
+from domain.access import Scope
 from domain.audit import AuditEntry
 from domain.identifiers import check_shop_id
 from domain.seller_route import KASPI, SellerRoute

@@ -16,10 +16,11 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from config.container import Container, close_resources, open_resources
 from entrypoints.http import admin_routes, bitrix_routes, errors, health, kaspi_routes, provider_webhooks, webhook_routes
-from entrypoints.http import route_routes, v1_routes
+from entrypoints.http import seller_routes, v1_routes
 from entrypoints.http.observability import RequestObservation
 from entrypoints.http.openapi import build_openapi
 from entrypoints.http.responses import JsonResponse
+from entrypoints.http.use_cases import UseCases
 from entrypoints.provider_report import announce_providers
 
 Background = Callable[[Container, asyncio.Event], Awaitable[None]]
@@ -83,7 +84,7 @@ def create_app(container: Container, *, background: Background | None = None) ->
         Route("/openapi.json", openapi, methods=["GET"]),
         *kaspi_routes.routes,
         *v1_routes.routes,
-        *route_routes.routes,
+        *seller_routes.routes,
         *admin_routes.routes,
         *webhook_routes.routes,
         *bitrix_routes.routes,
@@ -111,5 +112,6 @@ def create_app(container: Container, *, background: Background | None = None) ->
         lifespan=lifespan,
     )
     app.state.container = container
+    app.state.use_cases = UseCases(container)
     app.state.openapi = build_openapi()
     return app

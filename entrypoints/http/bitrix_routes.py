@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from application.client_reports import ClientLogEntry, StatusReport
 from application.errors import ShopInactive, ShopNotFound
-from application.ports import Scope
+from domain.access import Scope
 from domain.audit import Outcome
 from domain.identifiers import check_shop_id
 from domain.money import Money

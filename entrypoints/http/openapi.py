@@ -513,7 +513,7 @@ PATHS.update(
 )
 
 
-# --- Provider-neutral payments (entrypoints/http/v1_routes.py) and routes (route_routes.py) ------
+# --- Provider-neutral payments (entrypoints/http/v1_routes.py) and routes (seller_routes.py) ------
 
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 _MINOR = {"type": "integer", "minimum": 0, "maximum": MAX_MINOR_UNITS, "description": "minor units (tiyn, kopecks, cents)"}

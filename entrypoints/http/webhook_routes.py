@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from application.manage_webhooks import DeliveryRecord
-from application.ports import ApiKey, Scope
+from domain.access import ApiKey, Scope
 from domain.webhooks import DeliveryAttempt, WebhookDelivery, WebhookSubscription
 from entrypoints.http.auth import authorize
 from entrypoints.http.errors import AuthError

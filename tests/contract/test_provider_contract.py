@@ -18,14 +18,8 @@ import pytest
 
 import tests.contract.harnesses as harness_package
 from application.errors import ProviderDeclined, ProviderUnavailable
-from application.ports import (
-    Capability,
-    PaymentAction,
-    PaymentRequest,
-    ProviderPayment,
-    RefundLookup,
-    RefundRequest,
-)
+from domain.capabilities import Capability
+from application.ports import PaymentAction, PaymentRequest, ProviderPayment, RefundLookup, RefundRequest
 from domain.identifiers import Phone
 from domain.money import Money
 from domain.payment import PaymentStatus

@@ -11,7 +11,7 @@ from typing import Self
 import attrs
 
 from application.errors import ConcurrentUpdate, DuplicateIdempotencyKey, RouteAlreadyExists
-from application.ports import ApiKey
+from domain.access import ApiKey
 from domain.audit import AuditEntry
 from domain.payment import Payment
 from domain.polling import PaymentCheck, RefundCheck

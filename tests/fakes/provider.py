@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
+from domain.capabilities import Capability
 from application.ports import (
-    Capability,
     PaymentAction,
     PaymentRequest,
     ProviderPayment,

@@ -27,7 +27,8 @@ from domain.refund import Refund, RefundStatus
 from domain.seller_route import Credentials, SellerRoute
 
 from application.errors import DuplicateIdempotencyKey, RouteAlreadyExists
-from application.ports import ApiKey, IdempotencyClaim, IdempotencyState, IdempotencyStore, StoredResponse
+from domain.access import ApiKey
+from application.ports import IdempotencyClaim, IdempotencyState, IdempotencyStore, StoredResponse
 
 from adapters.persistence.database import autocommit_pool, create_engine
 from adapters.persistence.idempotency import idempotency_store_for

@@ -10,7 +10,7 @@ import pytest
 
 from application.api_keys import KEY_PREFIX, ApiKeys
 from application.errors import ApiKeyNotFound
-from application.ports import Scope
+from domain.access import Scope
 from domain.errors import InvalidValue
 
 from tests.fakes import InMemoryGateway

@@ -21,7 +21,8 @@ from application.errors import (
     ProviderOutcomeUnknown,
     ProviderUnavailable,
 )
-from application.ports import Capability, ProviderPayment
+from domain.capabilities import Capability
+from application.ports import ProviderPayment
 from application.providers import ProviderDirectory
 from application.sync_status import SyncPaymentStatus
 from domain.audit import Outcome

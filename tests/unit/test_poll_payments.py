@@ -11,7 +11,8 @@ import pytest
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.cancel_payment import CancelPayment
 from application.poll_payments import PollPayments, WithdrawBeforeExpiry
-from application.ports import Capability, ProviderPayment
+from domain.capabilities import Capability
+from application.ports import ProviderPayment
 from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
 from domain.audit import Outcome
 from domain.events import EventType

@@ -8,7 +8,8 @@ import attrs
 import pytest
 
 from application.errors import ProviderOutcomeUnknown, ProviderUnavailable, RefundNotAttachable
-from application.ports import Capability, ProviderRefund, RefundNotice
+from domain.capabilities import Capability
+from application.ports import ProviderRefund, RefundNotice
 from application.provider_notices import HandleProviderNotice, NoticeResult
 from application.recover_refund import AttachRefundOutcome
 from application.refund_payment import RefundCommand, RefundResult

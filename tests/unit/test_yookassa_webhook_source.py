@@ -15,7 +15,8 @@ import pytest
 from starlette.applications import Starlette
 
 from application.audit import AuditRecorder
-from application.ports import Capability, ProviderPayment, ProviderRefund
+from domain.capabilities import Capability
+from application.ports import ProviderPayment, ProviderRefund
 from application.provider_notices import HandleProviderNotice
 from application.providers import ProviderDirectory
 from application.sync_refund_status import SyncRefundStatus

@@ -31,8 +31,8 @@ from typing import Any, TypeVar
 import httpx
 
 from application.errors import ProviderDeclined, ProviderUnavailable
+from domain.capabilities import Capability
 from application.ports import (
-    Capability,
     DeclinedAttempt,
     PaymentAction,
     PaymentRequest,

@@ -11,8 +11,8 @@ from typing import TypeVar
 from urllib.parse import urlencode
 
 from application.errors import ProviderDeclined, ProviderUnavailable
+from domain.capabilities import Capability
 from application.ports import (
-    Capability,
     PaymentAction,
     PaymentRequest,
     ProviderPayment,

@@ -15,8 +15,8 @@ from typing import TypeVar
 import anyio
 
 from application.errors import ProviderDeclined, ProviderUnavailable
+from domain.capabilities import Capability
 from application.ports import (
-    Capability,
     PaymentAction,
     PaymentRequest,
     ProviderPayment,

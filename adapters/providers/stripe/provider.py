@@ -17,8 +17,8 @@ import httpx
 import stripe
 
 from application.errors import ProviderDeclined, ProviderUnavailable
+from domain.capabilities import Capability
 from application.ports import (
-    Capability,
     PaymentAction,
     PaymentRequest,
     ProviderPayment,

@@ -18,8 +18,8 @@ import anyio
 import httpx
 
 from application.errors import ProviderDeclined, ProviderUnavailable
+from domain.capabilities import Capability
 from application.ports import (
-    Capability,
     PaymentAction,
     PaymentRequest,
     ProviderPayment,

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from application.manage_routes import RouteChange, RouteSpec
-from application.ports import ApiKey, Scope
+from domain.access import ApiKey, Scope
 from domain.identifiers import check_shop_id
 from domain.seller_route import SellerRoute
 from entrypoints.http.auth import authorize, require_shop
