@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
-import orjson
+import msgspec
 import psycopg
 
 from domain.audit import AuditEntry
@@ -42,8 +42,8 @@ _ANSWERED_COLUMNS = column_names(payments, without=("id", "created_at", "version
 _AUDIT_COLUMNS = ", ".join(column_names(payment_log, without=("id",)))  # the database numbers entries
 # Concurrent creates share a statement (`WriteBatcher`): the rows travel as one JSON document, so
 # that a batch of any size is the same prepared statement. Two statements of a kind in flight: one
-# would batch best (0.99 vs 1.05 ms of CPU per create, four 1.11), but a statement waiting on a
-# row lock would then hold up every create behind it.
+# would batch best (docs/performance.md), but a statement waiting on a row lock would then hold up
+# every create behind it.
 _MAX_BATCH = 64
 _FLUSHES = 2
 
@@ -56,8 +56,8 @@ _OPEN = (
 
 # Each answer is a document: the payment as answered, with the version it was read at; its audit
 # entry, events and poll check (a list of none or one); and its place `n` in the batch. As `jsonb`
-# it is parsed once, where each `->` on `json` parses it again (0.6-0.7 rather than 0.8-0.9 ms of
-# PostgreSQL's CPU per create). Only the rows the compare-and-set updated get their records. Events
+# it is parsed once, where each `->` on `json` parses it again (PostgreSQL's CPU per create:
+# docs/performance.md). Only the rows the compare-and-set updated get their records. Events
 # are numbered after the payment's last one, as `SqlAlchemyOutboxRepository.add` does; the
 # compare-and-set means no other writer of this payment's events ran in between.
 _RECORD_ANSWERS = f"""
@@ -185,5 +185,5 @@ def _told(observe: BatchObserver | None, write: str) -> Callable[[int], None] | 
 
 
 def _json(value: Any) -> str:
-    # orjson: several times faster than `json` here, and timestamps written as PostgreSQL reads them.
-    return orjson.dumps(value).decode()
+    # msgspec: several times faster than `json` here, and timestamps in RFC 3339, which PostgreSQL reads.
+    return msgspec.json.encode(value).decode()

@@ -66,8 +66,7 @@ def create_app(container: Container, *, background: Background | None = None) ->
             # collections no longer walk it on every request's garbage. And a young generation of
             # 20,000 objects rather than 700: a request's objects die by reference count long
             # before that, where at 700 the in-flight requests' objects (hundreds of requests under
-            # load) were promoted and walked over and over — 12 % of the CPU at 400 concurrent
-            # creates, 0.5 % now (bench scenario 2).
+            # load) were promoted and walked over and over (figures in docs/performance.md).
             gc.freeze()
             gc.set_threshold(YOUNG_GENERATION, *gc.get_threshold()[1:])
             if background is not None:

@@ -114,7 +114,7 @@ class PaymentResource(msgspec.Struct, frozen=True):
 
 
 class RefundWithPayment(RefundResource, frozen=True):
-    payment: PaymentResource | None = None
+    payment: PaymentResource
 
 
 class PaymentPage(msgspec.Struct, frozen=True):

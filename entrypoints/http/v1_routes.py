@@ -14,7 +14,6 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from application.list_payments import DEFAULT_LIMIT, MAX_LIMIT
 from application.cancel_payment import CancelPayment
@@ -30,6 +29,17 @@ from domain.seller_route import KASPI
 from entrypoints.http.auth import authorize, require_shop
 from entrypoints.http.idempotency import run_idempotently
 from entrypoints.http.json_body import BadRequest, decode, read_body
+from entrypoints.http.operations import (
+    AUTH_ERRORS,
+    BAD_INPUT,
+    BUSY,
+    IDEMPOTENCY_HEADER,
+    PROVIDER_ERRORS,
+    Handler,
+    Operation,
+    error,
+    routes_of,
+)
 from entrypoints.http.responses import JsonResponse
 from entrypoints.http.shapes import (
     CreatePaymentBody,
@@ -262,11 +272,65 @@ async def cancel_payment(request: Request) -> Response:
     return await _act(request, lambda cases: cases.cancel_payment)
 
 
-routes = [
-    Route("/v1/payments", create_payment, methods=["POST"]),
-    Route("/v1/payments", list_payments, methods=["GET"]),
-    Route("/v1/payments/{payment_id}", get_payment, methods=["GET"]),
-    Route("/v1/payments/{payment_id}/refunds", refund_payment, methods=["POST"]),
-    Route("/v1/payments/{payment_id}/capture", capture_payment, methods=["POST"]),
-    Route("/v1/payments/{payment_id}/cancel", cancel_payment, methods=["POST"]),
+_PAYMENT_PATH = {
+    "name": "payment_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "example": "pay_01JD8X3V6Q4ZK0M5N2R7T9W1YB"},
+}
+_REFERENCE_QUERY = {"type": "string", "minLength": 1, "maxLength": 128}
+_LIST_PARAMETERS = [
+    {"name": "order_id", "in": "query", "required": False, "schema": _REFERENCE_QUERY},
+    {"name": "customer_id", "in": "query", "required": False, "schema": _REFERENCE_QUERY},
+    {"name": "cursor", "in": "query", "required": False, "schema": _PAYMENT_PATH["schema"]},
+    {"name": "limit", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
 ]
+_WRITE_ANSWERS = {
+    **AUTH_ERRORS,
+    **BAD_INPUT,
+    "402": error("the provider declined; `error.reference` names the failed payment or refund"),
+    "404": error("unknown shop or payment (another shop's payment does not exist for a restricted key)"),
+    "409": error("conflict (see the code)"),
+    "422": error("invalid field, or the provider cannot do this (capability_not_supported)"),
+    **PROVIDER_ERRORS,
+    **BUSY,
+}
+
+
+def _write(method: str, path: str, handler: Handler, summary: str, body: type[msgspec.Struct],
+           answer: type[msgspec.Struct], *, status: int = 200, body_required: bool = True) -> Operation:
+    parameters = [IDEMPOTENCY_HEADER] if "{" not in path else [_PAYMENT_PATH, IDEMPOTENCY_HEADER]
+    return Operation(method, path, handler, summary, answer, status=status, body=body, body_required=body_required,
+                     parameters=parameters, responses=_WRITE_ANSWERS)
+
+
+operations = [
+    _write("POST", "/v1/payments", create_payment, "Create a payment at the shop's provider",
+           CreatePaymentBody, PaymentResource, status=201),
+    Operation(
+        "GET", "/v1/payments", list_payments,
+        "Payments of an order, or a customer's payments page by page (newest first)", PaymentPage,
+        description="Name exactly one of `order_id` or `customer_id`; `cursor` and `limit` page a customer's history.",
+        parameters=_LIST_PARAMETERS,
+        responses={**AUTH_ERRORS, "422": error("bad query"), **BUSY},
+    ),
+    Operation(
+        "GET", "/v1/payments/{payment_id}", get_payment, "One payment, refreshed from its provider while open",
+        PaymentResource, parameters=[_PAYMENT_PATH],
+        responses={
+            **AUTH_ERRORS,
+            "404": error("unknown payment"),
+            "409": error("changed by another request while refreshing: retry"),
+            "422": error("bad id"),
+            **BUSY,
+        },
+    ),
+    _write("POST", "/v1/payments/{payment_id}/refunds", refund_payment, "Refund a paid payment, fully or in part",
+           RefundBody, RefundWithPayment, status=201),
+    _write("POST", "/v1/payments/{payment_id}/capture", capture_payment, "Capture an authorised two-step payment",
+           NoOptions, PaymentResource, body_required=False),
+    _write("POST", "/v1/payments/{payment_id}/cancel", cancel_payment, "Cancel an open payment",
+           NoOptions, PaymentResource, body_required=False),
+]
+routes = routes_of(operations)
