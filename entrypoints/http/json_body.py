@@ -148,9 +148,9 @@ def parse_json(raw: bytes) -> Any:
         raise BadRequest("body_too_large", f"body is larger than {MAX_BODY_BYTES} bytes", status=413)
     try:
         parsed = _DECODER.decode(raw)
+        storable, keys, colons = _sound(parsed)
     except (msgspec.DecodeError, RecursionError):
         return _explain(raw)  # raises, naming what was wrong
-    storable, keys, colons = _sound(parsed)
     if not storable or _has_duplicates(raw, keys, colons):
         return _explain(raw)  # raises for a real problem; returns for a `\u003a` false alarm
     return parsed

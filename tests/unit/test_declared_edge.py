@@ -87,3 +87,15 @@ def test_the_document_describes_the_declared_operations_from_their_types() -> No
         assert answer.endswith(f"/{op.answer.__name__}")
         assert op.answer.__name__ in document["components"]["schemas"]
     assert document["components"]["schemas"]["CreatePaymentBody"]["additionalProperties"] is False
+
+
+@pytest.mark.parametrize("stack", [0, 100, 300])
+def test_nesting_deeper_than_the_stack_is_refused_not_crashed(stack: int) -> None:
+    def nested(depth: int, raw: bytes) -> object:
+        return nested(depth - 1, raw) if depth else parse_json(raw)
+
+    for levels in range(850, 1000, 10):
+        try:
+            nested(stack, b"[" * levels + b"]" * levels)
+        except BadRequest as refused:
+            assert refused.code == "invalid_json"
