@@ -13,9 +13,10 @@ import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
+from domain.access import ApiKey
 from domain.seller_route import SellerRoute
 
-from application.ports import ApiKey, ApiKeyStore, RouteStore
+from application.ports import ApiKeyStore, RouteStore
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

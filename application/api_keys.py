@@ -9,12 +9,13 @@ from datetime import datetime
 
 import attrs
 
+from domain.access import ApiKey, Scope
 from domain.audit import AuditEntry, Outcome
 from domain.errors import InvalidValue
 from domain.identifiers import check_shop_id
 
 from application.errors import ApiKeyNotFound
-from application.ports import ApiKey, ApiKeyStore, Clock, IdGenerator, Scope, UnitOfWorkFactory
+from application.ports import ApiKeyStore, Clock, IdGenerator, UnitOfWorkFactory
 
 SCOPES = frozenset(Scope)
 KEY_PREFIX = "pgk_"

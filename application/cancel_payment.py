@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from domain.capabilities import Capability
 from domain.errors import DomainError
 from domain.payment import OPEN, Payment
 
@@ -11,7 +12,6 @@ from application.audit import AuditRecorder
 from application.errors import ApplicationError, PaymentNotCancellable
 from application.payment_actions import PaymentActionRunner
 from application.ports import (
-    Capability,
     Clock,
     PaymentAction,
     PaymentProvider,

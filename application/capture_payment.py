@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from domain.capabilities import Capability
 from domain.errors import DomainError
 from domain.payment import Payment, PaymentStatus
 
@@ -11,7 +12,6 @@ from application.audit import AuditRecorder
 from application.errors import ApplicationError, PaymentNotCapturable
 from application.payment_actions import PaymentActionRunner
 from application.ports import (
-    Capability,
     Clock,
     PaymentAction,
     PaymentProvider,

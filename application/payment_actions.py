@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 
 from domain.audit import Outcome
+from domain.capabilities import Capability
 from domain.errors import DomainError
 from domain.payment import SETTLED, Payment
 
@@ -25,7 +26,6 @@ from application.errors import (
     ProviderUnavailable,
 )
 from application.ports import (
-    Capability,
     Clock,
     PaymentAction,
     PaymentProvider,

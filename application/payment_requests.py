@@ -7,13 +7,14 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from domain.capabilities import METHOD_CAPABILITY, Capability
 from domain.errors import InvalidValue
 from domain.money import Money
 from domain.payment import PaymentMethod
 from domain.seller_route import SellerRoute
 
 from application.errors import CapabilityNotSupported, RouteMissingCredentials
-from application.ports import METHOD_CAPABILITY, Capability, ProviderProfile
+from application.ports import ProviderProfile
 
 MAX_DESCRIPTION = 255
 MAX_REFERENCE = 128  # order and customer ids

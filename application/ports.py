@@ -11,7 +11,9 @@ from typing import Protocol, Self
 
 import attrs
 
+from domain.access import ApiKey
 from domain.audit import AuditEntry
+from domain.capabilities import Capability
 from domain.events import Event
 from domain.identifiers import Phone
 from domain.money import Money
@@ -22,29 +24,6 @@ from domain.seller_route import SellerRoute
 from domain.webhooks import DeliveryAttempt, WebhookDelivery, WebhookSubscription
 
 # --- Providers ---------------------------------------------------------------------------------
-
-
-class Capability(enum.StrEnum):
-    """What a provider can do; the application refuses clearly what a provider cannot."""
-
-    PUSH_TO_PHONE = "push_to_phone"  # a bill pushed to the customer's app (Kaspi remote payment)
-    PAYMENT_LINK = "payment_link"  # a link / QR the customer opens
-    REDIRECT_CHECKOUT = "redirect_checkout"  # a hosted checkout page (checkout_url)
-    CLIENT_SECRET = "client_secret"  # the browser confirms: cards, Apple Pay, Google Pay
-    TWO_STEP = "two_step"  # authorise now, capture later
-    CANCEL = "cancel"  # cancel an open payment
-    PARTIAL_REFUND = "partial_refund"  # refund part of a payment, repeatedly
-    WEBHOOKS = "webhooks"  # the provider calls back; without it the poller is the only source
-    REFUND_LOOKUP = "refund_lookup"  # a refund can be asked about later (pending, or its answer lost)
-
-
-# Which capability each payment method needs.
-METHOD_CAPABILITY: dict[PaymentMethod, Capability] = {
-    PaymentMethod.REMOTE: Capability.PUSH_TO_PHONE,
-    PaymentMethod.LINK: Capability.PAYMENT_LINK,
-    PaymentMethod.REDIRECT: Capability.REDIRECT_CHECKOUT,
-    PaymentMethod.CARD: Capability.CLIENT_SECRET,
-}
 
 
 @attrs.frozen
@@ -530,43 +509,6 @@ class ImplicitIdempotency(Protocol):
     async def bind(self, content_key: str, candidate: str, now: datetime, window: timedelta) -> str:
         """The idempotency key `content_key` stands for: the one bound to it less than `window`
         ago, else `candidate`, bound from now on. Atomic: concurrent callers get the same key."""
-
-
-class Scope(enum.StrEnum):
-    """What an API key may do."""
-
-    PAYMENTS = "payments"  # the foundation's scope: read and write, kept so existing keys work
-    PAYMENTS_READ = "payments:read"
-    PAYMENTS_WRITE = "payments:write"
-    ADMIN = "admin"  # routes, keys, webhooks, the audit log
-    ROUTE_SECRETS = "routes:secrets"  # may read a route's credentials (the Bitrix client's config call)
-
-
-# The scopes a broader scope stands for; `payments` asked for itself is met by read + write together.
-_IMPLIED: dict[str, frozenset[str]] = {Scope.PAYMENTS: frozenset({Scope.PAYMENTS_READ, Scope.PAYMENTS_WRITE})}
-
-
-@attrs.frozen
-class ApiKey:
-    """`shops` None reaches every shop; otherwise only those (other shops' data does not exist for it)."""
-
-    id: str
-    name: str
-    key_hash: str
-    scopes: frozenset[str]
-    created_at: datetime
-    revoked_at: datetime | None = None
-    shops: frozenset[int] | None = None
-    prefix: str | None = None  # the key's first characters, to recognise it in a listing
-
-    def allows(self, scope: str) -> bool:
-        if self.revoked_at is not None:
-            return False
-        granted = self.scopes | {implied for s in self.scopes for implied in _IMPLIED.get(s, ())}
-        return scope in granted or _IMPLIED.get(scope, frozenset({scope})) <= granted
-
-    def reaches(self, shop_id: int) -> bool:
-        return self.shops is None or shop_id in self.shops
 
 
 class ApiKeyRepository(Protocol):

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import attrs
 
 from domain.audit import AuditEntry, Outcome
+from domain.capabilities import Capability
 from domain.events import EventType
 from domain.payment import Payment
 from domain.polling import REFUND_POLL_SCHEDULE, PollSchedule, RefundCheck
@@ -24,7 +25,6 @@ from application.audit import AuditRecorder, payment_entry
 from application.errors import ConcurrentUpdate, ProviderDeclined, ProviderUnavailable, RefundNotFound
 from application.events import record_event
 from application.ports import (
-    Capability,
     Clock,
     IdGenerator,
     ProviderRefund,

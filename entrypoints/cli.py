@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from domain.access import ApiKey
 from domain.audit import AuditEntry, Outcome
 from domain.errors import DomainError
 from domain.payment import Payment
@@ -22,9 +23,8 @@ from application.api_keys import SCOPES
 from application.errors import ApplicationError, StorageUnavailable
 from application.events import refund_view
 from application.manage_routes import RouteSpec
-from application.ports import ApiKey
 
-from entrypoints.http.route_routes import route_view
+from entrypoints.http.seller_routes import route_view
 from entrypoints.route_import import FORMAT as IMPORT_FORMAT
 from entrypoints.route_import import ImportFileError, import_routes, read_routes
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from application.ports import ApiKey
+from domain.access import ApiKey
 
 from adapters.persistence.invalidation import announce, key_topic
 from adapters.persistence.tables import api_keys

@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
-import orjson
+import msgspec
 import psycopg
 
 from domain.audit import AuditEntry
@@ -56,10 +56,10 @@ _OPEN = (
 
 # Each answer is a document: the payment as answered, with the version it was read at; its audit
 # entry, events and poll check (a list of none or one); and its place `n` in the batch. As `jsonb`
-# it is parsed once, where each `->` on `json` parses it again (docs/performance.md). Only the rows
-# the compare-and-set updated get their records. Events are numbered after the payment's last one,
-# as `SqlAlchemyOutboxRepository.add` does; the compare-and-set means no other writer of this
-# payment's events ran in between.
+# it is parsed once, where each `->` on `json` parses it again (PostgreSQL's CPU per create:
+# docs/performance.md). Only the rows the compare-and-set updated get their records. Events
+# are numbered after the payment's last one, as `SqlAlchemyOutboxRepository.add` does; the
+# compare-and-set means no other writer of this payment's events ran in between.
 _RECORD_ANSWERS = f"""
 WITH answer AS (
     SELECT doc, answered.*
@@ -187,5 +187,5 @@ def _told(observe: BatchObserver | None, write: str) -> Callable[[int], None] | 
 
 
 def _json(value: Any) -> str:
-    # orjson: several times faster than `json` here, and timestamps written as PostgreSQL reads them.
-    return orjson.dumps(value).decode()
+    # msgspec: several times faster than `json` here, and timestamps in RFC 3339, which PostgreSQL reads.
+    return msgspec.json.encode(value).decode()

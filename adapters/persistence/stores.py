@@ -10,9 +10,10 @@ from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from domain.access import ApiKey
 from domain.seller_route import SellerRoute
 
-from application.ports import ApiKey, IdempotencyClaim, IdempotencyState, SecretCipher, StoredResponse
+from application.ports import IdempotencyClaim, IdempotencyState, SecretCipher, StoredResponse
 
 from adapters.persistence.api_keys import api_key_from_row
 from adapters.persistence.repositories import SqlAlchemyRouteRepository

@@ -13,16 +13,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from application.errors import RouteAlreadyExists
-from application.manage_routes import RouteChange, RouteSpec
-from application.ports import Scope
+from domain.access import Scope
 from domain.audit import AuditEntry
 from domain.identifiers import check_shop_id
 from domain.seller_route import KASPI, SellerRoute
+
+from application.errors import RouteAlreadyExists
+from application.manage_routes import RouteChange, RouteSpec
+
 from entrypoints.http.auth import authorize, require_shop
 from entrypoints.http.idempotency import run_idempotently
 from entrypoints.http.json_body import BadRequest, Body, read_body
 from entrypoints.http.responses import JsonResponse
+from entrypoints.http.use_cases import use_cases
 
 DEVICE_TOKEN = "device_token"
 
@@ -80,14 +83,14 @@ def _credentials(body: Body) -> dict[str, str] | None:
 
 async def list_configs(request: Request) -> Response:
     principal = await authorize(request, Scope.ADMIN)
-    routes = await request.app.state.container.manage_routes().list(provider=KASPI)
+    routes = await use_cases(request).manage_routes.list(provider=KASPI)
     return JsonResponse([config_view(r) for r in routes if principal.reaches(r.shop_id)])
 
 
 async def get_config(request: Request) -> Response:
     principal = await authorize(request, Scope.ADMIN)
     shop_id = require_shop(principal, _path_shop_id(request), KASPI)
-    route = await request.app.state.container.manage_routes().get(shop_id, KASPI)
+    route = await use_cases(request).manage_routes.get(shop_id, KASPI)
     return JsonResponse(config_view(route))
 
 
@@ -106,10 +109,11 @@ async def create_config(request: Request) -> Response:
         )
         body.finish()
         try:
-            route = await request.app.state.container.manage_routes().add(spec, actor=principal.name)
+            route = await use_cases(request).manage_routes.add(spec, actor=principal.name)
         except RouteAlreadyExists as exists:
             # The old service's answer, active or not: a deactivated shop comes back with PUT.
-            raise BadRequest(exists.code, f"{exists.message}; change it with PUT", field="shop_id", status=400) from None
+            message = f"{exists.message}; change it with PUT"
+            raise BadRequest(exists.code, message, field="shop_id", status=400) from None
         return JsonResponse(config_view(route))  # 200, as the old service answered a create
 
     return await run_idempotently(request, principal, raw, run)
@@ -126,13 +130,13 @@ async def update_config(request: Request) -> Response:
     )
     _provider(body)
     body.finish()
-    route = await request.app.state.container.manage_routes().change(shop_id, KASPI, change, actor=principal.name)
+    route = await use_cases(request).manage_routes.change(shop_id, KASPI, change, actor=principal.name)
     return JsonResponse(config_view(route))
 
 
 async def deactivate_config(request: Request) -> Response:
     principal = await authorize(request, Scope.ADMIN)
-    route = await request.app.state.container.manage_routes().deactivate(
+    route = await use_cases(request).manage_routes.deactivate(
         require_shop(principal, _path_shop_id(request), KASPI), KASPI, actor=principal.name
     )
     # Deactivated, not deleted: its payments and audit entries keep their route; PUT re-activates.
@@ -150,7 +154,7 @@ async def list_logs(request: Request) -> Response:
     if shop is None and principal.shops is not None:
         raise BadRequest("missing_field", "this API key reaches only some shops: name one", field="shop_id")
     shop_id = None if shop is None else require_shop(principal, check_shop_id(int(shop)), KASPI)
-    entries = await request.app.state.container.list_audit_log().execute(shop_id=shop_id, limit=int(limit))
+    entries = await use_cases(request).list_audit_log.execute(shop_id=shop_id, limit=int(limit))
     return JsonResponse([log_view(e) for e in entries])
 
 

@@ -22,13 +22,14 @@ from entrypoints.http import (
     health,
     kaspi_routes,
     provider_webhooks,
-    route_routes,
+    seller_routes,
     v1_routes,
     webhook_routes,
 )
 from entrypoints.http.observability import RequestObservation
 from entrypoints.http.openapi import build_openapi
 from entrypoints.http.responses import JsonResponse
+from entrypoints.http.use_cases import UseCases
 from entrypoints.provider_report import announce_providers
 
 from config.container import Container, close_resources, open_resources
@@ -77,7 +78,7 @@ def create_app(container: Container, *, background: Background | None = None) ->
             # collections no longer walk it on every request's garbage. And a young generation of
             # 20,000 objects rather than 700: a request's objects die by reference count long
             # before that, where at 700 the in-flight requests' objects (hundreds of requests under
-            # load) were promoted and walked over and over (docs/performance.md).
+            # load) were promoted and walked over and over (figures in docs/performance.md).
             gc.freeze()
             gc.set_threshold(YOUNG_GENERATION, *gc.get_threshold()[1:])
             if background is not None:
@@ -94,7 +95,7 @@ def create_app(container: Container, *, background: Background | None = None) ->
         Route("/openapi.json", openapi, methods=["GET"]),
         *kaspi_routes.routes,
         *v1_routes.routes,
-        *route_routes.routes,
+        *seller_routes.routes,
         *admin_routes.routes,
         *webhook_routes.routes,
         *bitrix_routes.routes,
@@ -113,5 +114,6 @@ def create_app(container: Container, *, background: Background | None = None) ->
         lifespan=lifespan,
     )
     app.state.container = container
+    app.state.use_cases = UseCases(container)
     app.state.openapi = build_openapi()
     return app

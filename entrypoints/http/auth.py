@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 
 from starlette.requests import Request
 
+from domain.access import ApiKey, Scope
+
 from application.api_keys import ApiKeys
 from application.errors import ShopNotFound
-from application.ports import ApiKey, Scope
 
 from entrypoints.http.client_address import client_address, within
 from entrypoints.http.errors import AuthError, RateLimited

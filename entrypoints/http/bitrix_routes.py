@@ -15,19 +15,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from application.client_reports import ClientLogEntry, StatusReport
-from application.errors import ShopInactive, ShopNotFound
-from application.ports import Scope
+from domain.access import Scope
 from domain.audit import Outcome
 from domain.identifiers import check_shop_id
 from domain.money import Money
 from domain.payment import PaymentStatus
 from domain.seller_route import KASPI
+
+from application.client_reports import ClientLogEntry, StatusReport
+from application.errors import ShopInactive, ShopNotFound
+
 from entrypoints.http import health
 from entrypoints.http.auth import authorize, require_shop
 from entrypoints.http.idempotency import run_idempotently
 from entrypoints.http.json_body import BadRequest, Body, read_body
 from entrypoints.http.responses import JsonResponse, ok
+from entrypoints.http.use_cases import use_cases
 
 CURRENCY = "KZT"
 DEVICE_TOKEN = "device_token"
@@ -41,7 +44,11 @@ KASPI_STATUSES: dict[str, PaymentStatus] = {
     "Processed": PaymentStatus.SUCCEEDED,
     "Error": PaymentStatus.FAILED,
 }
-_OUTCOME_OF = {PaymentStatus.PENDING: Outcome.PENDING, PaymentStatus.SUCCEEDED: Outcome.SUCCESS, PaymentStatus.FAILED: Outcome.ERROR}
+_OUTCOME_OF = {
+    PaymentStatus.PENDING: Outcome.PENDING,
+    PaymentStatus.SUCCEEDED: Outcome.SUCCESS,
+    PaymentStatus.FAILED: Outcome.ERROR,
+}
 # A log entry's status: the outcome of the client's call, or Kaspi's word for the payment.
 LOG_OUTCOMES: dict[str, Outcome] = {
     **{outcome.value: outcome for outcome in Outcome},
@@ -86,7 +93,7 @@ def _log_amount(tenge: Decimal) -> Money:
 async def payment_config(request: Request) -> Response:
     principal = await authorize(request, Scope.PAYMENTS_READ, legacy=True)
     shop_id = require_shop(principal, _query_shop_id(request), KASPI)
-    route = await request.app.state.container.route_store().get(shop_id, KASPI)
+    route = await use_cases(request).route_store.get(shop_id, KASPI)
     if route is None:
         raise ShopNotFound(shop_id, KASPI)
     if not route.is_active:
@@ -127,7 +134,7 @@ async def payment_log(request: Request) -> Response:
             actor=principal.name,
         )
         body.finish()
-        recorded = await request.app.state.container.record_client_log().execute(entry)
+        recorded = await use_cases(request).record_client_log.execute(entry)
         return ok(
             {
                 "log": {
@@ -163,7 +170,7 @@ async def payment_status(request: Request) -> Response:
         shops=principal.shops,
     )
     body.finish()
-    payment = await request.app.state.container.report_payment_status().execute(report)
+    payment = await use_cases(request).report_payment_status.execute(report)
     return ok({"shop_id": payment.shop_id, "external_id": payment.external_id, "status": payment.provider_status})
 
 

@@ -13,7 +13,9 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from application.ports import ApiKey, IdempotencyState, StoredResponse
+from domain.access import ApiKey
+
+from application.ports import IdempotencyState, StoredResponse
 
 from entrypoints.http.errors import error_body, error_response
 from entrypoints.http.json_body import BadRequest

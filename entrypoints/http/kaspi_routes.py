@@ -12,29 +12,43 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from application.create_payment import CreatePaymentCommand
-from application.ports import ApiKey, Scope
-from application.refund_payment import RefundCommand
+from domain.access import ApiKey, Scope
 from domain.identifiers import check_shop_id
 from domain.money import Money
 from domain.payment import PaymentMethod
 from domain.seller_route import KASPI
+
+from application.create_payment import CreatePaymentCommand
+from application.refund_payment import RefundCommand
+
 from entrypoints.http.auth import authorize, is_legacy_caller, require_shop
-from entrypoints.http.idempotency import HEADER as IDEMPOTENCY_HEADER, run_idempotently
-from entrypoints.http.json_body import BadRequest, Body, read_body
-from entrypoints.http.responses import ok
+from entrypoints.http.idempotency import HEADER as IDEMPOTENCY_HEADER
+from entrypoints.http.idempotency import run_idempotently
+from entrypoints.http.json_body import BadRequest, decode, legacy_amount, legacy_integer, read_body
+from entrypoints.http.responses import JsonResponse
+from entrypoints.http.shapes import (
+    KaspiCreateBody,
+    KaspiCreated,
+    KaspiCreateLinkBody,
+    KaspiLinkCreated,
+    KaspiRefundBody,
+    KaspiRefunded,
+    KaspiStatus,
+    LegacyAmount,
+    LegacyInteger,
+)
+from entrypoints.http.use_cases import use_cases
 
 CURRENCY = "KZT"
 _EXTERNAL_ID = re.compile(r"^[0-9]{1,20}$")
 
 
-def _shop_id(body: Body, principal: ApiKey) -> int:
-    return require_shop(principal, check_shop_id(body.integer("shop_id")), KASPI)
+def _shop_id(value: LegacyInteger, principal: ApiKey) -> int:
+    return require_shop(principal, check_shop_id(legacy_integer(value, "shop_id")), KASPI)
 
 
-def _tenge(body: Body, name: str = "amount", *, required: bool = True) -> Money | None:
-    amount = body.number(name, required=required)
-    return None if amount is None else Money.from_major(amount, CURRENCY)
+def _tenge(value: LegacyAmount, name: str = "amount") -> Money:
+    return Money.from_major(legacy_amount(value, name), CURRENCY)
 
 
 def _tenge_out(money: Money) -> int | Decimal:
@@ -55,30 +69,22 @@ async def create(request: Request) -> Response:
     by_content = is_legacy_caller(principal) and IDEMPOTENCY_HEADER not in request.headers
 
     async def run(key: str | None) -> Response:
-        body = Body.parse(raw, legacy=True)
+        body, ignored = decode(raw, KaspiCreateBody, legacy=True)
         command = CreatePaymentCommand(
-            shop_id=_shop_id(body, principal),
+            shop_id=_shop_id(body.shop_id, principal),
             provider=KASPI,
             method=PaymentMethod.REMOTE,
-            amount=_tenge(body),  # type: ignore[arg-type]
-            phone=body.string("phone", max_length=32),
-            description=body.string("message", required=False) or "",
+            amount=_tenge(body.amount),
+            phone=body.phone,
+            description=body.message or "",
             idempotency_key=key,
             actor=principal.name,
         )
-        body.finish()
-        container = request.app.state.container
+        cases = use_cases(request)
         if by_content:
-            keys = container.implicit_idempotency_keys()
-            command = await keys.keyed(command, caller=principal.id, also=body.ignored())
-        payment = await container.create_payment().execute(command)
-        return ok(
-            {
-                "external_id": payment.external_id,
-                "status": payment.provider_status,
-                "organization_bin": payment.merchant_account,
-            }
-        )
+            command = await cases.implicit_idempotency_keys.keyed(command, caller=principal.id, also=ignored)
+        payment = await cases.create_payment.execute(command)
+        return JsonResponse(KaspiCreated(payment.external_id, payment.provider_status, payment.merchant_account))
 
     return await run_idempotently(request, principal, raw, run)
 
@@ -88,26 +94,20 @@ async def create_link(request: Request) -> Response:
     raw = await read_body(request)
 
     async def run(key: str | None) -> Response:
-        body = Body.parse(raw, legacy=True)
+        body, _ = decode(raw, KaspiCreateLinkBody, legacy=True)
         command = CreatePaymentCommand(
-            shop_id=_shop_id(body, principal),
+            shop_id=_shop_id(body.shop_id, principal),
             provider=KASPI,
             method=PaymentMethod.LINK,
-            amount=_tenge(body),  # type: ignore[arg-type]
-            description=body.string("message", required=False) or "",
+            amount=_tenge(body.amount),
+            description=body.message or "",
             idempotency_key=key,
             actor=principal.name,
         )
-        body.finish()
-        payment = await request.app.state.container.create_payment().execute(command)
-        return ok(
-            {
-                "payment_id": payment.external_id,
-                "payment_link": payment.payment_link,
-                "expire_date": payment.expires_at.isoformat() if payment.expires_at else None,
-                "organization_bin": payment.merchant_account,
-            }
-        )
+        payment = await use_cases(request).create_payment.execute(command)
+        expires = payment.expires_at.isoformat() if payment.expires_at else None
+        created = KaspiLinkCreated(payment.external_id, payment.payment_link, expires, payment.merchant_account)
+        return JsonResponse(created)
 
     return await run_idempotently(request, principal, raw, run)
 
@@ -122,10 +122,10 @@ async def status(request: Request) -> Response:
         if not values:
             raise BadRequest("missing_field", "external_id is required", field="external_id")
         external_id = _external_id(values[0] if len(values) == 1 else None)
-    payment = await request.app.state.container.get_payment().by_external_id(
+    payment = await use_cases(request).get_payment.by_external_id(
         KASPI, external_id, actor=principal.name, shops=principal.shops
     )
-    return ok({"external_id": payment.external_id, "status": payment.provider_status})
+    return JsonResponse(KaspiStatus(payment.external_id, payment.provider_status))
 
 
 async def refund(request: Request) -> Response:
@@ -133,24 +133,19 @@ async def refund(request: Request) -> Response:
     raw = await read_body(request)
 
     async def run(key: str | None) -> Response:
-        body = Body.parse(raw, legacy=True)
+        body, _ = decode(raw, KaspiRefundBody, legacy=True)
         command = RefundCommand(
-            shop_id=_shop_id(body, principal),
+            shop_id=_shop_id(body.shop_id, principal),
             provider=KASPI,
-            external_id=_external_id(body.string("external_id", max_length=20)),
-            amount=_tenge(body),
+            external_id=_external_id(body.external_id),
+            amount=_tenge(body.amount),
             idempotency_key=key,
             actor=principal.name,
         )
-        body.finish()
-        result = await request.app.state.container.refund_payment().execute(command)
-        return ok(
-            {
-                "external_id": result.payment.external_id,
-                "refunded_amount": _tenge_out(result.refund.amount),
-                "organization_bin": result.payment.merchant_account,
-            }
-        )
+        result = await use_cases(request).refund_payment.execute(command)
+        payment = result.payment
+        refunded = _tenge_out(result.refund.amount)
+        return JsonResponse(KaspiRefunded(payment.external_id, refunded, payment.merchant_account))
 
     return await run_idempotently(request, principal, raw, run)
 

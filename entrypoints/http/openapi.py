@@ -5,50 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 from domain.events import EventType
-from domain.money import CURRENCY_EXPONENTS, MAX_MINOR_UNITS
-from domain.payment import PaymentMethod, PaymentStatus
 from domain.webhooks import DELIVERY_FILTERS
 
-JSON = "application/json"
+from entrypoints.http import v1_routes
+from entrypoints.http.operations import (
+    AUTH_ERRORS,
+    BAD_INPUT,
+    BUSY,
+    IDEMPOTENCY_HEADER,
+    JSON,
+    PROVIDER_ERRORS,
+    document,
+    error,
+    json_content,
+    ok,
+    ref,
+)
 
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"content": {JSON: {"schema": schema}}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, **_json(_ref("Error"))}
-
-
-def _ok(description: str, schema: str) -> dict[str, Any]:
-    return {"description": description, **_json(_ref(schema))}
-
-
-_AUTH_ERRORS = {
-    "401": _error("missing, unknown or revoked API key"),
-    "403": _error("the key lacks the scope"),
-    "429": {
-        **_error("this API key's rate limit is used up (`rate_limited`)"),
-        "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
-    },
-}
-_BAD_INPUT = {"400": _error("unreadable JSON"), "413": _error("body too large"), "422": _error("invalid field")}
-_IDEMPOTENCY_HEADER = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "description": "A replay with the same key returns the first response; another body with it is refused (422).",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-}
-_PROVIDER_ERRORS = {
-    "402": _error("the provider declined"),
-    "502": _error("the provider answered unreadably: outcome unknown, kept pending"),
-    "504": _error("the provider timed out: outcome unknown, kept pending"),
-}
+# Shared with the operation table, which writes the operations declared there (/v1 so far).
+_ref, _json, _error, _ok = ref, json_content, error, ok
+_AUTH_ERRORS, _BAD_INPUT, _IDEMPOTENCY_HEADER, _PROVIDER_ERRORS, _BUSY = (
+    AUTH_ERRORS, BAD_INPUT, IDEMPOTENCY_HEADER, PROVIDER_ERRORS, BUSY
+)
 _SHOP_ID = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1, "example": 121038}
 _TENGE = {"type": "number", "exclusiveMinimum": 0, "multipleOf": 0.01, "description": "tenge", "example": 5000}
 _SHOP_PATH = {"name": "shop_id", "in": "path", "required": True, "schema": _SHOP_ID}
@@ -513,139 +491,12 @@ PATHS.update(
 )
 
 
-# --- Provider-neutral payments (entrypoints/http/v1_routes.py) and routes (route_routes.py) ------
+# --- Seller routes (seller_routes.py); /v1 is declared by its operation table in v1_routes.py ---
 
-_NULLABLE_TEXT = {"type": ["string", "null"]}
-_MINOR = {"type": "integer", "minimum": 0, "maximum": MAX_MINOR_UNITS, "description": "minor units (tiyn, kopecks, cents)"}
-_PAYMENT_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "example": "pay_01JD8X3V6Q4ZK0M5N2R7T9W1YB"}
-_PAYMENT_PATH = {"name": "payment_id", "in": "path", "required": True, "schema": _PAYMENT_ID}
 _PROVIDER_NAME = {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,31}$", "example": "kaspi"}
-_ERROR_DETAIL = {
-    "type": ["object", "null"],
-    "required": ["code", "message"],
-    "properties": {"code": {"type": "string"}, "message": _NULLABLE_TEXT},
-}
-_BUSY = {
-    "429": _error("too many requests for this API key (Retry-After)"),
-    "503": _error("the database is unavailable: retry with the same Idempotency-Key"),
-}
-_STATUS_SOURCE = {
-    **_NULLABLE_TEXT,
-    "description": "who reported the current status: api, poller, webhook:<provider>, operator:<key name>, "
-    "operator:cli, client_report",
-    "example": "webhook:stripe",
-}
-_STATUS_OBSERVED_AT = {
-    "type": ["string", "null"],
-    "format": "date-time",
-    "description": "when the provider's state behind the current status was observed",
-}
-_V1_REFUND_PROPERTIES: dict[str, Any] = {
-    "id": {"type": "string", "example": "re_01JD8X..."},
-    "payment_id": {"type": "string"},
-    "amount": _MINOR,
-    "currency": {"type": "string", "example": "KZT"},
-    "status": {
-        "enum": ["pending", "succeeded", "failed"],
-        "description": "pending until the provider's final word: the amount stays reserved meanwhile",
-    },
-    "external_id": {**_NULLABLE_TEXT, "description": "the provider's refund id, once known"},
-    "status_source": _STATUS_SOURCE,
-    "status_observed_at": _STATUS_OBSERVED_AT,
-    "error": _ERROR_DETAIL,
-    "created_at": {"type": "string", "format": "date-time"},
-    "updated_at": {"type": "string", "format": "date-time"},
-}
-_V1_PAYMENT_PROPERTIES: dict[str, Any] = {
-    "id": {"type": "string", "example": "pay_01JD8X3V6Q4ZK0M5N2R7T9W1YB"},
-    "shop_id": _SHOP_ID,
-    "provider": {"type": "string", "example": "kaspi"},
-    "method": {"enum": [m.value for m in PaymentMethod]},
-    "status": {"enum": [s.value for s in PaymentStatus]},
-    "provider_status": {**_NULLABLE_TEXT, "description": "the provider's own word for it (Kaspi: Wait, Processed...)"},
-    "amount": _MINOR,
-    "currency": {"type": "string", "example": "KZT"},
-    "capture": {"type": "boolean", "description": "false: two-step, captured or cancelled later"},
-    "description": {"type": "string"},
-    "order_id": _NULLABLE_TEXT,
-    "customer_id": _NULLABLE_TEXT,
-    "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
-    "merchant_account": {"type": "string", "description": "the seller's account at the provider (Kaspi: BIN)"},
-    "external_id": _NULLABLE_TEXT,
-    "checkout_url": {**_NULLABLE_TEXT, "description": "send the customer here (hosted checkout)"},
-    "client_secret": {**_NULLABLE_TEXT, "description": "for the browser to confirm (cards, Apple Pay, Google Pay)"},
-    "payment_link": {**_NULLABLE_TEXT, "description": "a link the customer opens"},
-    "qr": {**_NULLABLE_TEXT, "description": "text to show as a QR code (a Kaspi link the Kaspi app scans)"},
-    "return_url": _NULLABLE_TEXT,
-    "expires_at": {"type": ["string", "null"], "format": "date-time"},
-    "refunds": _ref("V1RefundSummary"),
-    "status_source": _STATUS_SOURCE,
-    "status_observed_at": _STATUS_OBSERVED_AT,
-    "error": _ERROR_DETAIL,
-    "created_at": {"type": "string", "format": "date-time"},
-    "updated_at": {"type": "string", "format": "date-time"},
-}
 
 SCHEMAS.update(
     {
-        "NewV1Payment": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["shop_id", "amount", "currency"],
-            "properties": {
-                "shop_id": _SHOP_ID,
-                "provider": {**_PROVIDER_NAME, "type": ["string", "null"], "description": "omitted: the shop's default route"},
-                "amount": {**_MINOR, "minimum": 1, "example": 500000},
-                "currency": {"enum": sorted(CURRENCY_EXPONENTS), "example": "KZT"},
-                "method": {"enum": [*(m.value for m in PaymentMethod), None], "description": "omitted: the provider's default"},
-                "order_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 128},
-                "customer_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 128},
-                "description": {"type": ["string", "null"], "maxLength": 255},
-                "phone": {"type": ["string", "null"], "maxLength": 32, "example": "+7 701 521 15 45"},
-                "return_url": {"type": ["string", "null"], "format": "uri", "pattern": "^https?://", "maxLength": 2048},
-                "metadata": {
-                    "type": ["object", "null"],
-                    "maxProperties": 20,
-                    "propertyNames": {"minLength": 1, "maxLength": 40},
-                    "additionalProperties": {"type": "string", "maxLength": 500},
-                    "description": "sandbox: `sandbox_outcome` (success or a failure reason) forces the card's outcome",
-                },
-                "capture": {"type": ["boolean", "null"], "default": True, "description": "false: authorise only (two-step)"},
-            },
-        },
-        "V1Payment": {"type": "object", "required": list(_V1_PAYMENT_PROPERTIES), "properties": _V1_PAYMENT_PROPERTIES},
-        "V1PaymentList": {
-            "type": "object",
-            "required": ["data", "next_cursor"],
-            "properties": {
-                "data": {"type": "array", "items": _ref("V1Payment")},
-                "next_cursor": {**_NULLABLE_TEXT, "description": "pass as `cursor` for older payments; null: no more"},
-            },
-        },
-        "V1RefundSummary": {
-            "type": "object",
-            "required": ["refunded", "pending", "refundable"],
-            "properties": {
-                "refunded": _MINOR,
-                "pending": {**_MINOR, "description": "refunds sent whose outcome is not known yet"},
-                "refundable": _MINOR,
-                "items": {"type": "array", "items": _ref("V1Refund"), "description": "when one payment is read"},
-            },
-        },
-        "V1Refund": {"type": "object", "required": list(_V1_REFUND_PROPERTIES), "properties": _V1_REFUND_PROPERTIES},
-        "V1RefundCreated": {
-            "type": "object",
-            "required": [*_V1_REFUND_PROPERTIES, "payment"],
-            "properties": {**_V1_REFUND_PROPERTIES, "payment": _ref("V1Payment")},
-        },
-        "NewV1Refund": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "amount": {**_MINOR, "type": ["integer", "null"], "minimum": 1, "description": "omitted: all that is left"},
-            },
-        },
-        "EmptyBody": {"type": "object", "additionalProperties": False, "properties": {}},
         "Route": {
             "type": "object",
             "required": [
@@ -712,69 +563,10 @@ SCHEMAS.update(
 )
 
 
-def _v1_post(summary: str, request: str, response: str, *, status: str = "200", body_required: bool = True) -> dict[str, Any]:
-    return {
-        "summary": summary,
-        "parameters": [_IDEMPOTENCY_HEADER],
-        "requestBody": {"required": body_required, **_json(_ref(request))},
-        "responses": {
-            status: _ok(summary, response),
-            **_AUTH_ERRORS,
-            **_BAD_INPUT,
-            "402": _error("the provider declined; `error.reference` names the failed payment or refund"),
-            "404": _error("unknown shop or payment (another shop's payment does not exist for a restricted key)"),
-            "409": _error("conflict (see the code)"),
-            "422": _error("invalid field, or the provider cannot do this (capability_not_supported)"),
-            **_PROVIDER_ERRORS,
-            **_BUSY,
-        },
-    }
-
-
 _ROUTE_PATH = [_SHOP_PATH, {"name": "provider", "in": "path", "required": True, "schema": _PROVIDER_NAME}]
 
 PATHS.update(
     {
-        "/v1/payments": {
-            "post": _v1_post("Create a payment at the shop's provider", "NewV1Payment", "V1Payment", status="201"),
-            "get": {
-                "summary": "Payments of an order, or a customer's payments page by page (newest first)",
-                "description": "Name exactly one of `order_id` or `customer_id`; `cursor` and `limit` page a customer's history.",
-                "parameters": [
-                    {"name": "order_id", "in": "query", "required": False, "schema": {"type": "string", "minLength": 1, "maxLength": 128}},
-                    {"name": "customer_id", "in": "query", "required": False, "schema": {"type": "string", "minLength": 1, "maxLength": 128}},
-                    {"name": "cursor", "in": "query", "required": False, "schema": _PAYMENT_ID},
-                    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
-                ],
-                "responses": {"200": _ok("payments", "V1PaymentList"), **_AUTH_ERRORS, "422": _error("bad query"), **_BUSY},
-            },
-        },
-        "/v1/payments/{payment_id}": {
-            "parameters": [_PAYMENT_PATH],
-            "get": {
-                "summary": "One payment, refreshed from its provider while open",
-                "responses": {
-                    "200": _ok("payment", "V1Payment"),
-                    **_AUTH_ERRORS,
-                    "404": _error("unknown payment"),
-                    "409": _error("changed by another request while refreshing: retry"),
-                    "422": _error("bad id"),
-                    **_BUSY,
-                },
-            },
-        },
-        "/v1/payments/{payment_id}/refunds": {
-            "parameters": [_PAYMENT_PATH],
-            "post": _v1_post("Refund a paid payment, fully or in part", "NewV1Refund", "V1RefundCreated", status="201"),
-        },
-        "/v1/payments/{payment_id}/capture": {
-            "parameters": [_PAYMENT_PATH],
-            "post": _v1_post("Capture an authorised two-step payment", "EmptyBody", "V1Payment", body_required=False),
-        },
-        "/v1/payments/{payment_id}/cancel": {
-            "parameters": [_PAYMENT_PATH],
-            "post": _v1_post("Cancel an open payment", "EmptyBody", "V1Payment", body_required=False),
-        },
         "/admin/routes": {
             "get": {
                 "summary": "Seller routes of every provider (credential names only)",
@@ -1149,6 +941,8 @@ def _request_schemas(paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str
 
 
 def build_openapi() -> dict[str, Any]:
+    declared_paths, declared_schemas = document(v1_routes.operations)
+    paths = {**PATHS, **declared_paths}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -1157,9 +951,9 @@ def build_openapi() -> dict[str, Any]:
             "description": "Multi-provider payment gateway for marketplaces. Amounts in the Kaspi endpoints are tenge.",
         },
         "security": [{"bearer": []}],
-        "paths": _with_database_outage(PATHS),
+        "paths": _with_database_outage(paths),
         "components": {
-            "schemas": _request_schemas(PATHS, SCHEMAS),
+            "schemas": {**_request_schemas(PATHS, SCHEMAS), **declared_schemas},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "an API key from `paygate keys create`"}},
         },
     }

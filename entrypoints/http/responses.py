@@ -1,19 +1,25 @@
-"""JSON responses that carry exact decimal amounts (tenge in the legacy API) without floats."""
+"""JSON responses, encoded by msgspec: declared `Struct`s and plain data alike; exact decimal
+amounts (tenge in the legacy API) are written as JSON numbers, never through a float."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import simplejson
-from starlette.responses import JSONResponse
+import msgspec
+from starlette.responses import Response
+
+_ENCODER = msgspec.json.Encoder(decimal_format="number", enc_hook=str)
 
 
-class JsonResponse(JSONResponse):
+def encode(content: Any) -> bytes:
+    return _ENCODER.encode(content)
+
+
+class JsonResponse(Response):
+    media_type = "application/json"
+
     def render(self, content: Any) -> bytes:
-        text: str = simplejson.dumps(
-            content, use_decimal=True, ensure_ascii=False, separators=(",", ":"), default=str
-        )
-        return text.encode("utf-8")
+        return _ENCODER.encode(content)
 
 
 def ok(payload: dict[str, Any], status: int = 200) -> JsonResponse:

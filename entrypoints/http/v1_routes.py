@@ -11,23 +11,50 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from application.list_payments import DEFAULT_LIMIT, MAX_LIMIT
-from application.payment_requests import MAX_DESCRIPTION, MAX_REFERENCE, MAX_URL, CreatePaymentCommand
-from application.ports import ApiKey, Scope
-from application.refund_payment import RefundCommand
+from domain.access import ApiKey, Scope
 from domain.identifiers import check_shop_id
 from domain.money import Money
 from domain.payment import REFUNDABLE, Payment, PaymentMethod
 from domain.refund import Refund
 from domain.seller_route import KASPI
+
+from application.cancel_payment import CancelPayment
+from application.capture_payment import CapturePayment
+from application.list_payments import DEFAULT_LIMIT, MAX_LIMIT
+from application.payment_requests import CreatePaymentCommand
+from application.refund_payment import RefundCommand
+
 from entrypoints.http.auth import authorize, require_shop
 from entrypoints.http.idempotency import run_idempotently
-from entrypoints.http.json_body import BadRequest, Body, read_body
+from entrypoints.http.json_body import BadRequest, decode, read_body
+from entrypoints.http.operations import (
+    AUTH_ERRORS,
+    BAD_INPUT,
+    BUSY,
+    IDEMPOTENCY_HEADER,
+    PROVIDER_ERRORS,
+    Handler,
+    Operation,
+    error,
+    routes_of,
+)
 from entrypoints.http.responses import JsonResponse
+from entrypoints.http.shapes import (
+    CreatePaymentBody,
+    ErrorDetail,
+    NoOptions,
+    PaymentPage,
+    PaymentResource,
+    RefundBody,
+    RefundResource,
+    RefundSummary,
+    RefundWithPayment,
+)
+from entrypoints.http.use_cases import UseCases, use_cases
 
 # Payment ids are ours (`pay_` + a ULID); anything else cannot name a payment.
 _PAYMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -41,73 +68,74 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def refund_view(refund: Refund) -> dict[str, Any]:
-    return {
-        "id": refund.id,
-        "payment_id": refund.payment_id,
-        "amount": refund.amount.minor,
-        "currency": refund.amount.currency,
-        "status": refund.status.value,
-        "external_id": refund.external_id,
-        "status_source": refund.status_source,
-        "status_observed_at": _iso(refund.status_observed_at),
-        "error": {"code": refund.error_code, "message": refund.error_message} if refund.error_code else None,
-        "created_at": _iso(refund.created_at),
-        "updated_at": _iso(refund.updated_at),
-    }
+def _error(code: str | None, message: str | None) -> ErrorDetail | None:
+    return ErrorDetail(code, message) if code else None
 
 
-def payment_view(payment: Payment, refunds: Sequence[Refund] | None = None) -> dict[str, Any]:
+def refund_resource(refund: Refund) -> RefundResource:
+    return RefundResource(
+        id=refund.id,
+        payment_id=refund.payment_id,
+        amount=refund.amount.minor,
+        currency=refund.amount.currency,
+        status=refund.status.value,
+        external_id=refund.external_id,
+        status_source=refund.status_source,
+        status_observed_at=_iso(refund.status_observed_at),
+        error=_error(refund.error_code, refund.error_message),
+        created_at=_iso(refund.created_at),
+        updated_at=_iso(refund.updated_at),
+    )
+
+
+def payment_resource(payment: Payment, refunds: Sequence[Refund] | None = None) -> PaymentResource:
     """The /v1 payment resource; `refunds` (one payment's refund list) only where it was read."""
     assert payment.refunded is not None and payment.refund_reserved is not None
     link = payment.payment_link
-    summary: dict[str, Any] = {
-        "refunded": payment.refunded.minor,
-        "pending": payment.refund_reserved.minor,
-        "refundable": payment.refundable.minor if payment.status in REFUNDABLE else 0,
-    }
-    if refunds is not None:
-        summary["items"] = [refund_view(r) for r in refunds]
-    return {
-        "id": payment.id,
-        "shop_id": payment.shop_id,
-        "provider": payment.provider,
-        "method": payment.method.value,
-        "status": payment.status.value,
-        "provider_status": payment.provider_status,
-        "amount": payment.amount.minor,
-        "currency": payment.amount.currency,
-        "capture": not payment.manual_capture,
-        "description": payment.description,
-        "order_id": payment.order_id,
-        "customer_id": payment.customer_id,
-        "metadata": dict(payment.metadata),
-        "merchant_account": payment.merchant_account,
-        "external_id": payment.external_id,
-        "checkout_url": payment.checkout_url,
-        "client_secret": payment.client_secret,
-        "payment_link": link,
-        "qr": link if payment.provider == KASPI and link is not None and link.startswith(_KASPI_QR_LINK) else None,
-        "return_url": payment.return_url,
-        "expires_at": _iso(payment.expires_at),
-        "refunds": summary,
-        "status_source": payment.status_source,
-        "status_observed_at": _iso(payment.status_observed_at),
-        "error": {"code": payment.error_code, "message": payment.error_message} if payment.error_code else None,
-        "created_at": _iso(payment.created_at),
-        "updated_at": _iso(payment.updated_at),
-    }
+    return PaymentResource(
+        id=payment.id,
+        shop_id=payment.shop_id,
+        provider=payment.provider,
+        method=payment.method.value,
+        status=payment.status.value,
+        provider_status=payment.provider_status,
+        amount=payment.amount.minor,
+        currency=payment.amount.currency,
+        capture=not payment.manual_capture,
+        description=payment.description,
+        order_id=payment.order_id,
+        customer_id=payment.customer_id,
+        metadata=dict(payment.metadata),
+        merchant_account=payment.merchant_account,
+        external_id=payment.external_id,
+        checkout_url=payment.checkout_url,
+        client_secret=payment.client_secret,
+        payment_link=link,
+        qr=link if payment.provider == KASPI and link is not None and link.startswith(_KASPI_QR_LINK) else None,
+        return_url=payment.return_url,
+        expires_at=_iso(payment.expires_at),
+        refunds=RefundSummary(
+            refunded=payment.refunded.minor,
+            pending=payment.refund_reserved.minor,
+            refundable=payment.refundable.minor if payment.status in REFUNDABLE else 0,
+            items=None if refunds is None else [refund_resource(r) for r in refunds],
+        ),
+        status_source=payment.status_source,
+        status_observed_at=_iso(payment.status_observed_at),
+        error=_error(payment.error_code, payment.error_message),
+        created_at=_iso(payment.created_at),
+        updated_at=_iso(payment.updated_at),
+    )
 
 
 def _payment_id(request: Request) -> str:
-    payment_id = request.path_params["payment_id"]
+    payment_id: str = request.path_params["payment_id"]
     if not _PAYMENT_ID.match(payment_id):
         raise BadRequest("invalid_value", "id must be a payment id such as pay_01J...", field="id")
     return payment_id
 
 
-def _method(body: Body) -> PaymentMethod | None:
-    value = body.string("method", required=False, max_length=16)
+def _method(value: str | None) -> PaymentMethod | None:
     if value is None:
         return None
     try:
@@ -117,31 +145,26 @@ def _method(body: Body) -> PaymentMethod | None:
         raise BadRequest("invalid_value", f"method must be one of {choices}", field="method") from None
 
 
-def _money(body: Body) -> Money:
-    currency = body.string("currency", max_length=3)
-    assert currency is not None
-    if not _CURRENCY.match(currency):
+def _money(body: CreatePaymentBody) -> Money:
+    if not _CURRENCY.match(body.currency):
         raise BadRequest("invalid_value", "currency is an ISO 4217 code such as KZT", field="currency")
-    minor = body.integer("amount")
-    assert minor is not None
-    return Money(minor, currency)
+    return Money(body.amount, body.currency)
 
 
-def _create_command(body: Body, principal: ApiKey, key: str | None) -> CreatePaymentCommand:
-    provider = body.string("provider", required=False, max_length=32)
-    shop_id = require_shop(principal, check_shop_id(body.integer("shop_id")), provider or "any")
+def _create_command(body: CreatePaymentBody, principal: ApiKey, key: str | None) -> CreatePaymentCommand:
+    shop_id = require_shop(principal, check_shop_id(body.shop_id), body.provider or "any")
     return CreatePaymentCommand(
         shop_id=shop_id,
-        provider=provider,
-        method=_method(body),
+        provider=body.provider,
+        method=_method(body.method),
         amount=_money(body),
-        description=body.string("description", required=False, max_length=MAX_DESCRIPTION) or "",
-        phone=body.string("phone", required=False, max_length=32),
-        order_id=body.string("order_id", required=False, max_length=MAX_REFERENCE),
-        customer_id=body.string("customer_id", required=False, max_length=MAX_REFERENCE),
-        return_url=body.string("return_url", required=False, max_length=MAX_URL),
-        metadata=body.string_map("metadata", required=False) or {},
-        manual_capture=body.boolean("capture", required=False) is False,
+        description=body.description or "",
+        phone=body.phone,
+        order_id=body.order_id,
+        customer_id=body.customer_id,
+        return_url=body.return_url,
+        metadata=body.metadata or {},
+        manual_capture=body.capture is False,
         idempotency_key=key,
         actor=principal.name,
     )
@@ -152,21 +175,19 @@ async def create_payment(request: Request) -> Response:
     raw = await read_body(request)
 
     async def run(key: str | None) -> Response:
-        body = Body.parse(raw)
-        command = _create_command(body, principal, key)
-        body.finish()
-        payment = await request.app.state.container.create_payment().execute(command)
-        return JsonResponse(payment_view(payment), status_code=201)
+        body, _ = decode(raw, CreatePaymentBody)
+        payment = await use_cases(request).create_payment.execute(_create_command(body, principal, key))
+        return JsonResponse(payment_resource(payment), status_code=201)
 
     return await run_idempotently(request, principal, raw, run)
 
 
 async def get_payment(request: Request) -> Response:
     principal = await authorize(request, Scope.PAYMENTS_READ)
-    container = request.app.state.container
-    payment = await container.get_payment().by_id(_payment_id(request), actor=principal.name, shops=principal.shops)
-    refunds = await container.list_payments().refunds_of(payment)
-    return JsonResponse(payment_view(payment, refunds))
+    cases = use_cases(request)
+    payment = await cases.get_payment.by_id(_payment_id(request), actor=principal.name, shops=principal.shops)
+    refunds = await cases.list_payments.refunds_of(payment)
+    return JsonResponse(payment_resource(payment, refunds))
 
 
 def _limit(raw: str | None) -> int:
@@ -186,18 +207,18 @@ async def list_payments(request: Request) -> Response:
     order_id, customer_id = query.get("order_id"), query.get("customer_id")
     if (order_id is None) == (customer_id is None):
         raise BadRequest("missing_field", "name exactly one of order_id or customer_id", field="order_id")
-    listing = request.app.state.container.list_payments()
+    listing = use_cases(request).list_payments
     if order_id is not None:
         for name in ("cursor", "limit"):
             if name in query:
                 raise BadRequest("invalid_value", f"{name} pages a customer's history, not an order's", field=name)
         payments = await listing.for_order(order_id, shops=principal.shops)
-        return JsonResponse({"data": [payment_view(p) for p in payments], "next_cursor": None})
+        return JsonResponse(PaymentPage([payment_resource(p) for p in payments], None))
     assert customer_id is not None
     page = await listing.for_customer(
         customer_id, shops=principal.shops, cursor=query.get("cursor"), limit=_limit(query.get("limit"))
     )
-    return JsonResponse({"data": [payment_view(p) for p in page.payments], "next_cursor": page.next_cursor})
+    return JsonResponse(PaymentPage([payment_resource(p) for p in page.payments], page.next_cursor))
 
 
 async def refund_payment(request: Request) -> Response:
@@ -206,14 +227,13 @@ async def refund_payment(request: Request) -> Response:
     raw = await read_body(request)
 
     async def run(key: str | None) -> Response:
-        body = Body.parse(raw)
-        minor = body.integer("amount", required=False)
-        body.finish()
+        body, _ = decode(raw, RefundBody)
+        minor = body.amount
         if minor is not None and minor < 1:
             raise BadRequest("invalid_value", "amount is a positive number of minor units", field="amount")
-        container = request.app.state.container
+        cases = use_cases(request)
         # The key's reach decides ownership: a payment of a shop it cannot reach does not exist for it.
-        payment = await container.get_payment().by_id(payment_id, refresh=False, shops=principal.shops)
+        payment = await cases.get_payment.by_id(payment_id, refresh=False, shops=principal.shops)
         command = RefundCommand(
             shop_id=payment.shop_id,
             provider=payment.provider,
@@ -222,41 +242,98 @@ async def refund_payment(request: Request) -> Response:
             idempotency_key=key,
             actor=principal.name,
         )
-        result = await container.refund_payment().execute(command)
-        refunds = await container.list_payments().refunds_of(result.payment)
-        return JsonResponse({**refund_view(result.refund), "payment": payment_view(result.payment, refunds)}, status_code=201)
+        result = await cases.refund_payment.execute(command)
+        refunds = await cases.list_payments.refunds_of(result.payment)
+        resource = refund_resource(result.refund)
+        after = payment_resource(result.payment, refunds)
+        answer = RefundWithPayment(**msgspec.structs.asdict(resource), payment=after)
+        return JsonResponse(answer, status_code=201)
 
     return await run_idempotently(request, principal, raw, run)
 
 
-async def _act(request: Request, use_case: Callable[[Any], Any]) -> Response:
-    """Capture or cancel: `use_case` picks the use case from the container."""
+async def _act(request: Request, use_case: Callable[[UseCases], CapturePayment | CancelPayment]) -> Response:
+    """Capture or cancel: `use_case` picks the use case from the bundle."""
     principal = await authorize(request, Scope.PAYMENTS_WRITE)
     payment_id = _payment_id(request)
     raw = await read_body(request)
 
     async def run(_key: str | None) -> Response:
-        Body.parse(raw).finish()  # no options yet: anything sent is a mistake worth saying
-        container = request.app.state.container
-        payment = await use_case(container).execute(payment_id, shops=principal.shops, actor=principal.name)
-        return JsonResponse(payment_view(payment, await container.list_payments().refunds_of(payment)))
+        decode(raw, NoOptions)
+        cases = use_cases(request)
+        payment = await use_case(cases).execute(payment_id, shops=principal.shops, actor=principal.name)
+        return JsonResponse(payment_resource(payment, await cases.list_payments.refunds_of(payment)))
 
     return await run_idempotently(request, principal, raw, run)
 
 
 async def capture_payment(request: Request) -> Response:
-    return await _act(request, lambda container: container.capture_payment())
+    return await _act(request, lambda cases: cases.capture_payment)
 
 
 async def cancel_payment(request: Request) -> Response:
-    return await _act(request, lambda container: container.cancel_payment())
+    return await _act(request, lambda cases: cases.cancel_payment)
 
 
-routes = [
-    Route("/v1/payments", create_payment, methods=["POST"]),
-    Route("/v1/payments", list_payments, methods=["GET"]),
-    Route("/v1/payments/{payment_id}", get_payment, methods=["GET"]),
-    Route("/v1/payments/{payment_id}/refunds", refund_payment, methods=["POST"]),
-    Route("/v1/payments/{payment_id}/capture", capture_payment, methods=["POST"]),
-    Route("/v1/payments/{payment_id}/cancel", cancel_payment, methods=["POST"]),
+_PAYMENT_PATH = {
+    "name": "payment_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "example": "pay_01JD8X3V6Q4ZK0M5N2R7T9W1YB"},
+}
+_REFERENCE_QUERY = {"type": "string", "minLength": 1, "maxLength": 128}
+_LIST_PARAMETERS = [
+    {"name": "order_id", "in": "query", "required": False, "schema": _REFERENCE_QUERY},
+    {"name": "customer_id", "in": "query", "required": False, "schema": _REFERENCE_QUERY},
+    {"name": "cursor", "in": "query", "required": False, "schema": _PAYMENT_PATH["schema"]},
+    {"name": "limit", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
 ]
+_WRITE_ANSWERS = {
+    **AUTH_ERRORS,
+    **BAD_INPUT,
+    "402": error("the provider declined; `error.reference` names the failed payment or refund"),
+    "404": error("unknown shop or payment (another shop's payment does not exist for a restricted key)"),
+    "409": error("conflict (see the code)"),
+    "422": error("invalid field, or the provider cannot do this (capability_not_supported)"),
+    **PROVIDER_ERRORS,
+    **BUSY,
+}
+
+
+def _write(method: str, path: str, handler: Handler, summary: str, body: type[msgspec.Struct],
+           answer: type[msgspec.Struct], *, status: int = 200, body_required: bool = True) -> Operation:
+    parameters = [IDEMPOTENCY_HEADER] if "{" not in path else [_PAYMENT_PATH, IDEMPOTENCY_HEADER]
+    return Operation(method, path, handler, summary, answer, status=status, body=body, body_required=body_required,
+                     parameters=parameters, responses=_WRITE_ANSWERS)
+
+
+operations = [
+    _write("POST", "/v1/payments", create_payment, "Create a payment at the shop's provider",
+           CreatePaymentBody, PaymentResource, status=201),
+    Operation(
+        "GET", "/v1/payments", list_payments,
+        "Payments of an order, or a customer's payments page by page (newest first)", PaymentPage,
+        description="Name exactly one of `order_id` or `customer_id`; `cursor` and `limit` page a customer's history.",
+        parameters=_LIST_PARAMETERS,
+        responses={**AUTH_ERRORS, "422": error("bad query"), **BUSY},
+    ),
+    Operation(
+        "GET", "/v1/payments/{payment_id}", get_payment, "One payment, refreshed from its provider while open",
+        PaymentResource, parameters=[_PAYMENT_PATH],
+        responses={
+            **AUTH_ERRORS,
+            "404": error("unknown payment"),
+            "409": error("changed by another request while refreshing: retry"),
+            "422": error("bad id"),
+            **BUSY,
+        },
+    ),
+    _write("POST", "/v1/payments/{payment_id}/refunds", refund_payment, "Refund a paid payment, fully or in part",
+           RefundBody, RefundWithPayment, status=201),
+    _write("POST", "/v1/payments/{payment_id}/capture", capture_payment, "Capture an authorised two-step payment",
+           NoOptions, PaymentResource, body_required=False),
+    _write("POST", "/v1/payments/{payment_id}/cancel", cancel_payment, "Cancel an open payment",
+           NoOptions, PaymentResource, body_required=False),
+]
+routes = routes_of(operations)

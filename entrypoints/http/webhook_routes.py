@@ -12,13 +12,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from application.manage_webhooks import DeliveryRecord
-from application.ports import ApiKey, Scope
+from domain.access import ApiKey, Scope
 from domain.webhooks import DeliveryAttempt, WebhookDelivery, WebhookSubscription
+
+from application.manage_webhooks import DeliveryRecord
+
 from entrypoints.http.auth import authorize
 from entrypoints.http.errors import AuthError
 from entrypoints.http.json_body import BadRequest, Body, read_body
 from entrypoints.http.responses import ok
+from entrypoints.http.use_cases import use_cases
 
 _ID = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
@@ -84,7 +87,7 @@ async def _operator(request: Request) -> ApiKey:
 
 
 def _path_id(request: Request, name: str) -> str:
-    value = request.path_params[name]
+    value: str = request.path_params[name]
     if not _ID.match(value):
         raise BadRequest("invalid_value", f"{name} is not a valid id", field=name)
     return value
@@ -105,7 +108,7 @@ async def create_webhook(request: Request) -> Response:
     description = body.string("description", required=False) or ""
     body.finish()
     # Not replayed through Idempotency-Key: a stored answer would keep the secret in the database.
-    subscription, secret = await request.app.state.container.manage_webhooks().add(
+    subscription, secret = await use_cases(request).manage_webhooks.add(
         url=url or "", event_types=event_types, description=description, actor=principal.name
     )
     return ok({"webhook": subscription_view(subscription), "secret": secret}, status=201)
@@ -113,13 +116,13 @@ async def create_webhook(request: Request) -> Response:
 
 async def list_webhooks(request: Request) -> Response:
     await _operator(request)
-    subscriptions = await request.app.state.container.manage_webhooks().list()
+    subscriptions = await use_cases(request).manage_webhooks.list()
     return ok({"webhooks": [subscription_view(s) for s in subscriptions]})
 
 
 async def delete_webhook(request: Request) -> Response:
     principal = await _operator(request)
-    removed = await request.app.state.container.manage_webhooks().remove(
+    removed = await use_cases(request).manage_webhooks.remove(
         _path_id(request, "webhook_id"), actor=principal.name
     )
     return ok({"webhook": subscription_view(removed)})
@@ -131,7 +134,7 @@ async def list_deliveries(request: Request) -> Response:
     if not (limit.isascii() and limit.isdigit() and len(limit) <= 6):
         raise BadRequest("invalid_value", "limit must be a positive integer", field="limit")
     status = request.query_params.get("status")
-    records = await request.app.state.container.manage_webhooks().deliveries(
+    records = await use_cases(request).manage_webhooks.deliveries(
         event_id=_query_id(request, "event_id"),
         subscription_id=_query_id(request, "webhook_id"),
         status=status,
@@ -142,7 +145,7 @@ async def list_deliveries(request: Request) -> Response:
 
 async def redeliver(request: Request) -> Response:
     principal = await _operator(request)
-    delivery = await request.app.state.container.manage_webhooks().redeliver(
+    delivery = await use_cases(request).manage_webhooks.redeliver(
         _path_id(request, "delivery_id"), actor=principal.name
     )
     return ok({"delivery": delivery_view(delivery)})

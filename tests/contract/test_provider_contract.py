@@ -16,20 +16,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from domain.capabilities import Capability
 from domain.identifiers import Phone
 from domain.money import Money
 from domain.payment import PaymentStatus
 from domain.refund import RefundStatus
 
 from application.errors import ProviderDeclined, ProviderUnavailable
-from application.ports import (
-    Capability,
-    PaymentAction,
-    PaymentRequest,
-    ProviderPayment,
-    RefundLookup,
-    RefundRequest,
-)
+from application.ports import PaymentAction, PaymentRequest, ProviderPayment, RefundLookup, RefundRequest
 
 import tests.contract.harnesses as harness_package
 from tests.contract.harness import HarnessFactory, PendingRefunds, ProviderHarness

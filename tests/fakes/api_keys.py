@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from application.ports import ApiKey
+from domain.access import ApiKey
 
 from tests.fakes.database import InMemoryDatabase
 

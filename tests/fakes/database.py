@@ -10,6 +10,7 @@ from typing import Self
 
 import attrs
 
+from domain.access import ApiKey
 from domain.audit import AuditEntry
 from domain.payment import Payment
 from domain.polling import PaymentCheck, RefundCheck
@@ -18,7 +19,6 @@ from domain.seller_route import SellerRoute
 from domain.webhooks import DeliveryAttempt, WebhookDelivery, WebhookSubscription
 
 from application.errors import ConcurrentUpdate, DuplicateIdempotencyKey, RouteAlreadyExists
-from application.ports import ApiKey
 
 from tests.fakes.outbox import (
     InMemoryOutboxRepository,

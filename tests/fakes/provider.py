@@ -8,11 +8,11 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
+from domain.capabilities import Capability
 from domain.payment import PaymentMethod
 from domain.seller_route import SellerRoute
 
 from application.ports import (
-    Capability,
     PaymentAction,
     PaymentRequest,
     ProviderPayment,

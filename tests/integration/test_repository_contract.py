@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from domain.access import ApiKey
 from domain.audit import AuditEntry, Outcome
 from domain.identifiers import MAX_SHOP_ID
 from domain.money import MAX_MINOR_UNITS, Money
@@ -29,7 +30,7 @@ from domain.refund import Refund, RefundStatus
 from domain.seller_route import Credentials, SellerRoute
 
 from application.errors import DuplicateIdempotencyKey, RouteAlreadyExists
-from application.ports import ApiKey, IdempotencyClaim, IdempotencyState, IdempotencyStore, StoredResponse
+from application.ports import IdempotencyClaim, IdempotencyState, IdempotencyStore, StoredResponse
 
 from adapters.persistence.database import autocommit_pool, create_engine
 from adapters.persistence.idempotency import idempotency_store_for

@@ -9,6 +9,7 @@ import attrs
 import pytest
 
 from domain.audit import Outcome
+from domain.capabilities import Capability
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
 from domain.seller_route import Credentials, SellerRoute
@@ -26,7 +27,7 @@ from application.errors import (
     ProviderOutcomeUnknown,
     ProviderUnavailable,
 )
-from application.ports import Capability, ProviderPayment
+from application.ports import ProviderPayment
 from application.providers import ProviderDirectory
 from application.sync_status import SyncPaymentStatus
 

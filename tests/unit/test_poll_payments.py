@@ -9,6 +9,7 @@ import attrs
 import pytest
 
 from domain.audit import Outcome
+from domain.capabilities import Capability
 from domain.events import EventType
 from domain.money import Money
 from domain.payment import Payment, PaymentStatus
@@ -17,7 +18,7 @@ from domain.polling import PaymentCheck
 from application.cancel_payment import CancelPayment
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.poll_payments import PollPayments, WithdrawBeforeExpiry
-from application.ports import Capability, ProviderPayment
+from application.ports import ProviderPayment
 
 from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
 

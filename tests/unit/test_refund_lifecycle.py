@@ -8,13 +8,14 @@ import attrs
 import pytest
 
 from domain.audit import Outcome
+from domain.capabilities import Capability
 from domain.events import Event, EventType
 from domain.money import Money
 from domain.payment import Payment, PaymentStatus
 from domain.refund import RefundStatus
 
 from application.errors import ProviderOutcomeUnknown, ProviderUnavailable, RefundNotAttachable
-from application.ports import Capability, ProviderRefund, RefundNotice
+from application.ports import ProviderRefund, RefundNotice
 from application.provider_notices import HandleProviderNotice, NoticeResult
 from application.recover_refund import AttachRefundOutcome
 from application.refund_payment import RefundCommand, RefundResult

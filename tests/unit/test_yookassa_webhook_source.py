@@ -14,13 +14,14 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from domain.capabilities import Capability
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
 from domain.refund import Refund, RefundStatus
 from domain.seller_route import Credentials, SellerRoute
 
 from application.audit import AuditRecorder
-from application.ports import Capability, ProviderPayment, ProviderRefund
+from application.ports import ProviderPayment, ProviderRefund
 from application.provider_notices import HandleProviderNotice
 from application.providers import ProviderDirectory
 from application.sync_refund_status import SyncRefundStatus

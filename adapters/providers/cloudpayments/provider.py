@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from domain.capabilities import Capability
 from domain.errors import InvalidValue
 from domain.money import Money
 from domain.payment import PaymentMethod, PaymentStatus
@@ -37,7 +38,6 @@ from domain.seller_route import SellerRoute
 
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
-    Capability,
     DeclinedAttempt,
     PaymentAction,
     PaymentRequest,

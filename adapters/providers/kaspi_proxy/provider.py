@@ -10,12 +10,12 @@ from functools import partial
 from typing import TypeVar
 from urllib.parse import urlencode
 
+from domain.capabilities import Capability
 from domain.payment import PaymentMethod
 from domain.seller_route import SellerRoute
 
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
-    Capability,
     PaymentAction,
     PaymentRequest,
     ProviderPayment,

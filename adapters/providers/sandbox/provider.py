@@ -14,12 +14,12 @@ from typing import TypeVar
 
 import anyio
 
+from domain.capabilities import Capability
 from domain.payment import PaymentMethod, PaymentStatus
 from domain.seller_route import SellerRoute
 
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
-    Capability,
     PaymentAction,
     PaymentRequest,
     ProviderPayment,

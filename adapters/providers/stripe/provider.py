@@ -17,6 +17,7 @@ import httpx
 import stripe
 from stripe.params import RefundListParams
 
+from domain.capabilities import Capability
 from domain.errors import InvalidValue
 from domain.money import Money
 from domain.payment import PaymentMethod
@@ -25,7 +26,6 @@ from domain.seller_route import STRIPE, SellerRoute, check_merchant_account
 
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
-    Capability,
     PaymentAction,
     PaymentRequest,
     ProviderPayment,

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 import anyio
 import httpx
 
+from domain.capabilities import Capability
 from domain.money import Money
 from domain.payment import PaymentMethod
 from domain.refund import RefundStatus
@@ -24,7 +25,6 @@ from domain.seller_route import SellerRoute
 
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
-    Capability,
     PaymentAction,
     PaymentRequest,
     ProviderPayment,

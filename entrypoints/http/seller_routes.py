@@ -9,14 +9,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from application.manage_routes import RouteChange, RouteSpec
-from application.ports import ApiKey, Scope
+from domain.access import ApiKey, Scope
 from domain.identifiers import check_shop_id
 from domain.seller_route import SellerRoute
+
+from application.manage_routes import RouteChange, RouteSpec
+
 from entrypoints.http.auth import authorize, require_shop
 from entrypoints.http.idempotency import run_idempotently
 from entrypoints.http.json_body import BadRequest, Body, read_body
 from entrypoints.http.responses import JsonResponse
+from entrypoints.http.use_cases import use_cases
 
 _PROVIDER = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_ACCOUNT = 128
@@ -60,7 +63,7 @@ async def list_routes(request: Request) -> Response:
     if shop is not None and not (shop.isascii() and shop.isdigit() and len(shop) <= 19):
         raise BadRequest("invalid_value", "shop_id must be a positive integer", field="shop_id")
     provider = query.get("provider")
-    routes = await request.app.state.container.manage_routes().list(
+    routes = await use_cases(request).manage_routes.list(
         provider=None if provider is None else _check_provider(provider),
         shop_id=None if shop is None else check_shop_id(int(shop)),
     )
@@ -70,7 +73,7 @@ async def list_routes(request: Request) -> Response:
 async def get_route(request: Request) -> Response:
     principal = await authorize(request, Scope.ADMIN)
     shop_id, provider = _path_route(request, principal)
-    route = await request.app.state.container.manage_routes().get(shop_id, provider)
+    route = await use_cases(request).manage_routes.get(shop_id, provider)
     return JsonResponse(route_view(route))
 
 
@@ -90,7 +93,7 @@ async def create_route(request: Request) -> Response:
             is_default=body.boolean("is_default", required=False) is True,
         )
         body.finish()
-        route = await request.app.state.container.manage_routes().add(spec, actor=principal.name)
+        route = await use_cases(request).manage_routes.add(spec, actor=principal.name)
         return JsonResponse(route_view(route), status_code=201)
 
     return await run_idempotently(request, principal, raw, run)
@@ -107,14 +110,14 @@ async def update_route(request: Request) -> Response:
         is_default=body.boolean("is_default", required=False),
     )
     body.finish()
-    route = await request.app.state.container.manage_routes().change(shop_id, provider, change, actor=principal.name)
+    route = await use_cases(request).manage_routes.change(shop_id, provider, change, actor=principal.name)
     return JsonResponse(route_view(route))
 
 
 async def deactivate_route(request: Request) -> Response:
     principal = await authorize(request, Scope.ADMIN)
     shop_id, provider = _path_route(request, principal)
-    route = await request.app.state.container.manage_routes().deactivate(shop_id, provider, actor=principal.name)
+    route = await use_cases(request).manage_routes.deactivate(shop_id, provider, actor=principal.name)
     return JsonResponse(route_view(route))
 
 

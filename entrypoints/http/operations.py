@@ -1,0 +1,107 @@
+"""The operation table: one `Operation` per endpoint both registers its route and writes its part
+of the OpenAPI document, with the request and response schemas generated from the declared
+`Struct`s (entrypoints/http/shapes.py). Adding an endpoint is one entry in a module's table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+JSON = "application/json"
+REF = "#/components/schemas/{name}"
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(name=name)}
+
+
+def json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {JSON: {"schema": schema}}}
+
+
+def error(description: str) -> dict[str, Any]:
+    return {"description": description, **json_content(ref("Error"))}
+
+
+def ok(description: str, schema: str) -> dict[str, Any]:
+    return {"description": description, **json_content(ref(schema))}
+
+
+# Responses many operations share (the `Error` schema is declared in openapi.py).
+AUTH_ERRORS = {
+    "401": error("missing, unknown or revoked API key"),
+    "403": error("the key lacks the scope"),
+    "429": {
+        **error("this API key's rate limit is used up (`rate_limited`)"),
+        "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
+    },
+}
+BAD_INPUT = {"400": error("unreadable JSON"), "413": error("body too large"), "422": error("invalid field")}
+IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A replay with the same key returns the first response; another body with it is refused (422).",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+PROVIDER_ERRORS = {
+    "402": error("the provider declined"),
+    "502": error("the provider answered unreadably: outcome unknown, kept pending"),
+    "504": error("the provider timed out: outcome unknown, kept pending"),
+}
+BUSY = {
+    "429": error("too many requests for this API key (Retry-After)"),
+    "503": error("the database is unavailable: retry with the same Idempotency-Key"),
+}
+
+
+@attrs.frozen
+class Operation:
+    """One endpoint. `body` / `answer` are the declared request and response types (`Struct`s);
+    `responses` the other answers it may give (status → OpenAPI response object)."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    answer: type[msgspec.Struct]
+    status: int = 200
+    body: type[msgspec.Struct] | None = None
+    body_required: bool = True
+    description: str | None = None
+    parameters: Sequence[Mapping[str, Any]] = ()
+    responses: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def document(self) -> dict[str, Any]:
+        operation: dict[str, Any] = {"summary": self.summary}
+        if self.description:
+            operation["description"] = self.description
+        if self.parameters:
+            operation["parameters"] = [dict(p) for p in self.parameters]
+        if self.body is not None:
+            operation["requestBody"] = {"required": self.body_required, **json_content(ref(self.body.__name__))}
+        operation["responses"] = {str(self.status): ok(self.summary, self.answer.__name__), **self.responses}
+        return operation
+
+
+def routes_of(operations: Iterable[Operation]) -> list[Route]:
+    return [Route(op.path, op.handler, methods=[op.method]) for op in operations]
+
+
+def document(operations: Sequence[Operation]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(paths, component schemas) of `operations`: the schemas generated from their declared types."""
+    paths: dict[str, Any] = {}
+    for op in operations:
+        paths.setdefault(op.path, {})[op.method.lower()] = op.document()
+    shapes = {shape for op in operations for shape in (op.body, op.answer) if shape is not None}
+    _, schemas = msgspec.json.schema_components(sorted(shapes, key=lambda s: s.__name__), ref_template=REF)
+    return paths, schemas

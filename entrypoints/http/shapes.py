@@ -1,0 +1,179 @@
+"""The declared request bodies and resources of the HTTP API (msgspec `Struct`s).
+
+A body is decoded by `json_body.decode(raw, Shape)`: msgspec checks types, lengths and (on /v1)
+unknown fields; `json_body.refusal` turns its errors into our codes and fields. A legacy body
+(the old service's paths) declares its numbers as `LegacyInteger` / `LegacyAmount` — a JSON number
+or a numeric string — and `legacy_integer` / `legacy_amount` apply the old grammar to them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+import msgspec
+
+from application.payment_requests import MAX_DESCRIPTION, MAX_REFERENCE, MAX_URL
+
+Currency = Annotated[str, msgspec.Meta(max_length=3, description="ISO 4217, such as KZT")]
+ProviderName = Annotated[str, msgspec.Meta(max_length=32)]
+MethodName = Annotated[str, msgspec.Meta(max_length=16)]
+Description = Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION)]
+PhoneText = Annotated[str, msgspec.Meta(max_length=32)]
+Reference = Annotated[str, msgspec.Meta(max_length=MAX_REFERENCE)]
+Url = Annotated[str, msgspec.Meta(max_length=MAX_URL)]
+MetadataValue = Annotated[str, msgspec.Meta(max_length=500)]
+Message = Annotated[str, msgspec.Meta(max_length=255)]
+KaspiPaymentId = Annotated[str, msgspec.Meta(max_length=20, description="Kaspi's numeric payment id")]
+
+
+# --- /v1 request bodies ------------------------------------------------------------------------
+
+
+class CreatePaymentBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    shop_id: int
+    amount: Annotated[int, msgspec.Meta(description="minor units (tiyn, cents)")]
+    currency: Currency
+    provider: ProviderName | None = None
+    method: MethodName | None = None
+    description: Description | None = None
+    phone: PhoneText | None = None
+    order_id: Reference | None = None
+    customer_id: Reference | None = None
+    return_url: Url | None = None
+    metadata: dict[str, MetadataValue] | None = None
+    capture: bool | None = None
+
+
+class RefundBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    amount: int | None = None
+
+
+class NoOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Capture and cancel take no options yet: anything sent is a mistake worth saying."""
+
+
+# --- /v1 resources -----------------------------------------------------------------------------
+
+
+class ErrorDetail(msgspec.Struct, frozen=True):
+    code: str
+    message: str | None
+
+
+class RefundResource(msgspec.Struct, frozen=True):
+    id: str
+    payment_id: str
+    amount: int
+    currency: str
+    status: str
+    external_id: str | None
+    status_source: str | None
+    status_observed_at: str | None
+    error: ErrorDetail | None
+    created_at: str | None
+    updated_at: str | None
+
+
+class RefundSummary(msgspec.Struct, frozen=True, omit_defaults=True):
+    refunded: int
+    pending: int
+    refundable: int
+    items: list[RefundResource] | None = None  # only where one payment's refunds were read
+
+
+class PaymentResource(msgspec.Struct, frozen=True):
+    id: str
+    shop_id: int
+    provider: str
+    method: str
+    status: str
+    provider_status: str | None
+    amount: int
+    currency: str
+    capture: bool
+    description: str
+    order_id: str | None
+    customer_id: str | None
+    metadata: dict[str, str]
+    merchant_account: str | None
+    external_id: str | None
+    checkout_url: str | None
+    client_secret: str | None
+    payment_link: str | None
+    qr: str | None
+    return_url: str | None
+    expires_at: str | None
+    refunds: RefundSummary
+    status_source: str | None
+    status_observed_at: str | None
+    error: ErrorDetail | None
+    created_at: str | None
+    updated_at: str | None
+
+
+class RefundWithPayment(RefundResource, frozen=True):
+    payment: PaymentResource
+
+
+class PaymentPage(msgspec.Struct, frozen=True):
+    data: list[PaymentResource]
+    next_cursor: str | None
+
+
+# --- Legacy numbers ----------------------------------------------------------------------------
+
+# Checked by `json_body.legacy_integer` / `legacy_amount` (the old grammar).
+LegacyInteger = Annotated[int | str, msgspec.Meta(description="an integer, or its digits as a string")]
+# A JSON number arrives as int or Decimal (never float), a string as str: checked by `legacy_amount`.
+LegacyAmount = Annotated[Any, msgspec.Meta(description="a number, or its digits with at most two decimals")]
+
+
+# --- Legacy Kaspi bodies and answers (/payments/kaspi/*) ---------------------------------------
+
+
+class KaspiCreateBody(msgspec.Struct, frozen=True):
+    shop_id: LegacyInteger
+    amount: LegacyAmount
+    phone: PhoneText
+    message: Message | None = None
+
+
+class KaspiCreateLinkBody(msgspec.Struct, frozen=True):
+    shop_id: LegacyInteger
+    amount: LegacyAmount
+    message: Message | None = None
+
+
+class KaspiRefundBody(msgspec.Struct, frozen=True):
+    shop_id: LegacyInteger
+    external_id: KaspiPaymentId
+    amount: LegacyAmount
+
+
+class KaspiCreated(msgspec.Struct, frozen=True):
+    external_id: str | None
+    status: str | None
+    organization_bin: str | None
+    success: bool = True
+
+
+class KaspiLinkCreated(msgspec.Struct, frozen=True):
+    payment_id: str | None
+    payment_link: str | None
+    expire_date: str | None
+    organization_bin: str | None
+    success: bool = True
+
+
+class KaspiStatus(msgspec.Struct, frozen=True):
+    external_id: str | None
+    status: str | None
+    success: bool = True
+
+
+class KaspiRefunded(msgspec.Struct, frozen=True):
+    external_id: str | None
+    refunded_amount: int | Decimal
+    organization_bin: str | None
+    success: bool = True

@@ -1,0 +1,87 @@
+"""Typed access from a route to the use cases: `use_cases(request).create_payment` is a
+`CreatePayment`, so a reader and mypy follow a request into the core. The container (the one
+composition root) still builds each use case; this bundle only names and types them."""
+
+from __future__ import annotations
+
+import attrs
+from starlette.requests import Request
+
+from application.audit_log import ListAuditLog
+from application.cancel_payment import CancelPayment
+from application.capture_payment import CapturePayment
+from application.client_reports import RecordClientLog, ReportPaymentStatus
+from application.create_payment import CreatePayment
+from application.get_payment import GetPayment
+from application.implicit_idempotency import ImplicitIdempotencyKeys
+from application.list_payments import ListPayments
+from application.manage_routes import ManageRoutes
+from application.manage_webhooks import ManageWebhooks
+from application.ports import RouteStore
+from application.refund_payment import RefundPayment
+
+from config.container import Container
+
+
+@attrs.frozen
+class UseCases:
+    container: Container
+
+    @property
+    def create_payment(self) -> CreatePayment:
+        return self.container.create_payment()
+
+    @property
+    def get_payment(self) -> GetPayment:
+        return self.container.get_payment()
+
+    @property
+    def list_payments(self) -> ListPayments:
+        return self.container.list_payments()
+
+    @property
+    def refund_payment(self) -> RefundPayment:
+        return self.container.refund_payment()
+
+    @property
+    def capture_payment(self) -> CapturePayment:
+        return self.container.capture_payment()
+
+    @property
+    def cancel_payment(self) -> CancelPayment:
+        return self.container.cancel_payment()
+
+    @property
+    def implicit_idempotency_keys(self) -> ImplicitIdempotencyKeys:
+        return self.container.implicit_idempotency_keys()
+
+    @property
+    def manage_routes(self) -> ManageRoutes:
+        return self.container.manage_routes()
+
+    @property
+    def manage_webhooks(self) -> ManageWebhooks:
+        return self.container.manage_webhooks()
+
+    @property
+    def list_audit_log(self) -> ListAuditLog:
+        return self.container.list_audit_log()
+
+    @property
+    def record_client_log(self) -> RecordClientLog:
+        return self.container.record_client_log()
+
+    @property
+    def report_payment_status(self) -> ReportPaymentStatus:
+        return self.container.report_payment_status()
+
+    @property
+    def route_store(self) -> RouteStore:
+        """The routes as the Bitrix client's config call reads them (cached)."""
+        return self.container.route_store()
+
+
+def use_cases(request: Request) -> UseCases:
+    """The bundle `create_app` put on the application."""
+    bundle: UseCases = request.app.state.use_cases
+    return bundle
