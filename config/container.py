@@ -46,7 +46,8 @@ from adapters.providers.stripe.webhooks import StripeWebhooks
 from adapters.providers.yookassa.provider import YooKassaProvider
 from adapters.providers.yookassa.simulator import YooKassaSimulatorState, create_yookassa_simulator
 from adapters.rate_limit import InProcessTokenBucket, NoRateLimit, RedisTokenBucket
-from adapters.secrets import FernetCipher, configured_cipher
+from adapters.checkout_tokens import CheckoutTokens
+from adapters.secrets import FernetCipher, configured_cipher, development_key
 from adapters.system import SystemClock, UlidGenerator
 from adapters.throttle import TokenBucketThrottle
 from application.api_keys import ApiKeys
@@ -58,6 +59,7 @@ from application.cancel_payment import CancelPayment
 from application.capture_payment import CapturePayment
 from application.create_payment import CreatePayment
 from application.dispatch_events import DispatchEvents
+from application.checkout_status import CheckoutStatus
 from application.get_payment import GetPayment
 from application.list_payments import ListPayments
 from application.manage_routes import ManageRoutes
@@ -160,6 +162,12 @@ async def _secret_cipher(keys: tuple[str, ...], key_file: str) -> AsyncIterator[
     yield await asyncio.to_thread(configured_cipher, keys, development_key_file=Path(key_file))
 
 
+async def _checkout_tokens(keys: tuple[str, ...], key_file: str) -> AsyncIterator[CheckoutTokens]:
+    # The development key file stands in for SECRETS_KEY exactly as it does for the cipher.
+    keys = keys or (await asyncio.to_thread(development_key, Path(key_file)),)
+    yield CheckoutTokens.from_secrets_keys(keys)
+
+
 async def _invalidation_listener(database_url: str, on_topic: Invalidate) -> AsyncIterator[InvalidationListener | None]:
     conninfo = libpq_url(database_url)
     if conninfo is None:  # SQLite: no notices, the caches' TTL bounds staleness
@@ -223,6 +231,10 @@ class Container(containers.DeclarativeContainer):
     # Encrypts secrets at rest: route credentials here, webhook secrets wherever they are stored.
     secret_cipher = providers.Resource(
         _secret_cipher, keys=settings.provided.secrets_keys, key_file=settings.provided.secrets_key_file
+    )
+    # Signs the links a customer's browser follows without a key: QR pictures, hosted pay pages.
+    checkout_tokens = providers.Resource(
+        _checkout_tokens, keys=settings.provided.secrets_keys, key_file=settings.provided.secrets_key_file
     )
     rate_limiter = providers.Resource(
         _rate_limiter,
@@ -367,6 +379,7 @@ class Container(containers.DeclarativeContainer):
         lookup=payment_lookup,
     )
     get_payment = providers.Singleton(GetPayment, uow=uow, sync=sync_status, lookup=payment_lookup)
+    checkout_status = providers.Singleton(CheckoutStatus, get_payment=get_payment, clock=clock)
     handle_provider_notice = providers.Singleton(
         HandleProviderNotice, uow=uow, sync=sync_status, refunds=sync_refund_status, clock=clock
     )

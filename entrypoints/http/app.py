@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from config.container import Container, close_resources, open_resources
 from entrypoints.http import admin_routes, bitrix_routes, errors, health, kaspi_routes, provider_webhooks, webhook_routes
-from entrypoints.http import route_routes, v1_routes
+from entrypoints.http import checkout_routes, route_routes, v1_routes
 from entrypoints.http.observability import RequestObservation
 from entrypoints.http.openapi import build_openapi
 from entrypoints.http.responses import JsonResponse
@@ -83,6 +83,7 @@ def create_app(container: Container, *, background: Background | None = None) ->
         Route("/openapi.json", openapi, methods=["GET"]),
         *kaspi_routes.routes,
         *v1_routes.routes,
+        *checkout_routes.routes,
         *route_routes.routes,
         *admin_routes.routes,
         *webhook_routes.routes,

@@ -576,6 +576,11 @@ _V1_PAYMENT_PROPERTIES: dict[str, Any] = {
     "client_secret": {**_NULLABLE_TEXT, "description": "for the browser to confirm (cards, Apple Pay, Google Pay)"},
     "payment_link": {**_NULLABLE_TEXT, "description": "a link the customer opens"},
     "qr": {**_NULLABLE_TEXT, "description": "text to show as a QR code (a Kaspi link the Kaspi app scans)"},
+    "qr_image_url": {
+        **_NULLABLE_TEXT,
+        "description": "the QR code as a PNG, signed for this payment (`.svg` in place of `.png`: SVG); no key needed",
+    },
+    "pay_url": {**_NULLABLE_TEXT, "description": "Paygate's hosted pay page for the customer, signed for this payment"},
     "return_url": _NULLABLE_TEXT,
     "expires_at": {"type": ["string", "null"], "format": "date-time"},
     "refunds": _ref("V1RefundSummary"),

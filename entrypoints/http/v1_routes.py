@@ -2,13 +2,14 @@
 
 A payment resource carries what the client needs next, as its provider allows: a hosted page
 (`checkout_url`), a secret for the browser (`client_secret`), a link (`payment_link`, plus `qr`, the
-text to show as a QR code, when the link is one Kaspi's app scans).
+text to show as a QR code, when the link is one Kaspi's app scans), and signed links a browser opens
+without a key (`qr_image_url`, `pay_url`: `checkout_routes.py`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -23,8 +24,8 @@ from domain.identifiers import check_shop_id
 from domain.money import Money
 from domain.payment import REFUNDABLE, Payment, PaymentMethod
 from domain.refund import Refund
-from domain.seller_route import KASPI
 from entrypoints.http.auth import authorize, require_shop
+from entrypoints.http.checkout_routes import checkout_links, kaspi_qr_link
 from entrypoints.http.idempotency import run_idempotently
 from entrypoints.http.json_body import BadRequest, Body, read_body
 from entrypoints.http.responses import JsonResponse
@@ -32,8 +33,6 @@ from entrypoints.http.responses import JsonResponse
 # Payment ids are ours (`pay_` + a ULID); anything else cannot name a payment.
 _PAYMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-# Links Kaspi's app opens by scanning: shown as a QR code at a till or on a screen.
-_KASPI_QR_LINK = "https://pay.kaspi.kz/"
 _LIST_QUERY = frozenset({"order_id", "customer_id", "cursor", "limit"})
 
 
@@ -57,10 +56,12 @@ def refund_view(refund: Refund) -> dict[str, Any]:
     }
 
 
-def payment_view(payment: Payment, refunds: Sequence[Refund] | None = None) -> dict[str, Any]:
-    """The /v1 payment resource; `refunds` (one payment's refund list) only where it was read."""
+def payment_view(
+    payment: Payment, refunds: Sequence[Refund] | None = None, checkout: Mapping[str, str | None] | None = None
+) -> dict[str, Any]:
+    """The /v1 payment resource; `refunds` (one payment's refund list) only where it was read;
+    `checkout`: the signed links of `checkout_links`."""
     assert payment.refunded is not None and payment.refund_reserved is not None
-    link = payment.payment_link
     summary: dict[str, Any] = {
         "refunded": payment.refunded.minor,
         "pending": payment.refund_reserved.minor,
@@ -86,8 +87,11 @@ def payment_view(payment: Payment, refunds: Sequence[Refund] | None = None) -> d
         "external_id": payment.external_id,
         "checkout_url": payment.checkout_url,
         "client_secret": payment.client_secret,
-        "payment_link": link,
-        "qr": link if payment.provider == KASPI and link is not None and link.startswith(_KASPI_QR_LINK) else None,
+        "payment_link": payment.payment_link,
+        "qr": kaspi_qr_link(payment),
+        "qr_image_url": None,
+        "pay_url": None,
+        **(checkout or {}),
         "return_url": payment.return_url,
         "expires_at": _iso(payment.expires_at),
         "refunds": summary,
@@ -97,6 +101,10 @@ def payment_view(payment: Payment, refunds: Sequence[Refund] | None = None) -> d
         "created_at": _iso(payment.created_at),
         "updated_at": _iso(payment.updated_at),
     }
+
+
+def _view(request: Request, payment: Payment, refunds: Sequence[Refund] | None = None) -> dict[str, Any]:
+    return payment_view(payment, refunds, checkout_links(request.app.state.container.checkout_tokens(), payment))
 
 
 def _payment_id(request: Request) -> str:
@@ -156,7 +164,7 @@ async def create_payment(request: Request) -> Response:
         command = _create_command(body, principal, key)
         body.finish()
         payment = await request.app.state.container.create_payment().execute(command)
-        return JsonResponse(payment_view(payment), status_code=201)
+        return JsonResponse(_view(request, payment), status_code=201)
 
     return await run_idempotently(request, principal, raw, run)
 
@@ -166,7 +174,7 @@ async def get_payment(request: Request) -> Response:
     container = request.app.state.container
     payment = await container.get_payment().by_id(_payment_id(request), actor=principal.name, shops=principal.shops)
     refunds = await container.list_payments().refunds_of(payment)
-    return JsonResponse(payment_view(payment, refunds))
+    return JsonResponse(_view(request, payment, refunds))
 
 
 def _limit(raw: str | None) -> int:
@@ -192,12 +200,12 @@ async def list_payments(request: Request) -> Response:
             if name in query:
                 raise BadRequest("invalid_value", f"{name} pages a customer's history, not an order's", field=name)
         payments = await listing.for_order(order_id, shops=principal.shops)
-        return JsonResponse({"data": [payment_view(p) for p in payments], "next_cursor": None})
+        return JsonResponse({"data": [_view(request, p) for p in payments], "next_cursor": None})
     assert customer_id is not None
     page = await listing.for_customer(
         customer_id, shops=principal.shops, cursor=query.get("cursor"), limit=_limit(query.get("limit"))
     )
-    return JsonResponse({"data": [payment_view(p) for p in page.payments], "next_cursor": page.next_cursor})
+    return JsonResponse({"data": [_view(request, p) for p in page.payments], "next_cursor": page.next_cursor})
 
 
 async def refund_payment(request: Request) -> Response:
@@ -224,7 +232,7 @@ async def refund_payment(request: Request) -> Response:
         )
         result = await container.refund_payment().execute(command)
         refunds = await container.list_payments().refunds_of(result.payment)
-        return JsonResponse({**refund_view(result.refund), "payment": payment_view(result.payment, refunds)}, status_code=201)
+        return JsonResponse({**refund_view(result.refund), "payment": _view(request, result.payment, refunds)}, status_code=201)
 
     return await run_idempotently(request, principal, raw, run)
 
@@ -239,7 +247,7 @@ async def _act(request: Request, use_case: Callable[[Any], Any]) -> Response:
         Body.parse(raw).finish()  # no options yet: anything sent is a mistake worth saying
         container = request.app.state.container
         payment = await use_case(container).execute(payment_id, shops=principal.shops, actor=principal.name)
-        return JsonResponse(payment_view(payment, await container.list_payments().refunds_of(payment)))
+        return JsonResponse(_view(request, payment, await container.list_payments().refunds_of(payment)))
 
     return await run_idempotently(request, principal, raw, run)
 
