@@ -17,10 +17,8 @@
     statusLine.dataset.status = view.status;
     statusLine.dataset.final = String(view.final);
     if (view.final) {
-      ["qr", "open-kaspi"].forEach(function (id) {
-        var element = document.getElementById(id);
-        if (element) { element.hidden = true; }
-      });
+      var kaspi = document.getElementById("kaspi");
+      if (kaspi) { kaspi.hidden = true; }
       returnTo(view.return_url);
     }
   }
