@@ -17,8 +17,17 @@ from PIL import Image
 
 from adapters.checkout_tokens import CheckoutTokens
 from config.settings import Settings
-from tests.support.gateways import IssuedKey, RunningGateway, gateway_settings, issue_key, prepare, running_gateway
+from tests.support.gateways import (
+    IssuedKey,
+    RunningGateway,
+    every_provider_on,
+    gateway_settings,
+    issue_key,
+    prepare,
+    running_gateway,
+)
 from tests.support.logs import JsonLogs
+from tests.support.yookassa import YOOKASSA_SANDBOX_PREFIX, new_shop
 
 pytestmark = pytest.mark.postgres
 
@@ -27,7 +36,7 @@ SHOP, OTHER_SHOP = 121038, 576631  # demo sellers with Kaspi routes
 
 @pytest.fixture(scope="module")
 def settings(postgres_url: str) -> Settings:
-    settings = gateway_settings(postgres_url)
+    settings = every_provider_on(gateway_settings(postgres_url))
     prepare(settings)
     return settings
 
@@ -40,7 +49,7 @@ def gateway(settings: Settings) -> Iterator[RunningGateway]:
 
 @pytest.fixture(scope="module")
 def api(gateway: RunningGateway, settings: Settings) -> Iterator[httpx.Client]:
-    key: IssuedKey = issue_key(settings, ["payments"])
+    key: IssuedKey = issue_key(settings, ["payments", "admin"])
     with httpx.Client(base_url=gateway.base_url, headers=key.header, timeout=30) as client:
         yield client
 
@@ -151,3 +160,27 @@ def test_a_remote_payment_has_no_qr_and_no_pay_page(api: httpx.Client) -> None:
     })
     assert answer.status_code == 201, answer.text
     assert (answer.json()["qr_image_url"], answer.json()["pay_url"]) == (None, None)
+
+
+def test_the_pay_page_of_a_redirect_payment_sends_the_customer_to_the_providers_checkout(
+    api: httpx.Client, browser: httpx.Client
+) -> None:
+    shop = 900_000_000 + uuid.uuid4().int % 100_000_000
+    yookassa_shop, secret_key = new_shop()
+    enrolled = api.post(f"{YOOKASSA_SANDBOX_PREFIX}/shops", json={"shop_id": yookassa_shop, "secret_key": secret_key})
+    assert enrolled.status_code == 201, enrolled.text
+    route = api.post("/admin/routes", json={
+        "shop_id": shop, "provider": "yookassa", "merchant_account": yookassa_shop,
+        "credentials": {"secret_key": secret_key}, "is_default": True,
+    })
+    assert route.status_code == 201, route.text
+    answer = api.post("/v1/payments", json={
+        "shop_id": shop, "amount": 150000, "currency": "RUB", "return_url": "https://shop.example/orders/7",
+    })
+    assert answer.status_code == 201, answer.text
+    payment = answer.json()
+    assert payment["qr_image_url"] is None and payment["pay_url"]
+
+    page = browser.get(payment["pay_url"])
+    assert page.status_code == 303 and page.headers["location"] == payment["checkout_url"]
+    assert page.headers["referrer-policy"] == "no-referrer"
