@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from adapters.checkout_tokens import CheckoutTokens, InvalidCheckoutToken
 from domain.payment import OPEN, Payment, PaymentStatus
-from domain.seller_route import KASPI
+from domain.seller_route import KASPI, STRIPE
 from entrypoints.http.errors import error_body
 from entrypoints.http.responses import JsonResponse
 
@@ -60,14 +60,22 @@ def _token(tokens: CheckoutTokens, payment: Payment) -> str:
     return tokens.sign(payment.id, CheckoutTokens.expiry(payment.created_at, payment.expires_at))
 
 
-def checkout_links(tokens: CheckoutTokens, payment: Payment) -> dict[str, str | None]:
-    """The /v1 resource's signed links (paths on this API): the QR picture and the hosted pay page."""
-    payable_on_page = kaspi_qr_link(payment) is not None or payment.checkout_url is not None
-    if not payable_on_page:
-        return {"qr_image_url": None, "pay_url": None}
+def checkout_links(tokens: CheckoutTokens, payment: Payment, stripe_publishable_key: str | None) -> dict[str, str | None]:
+    """What the browser needs beside the /v1 resource's other fields: the signed links (paths on
+    this API) of the QR picture and the hosted pay page, and for Stripe.js the publishable key and
+    the seller's connected account (`Stripe(publishableKey, {stripeAccount})`)."""
+    stripe = payment.provider == STRIPE and payment.client_secret is not None
+    links: dict[str, str | None] = {
+        "qr_image_url": None,
+        "pay_url": None,
+        "publishable_key": stripe_publishable_key if stripe else None,
+        "stripe_account": payment.merchant_account if stripe else None,
+    }
+    if kaspi_qr_link(payment) is None and payment.checkout_url is None:
+        return links
     query = urlencode({"token": _token(tokens, payment)})
     qr = f"/v1/payments/{payment.id}/qr.png?{query}" if kaspi_qr_link(payment) else None
-    return {"qr_image_url": qr, "pay_url": f"/pay/{payment.id}?{query}"}
+    return {**links, "qr_image_url": qr, "pay_url": f"/pay/{payment.id}?{query}"}
 
 
 async def _payment(request: Request) -> Payment:

@@ -581,6 +581,11 @@ _V1_PAYMENT_PROPERTIES: dict[str, Any] = {
         "description": "the QR code as a PNG, signed for this payment (`.svg` in place of `.png`: SVG); no key needed",
     },
     "pay_url": {**_NULLABLE_TEXT, "description": "Paygate's hosted pay page for the customer, signed for this payment"},
+    "publishable_key": {**_NULLABLE_TEXT, "description": "Stripe: the key Stripe.js is started with"},
+    "stripe_account": {
+        **_NULLABLE_TEXT,
+        "description": "Stripe: the seller's connected account the PaymentIntent lives on (Stripe.js `stripeAccount`)",
+    },
     "return_url": _NULLABLE_TEXT,
     "expires_at": {"type": ["string", "null"], "format": "date-time"},
     "refunds": _ref("V1RefundSummary"),

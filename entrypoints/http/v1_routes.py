@@ -91,6 +91,8 @@ def payment_view(
         "qr": kaspi_qr_link(payment),
         "qr_image_url": None,
         "pay_url": None,
+        "publishable_key": None,
+        "stripe_account": None,
         **(checkout or {}),
         "return_url": payment.return_url,
         "expires_at": _iso(payment.expires_at),
@@ -104,7 +106,9 @@ def payment_view(
 
 
 def _view(request: Request, payment: Payment, refunds: Sequence[Refund] | None = None) -> dict[str, Any]:
-    return payment_view(payment, refunds, checkout_links(request.app.state.container.checkout_tokens(), payment))
+    container = request.app.state.container
+    links = checkout_links(container.checkout_tokens(), payment, container.settings().stripe_publishable_key)
+    return payment_view(payment, refunds, links)
 
 
 def _payment_id(request: Request) -> str:

@@ -184,3 +184,34 @@ def test_the_pay_page_of_a_redirect_payment_sends_the_customer_to_the_providers_
     page = browser.get(payment["pay_url"])
     assert page.status_code == 303 and page.headers["location"] == payment["checkout_url"]
     assert page.headers["referrer-policy"] == "no-referrer"
+
+
+def stripe_shop(api: httpx.Client) -> tuple[int, str]:
+    shop = 900_000_000 + uuid.uuid4().int % 100_000_000
+    account = f"acct_{uuid.uuid4().hex[:16]}"
+    route = api.post("/admin/routes", json={"shop_id": shop, "provider": "stripe", "merchant_account": account})
+    assert route.status_code == 201, route.text
+    return shop, account
+
+
+@pytest.mark.parametrize("method", ["card", "apple_pay", "google_pay"])
+def test_a_stripe_payment_carries_what_stripe_js_needs(api: httpx.Client, method: str) -> None:
+    shop, account = stripe_shop(api)
+    answer = api.post("/v1/payments", json={
+        "shop_id": shop, "provider": "stripe", "method": method, "amount": 2500, "currency": "USD",
+    })
+    assert answer.status_code == 201, answer.text
+    payment = answer.json()
+    assert payment["method"] == method
+    assert payment["client_secret"].startswith(f"{payment['external_id']}_secret_")
+    assert (payment["publishable_key"], payment["stripe_account"]) == ("pk_test_paygate_simulator", account)
+
+
+def test_wallets_are_refused_where_the_provider_has_none(api: httpx.Client) -> None:
+    answer = api.post("/v1/payments", json={
+        "shop_id": SHOP, "provider": "kaspi", "method": "apple_pay", "amount": 100000, "currency": "KZT",
+    })
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "capability_not_supported"
+    kaspi = kaspi_link_payment(api)
+    assert (kaspi["publishable_key"], kaspi["stripe_account"]) == (None, None)

@@ -56,7 +56,10 @@ _CURRENCY = re.compile(r"[a-z]{3}")
 
 # Which parameters each operation takes; anything else is refused, as Stripe refuses it.
 _CREATE_PARAMS = frozenset(
-    {"amount", "currency", "automatic_payment_methods", "capture_method", "description", "metadata", "expand"}
+    {
+        "amount", "currency", "automatic_payment_methods", "payment_method_types", "capture_method",
+        "description", "metadata", "expand",
+    }
 )
 _CAPTURE_PARAMS = frozenset({"amount_to_capture", "metadata", "expand"})
 _CANCEL_PARAMS = frozenset({"cancellation_reason", "expand"})
@@ -218,8 +221,15 @@ class _Endpoints:
                     code="parameter_invalid",
                     param="automatic_payment_methods[enabled]",
                 )
+            types = params.get("payment_method_types")
+            if types is not None and (not isinstance(types, dict) or set(types.values()) - {"card"}):
+                raise StripeFailure(
+                    400, "The simulator takes only the card payment method type",
+                    code="parameter_invalid", param="payment_method_types",
+                )
             return state.create_intent(
                 account=account,
+                payment_method_types=tuple(types.values()) if types else None,
                 amount=amount,
                 currency=currency,
                 capture_method=capture_method,

@@ -11,7 +11,7 @@ import attrs
 from application.ports import PaymentRequest, ProviderPayment, ProviderRefund
 from domain.errors import DomainError
 from domain.money import Money
-from domain.payment import PaymentStatus
+from domain.payment import PaymentMethod, PaymentStatus
 from domain.refund import RefundStatus
 
 # Our own metadata keys on every PaymentIntent and Refund, prefixed so a merchant's keys never clash.
@@ -71,13 +71,22 @@ def create_params(request: PaymentRequest) -> dict[str, Any]:
     params: dict[str, Any] = {
         "amount": request.amount.minor,
         "currency": request.amount.currency.lower(),
-        "automatic_payment_methods": {"enabled": True},
+        **_payment_methods(request.method),
         "capture_method": "manual" if request.manual_capture else "automatic",
         "metadata": metadata,
     }
     if request.description:
         params["description"] = request.description
     return params
+
+
+def _payment_methods(method: PaymentMethod) -> dict[str, Any]:
+    """A wallet asks for the card type only: Apple Pay and Google Pay are cards to Stripe, and the
+    Payment Request button offers just the wallets; a card payment lets Stripe offer whatever the
+    connected account has turned on."""
+    if method is PaymentMethod.CARD:
+        return {"automatic_payment_methods": {"enabled": True}}
+    return {"payment_method_types": ["card"]}
 
 
 def capture_params(amount: Money) -> dict[str, Any]:
