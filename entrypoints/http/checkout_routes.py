@@ -56,6 +56,13 @@ def kaspi_qr_link(payment: Payment) -> str | None:
     return link if payment.provider == KASPI and link is not None and link.startswith(KASPI_QR_LINK) else None
 
 
+def provider_checkout(payment: Payment) -> str | None:
+    """The provider's own page that takes the payment (YooKassa's checkout, CloudPayments' pay link)."""
+    if kaspi_qr_link(payment) is not None:
+        return None
+    return payment.checkout_url or payment.payment_link
+
+
 def _token(tokens: CheckoutTokens, payment: Payment) -> str:
     return tokens.sign(payment.id, CheckoutTokens.expiry(payment.created_at, payment.expires_at))
 
@@ -71,7 +78,7 @@ def checkout_links(tokens: CheckoutTokens, payment: Payment, stripe_publishable_
         "publishable_key": stripe_publishable_key if stripe else None,
         "stripe_account": payment.merchant_account if stripe else None,
     }
-    if kaspi_qr_link(payment) is None and payment.checkout_url is None:
+    if kaspi_qr_link(payment) is None and provider_checkout(payment) is None:
         return links
     query = urlencode({"token": _token(tokens, payment)})
     qr = f"/v1/payments/{payment.id}/qr.png?{query}" if kaspi_qr_link(payment) else None
@@ -136,9 +143,10 @@ async def pay_page(request: Request) -> Response:
         payment = await _payment(request)
     except InvalidCheckoutToken:
         return _refused()
-    if payment.status == PaymentStatus.PENDING and payment.checkout_url and kaspi_qr_link(payment) is None:
+    checkout = provider_checkout(payment)
+    if payment.status == PaymentStatus.PENDING and checkout is not None:
         # YooKassa, CloudPayments: their own checkout page takes the payment, then returns to `return_url`.
-        return RedirectResponse(payment.checkout_url, status_code=303, headers=_PRIVATE)
+        return RedirectResponse(checkout, status_code=303, headers=_PRIVATE)
     token = request.query_params["token"]
     query = urlencode({"token": token})
     page = _PAGES.get_template("pay.html").render(
