@@ -311,7 +311,10 @@ class Container(containers.DeclarativeContainer):
         webhook_secret=settings.provided.stripe_webhook_secrets[0],
     )
     stripe_simulator = providers.Singleton(
-        create_stripe_simulator, secret_key=settings.provided.stripe_secret_key, state=stripe_simulator_state
+        create_stripe_simulator,
+        secret_key=settings.provided.stripe_secret_key,
+        state=stripe_simulator_state,
+        publishable_key=settings.provided.stripe_publishable_key,
     )
     stripe = providers.Singleton(
         StripeProvider,

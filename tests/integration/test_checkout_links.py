@@ -215,3 +215,61 @@ def test_wallets_are_refused_where_the_provider_has_none(api: httpx.Client) -> N
     assert answer.json()["error"]["code"] == "capability_not_supported"
     kaspi = kaspi_link_payment(api)
     assert (kaspi["publishable_key"], kaspi["stripe_account"]) == (None, None)
+
+
+def stripe_payment(api: httpx.Client, method: str = "card") -> dict[str, Any]:
+    shop, _account = stripe_shop(api)
+    answer = api.post("/v1/payments", json={
+        "shop_id": shop, "provider": "stripe", "method": method, "amount": 2500, "currency": "USD",
+    })
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def confirm(browser: httpx.Client, payment: dict[str, Any], **fields: str) -> httpx.Response:
+    """What Stripe.js sends: the publishable key, the client secret, the connected account."""
+    return browser.post(f"/sandbox/stripe/v1/payment_intents/{payment['external_id']}/confirm", data={
+        "key": payment["publishable_key"], "client_secret": payment["client_secret"],
+        "_stripe_account": payment["stripe_account"], **fields,
+    })
+
+
+def test_a_card_confirmed_as_stripe_js_does_pays_through_the_webhook(api: httpx.Client, browser: httpx.Client) -> None:
+    payment = stripe_payment(api, "apple_pay")
+    confirmed = confirm(browser, payment, payment_method="pm_card_visa")
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "succeeded", confirmed.text
+    paid = api.get(f"/v1/payments/{payment['id']}").json()
+    assert (paid["status"], paid["status_source"]) == ("succeeded", "webhook:stripe")
+
+
+def test_a_declined_card_then_a_good_one(api: httpx.Client, browser: httpx.Client) -> None:
+    payment = stripe_payment(api)
+    declined = confirm(browser, payment, **{"payment_method_data[card][number]": "4000 0000 0000 0002"})
+    assert declined.status_code == 402 and declined.json()["error"]["code"] == "card_declined"
+    still_open = api.get(f"/v1/payments/{payment['id']}").json()
+    assert still_open["status"] == "pending"  # the customer may try another card
+    retried = confirm(browser, payment, **{"payment_method_data[card][number]": "4242424242424242"})
+    assert retried.json()["status"] == "succeeded", retried.text
+    assert api.get(f"/v1/payments/{payment['id']}").json()["status"] == "succeeded"
+
+
+def test_a_three_d_secure_card_pays_after_the_challenge(api: httpx.Client, browser: httpx.Client) -> None:
+    payment = stripe_payment(api)
+    asked = confirm(browser, payment, return_url="https://shop.example/done",
+                    **{"payment_method_data[card][number]": "4000002760003184"})
+    assert asked.json()["status"] == "requires_action", asked.text
+    challenge = asked.json()["next_action"]["redirect_to_url"]["url"]
+    assert "3-D Secure" in browser.get(challenge).text
+    assert api.get(f"/v1/payments/{payment['id']}").json()["status"] == "pending"
+    done = browser.post(challenge, data={"result": "complete"})
+    assert done.status_code == 303 and "redirect_status=succeeded" in done.headers["location"]
+    assert api.get(f"/v1/payments/{payment['id']}").json()["status"] == "succeeded"
+
+
+def test_confirming_needs_the_publishable_key_and_the_client_secret(api: httpx.Client, browser: httpx.Client) -> None:
+    payment = stripe_payment(api)
+    card = {"payment_method": "pm_card_visa"}
+    assert confirm(browser, {**payment, "publishable_key": "pk_test_wrong"}, **card).status_code == 401
+    assert confirm(browser, {**payment, "client_secret": payment["client_secret"] + "x"}, **card).status_code == 404
+    assert confirm(browser, {**payment, "stripe_account": "acct_other"}, **card).status_code == 404
+    assert api.get(f"/v1/payments/{payment['id']}").json()["status"] == "pending"

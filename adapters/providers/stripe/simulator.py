@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.providers.simulation import apply_knob_changes, wait_or_disconnect
+from adapters.providers.stripe.simulator_checkout import checkout_routes
 from adapters.providers.stripe.simulator_state import (
     Delivery,
     Knobs,
@@ -75,8 +76,11 @@ _VALIDATION_CODES = frozenset(
 # --- The ASGI app ---------------------------------------------------------------------------------
 
 
-def create_stripe_simulator(*, secret_key: str, state: StripeSimulatorState | None = None) -> Starlette:
-    """The simulator as a Starlette app; mount it anywhere (the gateway uses `/sandbox/stripe`)."""
+def create_stripe_simulator(
+    *, secret_key: str, state: StripeSimulatorState | None = None, publishable_key: str | None = None
+) -> Starlette:
+    """The simulator as a Starlette app; mount it anywhere (the gateway uses `/sandbox/stripe`).
+    With `publishable_key`, the browser confirms too, as Stripe.js would (`simulator_checkout.py`)."""
     if not secret_key:
         raise ValueError("the simulator needs a secret key to check")
     endpoints = _Endpoints(secret_key=secret_key, state=state if state is not None else StripeSimulatorState())
@@ -99,6 +103,11 @@ def create_stripe_simulator(*, secret_key: str, state: StripeSimulatorState | No
             Route("/control/knobs", endpoints.change_knobs, methods=["POST"]),
             Route("/control/reset", endpoints.reset, methods=["POST"]),
             Route("/control/requests", endpoints.show_requests, methods=["GET"]),
+            *(
+                checkout_routes(state=endpoints.state, publishable_key=publishable_key, deliver=endpoints.deliver_now)
+                if publishable_key
+                else []
+            ),
         ],
     )
     app.state.stripe = endpoints.state
@@ -377,6 +386,9 @@ class _Endpoints:
         except ValueError as refusal:
             return JSONResponse({"error": str(refusal)}, 400)
         return JSONResponse(delivery.as_json())
+
+    async def deliver_now(self, event: SimulatedEvent) -> Delivery:
+        return await self._deliver(event, {})
 
     async def _deliver(self, event: SimulatedEvent, options: Mapping[str, Any]) -> Delivery:
         """Sign and POST `event` to the webhook endpoint, as Stripe does; the receiver's answer is a result."""
