@@ -31,12 +31,21 @@ _HERE = Path(__file__).resolve().parent
 _PAGES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(_HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
 )
-_SCRIPT = (_HERE / "static" / "pay.js").read_bytes()
+_SCRIPTS = {name: (_HERE / "static" / name).read_bytes() for name in ("pay.js", "pay-stripe.js")}
+# Stripe.js comes from Stripe, always; the simulator's stand-in only where Stripe is simulated.
+STRIPE_JS = "https://js.stripe.com/v3/"
+STRIPE_JS_STANDIN = "/sandbox/stripe/js/v3/"
 _PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 # The page runs only its own script, talks only to Paygate, and is framed by nobody.
 _PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self'; style-src 'self' 'unsafe-inline'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+# Stripe.js's own needs (https://docs.stripe.com/security/guide#content-security-policy).
+_STRIPE_POLICY = (
+    "default-src 'none'; script-src 'self' https://js.stripe.com; connect-src 'self' https://api.stripe.com; "
+    "frame-src https://js.stripe.com https://hooks.stripe.com; img-src 'self' https://*.stripe.com; "
+    "style-src 'self' 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 _STATUS_WORDS = {
     PaymentStatus.PENDING: "Waiting for payment",
@@ -63,6 +72,10 @@ def provider_checkout(payment: Payment) -> str | None:
     return payment.checkout_url or payment.payment_link
 
 
+def _stripe_payable(payment: Payment) -> bool:
+    return payment.provider == STRIPE and payment.client_secret is not None
+
+
 def _token(tokens: CheckoutTokens, payment: Payment) -> str:
     return tokens.sign(payment.id, CheckoutTokens.expiry(payment.created_at, payment.expires_at))
 
@@ -71,14 +84,14 @@ def checkout_links(tokens: CheckoutTokens, payment: Payment, stripe_publishable_
     """What the browser needs beside the /v1 resource's other fields: the signed links (paths on
     this API) of the QR picture and the hosted pay page, and for Stripe.js the publishable key and
     the seller's connected account (`Stripe(publishableKey, {stripeAccount})`)."""
-    stripe = payment.provider == STRIPE and payment.client_secret is not None
+    stripe = _stripe_payable(payment)
     links: dict[str, str | None] = {
         "qr_image_url": None,
         "pay_url": None,
         "publishable_key": stripe_publishable_key if stripe else None,
         "stripe_account": payment.merchant_account if stripe else None,
     }
-    if kaspi_qr_link(payment) is None and provider_checkout(payment) is None:
+    if kaspi_qr_link(payment) is None and provider_checkout(payment) is None and not stripe:
         return links
     query = urlencode({"token": _token(tokens, payment)})
     qr = f"/v1/payments/{payment.id}/qr.png?{query}" if kaspi_qr_link(payment) else None
@@ -149,7 +162,9 @@ async def pay_page(request: Request) -> Response:
         return RedirectResponse(checkout, status_code=303, headers=_PRIVATE)
     token = request.query_params["token"]
     query = urlencode({"token": token})
+    stripe = _stripe_view(request, payment)
     page = _PAGES.get_template("pay.html").render(
+        stripe=stripe,
         payment=payment,
         amount=str(payment.amount),
         status=_status_view(payment),
@@ -158,7 +173,23 @@ async def pay_page(request: Request) -> Response:
         status_url=f"/pay/{payment.id}/status?{query}",
         expires_at=payment.expires_at.isoformat() if payment.expires_at else "",
     )
-    return Response(page, media_type="text/html; charset=utf-8", headers={**_PRIVATE, "Content-Security-Policy": _PAGE_POLICY})
+    policy = _STRIPE_POLICY if stripe is not None else _PAGE_POLICY
+    return Response(page, media_type="text/html; charset=utf-8", headers={**_PRIVATE, "Content-Security-Policy": policy})
+
+
+def _stripe_view(request: Request, payment: Payment) -> dict[str, Any] | None:
+    """What Stripe.js needs on the page: the client secret is the one secret a page ever sees."""
+    if not _stripe_payable(payment):
+        return None
+    settings = request.app.state.container.settings()
+    return {
+        "publishable_key": settings.stripe_publishable_key or "",
+        "account": payment.merchant_account,
+        "client_secret": payment.client_secret,
+        "currency": payment.amount.currency.lower(),
+        "amount": payment.amount.minor,
+        "script": STRIPE_JS_STANDIN if settings.stripe_simulated else STRIPE_JS,
+    }
 
 
 async def pay_status(request: Request) -> Response:
@@ -170,14 +201,17 @@ async def pay_status(request: Request) -> Response:
     return JsonResponse(_status_view(payment), headers=_PRIVATE)
 
 
-async def pay_script(_request: Request) -> Response:
-    return Response(_SCRIPT, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "public, max-age=300"})
+async def pay_script(request: Request) -> Response:
+    script = _SCRIPTS.get(request.path_params["name"])
+    if script is None:
+        return JsonResponse(error_body("not_found", "no such file"), status_code=404)
+    return Response(script, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "public, max-age=300"})
 
 
 routes = [
     Route("/v1/payments/{payment_id}/qr.png", qr_image, methods=["GET"]),
     Route("/v1/payments/{payment_id}/qr.svg", qr_image, methods=["GET"]),
-    Route("/pay/assets/pay.js", pay_script, methods=["GET"]),
+    Route("/pay/assets/{name:str}", pay_script, methods=["GET"]),
     Route("/pay/{payment_id}", pay_page, methods=["GET"]),
     Route("/pay/{payment_id}/status", pay_status, methods=["GET"]),
 ]

@@ -13,6 +13,7 @@ Each change is delivered to the gateway as a signed webhook, as Stripe would.
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -41,7 +42,15 @@ def checkout_routes(*, state: StripeSimulatorState, publishable_key: str, delive
         Route("/v1/payment_intents/{id}/confirm", confirmations.confirm, methods=["POST"]),
         Route("/three_d_secure/{id}", confirmations.challenge, methods=["GET"]),
         Route("/three_d_secure/{id}", confirmations.answer_challenge, methods=["POST"]),
+        Route("/js/v3/", stripe_js_standin, methods=["GET"]),
     ]
+
+
+_STANDIN = (Path(__file__).resolve().parent / "static" / "stripe-js-standin.js").read_bytes()
+
+
+async def stripe_js_standin(_request: Request) -> Response:
+    return Response(_STANDIN, media_type="text/javascript; charset=utf-8")
 
 
 class _Confirmations:
