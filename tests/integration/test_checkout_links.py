@@ -273,3 +273,16 @@ def test_confirming_needs_the_publishable_key_and_the_client_secret(api: httpx.C
     assert confirm(browser, {**payment, "client_secret": payment["client_secret"] + "x"}, **card).status_code == 404
     assert confirm(browser, {**payment, "stripe_account": "acct_other"}, **card).status_code == 404
     assert api.get(f"/v1/payments/{payment['id']}").json()["status"] == "pending"
+
+
+def test_the_stripe_pay_page_gets_the_client_secret_and_no_other_secret(
+    api: httpx.Client, browser: httpx.Client, settings: Settings
+) -> None:
+    payment = stripe_payment(api, "google_pay")
+    page = browser.get(payment["pay_url"])
+    assert page.status_code == 200
+    assert payment["client_secret"] in page.text and payment["stripe_account"] in page.text
+    assert 'src="/sandbox/stripe/js/v3/"' in page.text  # the stand-in, since Stripe is simulated here
+    for secret in settings.secrets():
+        assert secret not in page.text
+    assert "https://js.stripe.com" in page.headers["content-security-policy"]
