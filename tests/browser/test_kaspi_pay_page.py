@@ -77,12 +77,12 @@ def test_the_kaspi_page_shows_a_scannable_qr_and_returns_once_paid(
         assert approved.status_code == 200, approved.text
 
         # The page's CSP forbids eval, so wait on a selector rather than a JavaScript predicate.
-        await page.locator("#status[data-final='true']").wait_for(timeout=20_000)
+        await page.locator("#status[data-final='true']").wait_for(timeout=45_000)
         assert await page.locator("#status").inner_text() == "Paid"
         assert await page.locator("#qr").is_hidden() and await page.locator("#open-kaspi").is_hidden()
         await page.screenshot(path=screenshot_path("kaspi-pay-page-paid"), full_page=True)
 
-        await page.wait_for_url(lambda url: url.startswith(f"{gateway.base_url}/health"), timeout=10_000)
+        await page.wait_for_url(lambda url: url.startswith(f"{gateway.base_url}/health"), timeout=30_000)
         return page.url
 
     returned = parse_qs(urlsplit(in_browser(chromium, pay)).query)

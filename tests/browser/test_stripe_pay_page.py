@@ -61,8 +61,8 @@ def paid_through_the_webhook(api: httpx.Client, payment: dict[str, Any]) -> bool
 
 
 async def returned(page: Page, gateway: RunningGateway) -> str:
-    await page.locator("#status[data-final='true']").wait_for(timeout=20_000)
-    await page.wait_for_url(lambda url: url.startswith(f"{gateway.base_url}/health"), timeout=10_000)
+    await page.locator("#status[data-final='true']").wait_for(timeout=45_000)
+    await page.wait_for_url(lambda url: url.startswith(f"{gateway.base_url}/health"), timeout=30_000)
     return page.url
 
 
@@ -75,7 +75,7 @@ def test_the_wallet_button_pays(api: httpx.Client, gateway: RunningGateway, chro
         await button.wait_for()
         await page.screenshot(path=screenshot_path("stripe-pay-page"), full_page=True)
         await button.click()
-        await page.locator("#status[data-final='true']").wait_for(timeout=20_000)
+        await page.locator("#status[data-final='true']").wait_for(timeout=45_000)
         await page.screenshot(path=screenshot_path("stripe-pay-page-paid"), full_page=True)
         return await returned(page, gateway)
 
@@ -92,7 +92,7 @@ def test_a_card_with_three_d_secure_pays_after_the_challenge(
         await page.goto(gateway.base_url + payment["pay_url"])
         await page.locator("[data-stripe-standin='card-number']").fill("4000 0027 6000 3184")
         await page.locator("#pay-by-card").click()
-        await page.locator("#complete").wait_for(timeout=10_000)  # the bank's (simulated) challenge
+        await page.locator("#complete").wait_for(timeout=30_000)  # the bank's (simulated) challenge
         await page.screenshot(path=screenshot_path("stripe-3ds-challenge"), full_page=True)
         await page.locator("#complete").click()
         return await returned(page, gateway)
@@ -109,7 +109,7 @@ def test_a_declined_card_then_a_good_one(api: httpx.Client, gateway: RunningGate
         card = page.locator("[data-stripe-standin='card-number']")
         await card.fill("4000 0000 0000 0002")
         await page.locator("#pay-by-card").click()
-        await page.locator("#stripe-error:has-text('declined')").wait_for(timeout=10_000)
+        await page.locator("#stripe-error:has-text('declined')").wait_for(timeout=30_000)
         await page.screenshot(path=screenshot_path("stripe-declined"), full_page=True)
         await card.fill("4242 4242 4242 4242")
         await page.locator("#pay-by-card").click()
