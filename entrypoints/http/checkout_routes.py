@@ -211,7 +211,7 @@ async def pay_script(request: Request) -> Response:
 routes = [
     Route("/v1/payments/{payment_id}/qr.png", qr_image, methods=["GET"]),
     Route("/v1/payments/{payment_id}/qr.svg", qr_image, methods=["GET"]),
-    Route("/pay/assets/{name:str}", pay_script, methods=["GET"]),
+    Route("/pay/assets/{name}", pay_script, methods=["GET"]),
     Route("/pay/{payment_id}", pay_page, methods=["GET"]),
     Route("/pay/{payment_id}/status", pay_status, methods=["GET"]),
 ]
