@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run tail test install bench clean
+.PHONY: run tail test lint install bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,12 @@ run: $(STAMP)
 tail: $(STAMP)
 	env $(DEMO_ENV) $(BIN)/paygate webhooks tail
 
-test: $(STAMP)
+# Types and lint first: each names the file and line at fault, before the longer suite runs.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest
 
 # Paygate next to the floor on the local PostgreSQL (as `make test` needs it); about 5 minutes.

@@ -47,21 +47,26 @@ class TtlCache(Generic[K, V]):
         self.generation = 0
 
     def get(self, key: K) -> V | object:
+        found = self._fresh(key)
+        return MISS if found is None else found[0]
+
+    def _fresh(self, key: K) -> tuple[V] | None:
+        """The live entry's value in a 1-tuple (None is a value too); None when absent or expired."""
         entry = self._entries.get(key)
         if entry is None:
-            return MISS
+            return None
         expires, value = entry
         if self._clock() >= expires:
             del self._entries[key]
-            return MISS
-        return value
+            return None
+        return (value,)
 
     async def get_or_load(self, key: K, load: Callable[[], Awaitable[V]], *, keep: Callable[[V], bool] = _always) -> V:
         """The cached value, or `load()`'s, shared by every caller that misses meanwhile; stored
         when `keep(value)` and no change came in between (an error is not stored)."""
-        found = self.get(key)
-        if found is not MISS:
-            return found  # type: ignore[return-value]
+        found = self._fresh(key)
+        if found is not None:
+            return found[0]
         loading = self._loading.get(key)
         if loading is None:
             generation = self.generation

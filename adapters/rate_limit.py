@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable
@@ -10,7 +9,9 @@ from collections.abc import Callable
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-log = logging.getLogger("paygate.rate_limit")
+from adapters.logs import get_logger
+
+log = get_logger("paygate.rate_limit")
 _WARN_EVERY = 10.0
 
 
@@ -90,7 +91,7 @@ class RedisTokenBucket:
         except (RedisError, OSError, ValueError) as error:
             if time.monotonic() - self._warned_at > _WARN_EVERY:  # one line, not one per request
                 self._warned_at = time.monotonic()
-                log.warning("rate limits not checked: Redis unavailable (%s)", type(error).__name__)
+                log.warning("rate_limits_unchecked", reason="Redis unavailable", error=type(error).__name__)
             return None
         return None if wait <= 0 else wait
 

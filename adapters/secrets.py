@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import logging
 import os
 import secrets
 from collections.abc import Sequence
@@ -15,7 +14,9 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from application.errors import SecretUnreadable
 
-log = logging.getLogger("paygate.secrets")
+from adapters.logs import get_logger
+
+log = get_logger("paygate.secrets")
 
 # Every Fernet token starts with its version byte 0x80, which base64 spells "gA".
 _TOKEN_MARK = "gAAAAA"
@@ -106,7 +107,8 @@ def configured_cipher(keys: Sequence[str], *, development_key_file: Path) -> Fer
 def _warn_of_development_key(path: Path) -> None:
     # Once per process and key file: `serve` opens two containers, `run` three; one line says it all.
     log.warning(
-        "SECRETS_KEY is not set: secrets at rest are encrypted with the development key in %s; "
+        "development_secrets_key",
+        path=str(path),
+        detail="SECRETS_KEY is not set: secrets at rest are encrypted with the development key; "
         "set SECRETS_KEY in production",
-        path,
     )

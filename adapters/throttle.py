@@ -37,8 +37,8 @@ class TokenBucketThrottle:
     async def wait_turn(self) -> None:
         async with self._lock:
             # Slots lie on a fixed schedule 1/rate apart. The schedule is kept rather than the time a
-            # sleep ended: refilling on waking would lose every sleep's overshoot (3-8 % of the rate
-            # under load, measured), while a sleep that ended early leaves a debt the next caller waits out.
+            # sleep ended: refilling on waking would lose every sleep's overshoot (docs/performance.md),
+            # while a sleep that ended early leaves a debt the next caller waits out.
             now = self._clock()
             slot = max(self._next_slot, now - (self._burst - 1) / self.rate)
             if slot > now:

@@ -10,7 +10,15 @@ from domain.payment import OPEN, Payment
 from application.audit import AuditRecorder
 from application.errors import ApplicationError, PaymentNotCancellable
 from application.payment_actions import PaymentActionRunner
-from application.ports import Capability, Clock, PaymentAction, PaymentProvider, ProviderPayment, RouteStore, UnitOfWorkFactory
+from application.ports import (
+    Capability,
+    Clock,
+    PaymentAction,
+    PaymentProvider,
+    ProviderPayment,
+    RouteStore,
+    UnitOfWorkFactory,
+)
 from application.providers import ProviderDirectory
 from application.sync_status import SyncPaymentStatus
 
@@ -37,7 +45,9 @@ class CancelPayment:
             uow=uow, routes=routes, providers=providers, sync=sync, audit=audit, clock=clock,
         )
 
-    async def execute(self, payment_id: str, *, shops: Collection[int] | None = None, actor: str | None = None) -> Payment:
+    async def execute(
+        self, payment_id: str, *, shops: Collection[int] | None = None, actor: str | None = None
+    ) -> Payment:
         """`shops` is the caller's reach (None: every shop). A paid payment is refunded, not cancelled:
         the provider refuses a cancel that comes too late, and its refusal is the answer."""
         runner = self._runner

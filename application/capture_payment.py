@@ -10,7 +10,15 @@ from domain.payment import Payment, PaymentStatus
 from application.audit import AuditRecorder
 from application.errors import ApplicationError, PaymentNotCapturable
 from application.payment_actions import PaymentActionRunner
-from application.ports import Capability, Clock, PaymentAction, PaymentProvider, ProviderPayment, RouteStore, UnitOfWorkFactory
+from application.ports import (
+    Capability,
+    Clock,
+    PaymentAction,
+    PaymentProvider,
+    ProviderPayment,
+    RouteStore,
+    UnitOfWorkFactory,
+)
 from application.providers import ProviderDirectory
 from application.sync_status import SyncPaymentStatus
 
@@ -37,7 +45,9 @@ class CapturePayment:
             uow=uow, routes=routes, providers=providers, sync=sync, audit=audit, clock=clock,
         )
 
-    async def execute(self, payment_id: str, *, shops: Collection[int] | None = None, actor: str | None = None) -> Payment:
+    async def execute(
+        self, payment_id: str, *, shops: Collection[int] | None = None, actor: str | None = None
+    ) -> Payment:
         """The whole authorised amount is captured; `shops` is the caller's reach (None: every shop)."""
         runner = self._runner
         payment: Payment | None = None

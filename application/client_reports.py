@@ -124,7 +124,9 @@ class ReportPaymentStatus:
             )
             raise
         await self._audit.record(
-            payment_entry(REPORT, payment, Outcome.SUCCESS, at=self._clock.now(), error=report.error_message, actor=report.actor)
+            payment_entry(
+                REPORT, payment, Outcome.SUCCESS, at=self._clock.now(), error=report.error_message, actor=report.actor
+            )
         )
         return payment
 

@@ -12,18 +12,15 @@ from datetime import datetime, timedelta
 import attrs
 
 from domain.audit import AuditEntry, Outcome
-from domain.events import Event, EventType, settlement_event
 from domain.errors import DomainError
+from domain.events import Event, EventType, settlement_event
 from domain.identifiers import Phone
-from domain.money import Money
 from domain.payment import OPEN, Payment, PaymentMethod, PaymentStatus
 from domain.polling import PaymentCheck
 from domain.seller_route import SellerRoute
 
 from application.audit import AuditRecorder, payment_entry
 from application.creation_journal import TransactionalCreationJournal, write_records
-from application.events import new_event, record_event
-from application.payment_lookup import TransactionalPaymentLookup
 from application.errors import (
     ApplicationError,
     ConcurrentUpdate,
@@ -34,7 +31,10 @@ from application.errors import (
     ProviderOutcomeUnknown,
     ProviderUnavailable,
 )
-from application.provenance import API
+from application.events import new_event, record_event
+from application.payment_lookup import TransactionalPaymentLookup
+from application.payment_requests import CreatePaymentCommand as CreatePaymentCommand  # re-exported for the edge
+from application.payment_requests import check_request
 from application.ports import (
     Clock,
     CreationJournal,
@@ -46,8 +46,8 @@ from application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from application.provenance import API
 from application.providers import ProviderDirectory
-from application.payment_requests import CreatePaymentCommand, check_request
 from application.routing import route_for
 
 OPERATION = "create"
@@ -185,9 +185,9 @@ class CreatePayment:
         entry, events, check = self._records(current, actor, now)
         if not await self._journal.record_answer(current, payment.version, entry=entry, events=events, check=check):
             async with self._uow() as uow:
-                current = await uow.payments.get(payment.id, for_update=True)
-                assert current is not None
-                expected = current.version
+                locked = await uow.payments.get(payment.id, for_update=True)
+                assert locked is not None
+                current, expected = locked, locked.version
                 _accept(current, answer, lifetime, now)
                 entry, events, check = self._records(current, actor, now)
                 await _store(uow, current, expected)
@@ -230,7 +230,14 @@ class CreatePayment:
                 )
                 current.note_source(API, now)
                 entry = payment_entry(
-                    OPERATION, current, Outcome.ERROR, at=now, error=str(declined), actor=actor, source=API, observed_at=now
+                    OPERATION,
+                    current,
+                    Outcome.ERROR,
+                    at=now,
+                    error=str(declined),
+                    actor=actor,
+                    source=API,
+                    observed_at=now,
                 )
                 await record_event(uow, self._ids, EventType.PAYMENT_FAILED, current, at=now, source=API)
             else:
@@ -259,7 +266,9 @@ def _accept(payment: Payment, answer: ProviderPayment, lifetime: timedelta, now:
     if answer.outcome is not PaymentStatus.PENDING:
         declined = answer.outcome is PaymentStatus.FAILED
         payment.settle(
-            answer.outcome, provider_status=answer.provider_status, at=now,
+            answer.outcome,
+            provider_status=answer.provider_status,
+            at=now,
             error_code=answer.provider_status if declined else None,
             error_message=f"provider status {answer.provider_status}" if declined else None,
         )
@@ -275,8 +284,17 @@ async def _store(uow: UnitOfWork, payment: Payment, expected_version: int) -> No
 def _same_request(earlier: Payment, new: Payment) -> bool:
     def request(p: Payment) -> tuple[object, ...]:
         return (
-            p.shop_id, p.provider, p.method, p.amount, p.phone, p.description,
-            p.order_id, p.customer_id, p.return_url, p.metadata, p.manual_capture,
+            p.shop_id,
+            p.provider,
+            p.method,
+            p.amount,
+            p.phone,
+            p.description,
+            p.order_id,
+            p.customer_id,
+            p.return_url,
+            p.metadata,
+            p.manual_capture,
         )
 
     return request(earlier) == request(new)

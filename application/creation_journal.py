@@ -12,7 +12,9 @@ from domain.polling import PaymentCheck
 from application.ports import UnitOfWork, UnitOfWorkFactory
 
 
-async def write_records(uow: UnitOfWork, entry: AuditEntry, events: Sequence[Event], check: PaymentCheck | None) -> None:
+async def write_records(
+    uow: UnitOfWork, entry: AuditEntry, events: Sequence[Event], check: PaymentCheck | None
+) -> None:
     """What is written with a create's answer besides the payment, in `uow`'s transaction."""
     await uow.audit.append(entry)
     for event in events:

@@ -157,17 +157,18 @@ class DispatchEvents:
         try:
             status = await self._record(job.delivery.id, result, at)
         except Exception:  # noqa: BLE001 - the lease runs out and the delivery is tried again
-            logger.exception("dispatcher: recording delivery %s failed", job.delivery.id)
+            logger.exception("delivery_record_failed", extra={"delivery_id": job.delivery.id})
             return
         if status is DeliveryStatus.DELIVERED:
             summary.delivered += 1
         elif status is DeliveryStatus.DEAD:
             summary.dead += 1
-            logger.warning("webhook delivery %s of event %s is dead-lettered", job.delivery.id, job.event.id)
+            logger.warning("webhook_dead_lettered", extra={"delivery_id": job.delivery.id, "event_id": job.event.id})
         elif status is DeliveryStatus.BLOCKED:
             summary.blocked += 1
             logger.warning(
-                "webhook delivery %s to subscription %s is %s", job.delivery.id, subscription.id, result.error
+                "webhook_blocked",
+                extra={"delivery_id": job.delivery.id, "webhook_id": subscription.id, "reason": result.error},
             )
         elif status is DeliveryStatus.PENDING:
             summary.retrying += 1
@@ -215,7 +216,9 @@ class DispatchEvents:
         while going():
             now = self._clock.now()
             async with self._uow() as uow:
-                events = await uow.outbox.claim_unpublished(now=now, lease_until=now + self._lease, limit=self._batch_size)
+                events = await uow.outbox.claim_unpublished(
+                    now=now, lease_until=now + self._lease, limit=self._batch_size
+                )
                 await uow.commit()
             if not events:
                 return
@@ -227,7 +230,9 @@ class DispatchEvents:
             except PublishFailed as failure:
                 # The rest stay in the outbox; their lease runs out and a later round publishes them.
                 summary.publish_errors += 1
-                logger.warning("broker: publishing event %s failed: %s", events[len(confirmed)].id, failure)
+                logger.warning(
+                    "event_publish_failed", extra={"event_id": events[len(confirmed)].id, "reason": str(failure)}
+                )
             finally:
                 if confirmed:
                     async with self._uow() as uow:

@@ -105,7 +105,8 @@ class ManageRoutes:
             route = attrs.evolve(
                 current,
                 merchant_account=check_merchant_account(
-                    provider, change.merchant_account if change.merchant_account is not None else current.merchant_account
+                    provider,
+                    change.merchant_account if change.merchant_account is not None else current.merchant_account,
                 ),
                 credentials=Credentials(credentials),
                 is_active=current.is_active if change.is_active is None else change.is_active,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -61,10 +62,9 @@ class ManageWebhooks:
         if len(description) > MAX_DESCRIPTION:
             raise InvalidValue("description", f"description is longer than {MAX_DESCRIPTION} characters")
         url = check_webhook_url(url)
-        try:
+        # An unresolvable name is nothing to judge yet: every delivery checks it again before connecting.
+        with contextlib.suppress(HostUnresolvable):
             await self._targets.check(url)
-        except HostUnresolvable:
-            pass  # nothing to judge yet: every delivery checks the name again before connecting
         now = self._clock.now()
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         subscription = WebhookSubscription(
@@ -87,7 +87,7 @@ class ManageWebhooks:
         async with self._uow() as uow:
             return await uow.webhooks.list_subscriptions(active_only=True)
 
-    async def refused_targets(self) -> list[RefusedTarget]:
+    async def refused_targets(self) -> Sequence[RefusedTarget]:
         """Active subscriptions whose target the rules refuse now (names that do not resolve are left out)."""
 
         async def refusal(subscription: WebhookSubscription) -> RefusedTarget | None:
@@ -159,4 +159,6 @@ class ManageWebhooks:
 
 def _entry(operation: str, reference: str, at: datetime, actor: str | None) -> AuditEntry:
     # As for API keys: the audit log has no webhook columns, so the id goes in `external_id`.
-    return AuditEntry(operation_type=operation, status=Outcome.SUCCESS, created_at=at, external_id=reference, actor=actor)
+    return AuditEntry(
+        operation_type=operation, status=Outcome.SUCCESS, created_at=at, external_id=reference, actor=actor
+    )

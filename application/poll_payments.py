@@ -143,7 +143,7 @@ class PollPayments:
             await self._check(check, payment, sweep)
         except Exception:  # noqa: BLE001 - one payment's trouble must not stop the sweep; its lease runs out
             sweep.summary.errors += 1
-            logger.exception("poller: checking payment %s failed", payment.id)
+            logger.exception("payment_check_failed", extra={"payment_id": payment.id})
 
     async def _check(self, check: PaymentCheck, payment: Payment, sweep: _Sweep) -> None:
         summary = sweep.summary

@@ -65,7 +65,7 @@ class PollRefunds:
                     next_check = await self._check(check, summary)
                 except Exception:  # noqa: BLE001 - one refund's trouble must not stop the sweep; its lease runs out
                     summary.errors += 1
-                    logger.exception("poller: checking refund %s failed", check.refund_id)
+                    logger.exception("refund_check_failed", extra={"refund_id": check.refund_id})
                     continue
                 if next_check is not None:
                     following.append(next_check)

@@ -404,16 +404,36 @@ class WebhookRepository(Protocol):
 class UnitOfWork(Protocol):
     """One database transaction. Never held open across a provider call."""
 
-    payments: PaymentRepository
-    refunds: RefundRepository
-    routes: RouteRepository
-    audit: AuditLog
-    provider_events: ProviderEventLog
-    api_keys: ApiKeyRepository
-    checks: PaymentCheckRepository
-    refund_checks: RefundCheckRepository
-    outbox: OutboxRepository
-    webhooks: WebhookRepository
+    # Read-only, so that an implementation's own repository classes satisfy them.
+    @property
+    def payments(self) -> PaymentRepository: ...
+
+    @property
+    def refunds(self) -> RefundRepository: ...
+
+    @property
+    def routes(self) -> RouteRepository: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def provider_events(self) -> ProviderEventLog: ...
+
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
+
+    @property
+    def checks(self) -> PaymentCheckRepository: ...
+
+    @property
+    def refund_checks(self) -> RefundCheckRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def webhooks(self) -> WebhookRepository: ...
 
     async def __aenter__(self) -> Self: ...
 
@@ -569,11 +589,6 @@ class ApiKeyStore(Protocol):
     async def find_by_hash(self, key_hash: str) -> ApiKey | None: ...
 
     async def list(self) -> Sequence[ApiKey]: ...
-
-
-class RateLimiter(Protocol):
-    async def acquire(self, bucket: str) -> float | None:
-        """Take one request from `bucket`'s allowance: None when allowed, else seconds until it would be."""
 
 
 class Throttle(Protocol):

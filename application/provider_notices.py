@@ -20,7 +20,6 @@ from application.provenance import webhook
 from application.sync_refund_status import SyncRefundStatus
 from application.sync_status import SyncPaymentStatus
 
-
 _T = TypeVar("_T")
 
 

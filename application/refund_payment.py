@@ -205,7 +205,10 @@ class RefundPayment:
         """Record the refund call's answer: a definite one through the one refund-status path."""
         if declined is not None:
             answer = ProviderRefund(
-                external_id=None, status=RefundStatus.FAILED, failure_code=declined.code, failure_reason=declined.message
+                external_id=None,
+                status=RefundStatus.FAILED,
+                failure_code=declined.code,
+                failure_reason=declined.message,
             )
         if answer is not None:
             change = await self._refunds.apply(refund.id, answer, actor=actor, source=source_of(actor))
@@ -221,8 +224,14 @@ class RefundPayment:
             await uow.refunds.update(refund)
             await uow.audit.append(
                 payment_entry(
-                    OPERATION, payment, Outcome.PENDING, at=now, amount=refund.amount,
-                    error=f"outcome unknown: {unknown.reason}", actor=actor, refund_id=refund.id,
+                    OPERATION,
+                    payment,
+                    Outcome.PENDING,
+                    at=now,
+                    amount=refund.amount,
+                    error=f"outcome unknown: {unknown.reason}",
+                    actor=actor,
+                    refund_id=refund.id,
                 )
             )
             await uow.commit()

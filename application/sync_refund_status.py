@@ -193,7 +193,8 @@ class SyncRefundStatus:
         else:
             payment.release_refund(refund.amount, now)
             code = observed.failure_code or "refund_failed"
-            reason = observed.failure_reason or f"the provider reports the refund {observed.provider_status or 'failed'}"
+            reported = observed.provider_status or "failed"
+            reason = observed.failure_reason or f"the provider reports the refund {reported}"
             refund.fail(code, reason, now, source)
             if observed.external_id is not None:
                 refund.external_id = observed.external_id
@@ -225,8 +226,16 @@ def _entry(
     now: datetime,
 ) -> AuditEntry:
     return payment_entry(
-        operation, payment, outcome, at=now, amount=refund.amount, error=error, actor=actor,
-        source=source, observed_at=now, refund_id=refund.id,
+        operation,
+        payment,
+        outcome,
+        at=now,
+        amount=refund.amount,
+        error=error,
+        actor=actor,
+        source=source,
+        observed_at=now,
+        refund_id=refund.id,
     )
 
 
@@ -245,8 +254,8 @@ async def _flag_reversal(
     contradiction goes to the audit log and the log, for an operator to act on."""
     reason = observed.failure_reason or "no reason given"
     logger.warning(
-        "refund %s of payment %s succeeded earlier and is now reported failed by %s: %s",
-        refund.id, payment.id, source, reason,
+        "refund_failed_after_success",
+        extra={"refund_id": refund.id, "payment_id": payment.id, "source": source, "reason": reason},
     )
     error = f"needs attention: the provider reports this succeeded refund failed ({reason})"
     await uow.audit.append(_entry(REVERSAL, payment, refund, Outcome.ERROR, error, actor=actor, source=source, now=now))

@@ -102,7 +102,9 @@ class SyncPaymentStatus:
             if not await uow.payments.update(current, expected):
                 raise ConcurrentUpdate(payment.id)
             await uow.audit.append(
-                payment_entry("create", current, Outcome.PENDING, at=now, error=f"outcome unknown: {LOST_ANSWER}", actor=actor)
+                payment_entry(
+                    "create", current, Outcome.PENDING, at=now, error=f"outcome unknown: {LOST_ANSWER}", actor=actor
+                )
             )
             await uow.commit()
         return current
@@ -119,9 +121,14 @@ class SyncPaymentStatus:
             return await provider.fetch_payment(route, payment.external_id)
         except (ProviderUnavailable, ProviderDeclined) as error:
             await self._audit.refusal(
-                CHECK, error, shop_id=payment.shop_id, provider=payment.provider,
-                external_id=payment.external_id, payment_id=payment.id,
-                organization_bin=payment.merchant_account, actor=actor,
+                CHECK,
+                error,
+                shop_id=payment.shop_id,
+                provider=payment.provider,
+                external_id=payment.external_id,
+                payment_id=payment.id,
+                organization_bin=payment.merchant_account,
+                actor=actor,
             )
             return None
 
@@ -167,7 +174,9 @@ class SyncPaymentStatus:
                 raise ConcurrentUpdate(payment_id)
             if changed:
                 await uow.audit.append(
-                    payment_entry(OPERATION, payment, Outcome.SUCCESS, at=now, actor=actor, source=source, observed_at=now)
+                    payment_entry(
+                        OPERATION, payment, Outcome.SUCCESS, at=now, actor=actor, source=source, observed_at=now
+                    )
                 )
                 await record_event(uow, self._ids, settlement_event(payment.status), payment, at=now, source=source)
                 if payment.status not in OPEN:
@@ -193,8 +202,14 @@ class SyncPaymentStatus:
             raise ConcurrentUpdate(payment.id)
         await uow.audit.append(
             payment_entry(
-                ATTEMPT, payment, Outcome.ERROR, at=now, error=payment.error_message, actor=actor,
-                source=source, observed_at=now,
+                ATTEMPT,
+                payment,
+                Outcome.ERROR,
+                at=now,
+                error=payment.error_message,
+                actor=actor,
+                source=source,
+                observed_at=now,
             )
         )
         await record_event(uow, self._ids, EventType.PAYMENT_ATTEMPT_FAILED, payment, at=now, source=source)
@@ -214,15 +229,24 @@ class SyncPaymentStatus:
             raise ConcurrentUpdate(payment.id)
         await uow.audit.append(
             payment_entry(
-                LATE_SUCCESS, payment, Outcome.ERROR, at=now, error=payment.error_message, actor=actor,
-                source=source, observed_at=now,
+                LATE_SUCCESS,
+                payment,
+                Outcome.ERROR,
+                at=now,
+                error=payment.error_message,
+                actor=actor,
+                source=source,
+                observed_at=now,
             )
         )
         await record_event(uow, self._ids, EventType.PAYMENT_LATE_SUCCESS, payment, at=now, source=source)
         if payment.status in OPEN:
             await uow.checks.add(PaymentCheck(payment_id=payment.id, next_check_at=now))  # a late hold: follow it
         await uow.commit()
-        logger.error("payment %s paid at %s after it was %s here", payment.id, payment.provider, previous)
+        logger.error(
+            "payment_late_success",
+            extra={"payment_id": payment.id, "provider": payment.provider, "previous_status": str(previous)},
+        )
         return payment
 
 

@@ -17,6 +17,7 @@ import aiohttp
 import httpx
 
 from adapters.providers.http_client import build_http_client
+
 from bench.processes import Simulator, free_port
 
 Call = Callable[[], Awaitable[object]]
@@ -39,23 +40,30 @@ async def _drive(call: Call, *, concurrency: int, seconds: float) -> tuple[float
     return done / wall, cpu / max(done, 1) * 1e6
 
 
-async def _measure(url: str, params: dict[str, str], *, concurrency: int, seconds: float) -> list[tuple[str, float, float]]:
+async def _measure(
+    url: str, params: dict[str, str], *, concurrency: int, seconds: float
+) -> list[tuple[str, float, float]]:
     rows = []
     limits = httpx.Limits(max_connections=LIMIT, max_keepalive_connections=LIMIT, keepalive_expiry=4.0)
-    options: list[tuple[str, Callable[[], object]]] = [
+    options: list[tuple[str, Callable[[], httpx.AsyncClient]]] = [
         ("httpx, default transport", lambda: httpx.AsyncClient(limits=limits, trust_env=False)),
     ]
     try:
         from httpx_aiohttp import AiohttpTransport as PackagedTransport
 
         options.append(
-            ("httpx, httpx-aiohttp transport", lambda: httpx.AsyncClient(transport=PackagedTransport(limits=limits), trust_env=False))
+            (
+                "httpx, httpx-aiohttp transport",
+                lambda: httpx.AsyncClient(transport=PackagedTransport(limits=limits), trust_env=False),
+            )
         )
     except ImportError:
         pass
-    options.append(("httpx, build_http_client (Paygate)", lambda: build_http_client(timeout=15.0, max_connections=LIMIT)))
+    options.append(
+        ("httpx, build_http_client (Paygate)", lambda: build_http_client(timeout=15.0, max_connections=LIMIT))
+    )
     for name, make in options:
-        async with make() as client:  # type: ignore[attr-defined]
+        async with make() as client:
 
             async def call(client: httpx.AsyncClient = client) -> object:
                 return (await client.get(url, params=params)).content

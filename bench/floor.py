@@ -13,6 +13,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from typing import Any
 
 import aiohttp
 import uvicorn
@@ -52,7 +53,7 @@ def create_floor_app(
     pool_size: int = 20,
 ) -> Starlette:
     """`database_url` is a libpq URL (`postgresql://...`); `provider_url` the proxy's base URL."""
-    state: dict[str, object] = {}
+    state: dict[str, Any] = {}
     base = provider_url.rstrip("/")
 
     @asynccontextmanager
@@ -71,9 +72,10 @@ def create_floor_app(
             await pool.close()
 
     async def ask(operation: str, params: dict[str, str]) -> dict[str, object]:
-        session: aiohttp.ClientSession = state["session"]  # type: ignore[assignment]
+        session: aiohttp.ClientSession = state["session"]
         async with session.get(f"{base}/{operation}/", params={**params, "access_token": access_token}) as answer:
-            return json.loads(await answer.read())["data"]  # type: ignore[no-any-return]
+            data: dict[str, object] = json.loads(await answer.read())["data"]
+            return data
 
     async def create(request: Request) -> Response:
         # Decimal, as Paygate parses amounts: a float never comes near an amount.
@@ -89,7 +91,7 @@ def create_floor_app(
                 "deviceToken": device_token,
             },
         )
-        pool: AsyncConnectionPool = state["pool"]  # type: ignore[assignment]
+        pool: AsyncConnectionPool = state["pool"]
         async with pool.connection() as connection:  # commits on leaving
             cursor = await connection.execute(
                 INSERT,
@@ -104,7 +106,7 @@ def create_floor_app(
 
     async def status(request: Request) -> Response:
         external_id = request.path_params["external_id"]
-        pool: AsyncConnectionPool = state["pool"]  # type: ignore[assignment]
+        pool: AsyncConnectionPool = state["pool"]
         async with pool.connection() as connection:
             row = await (await connection.execute(SELECT, (external_id,))).fetchone()
         if row is None:

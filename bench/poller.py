@@ -31,16 +31,20 @@ from psycopg import sql
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
-from adapters.persistence import tables
-from adapters.persistence.migrate import upgrade
-from adapters.secrets import generate_key
-from application.manage_routes import RouteSpec
-from bench.processes import ROOT, Simulator, free_port
-from config.container import build_container, close_resources, open_resources
-from config.settings import Settings
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod
 from domain.polling import PaymentCheck
+
+from application.manage_routes import RouteSpec
+
+from adapters.persistence import tables
+from adapters.persistence.migrate import upgrade
+from adapters.secrets import generate_key
+
+from config.container import build_container, close_resources, open_resources
+from config.settings import Settings
+
+from bench.processes import ROOT, Simulator, free_port
 
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SHOP_ID, ORGANIZATION_BIN = 121038, "920317450731"
@@ -112,7 +116,9 @@ async def _make_all_due(settings: Settings) -> None:
     try:
         async with container.engine().begin() as connection:
             await connection.execute(
-                update(tables.payment_checks).values(next_check_at=datetime.now(UTC) - timedelta(seconds=1), leased_until=None)
+                update(tables.payment_checks).values(
+                    next_check_at=datetime.now(UTC) - timedelta(seconds=1), leased_until=None
+                )
             )
     finally:
         await close_resources(container)
@@ -202,7 +208,9 @@ def measure(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--payments", type=int, default=10_000)
-    parser.add_argument("--rate", type=float, default=200.0, help="the provider's limit, requests/s, shared by all pollers")
+    parser.add_argument(
+        "--rate", type=float, default=200.0, help="the provider's limit, requests/s, shared by all pollers"
+    )
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--pollers", default="1,2", help="comma-separated numbers of pollers to run, one run each")
     parser.add_argument("--concurrency", type=int, default=32, help="POLL_CONCURRENCY of each poller")

@@ -32,7 +32,9 @@ def render(rows: Sequence[Row], *, header: str) -> str:
     numeric = {2, 3, 4}
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=False))
+        ).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([header, "", line(COLUMNS), rule, *(line(cells) for cells in table[1:])])

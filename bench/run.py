@@ -106,7 +106,8 @@ class Bench:
         """A `paygate` command against the bench database; its stdout."""
         done = subprocess.run(
             [sys.executable, "-m", "entrypoints.cli", *args],
-            cwd=self.paygate_root, env={**os.environ, **self.gateway_env()}, capture_output=True, text=True, check=False,
+            cwd=self.paygate_root, env={**os.environ, **self.gateway_env()},
+            capture_output=True, text=True, check=False,
         )
         if done.returncode != 0:
             raise RuntimeError(f"paygate {' '.join(args)} failed:\n{done.stderr[-3000:]}")
@@ -243,7 +244,7 @@ def _cpu_stat() -> list[int]:
 
 
 def _steal_percent(before: list[int], after: list[int]) -> float:
-    delta = [a - b for a, b in zip(after, before)]
+    delta = [a - b for a, b in zip(after, before, strict=True)]
     total = sum(delta[:8]) or 1
     return 100 * delta[7] / total
 
@@ -252,7 +253,8 @@ def _brief(m: Measured) -> str:
     r = m.load
     return (
         f"{r.rps:,.0f} req/s, p50/p90/p99 {r.p50_ms:.1f}/{r.p90_ms:.1f}/{r.p99_ms:.1f} ms, {r.errors} errors, "
-        f"server CPU {m.cpu_percent:.0f}% ({m.cpu_ms_per_request:.2f} ms/request), peak RSS {m.peak_rss_mb:.0f} MB, load {m.load_average:.2f}, "
+        f"server CPU {m.cpu_percent:.0f}% ({m.cpu_ms_per_request:.2f} ms/request), "
+        f"peak RSS {m.peak_rss_mb:.0f} MB, load {m.load_average:.2f}, "
         f"steal {m.steal_percent:.0f}%"
     )
 
@@ -281,7 +283,12 @@ def _drop_database() -> None:
 
 
 def _rows(
-    label: str, title: str, runs: dict[str, list[Measured]], *, ratio_target: float | None, p99_limit_ms: float | None = None
+    label: str,
+    title: str,
+    runs: dict[str, list[Measured]],
+    *,
+    ratio_target: float | None,
+    p99_limit_ms: float | None = None,
 ) -> list[Row]:
     """req/s with the ratio, latencies, errors and server CPU of the median runs."""
     paygate = _median(runs["paygate"])
@@ -371,9 +378,9 @@ def _machine() -> str:
     return f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start, load generator: {engine}"
 
 
-def _as_json(value: object) -> object:
+def _as_json(value: Any) -> object:
     if attrs.has(type(value)):
-        return attrs.asdict(value)  # type: ignore[arg-type]
+        return attrs.asdict(value)
     return str(value)
 
 

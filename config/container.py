@@ -6,6 +6,7 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 from pathlib import Path
 
 import httpx
@@ -485,10 +486,13 @@ def build_container(settings: Settings) -> Container:
 
 async def open_resources(container: Container) -> None:
     """Open the engine and HTTP clients; afterwards every provider hands out plain objects."""
-    await container.init_resources()
+    opening = container.init_resources()
+    if opening is not None:  # None when no resource is asynchronous
+        await opening
     # Once the async resources exist, nothing needs awaiting to get them; without this,
     # dependency-injector would hand every dependent provider out as a Future. Singletons built
     # while the resources were opening (the caches the invalidation listener feeds) are async too.
+    provider: providers.Provider[Any]
     for provider in container.traverse():
         if provider.is_async_mode_enabled():
             provider.disable_async_mode()
@@ -497,4 +501,6 @@ async def open_resources(container: Container) -> None:
 async def close_resources(container: Container) -> None:
     for resource in container.traverse(types=[providers.Resource]):
         resource.enable_async_mode()
-    await container.shutdown_resources()
+    closing = container.shutdown_resources()
+    if closing is not None:
+        await closing

@@ -16,8 +16,8 @@ from typing import IO, Any
 import structlog
 
 from adapters.redaction import SecretRedactingFilter, protect_http_server_loggers, quiet_http_client_loggers
-from config.settings import Settings
 
+from config.settings import Settings
 
 _LEADING_KEYS = ("timestamp", "level", "logger", "event")
 
@@ -88,7 +88,7 @@ class JsonLogFormatter(_RedactingFormatter):
         if isinstance(event, dict) and not (record.exc_info or record.stack_info or _TO_FORMAT & event.keys()):
             # Most lines: a structlog event with no traceback or stack to format. Rendered here to
             # the same JSON as the processor chain would give it, without the chain's copy of the
-            # record and its eight steps: a third of a log line's cost, two lines per request.
+            # record and its eight steps, two lines per request (docs/performance.md).
             return self._redactor.redact(_dumps(_leading_keys_first(None, "", {
                 **event,
                 "timestamp": _iso_utc(record.created),
@@ -115,7 +115,9 @@ def _iso_utc(created: float) -> str:
 def _not_alembic_preamble(record: logging.LogRecord) -> bool:
     # Alembic announces its dialect whenever it reads the schema version, which `/ready` does on
     # every probe of the load balancer: two lines of noise every few seconds. Upgrades still log.
-    return not (record.name == "alembic.runtime.migration" and str(record.msg).startswith(("Context impl", "Will assume")))
+    return not (
+        record.name == "alembic.runtime.migration" and str(record.msg).startswith(("Context impl", "Will assume"))
+    )
 
 
 def log_handler(
@@ -141,8 +143,8 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> S
     """Returns the filter so that secrets learnt later (device tokens) can be added to it."""
     redactor = SecretRedactingFilter(settings.secrets())
     # What the JSON lines never show, not collected per record (the logging HOWTO's "Optimization"):
-    # the caller's file and line cost a stack walk on every line, about a tenth of its price.
-    logging._srcfile = None  # type: ignore[attr-defined]
+    # the caller's file and line cost a stack walk on every line (docs/performance.md).
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

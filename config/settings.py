@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 import attrs
@@ -46,7 +46,7 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, not {raw!r}")
 
 
-def _number(env: Mapping[str, str], name: str, default: float, *, kind: type = float) -> float:
+def _number(env: Mapping[str, str], name: str, default: float, *, kind: Callable[[str], float] = float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -141,7 +141,6 @@ class Settings:
     database_pool_timeout_seconds: float = 5.0
     host: str = "127.0.0.1"
     port: int = 8015
-    debug: bool = False
     log_level: str = "INFO"
     # `json` (one object per line, for machines) or `console` (for a person at a terminal);
     # None: console when stderr is a terminal, JSON otherwise.
@@ -324,7 +323,6 @@ class Settings:
             database_pool_timeout_seconds=_positive(env, "DATABASE_POOL_TIMEOUT_SECONDS", 5.0),
             host=env.get("HOST") or "127.0.0.1",
             port=int(_number(env, "PORT", 8015, kind=int)),
-            debug=_flag(env, "DEBUG", False),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             log_format=_choice(env, "LOG_FORMAT", LOG_FORMATS),
             cors_origins=origins,

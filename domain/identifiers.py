@@ -18,7 +18,7 @@ def bin_checksum_ok(digits: str) -> bool:
         return False
     numbers = [int(d) for d in digits]
     for weights in (_FIRST_WEIGHTS, _SECOND_WEIGHTS):
-        check = sum(d * w for d, w in zip(numbers[:11], weights)) % 11
+        check = sum(d * w for d, w in zip(numbers[:11], weights, strict=True)) % 11
         if check != 10:
             return check == numbers[11]
     return False

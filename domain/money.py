@@ -53,7 +53,8 @@ def _exact_minor(major: Decimal, exponent: int) -> int | None:
     shift = digits_exponent + exponent
     coefficient = int("".join(map(str, digits)))
     if shift >= 0:
-        return coefficient * 10**shift  # small: the range was checked before
+        scale: int = 10**shift  # small: the range was checked before
+        return coefficient * scale
     if -shift > len(digits):
         return None  # every significant digit is finer than a minor unit
     whole, fraction = divmod(coefficient, 10**-shift)

@@ -138,8 +138,13 @@ class Payment:
     @property
     def refundable(self) -> Money:
         """What can still be refunded: paid, less refunded, less refunds in flight."""
+        refunded, reserved = self._refund_sums()
+        return self.amount - refunded - reserved
+
+    def _refund_sums(self) -> tuple[Money, Money]:
+        """(refunded, reserved): never None once built (`__attrs_post_init__` sets zeros)."""
         assert self.refunded is not None and self.refund_reserved is not None
-        return self.amount - self.refunded - self.refund_reserved
+        return self.refunded, self.refund_reserved
 
     def _move(self, requested: PaymentStatus, at: datetime) -> None:
         if not can_transition(self.status, requested):
@@ -247,22 +252,23 @@ class Payment:
         remaining = self.refundable
         if not amount.is_positive() or remaining < amount:
             raise RefundExceedsRemaining(self.id, amount.minor, remaining.minor, remaining.currency)
-        self.refund_reserved = self.refund_reserved + amount  # type: ignore[operator]
+        self.refund_reserved = self._refund_sums()[1] + amount
         self.updated_at = at
 
     def complete_refund(self, amount: Money, at: datetime) -> None:
         """The provider refunded `amount`: it moves from reserved to refunded."""
         self._check_reserved(amount)
-        refunded = self.refunded + amount  # type: ignore[operator]
+        already, reserved = self._refund_sums()
+        refunded = already + amount
         fully = refunded == self.amount
         self._move(PaymentStatus.REFUNDED if fully else PaymentStatus.PARTIALLY_REFUNDED, at)
-        self.refund_reserved = self.refund_reserved - amount  # type: ignore[operator]
+        self.refund_reserved = reserved - amount
         self.refunded = refunded
 
     def release_refund(self, amount: Money, at: datetime) -> None:
         """The provider refused the refund: the reservation is given back."""
         self._check_reserved(amount)
-        self.refund_reserved = self.refund_reserved - amount  # type: ignore[operator]
+        self.refund_reserved = self._refund_sums()[1] - amount
         self.updated_at = at
 
     def _check_reserved(self, amount: Money) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
-
-import re
 
 import attrs
 
@@ -53,7 +52,9 @@ def check_merchant_account(provider: str, account: str) -> str:
     if provider == KASPI:
         return Bin(account).value
     if provider == STRIPE and not _STRIPE_ACCOUNT.fullmatch(account):
-        raise InvalidValue("merchant_account", "a Stripe merchant account is the seller's connected account id (acct_...)")
+        raise InvalidValue(
+            "merchant_account", "a Stripe merchant account is the seller's connected account id (acct_...)"
+        )
     if not account or len(account) > 128:
         raise InvalidValue("merchant_account", "merchant account must be 1 to 128 characters")
     return account

@@ -6,27 +6,31 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from application.api_keys import SCOPES
-from application.ports import ApiKey
-from application.errors import ApplicationError, StorageUnavailable
-from application.events import refund_view
-from application.manage_routes import RouteSpec
-from config.container import Container, build_container, close_resources, open_resources
-from config.logging_setup import configure_logging
-from config.settings import Settings, SettingsError
 from domain.audit import AuditEntry, Outcome
 from domain.errors import DomainError
 from domain.payment import Payment
 from domain.seller_route import KASPI
+
+from application.api_keys import SCOPES
+from application.errors import ApplicationError, StorageUnavailable
+from application.events import refund_view
+from application.manage_routes import RouteSpec
+from application.ports import ApiKey
+
 from entrypoints.http.route_routes import route_view
-from entrypoints.route_import import FORMAT as IMPORT_FORMAT, ImportFileError, import_routes, read_routes
+from entrypoints.route_import import FORMAT as IMPORT_FORMAT
+from entrypoints.route_import import ImportFileError, import_routes, read_routes
+
+from config.container import Container, build_container, close_resources, open_resources
+from config.logging_setup import configure_logging
+from config.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from entrypoints.http.app import Background
@@ -340,7 +344,9 @@ async def _webhooks_tail(settings: Settings, args: argparse.Namespace) -> int:
 async def _poll(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints.poller import run_poller
 
-    return await _with_container(settings, lambda container: run_poller(container, once=args.once, interval=args.interval))
+    return await _with_container(
+        settings, lambda container: run_poller(container, once=args.once, interval=args.interval)
+    )
 
 
 async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
@@ -365,6 +371,7 @@ def _serve_http(settings: Settings, args: argparse.Namespace, background: Backgr
     import uvicorn
 
     from adapters.persistence.migrate import DatabaseNotMigrated
+
     from entrypoints.http.app import create_app
     from entrypoints.http.slow_clients import limited_http_protocol
 
@@ -387,8 +394,14 @@ def _serve_http(settings: Settings, args: argparse.Namespace, background: Backgr
     # uvicorn would otherwise rewrite the client address from it for any peer on 127.0.0.1.
     # http: httptools with deadlines for headers and body and a header size limit (HTTP_*).
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_config=None, access_log=False, proxy_headers=False,
-        http=limited_http_protocol(settings),
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        # A factory of protocols, called as the protocol class uvicorn's signature names.
+        http=limited_http_protocol(settings),  # type: ignore[arg-type]
     )
     return 0
 
@@ -420,11 +433,17 @@ def _parser() -> argparse.ArgumentParser:
     create = keys.add_parser("create", help="issue a key; prints it alone on stdout, once")
     create.add_argument("--name", default="api", help="who holds the key, shown in listings and logs (default: api)")
     create.add_argument(
-        "--scope", action="append", choices=sorted(scope.value for scope in SCOPES), required=True,
+        "--scope",
+        action="append",
+        choices=sorted(scope.value for scope in SCOPES),
+        required=True,
         help="what the key may do; repeat --scope for several",
     )
     create.add_argument(
-        "--shop", action="append", type=int, metavar="SHOP_ID",
+        "--shop",
+        action="append",
+        type=int,
+        metavar="SHOP_ID",
         help="restrict the key to this shop, which must have a route; repeat --shop for several (default: every shop)",
     )
     create.set_defaults(handler=_keys_create)
@@ -456,7 +475,10 @@ def _parser() -> argparse.ArgumentParser:
     account.add_argument("--bin", dest="account", help="the seller organisation's BIN (the Kaspi merchant account)")
     add.add_argument("--device-token", help="Kaspi's device token (same as --credential device_token=T)")
     add.add_argument(
-        "--credential", action="append", default=[], metavar="NAME=VALUE",
+        "--credential",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="a credential of the route, repeatable (secret_key=..., api_secret=...)",
     )
     add.add_argument("--provider", default=KASPI, help=f"the provider (default: {KASPI})")
@@ -502,11 +524,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     tail.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     tail.add_argument("--port", type=int, default=8016, help="port to listen on (default: 8016; 0: any free one)")
-    tail.add_argument("--event", action="append", metavar="TYPE", help="only this event type (repeatable; default: all)")
+    tail.add_argument(
+        "--event", action="append", metavar="TYPE", help="only this event type (repeatable; default: all)"
+    )
     tail.add_argument("--json", action="store_true", help="print each event's whole body as one JSON line")
     tail.set_defaults(handler=_webhooks_tail)
 
-    refunds = commands.add_parser("refunds", help="refunds whose outcome the provider cannot be asked").add_subparsers(dest="refunds_command", required=True)
+    refunds = commands.add_parser("refunds", help="refunds whose outcome the provider cannot be asked").add_subparsers(
+        dest="refunds_command", required=True
+    )
     attach_refund = refunds.add_parser(
         "attach",
         help="record the outcome of a refund whose answer was lost, as the merchant cabinet shows it "
@@ -537,8 +563,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         configure_logging(settings)
         if hasattr(args, "sync_handler"):
-            return args.sync_handler(settings, args)
-        return asyncio.run(args.handler(settings, args))
+            sync_handler: Callable[[Settings, argparse.Namespace], int] = args.sync_handler
+            return sync_handler(settings, args)
+        handler: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]] = args.handler
+        return asyncio.run(handler(settings, args))
     except (SettingsError, DomainError, ApplicationError, ValueError, OSError) as error:
         print(f"paygate: {_explain(error)}", file=sys.stderr)
         return 2

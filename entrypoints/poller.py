@@ -19,8 +19,10 @@ from typing import Any
 
 from adapters.logs import get_logger
 from adapters.persistence.migrate import DatabaseNotMigrated
-from config.container import Container
+
 from entrypoints.provider_report import announce_providers
+
+from config.container import Container
 
 # Summaries are fields, in the words of `--once`'s JSON and of the deliveries filter
 # (`GET /admin/webhooks/deliveries?status=delivered|retrying|dead`).
@@ -52,9 +54,10 @@ async def warn_of_refused_webhooks(container: Container) -> None:
     changed setting must not silence a CRM quietly (its deliveries will be `blocked`)."""
     for refused in await container.manage_webhooks().refused_targets():
         log.warning(
-            f"webhook subscription {refused.subscription.id} is blocked: {refused.reason}; "
-            "its deliveries will not be sent",
+            "webhook_target_refused",
             webhook_id=refused.subscription.id,
+            reason=refused.reason,
+            detail="its deliveries are blocked, not sent",
         )
 
 

@@ -7,12 +7,12 @@ rolling deploy that forgot a setting halts instead of taking traffic.
 
 from __future__ import annotations
 
-import logging
+from adapters.logs import get_logger
 
 from config.container import Container
 from config.provider_modes import SETTING, Mode, ProviderMode, provider_modes
 
-logger = logging.getLogger("paygate.providers")
+logger = get_logger("paygate.providers")
 
 
 def _modes(container: Container) -> dict[str, ProviderMode]:
@@ -41,12 +41,13 @@ async def announce_providers(container: Container) -> None:
     """One line per provider, a warning while a simulator is on, an error for each one missing."""
     modes = provider_modes(container.settings())
     for mode in modes:
-        logger.info("provider %s: %s", mode.name, mode.describe(), extra={"provider": mode.name, "mode": str(mode.mode)})
+        logger.info("provider_mode", provider=mode.name, mode=str(mode.mode), detail=mode.describe())
     simulated = [mode.name for mode in modes if mode.mode is Mode.SIMULATOR]
     if simulated:
         logger.warning(
-            "simulators are on (%s): they approve payments without moving money; never for real sellers",
-            ", ".join(simulated),
+            "simulators_on",
+            providers=", ".join(simulated),
+            detail="they approve payments without moving money; never for real sellers",
         )
     for reason in await missing_providers(container):
-        logger.error("%s: its payments are refused with provider_not_configured", reason)
+        logger.error("provider_missing", reason=reason, detail="its payments are refused with provider_not_configured")

@@ -14,11 +14,12 @@ from typing import Any
 
 import attrs
 
-from application.errors import ApplicationError, ProviderNotConfigured
-from application.manage_routes import ManageRoutes, PutOutcome, RouteSpec
 from domain.errors import DomainError
 from domain.identifiers import check_shop_id
 from domain.seller_route import KASPI, check_merchant_account
+
+from application.errors import ApplicationError, ProviderNotConfigured
+from application.manage_routes import ManageRoutes, PutOutcome, RouteSpec
 
 FORMAT = """\
 The file is CSV (any name) or JSON (a name ending in .json).

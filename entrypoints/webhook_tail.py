@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.notifications.wire import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_signature
+
 from config.container import Container
 
 PATH = "/paygate-webhooks-tail"

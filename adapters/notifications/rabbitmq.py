@@ -9,6 +9,7 @@ broker confirmed it; any trouble raises `PublishFailed`, and the event stays in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import aio_pika
 import aiormq
@@ -86,7 +87,6 @@ class RabbitMqPublisher:
     async def _reset(self) -> None:
         connection, self._connection, self._channel, self._exchange = self._connection, None, None, None
         if connection is not None and not connection.is_closed:
-            try:
+            # A broken connection may fail to close; it is dropped anyway.
+            with contextlib.suppress(Exception):
                 await connection.close()
-            except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is dropped anyway
-                pass

@@ -17,8 +17,9 @@ from contextlib import contextmanager
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from application.errors import HostUnresolvable
 from domain.webhook_targets import IPAddress
+
+from application.errors import HostUnresolvable
 
 _CHECKED: contextvars.ContextVar[tuple[IPAddress, ...] | None] = contextvars.ContextVar("webhook_target", default=None)
 
@@ -64,7 +65,9 @@ class PinnedResolver(AbstractResolver):
     The connector must not cache DNS (`use_dns_cache=False`), or it would answer without asking.
     """
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         addresses = _CHECKED.get()
         if not addresses:
             raise OSError(f"{host}: no checked address to connect to")

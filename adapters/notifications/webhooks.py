@@ -14,6 +14,7 @@ from application.errors import HostUnresolvable
 from application.ports import DeliveryResult
 from application.webhook_targets import WebhookTargets
 
+from adapters.notifications.targets import connect_only_to
 from adapters.notifications.wire import (
     EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
@@ -21,7 +22,6 @@ from adapters.notifications.wire import (
     event_body,
     signature_header,
 )
-from adapters.notifications.targets import connect_only_to
 from adapters.redaction import protect_http_client_loggers
 
 USER_AGENT = "Paygate-Webhooks/1"

@@ -73,22 +73,23 @@ class WriteBatcher(Generic[Item, Result]):
             results = await self._write_many([item for item, _ in batch])
         except StorageUnavailable as outage:
             for _, future in batch:
-                _settle(future, error=outage)
+                _fail(future, outage)
         except Exception as error:  # noqa: BLE001 - handed to the callers, whose requests answer it
             if len(batch) == 1:
-                _settle(batch[0][1], error=error)
+                _fail(batch[0][1], error)
                 return
             for single in batch:
                 await self._run([single])
         else:
             for (_, future), result in zip(batch, results, strict=True):
-                _settle(future, result=result)
+                _succeed(future, result)
 
 
-def _settle(future: asyncio.Future[Result], *, result: Result | None = None, error: BaseException | None = None) -> None:
-    if future.done():  # its caller was cancelled while the statement ran
-        return
-    if error is not None:
+def _fail(future: asyncio.Future[Result], error: BaseException) -> None:
+    if not future.done():  # done: its caller was cancelled while the statement ran
         future.set_exception(error)
-    else:
-        future.set_result(result)  # type: ignore[arg-type]
+
+
+def _succeed(future: asyncio.Future[Result], result: Result) -> None:
+    if not future.done():  # done: its caller was cancelled while the statement ran
+        future.set_result(result)

@@ -26,7 +26,7 @@ class _LeasedChecks(Generic[_Check]):
         self._table = table
         self._key: Column[Any] = table.c[key]
         self._key_name = key
-        self._build = build
+        self._build: Callable[..., _Check] = build
 
     def _from_row(self, row: Row[Any], **changes: Any) -> _Check:
         values = {

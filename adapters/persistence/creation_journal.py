@@ -42,8 +42,8 @@ _ANSWERED_COLUMNS = column_names(payments, without=("id", "created_at", "version
 _AUDIT_COLUMNS = ", ".join(column_names(payment_log, without=("id",)))  # the database numbers entries
 # Concurrent creates share a statement (`WriteBatcher`): the rows travel as one JSON document, so
 # that a batch of any size is the same prepared statement. Two statements of a kind in flight: one
-# would batch best (0.99 vs 1.05 ms of CPU per create, four 1.11), but a statement waiting on a
-# row lock would then hold up every create behind it.
+# would batch best (docs/performance.md), but a statement waiting on a row lock would then hold up
+# every create behind it.
 _MAX_BATCH = 64
 _FLUSHES = 2
 
@@ -56,16 +56,16 @@ _OPEN = (
 
 # Each answer is a document: the payment as answered, with the version it was read at; its audit
 # entry, events and poll check (a list of none or one); and its place `n` in the batch. As `jsonb`
-# it is parsed once, where each `->` on `json` parses it again (0.6-0.7 rather than 0.8-0.9 ms of
-# PostgreSQL's CPU per create). Only the rows the compare-and-set updated get their records. Events
-# are numbered after the payment's last one, as `SqlAlchemyOutboxRepository.add` does; the
-# compare-and-set means no other writer of this payment's events ran in between.
+# it is parsed once, where each `->` on `json` parses it again (docs/performance.md). Only the rows
+# the compare-and-set updated get their records. Events are numbered after the payment's last one,
+# as `SqlAlchemyOutboxRepository.add` does; the compare-and-set means no other writer of this
+# payment's events ran in between.
 _RECORD_ANSWERS = f"""
 WITH answer AS (
     SELECT doc, answered.*
     FROM jsonb_array_elements(%s::jsonb) AS doc, jsonb_populate_record(NULL::payments, doc->'payment') AS answered
 ), changed AS (
-    UPDATE payments SET {', '.join(f'{name} = answer.{name}' for name in _ANSWERED_COLUMNS)},
+    UPDATE payments SET {", ".join(f"{name} = answer.{name}" for name in _ANSWERED_COLUMNS)},
         version = answer.version + 1
     FROM answer
     WHERE payments.id = answer.id AND payments.version = answer.version
@@ -77,7 +77,9 @@ WITH answer AS (
     INSERT INTO outbox_events (id, payment_id, sequence, type, occurred_at, payload)
     SELECT event.id, changed.id, last.sequence + event.position, event.type, event.occurred_at, event.payload
     FROM changed,
-        LATERAL (SELECT coalesce(max(sequence), 0) AS sequence FROM outbox_events WHERE payment_id = changed.id) AS last,
+        LATERAL (
+            SELECT coalesce(max(sequence), 0) AS sequence FROM outbox_events WHERE payment_id = changed.id
+        ) AS last,
         jsonb_to_recordset(changed.doc->'events')
             AS event(id text, type text, occurred_at timestamptz, payload text, position integer)
 ), scheduled AS (
@@ -162,9 +164,9 @@ class PostgresCreationJournal:
                     }
                     for position, event in enumerate(answer.events, start=1)
                 ],
-                "checks": [] if answer.check is None else [
-                    {"next_check_at": answer.check.next_check_at, "attempts": answer.check.attempts}
-                ],
+                "checks": []
+                if answer.check is None
+                else [{"next_check_at": answer.check.next_check_at, "attempts": answer.check.attempts}],
             }
             for n, answer in enumerate(batch)
         ]

@@ -12,7 +12,6 @@ from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Dialect, ExceptionContext, make_url
@@ -126,7 +125,9 @@ def _storage_unavailable(context: ExceptionContext) -> BaseException | None:
     original = context.original_exception
     dbapi = context.dialect.loaded_dbapi
     # PEP 249 names; not every async adapter has both (aiosqlite's has no InterfaceError).
-    connectivity = tuple(getattr(dbapi, name) for name in ("OperationalError", "InterfaceError") if hasattr(dbapi, name))
+    connectivity = tuple(
+        getattr(dbapi, name) for name in ("OperationalError", "InterfaceError") if hasattr(dbapi, name)
+    )
     if context.is_disconnect or isinstance(original, connectivity):
         return StorageUnavailable(type(original).__name__)
     return None
@@ -209,7 +210,7 @@ class AutocommitPool:
 
     async def _checkout(self) -> psycopg.AsyncConnection[Any]:
         while True:
-            connection = await self._pool.getconn()
+            connection: psycopg.AsyncConnection[Any] = await self._pool.getconn()
             returned = self._returned_at.get(connection)
             if returned is None or time.monotonic() - returned < self._ping_after_idle:
                 return connection

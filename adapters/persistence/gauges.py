@@ -92,7 +92,9 @@ class DatabaseGauges:
     async def _outbox(self, connection: AsyncConnection, now: datetime) -> list[Reading]:
         row = (
             await connection.execute(
-                select(func.count(), func.min(outbox_events.c.occurred_at)).where(outbox_events.c.fanned_out_at.is_(None))
+                select(func.count(), func.min(outbox_events.c.occurred_at)).where(
+                    outbox_events.c.fanned_out_at.is_(None)
+                )
             )
         ).one()
         return [

@@ -9,6 +9,7 @@ the table costs a read, decided exactly as `SqlAlchemyIdempotencyStore` decides 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from psycopg.rows import namedtuple_row
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,7 +24,9 @@ _CLAIM = (
     " VALUES (%(key)s, %(fingerprint)s, %(state)s, %(now)s, %(now)s)"
     " ON CONFLICT (key) DO NOTHING RETURNING 1"
 )
-_READ = "SELECT key, fingerprint, state, response_status, response_body, updated_at FROM idempotency_keys WHERE key = %s"
+_READ = (
+    "SELECT key, fingerprint, state, response_status, response_body, updated_at FROM idempotency_keys WHERE key = %s"
+)
 # Only one of several requests finding the same stale claim may take it over.
 _TAKE_OVER = (
     "UPDATE idempotency_keys SET updated_at = %(now)s"
@@ -57,21 +60,27 @@ class PostgresIdempotencyStore:
 
     async def claim(self, key: str, fingerprint: str, now: datetime) -> IdempotencyClaim:
         async with storage_errors(), self._pool.connection() as connection:
-            claimed = await connection.execute(_CLAIM, {"key": key, "fingerprint": fingerprint, "state": STARTED, "now": now})
+            claimed = await connection.execute(
+                _CLAIM, {"key": key, "fingerprint": fingerprint, "state": STARTED, "now": now}
+            )
             if await claimed.fetchone() is not None:
                 return IdempotencyClaim(IdempotencyState.STARTED)
             cursor = connection.cursor(row_factory=namedtuple_row)
-            row = await (await cursor.execute(_READ, (key,))).fetchone()
+            # A named tuple of the key's columns, read by attribute as `claim_verdict` reads it.
+            row: Any = await (await cursor.execute(_READ, (key,))).fetchone()
             verdict = claim_verdict(row, fingerprint, now, self._stale_after)
             if verdict is not None:
                 return verdict
-            taken = await connection.execute(_TAKE_OVER, {"now": now, "key": key, "state": STARTED, "seen": row.updated_at})
+            taken = await connection.execute(
+                _TAKE_OVER, {"now": now, "key": key, "state": STARTED, "seen": row.updated_at}
+            )
         return IdempotencyClaim(IdempotencyState.STARTED if taken.rowcount == 1 else IdempotencyState.IN_PROGRESS)
 
     async def complete(self, key: str, response: StoredResponse, now: datetime) -> None:
         async with storage_errors(), self._pool.connection() as connection:
             await connection.execute(
-                _COMPLETE, {"state": DONE, "status": response.status_code, "body": response.body, "now": now, "key": key}
+                _COMPLETE,
+                {"state": DONE, "status": response.status_code, "body": response.body, "now": now, "key": key},
             )
 
     async def release(self, key: str) -> None:

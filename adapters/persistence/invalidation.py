@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable
 
 import psycopg
@@ -18,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from application.errors import StorageUnavailable
 
-log = logging.getLogger("paygate.cache")
+from adapters.logs import get_logger
+
+log = get_logger("paygate.cache")
 
 CHANNEL = "paygate_invalidate"
 APPLICATION_NAME = "paygate-cache-listener"  # how the listener shows in pg_stat_activity
@@ -102,7 +103,7 @@ class InvalidationListener:
                 await self._listen(connection)
             except (psycopg.Error, OSError) as error:
                 self.connected.clear()
-                log.warning("cache invalidation listener lost its connection (%s); reconnecting", type(error).__name__)
+                log.warning("cache_listener_disconnected", error=type(error).__name__)
             finally:
                 await connection.close()
             while True:
@@ -114,7 +115,7 @@ class InvalidationListener:
                     continue
                 delay = self._retry_delay
                 self._on_topic(EVERYTHING)
-                log.info("cache invalidation listener reconnected")
+                log.info("cache_listener_reconnected")
                 break
 
     async def _listen(self, connection: psycopg.AsyncConnection[tuple[object, ...]]) -> None:

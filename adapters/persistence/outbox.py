@@ -71,7 +71,9 @@ class SqlAlchemyOutboxRepository:
         )
 
     async def get(self, event_id: str) -> Event | None:
-        row = (await self._connection.execute(select(outbox_events).where(outbox_events.c.id == event_id))).one_or_none()
+        row = (
+            await self._connection.execute(select(outbox_events).where(outbox_events.c.id == event_id))
+        ).one_or_none()
         return None if row is None else _event_from_row(row)
 
     async def list_for_payment(self, payment_id: str) -> Sequence[Event]:

@@ -49,5 +49,6 @@ class PostgresPaymentLookup:
     async def _one(self, query: str, parameters: tuple[Any, ...]) -> Payment | None:
         async with storage_errors(), self._pool.connection() as connection:
             cursor = connection.cursor(row_factory=namedtuple_row)
-            row = await (await cursor.execute(query, parameters)).fetchone()
+            # A named tuple of the payment's columns: `payment_from_row` reads it by attribute.
+            row: Any = await (await cursor.execute(query, parameters)).fetchone()
         return None if row is None else payment_from_row(row)

@@ -14,8 +14,8 @@ from adapters.persistence.checks import SqlAlchemyPaymentCheckRepository, SqlAlc
 from adapters.persistence.outbox import SqlAlchemyOutboxRepository, SqlAlchemyWebhookRepository
 from adapters.persistence.repositories import (
     SqlAlchemyAuditLog,
-    SqlAlchemyProviderEventLog,
     SqlAlchemyPaymentRepository,
+    SqlAlchemyProviderEventLog,
     SqlAlchemyRefundRepository,
     SqlAlchemyRouteRepository,
 )

@@ -65,7 +65,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except _CONNECT_ERRORS as error:
             raise httpx.ConnectError(f"cannot connect ({type(error).__name__})", request=request) from None
         except aiohttp.ServerDisconnectedError:
-            raise httpx.RemoteProtocolError("the server closed the connection without an answer", request=request) from None
+            raise httpx.RemoteProtocolError(
+                "the server closed the connection without an answer", request=request
+            ) from None
         except aiohttp.ClientPayloadError as error:
             raise httpx.ReadError(f"the answer was cut short ({type(error).__name__})", request=request) from None
         except aiohttp.ClientResponseError as error:

@@ -138,6 +138,6 @@ def instrument(
 ) -> dict[str, PaymentProvider]:
     """Each provider wrapped in an `InstrumentedProvider` (for the composition root)."""
     return {
-        name: InstrumentedProvider(provider, metrics=metrics, book=book)  # type: ignore[misc]
+        name: InstrumentedProvider(provider, metrics=metrics, book=book)
         for name, provider in providers.items()
     }

@@ -77,9 +77,15 @@ def check_milliseconds(_instance: object, attribute: attrs.Attribute[Any], value
 
 
 class FaultKnobs(Protocol):
-    fault: str
-    fault_count: int | None
-    fault_operations: frozenset[str]
+    # Read-only: the simulators' knobs are frozen attrs classes, changed by `attrs.evolve`.
+    @property
+    def fault(self) -> str: ...
+
+    @property
+    def fault_count(self) -> int | None: ...
+
+    @property
+    def fault_operations(self) -> frozenset[str]: ...
 
 
 K = TypeVar("K", bound=FaultKnobs)
@@ -93,5 +99,7 @@ def next_fault(knobs: K, operation: str) -> tuple[str, K]:
     if knobs.fault_count is None:
         return knobs.fault, knobs
     left = knobs.fault_count - 1
-    after = attrs.evolve(knobs, fault_count=left) if left else attrs.evolve(knobs, fault="none", fault_count=None)
+    # Every simulator's knobs are an attrs class; a Protocol cannot say so to mypy's attrs plugin.
+    evolve: Callable[..., K] = attrs.evolve
+    after = evolve(knobs, fault_count=left) if left else evolve(knobs, fault="none", fault_count=None)
     return knobs.fault, after

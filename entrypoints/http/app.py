@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,15 +15,26 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from config.container import Container, close_resources, open_resources
-from entrypoints.http import admin_routes, bitrix_routes, errors, health, kaspi_routes, provider_webhooks, webhook_routes
-from entrypoints.http import checkout_routes, route_routes, v1_routes
+from entrypoints.http import (
+    admin_routes,
+    bitrix_routes,
+    checkout_routes,
+    errors,
+    health,
+    kaspi_routes,
+    provider_webhooks,
+    route_routes,
+    v1_routes,
+    webhook_routes,
+)
 from entrypoints.http.observability import RequestObservation
 from entrypoints.http.openapi import build_openapi
 from entrypoints.http.responses import JsonResponse
 from entrypoints.provider_report import announce_providers
 
-Background = Callable[[Container, asyncio.Event], Awaitable[None]]
+from config.container import Container, close_resources, open_resources
+
+Background = Callable[[Container, asyncio.Event], Coroutine[Any, Any, None]]
 # Objects allocated between collections of the youngest generation (Python's default is 700).
 YOUNG_GENERATION = 20_000
 
@@ -65,8 +77,7 @@ def create_app(container: Container, *, background: Background | None = None) ->
             # collections no longer walk it on every request's garbage. And a young generation of
             # 20,000 objects rather than 700: a request's objects die by reference count long
             # before that, where at 700 the in-flight requests' objects (hundreds of requests under
-            # load) were promoted and walked over and over — 12 % of the CPU at 400 concurrent
-            # creates, 0.5 % now (bench scenario 2).
+            # load) were promoted and walked over and over (docs/performance.md).
             gc.freeze()
             gc.set_threshold(YOUNG_GENERATION, *gc.get_threshold()[1:])
             if background is not None:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from application.api_keys import ApiKeys
 from application.errors import ShopNotFound
 from application.ports import ApiKey, Scope
+
 from entrypoints.http.client_address import client_address, within
 from entrypoints.http.errors import AuthError, RateLimited
 from entrypoints.http.observability import identify_caller

@@ -10,15 +10,17 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from application import errors as app
 from domain import errors as domain
+
+from application import errors as app
+
 from entrypoints.http.json_body import BadRequest
 from entrypoints.http.responses import JsonResponse
 
 log = logging.getLogger("paygate.http")
 
 # Exception type → HTTP status; the stable error code comes from the exception itself.
-STATUS_BY_ERROR: dict[type[Exception], int] = {
+STATUS_BY_ERROR: dict[type[domain.DomainError | app.ApplicationError], int] = {
     domain.InvalidValue: 422,
     domain.CurrencyMismatch: 422,
     domain.RefundExceedsRemaining: 409,
@@ -77,8 +79,13 @@ LEGACY_PATHS = ("/payments/kaspi/", "/api/payment/", "/admin/configs", "/admin/l
 legacy_error_shape: ContextVar[bool] = ContextVar("legacy_error_shape", default=False)
 
 
-def error_body(code: str, message: str, field: str | None = None) -> dict[str, object]:
-    body: dict[str, object] = {"success": False, "error": {"code": code, "message": message, "field": field}}
+def error_body(
+    code: str, message: str, field: str | None = None, *, reference: str | None = None
+) -> dict[str, object]:
+    error: dict[str, object] = {"code": code, "message": message, "field": field}
+    if reference is not None:
+        error["reference"] = reference
+    body: dict[str, object] = {"success": False, "error": error}
     if legacy_error_shape.get():
         body["detail"] = message
     return body
@@ -97,13 +104,11 @@ def error_response(exc: Exception) -> Response:
         message = "too many requests for this API key; retry after the Retry-After seconds"
         return JsonResponse(error_body("rate_limited", message), status_code=429, headers=headers)
     if isinstance(exc, app.ProviderOutcomeUnknown):
-        body = error_body(exc.code, exc.message)
-        body["error"]["reference"] = exc.reference  # type: ignore[index]
+        body = error_body(exc.code, exc.message, reference=exc.reference)
         return JsonResponse(body, status_code=504 if exc.timed_out else 502)
     if isinstance(exc, app.PaymentDeclined):
         # The declined payment or refund exists (failed): its id lets the client look it up.
-        body = error_body(exc.code, exc.message)
-        body["error"]["reference"] = exc.reference  # type: ignore[index]
+        body = error_body(exc.code, exc.message, reference=exc.reference)
         return JsonResponse(body, status_code=402)
     if isinstance(exc, app.StorageUnavailable):
         # Logged without a traceback: an outage is an operations event, not a bug.
@@ -116,7 +121,7 @@ def error_response(exc: Exception) -> Response:
     for kind, status in STATUS_BY_ERROR.items():
         if isinstance(exc, kind):
             field = getattr(exc, "field", None)
-            return JsonResponse(error_body(exc.code, str(exc), field), status_code=status)  # type: ignore[attr-defined]
+            return JsonResponse(error_body(exc.code, str(exc), field), status_code=status)
     log.exception("unhandled error", exc_info=exc)
     return JsonResponse(error_body("internal_error", "internal error"), status_code=500)
 

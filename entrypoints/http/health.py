@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from adapters.metrics import CONTENT_TYPE
 from adapters.providers.instrumented import LastCall
+
 from entrypoints.http.responses import JsonResponse
 from entrypoints.provider_report import missing_providers, mode_names
 
@@ -29,6 +30,7 @@ REQUIRED = ("database", "migrations")
 
 async def _services(request: Request, budget: float) -> dict[str, dict[str, Any]]:
     container = request.app.state.container
+    services: dict[str, dict[str, Any]]
     try:
         async with asyncio.timeout(budget):
             services = await container.database_probe().services()

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from application.ports import ApiKey, IdempotencyState, StoredResponse
+
 from entrypoints.http.errors import error_body, error_response
 from entrypoints.http.json_body import BadRequest
 from entrypoints.http.responses import JsonResponse
@@ -38,7 +39,9 @@ async def run_idempotently(request: Request, principal: ApiKey, body: bytes, han
     if key is None:
         return await _answer(handler, None)
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
-        raise BadRequest("invalid_idempotency_key", f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters", HEADER)
+        raise BadRequest(
+            "invalid_idempotency_key", f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters", HEADER
+        )
     container = request.app.state.container
     store = container.idempotency_store()
     now = container.clock().now()
@@ -66,7 +69,9 @@ async def run_idempotently(request: Request, principal: ApiKey, body: bytes, han
     if response.status_code >= 500 or response.status_code in _NOT_STORED:
         await store.release(scoped)
     else:
-        await store.complete(scoped, StoredResponse(response.status_code, bytes(response.body)), container.clock().now())
+        await store.complete(
+            scoped, StoredResponse(response.status_code, bytes(response.body)), container.clock().now()
+        )
     return response
 
 

@@ -201,7 +201,8 @@ class Body:
             if not isinstance(item, str):
                 raise BadRequest("invalid_type", f"{name}.{key} must be a string", field=f"{name}.{key}")
             if len(item) > max_value_length:
-                raise BadRequest("too_long", f"{name}.{key} is longer than {max_value_length} characters", field=f"{name}.{key}")
+                message = f"{name}.{key} is longer than {max_value_length} characters"
+                raise BadRequest("too_long", message, field=f"{name}.{key}")
         return dict(value)
 
     def string_list(self, name: str, *, required: bool = True, max_items: int = 50) -> list[str] | None:
@@ -226,4 +227,3 @@ class Body:
             return
         if unknown:
             raise BadRequest("unknown_field", f"unknown field {unknown[0]!r}", field=unknown[0])
-

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from adapters.logs import get_logger
 from adapters.metrics import PaygateMetrics
 from adapters.redaction import redact_url
+
 from entrypoints.http.errors import LEGACY_PATHS, error_response, legacy_error_shape
 
 HEADER = "X-Request-ID"

@@ -10,9 +10,10 @@ from starlette.responses import JSONResponse
 
 class JsonResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
-        return simplejson.dumps(
+        text: str = simplejson.dumps(
             content, use_decimal=True, ensure_ascii=False, separators=(",", ":"), default=str
-        ).encode("utf-8")
+        )
+        return text.encode("utf-8")
 
 
 def ok(payload: dict[str, Any], status: int = 200) -> JsonResponse:

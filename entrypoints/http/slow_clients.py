@@ -61,7 +61,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     # --- Connection ------------------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn narrows it
         super().connection_made(transport)
         self._expect(self._limits.header_timeout, self._headers_too_slow)
         self._arm()
@@ -145,7 +145,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._cut_off or self.transport.is_closing():
             return
         self._cut_off = True
-        client = "%s:%d" % self.client if self.client else "unknown"
+        client = "{}:{}".format(*self.client) if self.client else "unknown"
         logger.info("http: %s from %s; connection closed", message.lower(), client)
         cycle = self.cycle  # the request being read, or (while reading headers) the one before
         if cycle is not None and not cycle.response_complete:

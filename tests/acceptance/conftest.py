@@ -12,11 +12,13 @@ import httpx
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from config.container import build_container
-from config.settings import Settings
 from entrypoints import cli
 from entrypoints.http.app import create_app
 from entrypoints.http.slow_clients import limited_http_protocol
+
+from config.container import build_container
+from config.settings import Settings
+
 from tests.acceptance.client import GatewayClient
 from tests.acceptance.crm import CrmReceiver, PaygatePoller, ScenarioClock
 from tests.support.servers import free_port, serve

@@ -22,9 +22,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from entrypoints.poller import poll_round
+
 from config.container import build_container, close_resources, open_resources
 from config.settings import Settings
-from entrypoints.poller import poll_round
+
 from tests.support.servers import free_port, serve
 
 TOLERANCE_SECONDS = 300

@@ -11,8 +11,10 @@ import httpx
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from adapters.providers.cloudpayments import notifications
 from domain.money import Money
+
+from adapters.providers.cloudpayments import notifications
+
 from tests.acceptance.client import GatewayClient
 from tests.acceptance.conftest import remember
 from tests.support.cloudpayments import CLOUDPAYMENTS_SANDBOX_PREFIX

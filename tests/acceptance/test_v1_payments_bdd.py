@@ -10,6 +10,7 @@ import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from entrypoints import cli
+
 from tests.acceptance.client import GatewayClient
 from tests.acceptance.conftest import remember
 

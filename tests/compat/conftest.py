@@ -18,9 +18,12 @@ import httpx
 import pytest
 
 from adapters.persistence.migrate import upgrade
+
+from entrypoints.route_import import import_routes
+
 from config.container import Container
 from config.settings import Settings
-from entrypoints.route_import import import_routes
+
 from tests.support.databases import BACKENDS
 from tests.support.gateways import RunningGateway, gateway_settings, issue_key, running_gateway, with_container
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from config.settings import Settings
+
 from tests.compat.conftest import PROXY, UNTRUSTED_HOST, client_from, proxy_calls
 from tests.support.gateways import RunningGateway, issue_key
 

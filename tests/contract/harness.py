@@ -12,10 +12,11 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from application.ports import PaymentProvider
 from domain.money import Money
 from domain.payment import PaymentMethod
 from domain.seller_route import SellerRoute
+
+from application.ports import PaymentProvider
 
 
 @attrs.frozen

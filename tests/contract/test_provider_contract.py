@@ -16,7 +16,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import tests.contract.harnesses as harness_package
+from domain.identifiers import Phone
+from domain.money import Money
+from domain.payment import PaymentStatus
+from domain.refund import RefundStatus
+
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
     Capability,
@@ -26,10 +30,8 @@ from application.ports import (
     RefundLookup,
     RefundRequest,
 )
-from domain.identifiers import Phone
-from domain.money import Money
-from domain.payment import PaymentStatus
-from domain.refund import RefundStatus
+
+import tests.contract.harnesses as harness_package
 from tests.contract.harness import HarnessFactory, PendingRefunds, ProviderHarness
 
 pytestmark = pytest.mark.anyio

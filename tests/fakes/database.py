@@ -10,14 +10,15 @@ from typing import Self
 
 import attrs
 
-from application.errors import ConcurrentUpdate, DuplicateIdempotencyKey, RouteAlreadyExists
-from application.ports import ApiKey
 from domain.audit import AuditEntry
 from domain.payment import Payment
 from domain.polling import PaymentCheck, RefundCheck
 from domain.refund import Refund
 from domain.seller_route import SellerRoute
 from domain.webhooks import DeliveryAttempt, WebhookDelivery, WebhookSubscription
+
+from application.errors import ConcurrentUpdate, DuplicateIdempotencyKey, RouteAlreadyExists
+from application.ports import ApiKey
 
 from tests.fakes.outbox import (
     InMemoryOutboxRepository,

@@ -5,6 +5,11 @@ from __future__ import annotations
 import copy
 from datetime import datetime, timedelta
 
+from domain.money import Money
+from domain.payment import Payment, PaymentMethod, PaymentStatus
+from domain.seller_route import Credentials, SellerRoute
+from domain.webhook_targets import WebhookTargetRules
+
 from application.api_keys import ApiKeys
 from application.audit import AuditRecorder
 from application.create_payment import CreatePayment
@@ -13,17 +18,14 @@ from application.get_payment import GetPayment
 from application.manage_routes import ManageRoutes
 from application.manage_webhooks import ManageWebhooks
 from application.poll_payments import PollPayments
-from application.providers import ProviderDirectory
 from application.poll_refunds import PollRefunds
+from application.providers import ProviderDirectory
 from application.refund_payment import RefundPayment
 from application.sync_refund_status import SyncRefundStatus
 from application.sync_status import SyncPaymentStatus
 from application.webhook_targets import WebhookTargets
+
 from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
-from domain.money import Money
-from domain.payment import Payment, PaymentMethod, PaymentStatus
-from domain.seller_route import Credentials, SellerRoute
-from domain.webhook_targets import WebhookTargetRules
 
 from tests.fakes.api_keys import InMemoryApiKeyStore
 from tests.fakes.database import InMemoryDatabase

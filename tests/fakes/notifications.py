@@ -8,10 +8,11 @@ from datetime import datetime
 
 import attrs
 
-from application.errors import HostUnresolvable, PublishFailed
-from application.ports import DeliveryResult
 from domain.events import Event
 from domain.webhook_targets import IPAddress
+
+from application.errors import HostUnresolvable, PublishFailed
+from application.ports import DeliveryResult
 
 DELIVERED = DeliveryResult(True, 5, status_code=200)
 

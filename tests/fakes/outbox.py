@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from application.errors import ConcurrentUpdate
 from domain.events import Event
 from domain.polling import PaymentCheck
 from domain.webhooks import DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookSubscription
+
+from application.errors import ConcurrentUpdate
 
 if TYPE_CHECKING:
     from tests.fakes.database import InMemoryDatabase

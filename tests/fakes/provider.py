@@ -8,6 +8,9 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
+from domain.payment import PaymentMethod
+from domain.seller_route import SellerRoute
+
 from application.ports import (
     Capability,
     PaymentAction,
@@ -18,8 +21,6 @@ from application.ports import (
     RefundLookup,
     RefundRequest,
 )
-from domain.payment import PaymentMethod
-from domain.seller_route import SellerRoute
 
 T = TypeVar("T")
 KASPI_LIFETIME = timedelta(hours=24)

@@ -1,14 +1,36 @@
-"""Integration fixtures shared by the command-line tests."""
+"""Integration fixtures shared by several modules: a migrated PostgreSQL gateway running on loopback
+(a module overrides `settings` for other settings), an admin key, and the CLI tests' environment."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from config.settings import Settings
-from tests.support.gateways import gateway_settings, prepare
+
+from tests.support.gateways import IssuedKey, RunningGateway, gateway_settings, issue_key, prepare, running_gateway
 from tests.support.servers import KaspiSimulatorServer
+
+
+@pytest.fixture(scope="module")
+def settings(postgres_url: str) -> Settings:
+    settings = gateway_settings(postgres_url)
+    prepare(settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def gateway(settings: Settings) -> Iterator[RunningGateway]:
+    with running_gateway(settings) as gateway:
+        yield gateway
+
+
+@pytest.fixture(scope="module")
+def key(settings: Settings) -> IssuedKey:
+    """A key of the `payments` and `admin` scopes."""
+    return issue_key(settings, ["payments", "admin"])
 
 
 @pytest.fixture

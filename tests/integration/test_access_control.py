@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
 from config.settings import Settings
-from tests.support.gateways import RunningGateway, gateway_settings, issue_key, prepare, running_gateway
+
+from tests.support.gateways import RunningGateway, issue_key
 
 pytestmark = pytest.mark.postgres
 
@@ -16,19 +15,6 @@ SHOP = 121038  # Eileen flowers
 OTHER_SHOP = 576631  # VLVT Flowers Almaty
 UNKNOWN_SHOP = 999_999
 PHONE = "+7 701 521 15 45"
-
-
-@pytest.fixture(scope="module")
-def settings(postgres_url: str) -> Settings:
-    settings = gateway_settings(postgres_url)
-    prepare(settings)
-    return settings
-
-
-@pytest.fixture(scope="module")
-def gateway(settings: Settings) -> Iterator[RunningGateway]:
-    with running_gateway(settings) as gateway:
-        yield gateway
 
 
 def client(gateway: RunningGateway, key: str) -> httpx.Client:

@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from config.settings import Settings
-from tests.support.gateways import RunningGateway, demo_sellers, gateway_settings, issue_key, prepare, running_gateway
+
+from tests.support.gateways import RunningGateway, demo_sellers, issue_key
 
 pytestmark = pytest.mark.postgres
 
@@ -18,19 +19,6 @@ SHOP_BIN = "920317450731"
 OTHER_SHOP = 576631
 PHONE = "77015211545"
 TOKENS = {int(row["shop_id"]): row["device_token"] for row in demo_sellers()}
-
-
-@pytest.fixture(scope="module")
-def settings(postgres_url: str) -> Settings:
-    settings = gateway_settings(postgres_url)
-    prepare(settings)
-    return settings
-
-
-@pytest.fixture(scope="module")
-def gateway(settings: Settings) -> Iterator[RunningGateway]:
-    with running_gateway(settings) as gateway:
-        yield gateway
 
 
 @pytest.fixture

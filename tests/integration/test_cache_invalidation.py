@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,9 @@ from sqlalchemy import event, update
 from adapters.persistence.database import create_engine
 from adapters.persistence.invalidation import APPLICATION_NAME
 from adapters.persistence.tables import api_keys
+
 from config.settings import Settings
+
 from tests.support.gateways import RunningGateway, gateway_settings, issue_key, prepare, running_gateway
 
 pytestmark = pytest.mark.postgres
@@ -37,12 +39,6 @@ def settings(postgres_url: str) -> Settings:
     settings = gateway_settings(postgres_url, cache_ttl_seconds=LONG_TTL)
     prepare(settings)
     return settings
-
-
-@pytest.fixture(scope="module")
-def gateway(settings: Settings) -> Iterator[RunningGateway]:
-    with running_gateway(settings) as gateway:
-        yield gateway
 
 
 def config(gateway: RunningGateway, header: dict[str, str], shop: int = SHOP) -> httpx.Response:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from config.container import Container
+
 from tests.support.cli import cli_runner
 from tests.support.gateways import gateway_settings, issue_key, prepare, running_gateway, with_container
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from entrypoints import cli
+
 from tests.support.cli import Paygate, cli_runner
 from tests.support.gateways import gateway_settings, prepare
 from tests.support.servers import free_port
-
 
 
 @pytest.fixture

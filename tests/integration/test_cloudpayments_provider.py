@@ -18,15 +18,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from domain.money import Money
+from domain.payment import PaymentMethod, PaymentStatus
+from domain.seller_route import Credentials, SellerRoute
+
+from application.errors import ProviderDeclined, ProviderUnavailable
+from application.ports import PaymentAction, PaymentRequest, RefundRequest
+
 from adapters.providers.cloudpayments import notifications, wire
 from adapters.providers.cloudpayments.provider import API_SECRET, CloudPaymentsProvider
 from adapters.providers.cloudpayments.simulator_state import CloudPaymentsSimulatorState, OrderClosed
 from adapters.providers.http_client import build_http_client
-from application.errors import ProviderDeclined, ProviderUnavailable
-from application.ports import PaymentAction, PaymentRequest, RefundRequest
-from domain.money import Money
-from domain.payment import PaymentMethod, PaymentStatus
-from domain.seller_route import Credentials, SellerRoute
+
 from tests.support.cloudpayments import CloudPaymentsSimulatorServer, run_cloudpayments_simulator
 from tests.support.servers import serve
 

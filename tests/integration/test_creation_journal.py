@@ -23,7 +23,7 @@ from domain.audit import Outcome
 from domain.events import Event, EventType
 from domain.identifiers import MAX_SHOP_ID
 from domain.money import Money
-from domain.payment import Payment, PaymentMethod, PaymentStatus
+from domain.payment import Payment, PaymentMethod
 from domain.polling import PaymentCheck
 
 from application.audit import payment_entry

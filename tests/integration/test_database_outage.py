@@ -16,12 +16,16 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
+from application.errors import StorageUnavailable
+
 from adapters.persistence.database import create_engine
 from adapters.persistence.probe import DatabaseProbe
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
-from application.errors import StorageUnavailable
-from config.container import Container
+
 from entrypoints.http.errors import error_response
+
+from config.container import Container
+
 from tests.support.gateways import gateway_settings, issue_key, prepare, running_gateway, with_container
 from tests.support.postgres_cluster import ThrowawayCluster
 from tests.support.servers import free_port

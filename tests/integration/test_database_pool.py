@@ -12,8 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.persistence.database import create_engine
 from application.errors import StorageUnavailable
+
+from adapters.persistence.database import create_engine
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 

@@ -23,19 +23,20 @@ import pytest
 from dependency_injector import providers
 from sqlalchemy import text
 
+from domain.payment import Payment, PaymentStatus
+
 from application.sync_status import LOST_ANSWER_AFTER
+
 from config.container import Container
 from config.settings import Settings
-from domain.payment import Payment, PaymentStatus
+
 from tests.fakes import FixedClock
 from tests.support.gateways import (
     EVERY_OTHER_PROVIDER_ON,
     IssuedKey,
     RunningGateway,
     gateway_settings,
-    issue_key,
     prepare,
-    running_gateway,
     with_container,
 )
 from tests.support.servers import KaspiSimulatorServer, free_port, run_kaspi_simulator
@@ -102,17 +103,6 @@ def settings(postgres_url: str, simulator: KaspiSimulatorServer) -> Settings:
     settings = settings_for(postgres_url, simulator)
     prepare(settings)
     return settings
-
-
-@pytest.fixture(scope="module")
-def gateway(settings: Settings) -> Iterator[RunningGateway]:
-    with running_gateway(settings) as gateway:
-        yield gateway
-
-
-@pytest.fixture(scope="module")
-def key(settings: Settings) -> IssuedKey:
-    return issue_key(settings, ["payments", "admin"])
 
 
 @pytest.fixture

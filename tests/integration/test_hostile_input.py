@@ -9,31 +9,14 @@ import httpx
 import pytest
 
 from config.settings import Settings
-from tests.support.gateways import IssuedKey, RunningGateway, gateway_settings, issue_key, prepare, running_gateway
+
+from tests.support.gateways import IssuedKey, RunningGateway, gateway_settings, running_gateway
 
 pytestmark = pytest.mark.postgres
 
 SHOP = 121038
 CREATE = "/payments/kaspi/create"
 VALID = b'"shop_id": 121038, "amount": 100, "phone": "77015211545"'
-
-
-@pytest.fixture(scope="module")
-def settings(postgres_url: str) -> Settings:
-    settings = gateway_settings(postgres_url)
-    prepare(settings)
-    return settings
-
-
-@pytest.fixture(scope="module")
-def gateway(settings: Settings) -> Iterator[RunningGateway]:
-    with running_gateway(settings) as gateway:
-        yield gateway
-
-
-@pytest.fixture(scope="module")
-def key(settings: Settings) -> IssuedKey:
-    return issue_key(settings, ["payments", "admin"])
 
 
 def send(gateway: RunningGateway, key: IssuedKey, body: bytes, *, path: str = CREATE, method: str = "POST") -> httpx.Response:

@@ -17,15 +17,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.providers.aiohttp_transport import PlainHttpClient
-from adapters.providers.http_client import build_http_client, build_plain_http_client
-from adapters.providers.kaspi_proxy.provider import KaspiProxyProvider
-from application.errors import ProviderDeclined, ProviderUnavailable
-from application.ports import PaymentRequest, ProviderPayment, RefundRequest
 from domain.identifiers import Phone
 from domain.money import Money
 from domain.payment import PaymentMethod, PaymentStatus
 from domain.seller_route import Credentials, SellerRoute
+
+from application.errors import ProviderDeclined, ProviderUnavailable
+from application.ports import PaymentRequest, ProviderPayment, RefundRequest
+
+from adapters.providers.aiohttp_transport import PlainHttpClient
+from adapters.providers.http_client import build_http_client, build_plain_http_client
+from adapters.providers.kaspi_proxy.provider import KaspiProxyProvider
+
 from tests.support.servers import KaspiSimulatorServer, serve
 
 BIN = "891027350515"

@@ -16,6 +16,7 @@ import pytest
 
 from adapters.providers.kaspi_proxy.simulator import KaspiSimulatorState
 from adapters.providers.kaspi_proxy.wire import KASPI_TIMEZONE
+
 from tests.support.servers import KaspiSimulatorServer, run_kaspi_simulator
 
 BIN = "891027350515"
@@ -167,7 +168,7 @@ def test_approve_decline_and_expire_close_a_pending_payment_once(
 ) -> None:
     ids = [create(http, kaspi_simulator).json()["data"]["externalId"] for _ in range(3)]
 
-    closed = [http.post(f"/payments/{i}/{action}") for i, action in zip(ids, ["approve", "decline", "expire"])]
+    closed = [http.post(f"/payments/{i}/{action}") for i, action in zip(ids, ["approve", "decline", "expire"], strict=True)]
     again = http.post(f"/payments/{ids[0]}/decline")
 
     assert [(c.status_code, c.json()["status"], c.json()["closedBy"]) for c in closed] == [

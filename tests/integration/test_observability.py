@@ -11,15 +11,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from config.settings import Settings
+
 from tests.support.gateways import (
     IssuedKey,
     RunningGateway,
     demo_sellers,
     every_provider_on,
     gateway_settings,
-    issue_key,
     prepare,
-    running_gateway,
 )
 from tests.support.logs import JsonLogs
 
@@ -35,17 +34,6 @@ def settings(postgres_url: str) -> Settings:
     settings = every_provider_on(gateway_settings(postgres_url))
     prepare(settings)
     return settings
-
-
-@pytest.fixture(scope="module")
-def gateway(settings: Settings) -> Iterator[RunningGateway]:
-    with running_gateway(settings) as gateway:
-        yield gateway
-
-
-@pytest.fixture(scope="module")
-def key(settings: Settings) -> IssuedKey:
-    return issue_key(settings, ["payments", "admin"])
 
 
 @pytest.fixture

@@ -14,9 +14,12 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from starlette.routing import Route
 
 from application.api_keys import SCOPES
-from config.container import build_container
+
 from entrypoints.http.app import create_app
 from entrypoints.http.openapi import build_openapi
+
+from config.container import build_container
+
 from tests.support.gateways import IssuedKey, RunningGateway, gateway_settings, issue_key, prepare, running_gateway
 
 pytestmark = pytest.mark.postgres

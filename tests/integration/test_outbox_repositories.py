@@ -16,17 +16,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.persistence.database import create_engine
-from adapters.persistence.migrate import upgrade
-from adapters.persistence.tables import webhook_subscriptions
-from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
-from adapters.secrets import FernetCipher, generate_key
 from domain.events import Event, EventType
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod
 from domain.polling import PaymentCheck, RefundCheck
 from domain.refund import Refund
 from domain.webhooks import DELIVERY_FILTERS, DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookSubscription
+
+from adapters.persistence.database import create_engine
+from adapters.persistence.migrate import upgrade
+from adapters.persistence.tables import webhook_subscriptions
+from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
+from adapters.secrets import FernetCipher, generate_key
 
 pytestmark = pytest.mark.anyio
 

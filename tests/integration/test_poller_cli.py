@@ -18,13 +18,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from application.payment_requests import CreatePaymentCommand
-from config.container import Container
-from config.settings import Settings
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod
+
+from application.payment_requests import CreatePaymentCommand
+
 from entrypoints import cli
 from entrypoints.http.slow_clients import LimitedHttpToolsProtocol
+
+from config.container import Container
+from config.settings import Settings
+
 from tests.support.gateways import with_container
 from tests.support.servers import KaspiSimulatorServer, serve
 
@@ -155,7 +159,7 @@ def test_at_start_up_every_subscription_the_target_rules_now_refuse_is_logged(
 
     assert cli.main([command] if command == "serve" else [command, "--once"]) == 0
 
-    warnings = [line for line in capsys.readouterr().err.splitlines() if "is blocked" in line]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "webhook_target_refused" in line]
     assert [line for line in warnings if internal in line] != []
     assert "127.0.0.1 is a loopback address" in " ".join(warnings)
     assert not any(public in line for line in warnings)

@@ -15,16 +15,19 @@ import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
+from domain.events import Event, EventType
+from domain.money import Money
+from domain.payment import Payment, PaymentMethod
+
+from application.dispatch_events import DispatchEvents
+from application.errors import PublishFailed
+
 from adapters.notifications.rabbitmq import RabbitMqPublisher
 from adapters.notifications.wire import event_body
 from adapters.persistence.database import create_engine
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.system import SystemClock, UlidGenerator
-from application.dispatch_events import DispatchEvents
-from application.errors import PublishFailed
-from domain.events import Event, EventType
-from domain.money import Money
-from domain.payment import Payment, PaymentMethod
+
 from tests.fakes.notifications import RecordingWebhookSender
 from tests.support.servers import free_port
 

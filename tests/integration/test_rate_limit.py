@@ -13,7 +13,9 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from adapters.rate_limit import RedisTokenBucket
+
 from config.settings import Settings
+
 from tests.support.gateways import RunningGateway, gateway_settings, issue_key, prepare, running_gateway
 from tests.support.servers import free_port
 

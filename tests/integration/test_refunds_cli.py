@@ -6,14 +6,18 @@ import json
 
 import pytest
 
+from domain.money import Money
+from domain.payment import PaymentMethod
+
 from application.errors import ProviderOutcomeUnknown
 from application.payment_requests import CreatePaymentCommand
 from application.refund_payment import RefundCommand
+
+from entrypoints import cli
+
 from config.container import Container
 from config.settings import Settings
-from domain.money import Money
-from domain.payment import PaymentMethod
-from entrypoints import cli
+
 from tests.support.gateways import with_container
 from tests.support.servers import KaspiSimulatorServer
 

@@ -12,7 +12,9 @@ from typing import Any
 import anyio
 import attrs
 import pytest
+from alembic import command as alembic_command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
@@ -31,7 +33,7 @@ from application.ports import ApiKey, IdempotencyClaim, IdempotencyState, Idempo
 
 from adapters.persistence.database import autocommit_pool, create_engine
 from adapters.persistence.idempotency import idempotency_store_for
-from adapters.persistence.migrate import DatabaseNotMigrated, check_migrated, head_revisions, upgrade
+from adapters.persistence.migrate import MIGRATIONS, DatabaseNotMigrated, check_migrated, head_revisions, upgrade
 from adapters.persistence.repositories import SqlAlchemyPaymentRepository
 from adapters.persistence.stores import SqlAlchemyApiKeyStore, SqlAlchemyIdempotencyStore, SqlAlchemyRouteStore
 from adapters.persistence.tables import metadata
@@ -748,6 +750,30 @@ async def test_check_migrated_refuses_an_unmigrated_database_until_upgraded(unmi
         assert (raised.value.current, raised.value.head) == ((), head)
         expected = f"database is not migrated (at base, code expects {', '.join(head)}): run `paygate migrate`"
         assert str(raised.value) == expected
+
+        await upgrade(unmigrated_database_url)
+
+        await check_migrated(engine)
+    finally:
+        await engine.dispose()
+
+
+def test_the_migration_history_has_one_head_for_the_next_revision_to_follow() -> None:
+    assert head_revisions() == ("0006_merge_heads",)
+
+
+async def test_a_database_at_the_three_former_heads_migrates_to_the_merge(unmigrated_database_url: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    config.attributes["url"] = unmigrated_database_url
+    former_heads = ("0003_access_secrets", "0005_blocked_webhook_deliveries", "0005_refund_lifecycle")
+    for revision in former_heads:
+        await anyio.to_thread.run_sync(alembic_command.upgrade, config, revision)
+    engine = create_engine(unmigrated_database_url)
+    try:
+        with pytest.raises(DatabaseNotMigrated) as raised:
+            await check_migrated(engine)
+        assert raised.value.current == former_heads
 
         await upgrade(unmigrated_database_url)
 

@@ -14,7 +14,9 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from adapters.logs import get_logger
 from adapters.metrics import PaygateMetrics
+
 from entrypoints.http.observability import RequestObservation, identify_caller, route_template
+
 from tests.support.logs import JsonLogs
 from tests.support.servers import serve
 

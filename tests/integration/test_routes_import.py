@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 
-from config.settings import Settings
 from domain.seller_route import SellerRoute
+
 from entrypoints import cli
+
+from config.settings import Settings
+
 from tests.support.cli import cli_runner
 from tests.support.gateways import with_container
 

@@ -16,9 +16,12 @@ from adapters.persistence.database import create_engine
 from adapters.persistence.migrate import upgrade
 from adapters.persistence.tables import metadata, seller_routes
 from adapters.secrets import FernetCipher, generate_key
+
+from entrypoints import cli
+
 from config.container import Container
 from config.settings import Settings
-from entrypoints import cli
+
 from tests.support.gateways import (
     TEST_SECRETS_KEY,
     demo_sellers,
@@ -160,7 +163,7 @@ def test_credentials_stored_before_encryption_are_read_flagged_by_migrate_and_en
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = gateway_settings(sqlite_url, secrets_keys=(TEST_SECRETS_KEY,))
-    legacy = '{"device_token": "%s"}' % NEW_SHOP_TOKEN
+    legacy = f'{{"device_token": "{NEW_SHOP_TOKEN}"}}'
     asyncio.run(_insert_legacy_route(sqlite_url, legacy))
     assert device_tokens(settings)[424_242] == NEW_SHOP_TOKEN
 

@@ -17,14 +17,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from adapters.providers.http_client import build_http_client
-from adapters.providers.stripe.provider import StripeProvider
-from adapters.providers.stripe.simulator import RecordedRequest
-from application.errors import ProviderDeclined, ProviderUnavailable
-from application.ports import PaymentAction, PaymentRequest, RefundRequest
 from domain.money import Money
 from domain.payment import PaymentMethod, PaymentStatus
 from domain.seller_route import Credentials, SellerRoute
+
+from application.errors import ProviderDeclined, ProviderUnavailable
+from application.ports import PaymentAction, PaymentRequest, RefundRequest
+
+from adapters.providers.http_client import build_http_client
+from adapters.providers.stripe.provider import StripeProvider
+from adapters.providers.stripe.simulator import RecordedRequest
+
 from tests.support.servers import free_port, serve
 from tests.support.stripe_simulator import StripeSimulatorServer, run_stripe_simulator
 

@@ -14,15 +14,18 @@ import pytest
 from dependency_injector import providers
 from sqlalchemy import select
 
-from application.manage_routes import RouteSpec
-from config.container import Container, build_container, close_resources, open_resources
-from config.settings import Settings
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod
 from domain.polling import PaymentCheck
 
+from application.manage_routes import RouteSpec
+
 from adapters.persistence import tables
 from adapters.persistence.migrate import upgrade
+
+from config.container import Container, build_container, close_resources, open_resources
+from config.settings import Settings
+
 from tests.fakes import FixedClock
 from tests.support.servers import KaspiSimulatorServer
 

@@ -15,9 +15,11 @@ import httpx
 import jsonschema_rs
 import pytest
 
-from config.settings import Settings
 from entrypoints.http.openapi import build_openapi
-from tests.support.gateways import IssuedKey, RunningGateway, gateway_settings, issue_key, prepare, running_gateway
+
+from config.settings import Settings
+
+from tests.support.gateways import IssuedKey, RunningGateway, gateway_settings, issue_key, prepare
 
 pytestmark = pytest.mark.postgres
 
@@ -31,17 +33,6 @@ def settings(postgres_url: str) -> Settings:
     settings = gateway_settings(postgres_url, sandbox_enabled=True)
     prepare(settings)
     return settings
-
-
-@pytest.fixture(scope="module")
-def gateway(settings: Settings) -> Iterator[RunningGateway]:
-    with running_gateway(settings) as gateway:
-        yield gateway
-
-
-@pytest.fixture(scope="module")
-def key(settings: Settings) -> IssuedKey:
-    return issue_key(settings, ["payments", "admin"])
 
 
 @pytest.fixture(scope="module")

@@ -19,16 +19,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from domain.events import EventType
+
+from entrypoints.http.openapi import build_openapi
+
 from config.container import Container
 from config.settings import Settings
-from domain.events import EventType
-from entrypoints.http.openapi import build_openapi
+
 from tests.support.gateways import (
     RunningGateway,
     gateway_settings,
     issue_key,
     prepare,
-    running_gateway,
     with_container,
 )
 from tests.support.servers import serve
@@ -47,12 +49,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     )
     prepare(settings)
     return settings
-
-
-@pytest.fixture(scope="module")
-def gateway(settings: Settings) -> Iterator[RunningGateway]:
-    with running_gateway(settings) as gateway:
-        yield gateway
 
 
 @pytest.fixture(scope="module")

@@ -18,14 +18,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from domain.events import Event, EventType
+from domain.webhook_targets import WebhookTargetRules
+
+from application.ports import HostResolver
+from application.webhook_targets import WebhookTargets
+
 from adapters.notifications.targets import PinnedResolver, SystemHostResolver
 from adapters.notifications.webhooks import HttpWebhookSender
 from adapters.notifications.wire import event_body, verify_signature
 from adapters.providers.http_client import build_http_client
-from application.ports import HostResolver
-from application.webhook_targets import WebhookTargets
-from domain.events import Event, EventType
-from domain.webhook_targets import WebhookTargetRules
+
 from tests.fakes.notifications import StaticHostResolver
 from tests.support.servers import free_port, serve
 

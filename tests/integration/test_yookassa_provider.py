@@ -14,13 +14,16 @@ import anyio
 import httpx
 import pytest
 
-from adapters.providers.http_client import build_http_client
-from adapters.providers.yookassa.provider import SECRET_KEY, YooKassaProvider
-from application.errors import ProviderDeclined, ProviderUnavailable
-from application.ports import PaymentAction, PaymentRequest, RefundRequest
 from domain.money import Money
 from domain.payment import PaymentMethod, PaymentStatus
 from domain.seller_route import Credentials, SellerRoute
+
+from application.errors import ProviderDeclined, ProviderUnavailable
+from application.ports import PaymentAction, PaymentRequest, RefundRequest
+
+from adapters.providers.http_client import build_http_client
+from adapters.providers.yookassa.provider import SECRET_KEY, YooKassaProvider
+
 from tests.support.yookassa import YooKassaSimulatorServer, new_shop, run_yookassa_simulator
 
 NOW = datetime(2025, 10, 22, 12, 0, tzinfo=UTC)

@@ -10,6 +10,7 @@ import functools
 from pathlib import Path
 
 from adapters.secrets import FernetCipher, development_key
+
 from config.settings import Settings
 
 

@@ -11,10 +11,12 @@ import attrs
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from domain.seller_route import Credentials, SellerRoute
+
 from adapters.providers.cloudpayments.provider import API_SECRET, NAME
 from adapters.providers.cloudpayments.simulator import create_cloudpayments_simulator
 from adapters.providers.cloudpayments.simulator_state import CloudPaymentsSimulatorState
-from domain.seller_route import Credentials, SellerRoute
+
 from tests.support.servers import serve
 
 # Where the gateway mounts the simulator; served the same way here.

@@ -13,12 +13,16 @@ from typing import Any, TypeVar
 
 import attrs
 
-from adapters.persistence.migrate import upgrade
 from application.manage_routes import RouteSpec
-from config.container import Container, build_container, close_resources, open_resources
-from config.settings import SIMULATOR, Settings
+
+from adapters.persistence.migrate import upgrade
+
 from entrypoints.http.app import create_app
 from entrypoints.http.slow_clients import limited_http_protocol
+
+from config.container import Container, build_container, close_resources, open_resources
+from config.settings import SIMULATOR, Settings
+
 from tests.support.servers import free_port, serve
 
 DEMO_SELLERS = Path(__file__).resolve().parents[2] / "demo" / "sellers.csv"

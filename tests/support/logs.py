@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from adapters.redaction import SecretRedactingFilter
+
 from config.logging_setup import log_handler
 
 

@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from adapters.providers.stripe.simulator import StripeSimulatorState, create_stripe_simulator
+
 from tests.support.servers import serve
 
 STRIPE_SANDBOX_PREFIX = "/sandbox/stripe"

@@ -8,10 +8,11 @@ from datetime import timedelta
 import attrs
 import pytest
 
+from domain.errors import InvalidValue
+
 from application.api_keys import KEY_PREFIX, ApiKeys
 from application.errors import ApiKeyNotFound
 from application.ports import Scope
-from domain.errors import InvalidValue
 
 from tests.fakes import InMemoryGateway
 from tests.unit.conftest import OTHER_SHOP, SHOP, START

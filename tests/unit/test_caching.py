@@ -7,10 +7,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from adapters.caching import CachedApiKeyStore, CachedRouteStore, CacheInvalidation, TtlCache
+from domain.seller_route import SellerRoute
+
 from application.api_keys import ApiKeys
 from application.manage_routes import ManageRoutes, RouteChange
-from domain.seller_route import SellerRoute
+
+from adapters.caching import CachedApiKeyStore, CachedRouteStore, CacheInvalidation, TtlCache
 
 from tests.fakes import InMemoryGateway, InMemoryRouteStore
 from tests.unit.conftest import OTHER_SHOP, SHOP

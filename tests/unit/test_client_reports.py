@@ -6,13 +6,14 @@ from datetime import timedelta
 
 import pytest
 
-from application.client_reports import ClientLogEntry, RecordClientLog, ReportPaymentStatus, StatusReport
-from application.errors import PaymentNotFound, ProviderUnavailable, ShopNotFound, StatusNotConfirmed
-from application.ports import ProviderPayment
 from domain.audit import Outcome
 from domain.errors import IllegalTransition, InvalidValue
 from domain.money import Money
 from domain.payment import Payment, PaymentStatus
+
+from application.client_reports import ClientLogEntry, RecordClientLog, ReportPaymentStatus, StatusReport
+from application.errors import PaymentNotFound, ProviderUnavailable, ShopNotFound, StatusNotConfirmed
+from application.ports import ProviderPayment
 
 from tests.fakes import InMemoryGateway
 from tests.unit.conftest import OTHER_SHOP, SHOP, SHOP_BIN, START

@@ -12,10 +12,12 @@ from typing import Any
 import attrs
 import pytest
 
-from adapters.providers.cloudpayments import notifications, wire
-from adapters.providers.cloudpayments.notifications import UnreadableNotification
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
+
+from adapters.providers.cloudpayments import notifications, wire
+from adapters.providers.cloudpayments.notifications import UnreadableNotification
+
 from entrypoints.http.provider_webhooks.cloudpayments import check_answer
 
 SECRET = "0c5b7a1b9e2f4d3c8a6e"

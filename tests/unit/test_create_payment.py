@@ -8,6 +8,13 @@ from datetime import timedelta
 import attrs
 import pytest
 
+from domain.audit import Outcome
+from domain.errors import InvalidValue
+from domain.identifiers import Phone
+from domain.money import Money
+from domain.payment import Payment, PaymentMethod, PaymentStatus
+from domain.seller_route import SellerRoute
+
 from application.create_payment import CreatePayment, CreatePaymentCommand
 from application.errors import (
     DuplicateIdempotencyKey,
@@ -22,12 +29,6 @@ from application.errors import (
     ShopNotFound,
 )
 from application.ports import PaymentRequest, ProviderPayment
-from domain.audit import Outcome
-from domain.errors import InvalidValue
-from domain.identifiers import Phone
-from domain.money import Money
-from domain.payment import Payment, PaymentMethod, PaymentStatus
-from domain.seller_route import SellerRoute
 
 from tests.fakes import InMemoryGateway, InMemoryRouteStore
 from tests.unit.conftest import OTHER_SHOP, SHOP, SHOP_BIN, START

@@ -7,14 +7,15 @@ from datetime import timedelta
 
 import pytest
 
-from application.dispatch_events import DispatchSummary
-from application.errors import DeliveryNotFound, WebhookNotFound
-from application.ports import DeliveryResult, ProviderPayment
 from domain.errors import InvalidValue
 from domain.events import EventType
 from domain.money import Money
 from domain.payment import Payment, PaymentStatus
 from domain.webhooks import RETRY_DELAYS, DeliveryStatus, WebhookSubscription
+
+from application.dispatch_events import DispatchSummary
+from application.errors import DeliveryNotFound, WebhookNotFound
+from application.ports import DeliveryResult, ProviderPayment
 
 from tests.fakes import InMemoryGateway
 from tests.unit.conftest import SHOP, START

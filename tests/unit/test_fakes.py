@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 import attrs
 import pytest
 
-from application.errors import ConcurrentUpdate, DuplicateIdempotencyKey, ProviderUnavailable, RouteAlreadyExists
-from application.ports import IdempotencyState, ProviderPayment, StoredResponse
 from domain.audit import AuditEntry, Outcome
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
 from domain.refund import Refund
 from domain.seller_route import Credentials, SellerRoute
+
+from application.errors import ConcurrentUpdate, DuplicateIdempotencyKey, ProviderUnavailable, RouteAlreadyExists
+from application.ports import IdempotencyState, ProviderPayment, StoredResponse
 
 from tests.fakes import (
     FakeProvider,

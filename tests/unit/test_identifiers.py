@@ -23,7 +23,7 @@ SELLER_BINS = [
 
 
 def _first_pass(digits: str) -> int:
-    return sum(int(d) * w for d, w in zip(digits[:11], range(1, 12))) % 11
+    return sum(int(d) * w for d, w in zip(digits[:11], range(1, 12), strict=True)) % 11
 
 
 @pytest.mark.parametrize("value", REFERENCE_BINS + SELLER_BINS)

@@ -10,14 +10,17 @@ import pytest
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.metrics import PaygateMetrics
-from adapters.providers.instrumented import InstrumentedProvider, ProviderCallBook, instrument
-from application.errors import ProviderDeclined, ProviderUnavailable
-from application.ports import PaymentRequest, ProviderPayment, ProviderRefund, RefundRequest
 from domain.identifiers import Phone
 from domain.money import Money
 from domain.payment import PaymentMethod, PaymentStatus
 from domain.seller_route import Credentials, SellerRoute
+
+from application.errors import ProviderDeclined, ProviderUnavailable
+from application.ports import PaymentRequest, ProviderPayment, ProviderRefund, RefundRequest
+
+from adapters.metrics import PaygateMetrics
+from adapters.providers.instrumented import InstrumentedProvider, ProviderCallBook, instrument
+
 from tests.fakes import FakeProvider
 from tests.support.logs import JsonLogs
 

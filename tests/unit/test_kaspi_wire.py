@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import pytest
 
+from domain.payment import PaymentStatus
+
 from adapters.providers.kaspi_proxy import wire
 from adapters.providers.kaspi_proxy.wire import (
     PaymentLinkCreated,
@@ -17,7 +19,6 @@ from adapters.providers.kaspi_proxy.wire import (
     RefundAccepted,
     RemotePaymentCreated,
 )
-from domain.payment import PaymentStatus
 
 ALMATY = timezone(timedelta(hours=5))
 

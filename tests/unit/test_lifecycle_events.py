@@ -8,14 +8,15 @@ from datetime import timedelta
 import attrs
 import pytest
 
-from application.create_payment import CreatePaymentCommand
-from application.errors import PaymentDeclined, ProviderDeclined, ProviderOutcomeUnknown, ProviderUnavailable
-from application.ports import ProviderPayment, ProviderRefund
-from application.refund_payment import RefundCommand
 from domain.events import Event, EventType
 from domain.money import Money
 from domain.payment import PaymentMethod, PaymentStatus
 from domain.polling import PaymentCheck
+
+from application.create_payment import CreatePaymentCommand
+from application.errors import PaymentDeclined, ProviderDeclined, ProviderOutcomeUnknown, ProviderUnavailable
+from application.ports import ProviderPayment, ProviderRefund
+from application.refund_payment import RefundCommand
 
 from tests.fakes import InMemoryGateway
 from tests.fakes.outbox import InMemoryPaymentCheckRepository

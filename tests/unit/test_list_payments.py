@@ -6,10 +6,12 @@ import copy
 
 import pytest
 
-from application.list_payments import ListPayments
 from domain.errors import InvalidValue
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod
+
+from application.list_payments import ListPayments
+
 from tests.fakes import InMemoryDatabase
 from tests.unit.conftest import START
 

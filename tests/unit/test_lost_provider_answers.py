@@ -7,15 +7,16 @@ from decimal import Decimal
 
 import pytest
 
+from domain.audit import Outcome
+from domain.errors import InvalidValue
+from domain.money import Money
+from domain.payment import Payment, PaymentMethod, PaymentStatus
+
 from application.create_payment import CreatePaymentCommand
 from application.errors import OperationInProgress, ProviderOutcomeUnknown, ProviderUnavailable
 from application.ports import ProviderPayment
 from application.recover_payment import AttachExternalId
 from application.sync_status import LOST_ANSWER, LOST_ANSWER_AFTER
-from domain.audit import Outcome
-from domain.errors import InvalidValue
-from domain.money import Money
-from domain.payment import Payment, PaymentMethod, PaymentStatus
 
 from tests.fakes import InMemoryGateway
 from tests.unit.conftest import SHOP

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from application.create_payment import CreatePaymentCommand
-from application.errors import RouteAlreadyExists, ShopInactive, ShopNotFound
-from application.manage_routes import ManageRoutes, RouteChange, RouteSpec
 from domain.audit import Outcome
 from domain.errors import InvalidValue
 from domain.money import Money
 from domain.payment import PaymentMethod
+
+from application.create_payment import CreatePaymentCommand
+from application.errors import RouteAlreadyExists, ShopInactive, ShopNotFound
+from application.manage_routes import ManageRoutes, RouteChange, RouteSpec
 
 from tests.fakes import InMemoryGateway
 from tests.unit.conftest import START

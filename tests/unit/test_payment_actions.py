@@ -8,6 +8,11 @@ from typing import Any
 import attrs
 import pytest
 
+from domain.audit import Outcome
+from domain.money import Money
+from domain.payment import Payment, PaymentMethod, PaymentStatus
+from domain.seller_route import Credentials, SellerRoute
+
 from application.audit import AuditRecorder
 from application.cancel_payment import CancelPayment
 from application.capture_payment import CapturePayment
@@ -24,10 +29,7 @@ from application.errors import (
 from application.ports import Capability, ProviderPayment
 from application.providers import ProviderDirectory
 from application.sync_status import SyncPaymentStatus
-from domain.audit import Outcome
-from domain.money import Money
-from domain.payment import Payment, PaymentMethod, PaymentStatus
-from domain.seller_route import Credentials, SellerRoute
+
 from tests.fakes import FakeProvider, FixedClock, InMemoryDatabase, InMemoryRouteStore, SequentialIds
 from tests.unit.conftest import START
 

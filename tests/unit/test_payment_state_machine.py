@@ -268,7 +268,7 @@ refund_steps = st.lists(
 def _assert_consistent(payment: Payment) -> None:
     assert payment.refunded is not None and payment.refund_reserved is not None
     refunded, reserved = payment.refunded.minor, payment.refund_reserved.minor
-    assert 0 <= refunded and 0 <= reserved
+    assert refunded >= 0 and reserved >= 0
     assert refunded + reserved <= PAID
     assert payment.refundable.minor == PAID - refunded - reserved
     expected = S.SUCCEEDED if refunded == 0 else S.REFUNDED if refunded == PAID else S.PARTIALLY_REFUNDED
@@ -297,7 +297,7 @@ def test_reserved_refunds_always_equal_what_is_still_in_flight(amounts: list[int
             in_flight.append(kzt(minor))
         except RefundExceedsRemaining:
             assert minor > payment.refundable.minor
-    for succeeded, amount in zip(outcomes, list(in_flight)):
+    for succeeded, amount in zip(outcomes, list(in_flight), strict=False):
         (payment.complete_refund if succeeded else payment.release_refund)(amount, LATER)
         in_flight.remove(amount)
         _assert_consistent(payment)

@@ -8,16 +8,18 @@ from datetime import timedelta
 import attrs
 import pytest
 
-from application.errors import ProviderDeclined, ProviderUnavailable
-from application.cancel_payment import CancelPayment
-from application.poll_payments import PollPayments, WithdrawBeforeExpiry
-from application.ports import Capability, ProviderPayment
-from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
 from domain.audit import Outcome
 from domain.events import EventType
 from domain.money import Money
 from domain.payment import Payment, PaymentStatus
 from domain.polling import PaymentCheck
+
+from application.cancel_payment import CancelPayment
+from application.errors import ProviderDeclined, ProviderUnavailable
+from application.poll_payments import PollPayments, WithdrawBeforeExpiry
+from application.ports import Capability, ProviderPayment
+
+from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
 
 from tests.fakes import InMemoryGateway
 from tests.unit.conftest import SHOP, START

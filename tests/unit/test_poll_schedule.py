@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
 from domain.polling import PollSchedule
+
+from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
 
 CREATED = datetime(2025, 10, 22, 12, 0, tzinfo=UTC)
 EXPIRES = CREATED + timedelta(hours=24)

@@ -119,7 +119,7 @@ def test_quiet_http_client_loggers_silences_the_request_line() -> None:
         assert [logger.level for logger in loggers] == [logging.WARNING, logging.WARNING]
         assert all(any(isinstance(f, SecretRedactingFilter) for f in logger.filters) for logger in loggers)
     finally:
-        for logger, level in zip(loggers, levels):
+        for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
 
 

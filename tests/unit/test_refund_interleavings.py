@@ -17,6 +17,11 @@ import anyio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.errors import DomainError, PaymentNotRefundable, RefundExceedsRemaining
+from domain.money import Money
+from domain.payment import PaymentStatus
+from domain.refund import RefundStatus
+
 from application.audit import AuditRecorder
 from application.errors import (
     ApplicationError,
@@ -32,10 +37,6 @@ from application.ports import ProviderRefund, RefundRequest, UnitOfWork
 from application.providers import ProviderDirectory
 from application.refund_payment import RefundCommand, RefundPayment, RefundResult
 from application.sync_refund_status import SyncRefundStatus
-from domain.errors import DomainError, PaymentNotRefundable, RefundExceedsRemaining
-from domain.money import Money
-from domain.payment import PaymentStatus
-from domain.refund import RefundStatus
 
 from tests.fakes import FakeProvider, InMemoryGateway
 from tests.unit.conftest import SHOP, SHOP_BIN, START
@@ -196,7 +197,7 @@ def test_no_interleaving_of_concurrent_refunds_gives_back_more_than_was_paid(
         assert sorted(r.refund_id for r in sent) == sorted(r.id for r in refunds)
         # Requests sharing a key got the same refund, never a second one.
         by_key: dict[str, set[str]] = {}
-        for (_amount, key), outcome in zip(requests, outcomes):
+        for (_amount, key), outcome in zip(requests, outcomes, strict=True):
             if key is not None and isinstance(outcome, RefundResult):
                 by_key.setdefault(key, set()).add(outcome.refund.id)
         assert all(len(ids) == 1 for ids in by_key.values()), by_key

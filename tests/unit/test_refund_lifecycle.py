@@ -7,17 +7,18 @@ from datetime import timedelta
 import attrs
 import pytest
 
+from domain.audit import Outcome
+from domain.events import Event, EventType
+from domain.money import Money
+from domain.payment import Payment, PaymentStatus
+from domain.refund import RefundStatus
+
 from application.errors import ProviderOutcomeUnknown, ProviderUnavailable, RefundNotAttachable
 from application.ports import Capability, ProviderRefund, RefundNotice
 from application.provider_notices import HandleProviderNotice, NoticeResult
 from application.recover_refund import AttachRefundOutcome
 from application.refund_payment import RefundCommand, RefundResult
 from application.sync_refund_status import IN_FLIGHT_FOR, MISSING
-from domain.audit import Outcome
-from domain.events import Event, EventType
-from domain.money import Money
-from domain.payment import Payment, PaymentStatus
-from domain.refund import RefundStatus
 
 from tests.fakes import InMemoryGateway
 from tests.unit.conftest import SHOP

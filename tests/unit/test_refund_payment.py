@@ -7,6 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.audit import Outcome
+from domain.errors import CurrencyMismatch, PaymentNotRefundable, RefundExceedsRemaining
+from domain.money import Money
+from domain.payment import Payment, PaymentStatus
+from domain.refund import RefundStatus
+
 from application.errors import (
     DuplicateIdempotencyKey,
     PaymentDeclined,
@@ -18,11 +24,6 @@ from application.errors import (
 )
 from application.ports import ProviderPayment, ProviderRefund, RefundRequest
 from application.refund_payment import RefundCommand
-from domain.audit import Outcome
-from domain.errors import CurrencyMismatch, PaymentNotRefundable, RefundExceedsRemaining
-from domain.money import Money
-from domain.payment import Payment, PaymentStatus
-from domain.refund import RefundStatus
 
 from tests.fakes import InMemoryGateway
 from tests.unit.conftest import OTHER_SHOP, SHOP, SHOP_BIN, START

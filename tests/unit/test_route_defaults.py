@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from domain.errors import InvalidValue
+
 from application.errors import ProviderNotConfigured
 from application.manage_routes import ManageRoutes, RouteChange, RouteSpec
 from application.providers import ProviderDirectory
-from domain.errors import InvalidValue
+
 from tests.fakes import FakeProvider, FixedClock, InMemoryDatabase
 from tests.unit.conftest import START
 

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from domain.seller_route import Credentials
+
+from application.errors import SecretUnreadable
+
 from adapters.persistence.repositories import credentials_from_text, credentials_to_text
 from adapters.secrets import FernetCipher, SecretsKeyError, configured_cipher, development_key, generate_key
-from application.errors import SecretUnreadable
-from domain.seller_route import Credentials
 
 TOKEN = "8c7d1bd4-1d64-4bd1-9f3c-2c2c3b0f5a11"
 
@@ -45,7 +47,7 @@ def test_rotation_moves_a_secret_to_the_first_key_and_the_old_key_can_then_go() 
 
 def test_rotation_encrypts_what_was_stored_before_encryption() -> None:
     cipher = FernetCipher([generate_key()])
-    legacy = '{"device_token": "%s"}' % TOKEN
+    legacy = f'{{"device_token": "{TOKEN}"}}'
     assert cipher.decrypt(cipher.rotate(legacy)) == legacy
 
 
@@ -128,7 +130,7 @@ def test_credentials_are_stored_encrypted_and_read_back() -> None:
 
 
 def test_credentials_stored_before_encryption_still_read() -> None:
-    legacy = '{"device_token": "%s"}' % TOKEN
+    legacy = f'{{"device_token": "{TOKEN}"}}'
     assert credentials_from_text(legacy, FernetCipher([generate_key()])) == Credentials({"device_token": TOKEN})
 
 

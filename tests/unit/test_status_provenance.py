@@ -6,16 +6,17 @@ from datetime import timedelta
 
 import pytest
 
+from domain.events import Event
+from domain.money import Money
+from domain.payment import Payment, PaymentMethod, PaymentStatus
+from domain.polling import PaymentCheck
+
 from application.client_reports import ReportPaymentStatus, StatusReport
 from application.errors import PaymentDeclined, ProviderDeclined
 from application.payment_requests import CreatePaymentCommand
 from application.ports import ProviderNotice, ProviderPayment
 from application.provenance import source_of
 from application.provider_notices import HandleProviderNotice
-from domain.events import Event
-from domain.money import Money
-from domain.payment import Payment, PaymentMethod, PaymentStatus
-from domain.polling import PaymentCheck
 
 from tests.fakes import InMemoryGateway
 from tests.unit.conftest import SHOP

@@ -13,8 +13,10 @@ import pytest
 import structlog
 
 from adapters.logs import get_logger
+
 from config.logging_setup import configure_logging
 from config.settings import Settings, SettingsError
+
 from tests.support.logs import JsonLogs
 
 TOKEN = "tok-5b1f0a2e+/="

@@ -6,11 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from application.errors import PaymentNotFound, ProviderDeclined, ProviderUnavailable
-from application.ports import DeclinedAttempt, ProviderPayment
 from domain.audit import Outcome
 from domain.money import Money
 from domain.payment import Payment, PaymentStatus
+
+from application.errors import PaymentNotFound, ProviderDeclined, ProviderUnavailable
+from application.ports import DeclinedAttempt, ProviderPayment
 
 from tests.fakes import InMemoryGateway
 from tests.unit.conftest import SHOP, SHOP_BIN

@@ -40,7 +40,7 @@ async def test_calls_are_spaced_to_the_rate_whatever_the_concurrency() -> None:
 
     assert started[0] == 1000.0  # the first token is there at once
     assert started[-1] - started[0] == pytest.approx(1.0)  # 200 more take exactly a second
-    assert all(b - a == pytest.approx(0.005) for a, b in zip(started, started[1:]))
+    assert all(b - a == pytest.approx(0.005) for a, b in zip(started, started[1:], strict=False))
 
 
 async def test_a_burst_lets_that_many_through_after_a_quiet_spell() -> None:

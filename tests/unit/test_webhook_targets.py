@@ -6,8 +6,9 @@ import ipaddress
 
 import pytest
 
-from application.webhook_targets import WebhookTargets
 from domain.webhook_targets import WebhookTargetRefused, WebhookTargetRules, literal_address
+
+from application.webhook_targets import WebhookTargets
 
 from tests.fakes import InMemoryGateway
 from tests.fakes.notifications import StaticHostResolver

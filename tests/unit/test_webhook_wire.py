@@ -7,8 +7,9 @@ import hmac
 import json
 from datetime import UTC, datetime
 
-from adapters.notifications.wire import event_body, signature_header, verify_signature
 from domain.events import Event, EventType
+
+from adapters.notifications.wire import event_body, signature_header, verify_signature
 
 SECRET = "whsec_test-secret"
 EVENT = Event(

@@ -14,20 +14,24 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from domain.money import Money
+from domain.payment import Payment, PaymentMethod, PaymentStatus
+from domain.refund import Refund, RefundStatus
+from domain.seller_route import Credentials, SellerRoute
+
 from application.audit import AuditRecorder
 from application.ports import Capability, ProviderPayment, ProviderRefund
 from application.provider_notices import HandleProviderNotice
 from application.providers import ProviderDirectory
 from application.sync_refund_status import SyncRefundStatus
 from application.sync_status import SyncPaymentStatus
-from config.settings import YOOKASSA_NETWORKS, Settings, SettingsError
-from domain.money import Money
-from domain.payment import Payment, PaymentMethod, PaymentStatus
-from domain.refund import Refund, RefundStatus
-from domain.seller_route import Credentials, SellerRoute
+
 from entrypoints.http import errors
 from entrypoints.http.client_address import client_address, parse_address, within
 from entrypoints.http.provider_webhooks import yookassa
+
+from config.settings import YOOKASSA_NETWORKS, Settings, SettingsError
+
 from tests.fakes import FakeProvider, FixedClock, InMemoryDatabase, InMemoryRouteStore, SequentialIds
 
 NOW = datetime(2025, 10, 22, 12, 0, tzinfo=UTC)

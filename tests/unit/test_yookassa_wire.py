@@ -11,11 +11,12 @@ from yookassa.domain.notification import WebhookNotificationFactory
 from yookassa.domain.request import PaymentRequest as SdkPaymentRequest
 from yookassa.domain.response import PaymentResponse, RefundListResponse, RefundResponse
 
-from adapters.providers.yookassa import wire
-from adapters.providers.yookassa.simulator import YooKassaSimulatorState
 from domain.money import Money
 from domain.payment import PaymentStatus
 from domain.refund import RefundStatus
+
+from adapters.providers.yookassa import wire
+from adapters.providers.yookassa.simulator import YooKassaSimulatorState
 
 
 def body(document: object) -> bytes:

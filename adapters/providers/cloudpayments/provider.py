@@ -30,6 +30,11 @@ from typing import Any, TypeVar
 
 import httpx
 
+from domain.errors import InvalidValue
+from domain.money import Money
+from domain.payment import PaymentMethod, PaymentStatus
+from domain.seller_route import SellerRoute
+
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
     Capability,
@@ -41,16 +46,13 @@ from application.ports import (
     ProviderRefund,
     RefundRequest,
 )
-from domain.errors import InvalidValue
-from domain.money import Money
-from domain.payment import PaymentMethod, PaymentStatus
-from domain.seller_route import SellerRoute
 
-from adapters.providers.no_refund_lookup import NoRefundLookup
+from adapters.logs import get_logger
 from adapters.providers.cloudpayments import wire
+from adapters.providers.no_refund_lookup import NoRefundLookup
 from adapters.redaction import protect_http_client_loggers, redact_secrets
 
-logger = logging.getLogger("paygate.providers.cloudpayments")
+logger = get_logger("paygate.providers.cloudpayments")
 
 NAME = "cloudpayments"
 API_SECRET = "api_secret"  # the route credential; the route's merchant account is the site's public id
@@ -119,7 +121,7 @@ class CloudPaymentsProvider(NoRefundLookup):
         if not envelope.success:
             raise self._declined("create", wire.refusal(envelope), request.route)
         order = self._read("create", lambda: wire.read_order(envelope), request.route)
-        logger.info("cloudpayments order %s opened for payment %s", order.order_id, request.payment_id)
+        logger.info("cloudpayments_order_opened", order_id=order.order_id, payment_id=request.payment_id)
         return ProviderPayment(
             external_id=request.payment_id,
             provider_status=wire.ORDER_CREATED,
@@ -306,13 +308,15 @@ class CloudPaymentsProvider(NoRefundLookup):
 
     def _declined(self, operation: str, refusal: wire.CloudPaymentsDeclined, route: SellerRoute) -> ProviderDeclined:
         logger.warning(
-            "cloudpayments %s refused: %s", operation, redact_secrets(str(refusal), route.credentials.secrets())
+            "cloudpayments_refused",
+            operation=operation,
+            reason=redact_secrets(str(refusal), route.credentials.secrets()),
         )
         return ProviderDeclined(refusal.code, redact_secrets(refusal.message, route.credentials.secrets()))
 
     def _unknown(self, operation: str, reason: str, route: SellerRoute) -> ProviderUnavailable:
         reason = redact_secrets(reason, route.credentials.secrets())
-        logger.warning("cloudpayments %s: outcome unknown: %s", operation, reason)
+        logger.warning("cloudpayments_outcome_unknown", operation=operation, reason=reason)
         return ProviderUnavailable(f"cloudpayments {operation}: {reason}")
 
     def _log(
@@ -321,19 +325,13 @@ class CloudPaymentsProvider(NoRefundLookup):
         duration_ms = round((time.perf_counter() - started) * 1000)
         logger.log(
             level,
-            "cloudpayments %s POST %s -> %s in %d ms: %s",
-            operation,
-            path,
-            http_status if http_status is not None else "no answer",
-            duration_ms,
-            outcome,
-            extra={
-                "provider": NAME,
-                "operation": operation,
-                "http_status": http_status,
-                "duration_ms": duration_ms,
-                "outcome": outcome,
-            },
+            "cloudpayments_exchange",
+            provider=NAME,
+            operation=operation,
+            path=path,
+            http_status=http_status,
+            duration_ms=duration_ms,
+            outcome=outcome,
         )
 
 

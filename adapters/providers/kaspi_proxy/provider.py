@@ -10,6 +10,9 @@ from functools import partial
 from typing import TypeVar
 from urllib.parse import urlencode
 
+from domain.payment import PaymentMethod
+from domain.seller_route import SellerRoute
+
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
     Capability,
@@ -20,13 +23,11 @@ from application.ports import (
     ProviderRefund,
     RefundRequest,
 )
-from domain.payment import PaymentMethod
-from domain.seller_route import SellerRoute
 
-from adapters.providers.no_refund_lookup import NoRefundLookup
-from adapters.providers.kaspi_proxy import wire
 from adapters.logs import get_logger
 from adapters.providers.aiohttp_transport import PlainHttpClient, PlainHttpFailure, PlainHttpTimeout
+from adapters.providers.kaspi_proxy import wire
+from adapters.providers.no_refund_lookup import NoRefundLookup
 from adapters.redaction import protect_http_client_loggers, redact_secrets
 
 # The wire detail of each exchange (redacted URL, HTTP status) at DEBUG; the one line per call that
@@ -85,7 +86,9 @@ class KaspiProxyProvider(NoRefundLookup):
         route = request.route
         device_token = route.credentials.get(DEVICE_TOKEN)
         if request.amount.currency != CURRENCY:
-            raise ProviderDeclined("unsupported_currency", f"Kaspi takes {CURRENCY} only, not {request.amount.currency}")
+            raise ProviderDeclined(
+                "unsupported_currency", f"Kaspi takes {CURRENCY} only, not {request.amount.currency}"
+            )
         if not request.amount.is_positive():
             raise ProviderDeclined("invalid_amount", "the amount must be positive")
         common = {
@@ -184,7 +187,7 @@ class KaspiProxyProvider(NoRefundLookup):
 
         failure: ProviderDeclined | ProviderUnavailable | None = None
         http_status: int | None = None
-        result: _T | None = None
+        result: _T  # read when the call went through: `failure` stays None only then
         started = time.perf_counter()
         try:
             answer = await self._client.get(url, query, timeout=self._timeout)
@@ -205,7 +208,7 @@ class KaspiProxyProvider(NoRefundLookup):
                 failure = ProviderUnavailable(f"kaspi {operation}: {redact_secrets(unknown.reason, secrets)}")
         if failure is None:
             self._log(operation, shown_url, http_status, started, "ok")
-            return result  # type: ignore[return-value]
+            return result
         if isinstance(failure, ProviderDeclined):
             self._log(operation, shown_url, http_status, started, f"declined {failure}")
         else:

@@ -21,7 +21,6 @@ _IDENTIFIER = re.compile(r"\d{1,19}")  # QrPaymentId and friends are int64
 MAX_BODY_BYTES = 1_000_000
 MAX_MESSAGE_CHARS = 500
 
-PENDING_STATUSES = frozenset({"QrTokenCreated", "RemotePaymentCreated", "Wait"})
 _FINAL_STATUSES = {"Processed": PaymentStatus.SUCCEEDED, "Error": PaymentStatus.FAILED}
 LINK_CREATED_STATUS = "QrTokenCreated"
 UNKNOWN_STATUS = "Unknown"

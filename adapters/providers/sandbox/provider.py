@@ -8,11 +8,13 @@ here, no answer within the timeout). Nothing secret reaches a log line or an err
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable
 from typing import TypeVar
 
 import anyio
+
+from domain.payment import PaymentMethod, PaymentStatus
+from domain.seller_route import SellerRoute
 
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
@@ -24,14 +26,13 @@ from application.ports import (
     ProviderRefund,
     RefundRequest,
 )
-from domain.payment import PaymentMethod, PaymentStatus
-from domain.seller_route import SellerRoute
 
+from adapters.logs import get_logger
 from adapters.providers.no_refund_lookup import NoRefundLookup
 from adapters.providers.sandbox import simulator
 from adapters.providers.sandbox.simulator import SandboxGateway, SandboxPayment, SandboxRefusal, SandboxUnavailable
 
-logger = logging.getLogger("paygate.providers.sandbox")
+logger = get_logger("paygate.providers.sandbox")
 
 NAME = "sandbox"
 SECRET_KEY = "secret_key"  # the route credential the sandbox checks, as a real provider's API key
@@ -95,7 +96,9 @@ class SandboxProvider(NoRefundLookup):
 
     async def fetch_payment(self, route: SellerRoute, external_id: str) -> ProviderPayment:
         _secret_key(route)
-        return _payment(await self._call("status", self._gateway.status(account=route.merchant_account, payment_id=external_id)))
+        return _payment(
+            await self._call("status", self._gateway.status(account=route.merchant_account, payment_id=external_id))
+        )
 
     async def refund(self, request: RefundRequest) -> ProviderRefund:
         _secret_key(request.route)
@@ -116,7 +119,8 @@ class SandboxProvider(NoRefundLookup):
             await self._call(
                 "capture",
                 self._gateway.capture(
-                    account=action.route.merchant_account, payment_id=action.external_id,
+                    account=action.route.merchant_account,
+                    payment_id=action.external_id,
                     idempotency_key=action.idempotency_key,
                 ),
             )
@@ -128,7 +132,8 @@ class SandboxProvider(NoRefundLookup):
             await self._call(
                 "cancel",
                 self._gateway.cancel(
-                    account=action.route.merchant_account, payment_id=action.external_id,
+                    account=action.route.merchant_account,
+                    payment_id=action.external_id,
                     idempotency_key=action.idempotency_key,
                 ),
             )
@@ -146,7 +151,7 @@ class SandboxProvider(NoRefundLookup):
             failure = ProviderUnavailable(str(unavailable))
         except SandboxRefusal as refusal:
             failure = ProviderDeclined(refusal.code, refusal.message)
-        logger.warning("sandbox %s failed: %s", operation, failure)
+        logger.warning("sandbox_call_failed", operation=operation, reason=str(failure))
         # Raised outside the except blocks, so the sandbox's exception does not ride along.
         raise failure
 

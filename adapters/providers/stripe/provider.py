@@ -15,6 +15,13 @@ from typing import Any, TypeVar
 
 import httpx
 import stripe
+from stripe.params import RefundListParams
+
+from domain.errors import InvalidValue
+from domain.money import Money
+from domain.payment import CARD_METHODS, PaymentMethod
+from domain.refund import RefundStatus
+from domain.seller_route import STRIPE, SellerRoute, check_merchant_account
 
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
@@ -27,11 +34,6 @@ from application.ports import (
     RefundLookup,
     RefundRequest,
 )
-from domain.money import Money
-from domain.payment import CARD_METHODS, PaymentMethod
-from domain.refund import RefundStatus
-from domain.errors import InvalidValue
-from domain.seller_route import STRIPE, SellerRoute, check_merchant_account
 
 from adapters.providers.stripe import wire
 from adapters.providers.stripe.transport import HttpxTransport, StripeTransportError
@@ -115,7 +117,7 @@ class StripeProvider:
         intent = await self._call(
             "create",
             lambda: self._stripe.v1.payment_intents.create_async(
-                wire.create_params(request),  # type: ignore[arg-type]
+                wire.create_params(request),
                 {"stripe_account": account, "idempotency_key": request.idempotency_key},
             ),
         )
@@ -137,7 +139,7 @@ class StripeProvider:
             "capture",
             lambda: self._stripe.v1.payment_intents.capture_async(
                 action.external_id,
-                wire.capture_params(action.amount),  # type: ignore[arg-type]
+                wire.capture_params(action.amount),
                 {"stripe_account": account, "idempotency_key": action.idempotency_key},
             ),
         )
@@ -208,7 +210,7 @@ class StripeProvider:
         answer = await self._call(
             "refund",
             lambda: self._stripe.v1.refunds.create_async(
-                wire.refund_params(external_id=intent_id, refund_id=refund_id, amount=amount),  # type: ignore[arg-type]
+                wire.refund_params(external_id=intent_id, refund_id=refund_id, amount=amount),
                 {"stripe_account": account, "idempotency_key": idempotency_key},
             ),
         )
@@ -216,19 +218,22 @@ class StripeProvider:
 
     async def _find_refund(self, account: str, intent_id: str, refund_id: str) -> ProviderRefund | None:
         """Our refund among the PaymentIntent's (`GET /v1/refunds?payment_intent=`), page by page."""
-        params: dict[str, Any] = {"payment_intent": intent_id, "limit": REFUND_PAGE}
-        options = {"stripe_account": account}
+        params: RefundListParams = {"payment_intent": intent_id, "limit": REFUND_PAGE}
+        options: stripe.RequestOptions = {"stripe_account": account}
         for _ in range(MAX_REFUND_PAGES):
             page = await self._call(
-                "list_refunds", lambda: self._stripe.v1.refunds.list_async(params, options)  # type: ignore[arg-type]
+                "list_refunds", lambda: self._stripe.v1.refunds.list_async(params, options)  # noqa: B023 - called at once
             )
-            items, has_more = self._read("list_refunds", lambda: wire.read_refund_list(page))
+            items, has_more = self._read("list_refunds", lambda: wire.read_refund_list(page))  # noqa: B023 - called at once
             for item in items:
                 if wire.refund_paygate_id(item) == refund_id:
-                    return self._read("list_refunds", lambda: wire.read_refund(item))
+                    return self._read("list_refunds", lambda: wire.read_refund(item))  # noqa: B023 - called at once
             if not has_more or not items:
                 return None
-            params = {**params, "starting_after": items[-1].get("id")}
+            last_id = items[-1].get("id")
+            if not isinstance(last_id, str):
+                raise ProviderUnavailable("stripe list_refunds: a refund without an id")
+            params = {**params, "starting_after": last_id}
         raise ProviderUnavailable("stripe list_refunds: too many refunds to search for ours")
 
     async def _call(self, operation: str, call: Callable[[], Awaitable[stripe.StripeObject]]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ class StripeTransportError(stripe.APIConnectionError):
     """No answer from Stripe; `timed_out` tells a timeout from a refused or broken connection."""
 
     def __init__(self, message: str, *, timed_out: bool) -> None:
-        super().__init__(message, should_retry=False)
+        super().__init__(message, should_retry=False)  # type: ignore[no-untyped-call]  # the SDK leaves it unannotated
         self.timed_out = timed_out
 
 

@@ -16,9 +16,10 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
+from domain.payment import PaymentStatus
+
 from application.errors import WebhookRejected
 from application.ports import Clock, ProviderNotice, RefundNotice
-from domain.payment import PaymentStatus
 
 from adapters.providers.stripe import wire
 

@@ -6,13 +6,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
+from stripe.params import PaymentIntentCaptureParams, PaymentIntentCreateParams, RefundCreateParams
 
-from application.ports import PaymentRequest, ProviderPayment, ProviderRefund
 from domain.errors import DomainError
 from domain.money import Money
 from domain.payment import PaymentMethod, PaymentStatus
 from domain.refund import RefundStatus
+
+from application.ports import PaymentRequest, ProviderPayment, ProviderRefund
 
 # Our own metadata keys on every PaymentIntent and Refund, prefixed so a merchant's keys never clash.
 PAYMENT_ID_KEY = "paygate_payment_id"
@@ -61,14 +62,14 @@ class Unreadable(Exception):
 # --- What we send -------------------------------------------------------------------------------------
 
 
-def create_params(request: PaymentRequest) -> dict[str, Any]:
+def create_params(request: PaymentRequest) -> PaymentIntentCreateParams:
     """A PaymentIntent the browser confirms with its client secret: cards, Apple Pay, Google Pay."""
     metadata = {**request.metadata, PAYMENT_ID_KEY: request.payment_id}
     if request.order_id is not None:
         metadata[ORDER_ID_KEY] = request.order_id
     if request.customer_id is not None:
         metadata[CUSTOMER_ID_KEY] = request.customer_id
-    params: dict[str, Any] = {
+    params: PaymentIntentCreateParams = {
         "amount": request.amount.minor,
         "currency": request.amount.currency.lower(),
         **_payment_methods(request.method),
@@ -89,11 +90,11 @@ def _payment_methods(method: PaymentMethod) -> dict[str, Any]:
     return {"payment_method_types": ["card"]}
 
 
-def capture_params(amount: Money) -> dict[str, Any]:
+def capture_params(amount: Money) -> PaymentIntentCaptureParams:
     return {"amount_to_capture": amount.minor}
 
 
-def refund_params(*, external_id: str, refund_id: str, amount: Money) -> dict[str, Any]:
+def refund_params(*, external_id: str, refund_id: str, amount: Money) -> RefundCreateParams:
     return {"payment_intent": external_id, "amount": amount.minor, "metadata": {REFUND_ID_KEY: refund_id}}
 
 

@@ -17,6 +17,11 @@ from urllib.parse import quote, urlencode
 import anyio
 import httpx
 
+from domain.money import Money
+from domain.payment import PaymentMethod
+from domain.refund import RefundStatus
+from domain.seller_route import SellerRoute
+
 from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import (
     Capability,
@@ -28,15 +33,12 @@ from application.ports import (
     RefundLookup,
     RefundRequest,
 )
-from domain.money import Money
-from domain.payment import PaymentMethod
-from domain.refund import RefundStatus
-from domain.seller_route import SellerRoute
 
+from adapters.logs import get_logger
 from adapters.providers.yookassa import wire
 from adapters.redaction import protect_http_client_loggers, redact_secrets
 
-logger = logging.getLogger("paygate.providers.yookassa")
+logger = get_logger("paygate.providers.yookassa")
 
 API_URL = "https://api.yookassa.ru/v3"
 CURRENCY = "RUB"
@@ -216,7 +218,12 @@ class YooKassaProvider:
         if refund.payment_id is not None and refund.payment_id != payment_external_id:
             raise ProviderUnavailable(f"yookassa refund {refund.id}: the answer is about another payment")
         if refund.amount is not None and refund.amount != amount:
-            logger.warning("yookassa refund %s of %s answered amount %s", refund.id, amount, refund.amount)
+            logger.warning(
+                "yookassa_refund_amount_differs",
+                refund_id=refund.id,
+                requested=str(amount),
+                reported=str(refund.amount),
+            )
         return refund
 
     async def _find_refund(self, lookup: RefundLookup) -> wire.RefundObject | None:
@@ -332,19 +339,16 @@ class YooKassaProvider:
         duration_ms = round((time.monotonic() - started) * 1000)
         logger.log(
             level,
-            "yookassa %s %s %s (shop %s) -> %s in %d ms, %d attempt(s): %s",
-            operation, method, path, shop_id, http_status if http_status is not None else "no answer",
-            duration_ms, attempts, outcome,
-            extra={
-                "provider": wire.NAME,
-                "operation": operation,
-                "path": path,
-                "merchant_account": shop_id,
-                "http_status": http_status,
-                "duration_ms": duration_ms,
-                "attempts": attempts,
-                "outcome": outcome,
-            },
+            "yookassa_exchange",
+            provider=wire.NAME,
+            operation=operation,
+            method=method,
+            path=path,
+            merchant_account=shop_id,
+            http_status=http_status,
+            duration_ms=duration_ms,
+            attempts=attempts,
+            outcome=outcome,
         )
 
 

@@ -21,16 +21,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from domain.errors import InvalidValue
+from domain.money import Money
+from domain.payment import Payment, PaymentStatus
+
+from application.errors import PaymentNotFound
+from application.get_payment import GetPayment
+from application.ports import ProviderNotice, ProviderPayment
+
 from adapters.logs import get_logger
 from adapters.providers.cloudpayments import notifications
 from adapters.providers.cloudpayments.notifications import Notification
 from adapters.providers.cloudpayments.provider import API_SECRET, NAME
-from application.errors import PaymentNotFound
-from application.get_payment import GetPayment
-from application.ports import ProviderNotice, ProviderPayment
-from domain.errors import InvalidValue
-from domain.money import Money
-from domain.payment import Payment, PaymentStatus
+
 from entrypoints.http.json_body import BadRequest, read_body
 from entrypoints.http.responses import JsonResponse
 

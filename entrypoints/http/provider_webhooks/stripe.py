@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from application.errors import WebhookRejected
+
 from entrypoints.http.json_body import read_body
 from entrypoints.http.responses import ok
 

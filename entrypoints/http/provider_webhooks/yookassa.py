@@ -3,8 +3,8 @@
 A notification is accepted only from YooKassa's networks (YOOKASSA_WEBHOOK_NETWORKS, the sender's
 address taken through TRUSTED_PROXIES), and even then it changes nothing by itself: the payment (or,
 for `refund.succeeded`, the refund) is fetched again from YooKassa's API, and only what the API says
-goes through the one status-change path. Accepted: 200. Refused: 403 from anywhere else, 400 for a body that is not a notification;
-neither changes anything.
+goes through the one status-change path. Accepted: 200. Refused: 403 from anywhere else, 400 for a
+body that is not a notification; neither changes anything.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.providers.yookassa import wire
 from application.ports import ProviderNotice, RefundNotice
+
+from adapters.providers.yookassa import wire
+
 from entrypoints.http.client_address import client_address, within
 from entrypoints.http.errors import AuthError
 from entrypoints.http.json_body import BadRequest, read_body

@@ -7,13 +7,16 @@ from contextlib import asynccontextmanager
 
 import attrs
 
-from adapters.providers.cloudpayments.provider import CloudPaymentsProvider
-from adapters.providers.cloudpayments.simulator_state import CloudPaymentsSimulatorState
-from adapters.providers.http_client import build_http_client
-from application.ports import PaymentProvider
 from domain.money import Money
 from domain.payment import PaymentMethod
 from domain.seller_route import SellerRoute
+
+from application.ports import PaymentProvider
+
+from adapters.providers.cloudpayments.provider import CloudPaymentsProvider
+from adapters.providers.cloudpayments.simulator_state import CloudPaymentsSimulatorState
+from adapters.providers.http_client import build_http_client
+
 from tests.contract.harness import ProviderHarness, SeenRequest
 from tests.support.cloudpayments import run_cloudpayments_simulator
 

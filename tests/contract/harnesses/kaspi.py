@@ -9,13 +9,16 @@ from urllib.parse import urlencode
 
 import attrs
 
-from adapters.providers.http_client import build_plain_http_client
-from adapters.providers.kaspi_proxy.provider import DEVICE_TOKEN, KaspiProxyProvider
-from adapters.providers.kaspi_proxy.simulator import KaspiSimulatorState
-from application.ports import PaymentProvider
 from domain.money import Money
 from domain.payment import PaymentMethod
 from domain.seller_route import Credentials, SellerRoute
+
+from application.ports import PaymentProvider
+
+from adapters.providers.http_client import build_plain_http_client
+from adapters.providers.kaspi_proxy.provider import DEVICE_TOKEN, KaspiProxyProvider
+from adapters.providers.kaspi_proxy.simulator import KaspiSimulatorState
+
 from tests.contract.harness import ProviderHarness, SeenRequest
 from tests.support.servers import run_kaspi_simulator
 

@@ -9,12 +9,15 @@ from datetime import UTC, datetime
 
 import attrs
 
-from adapters.providers.sandbox.provider import SECRET_KEY, SandboxProvider
-from adapters.providers.sandbox.simulator import SandboxGateway
-from application.ports import PaymentProvider
 from domain.money import Money
 from domain.payment import PaymentMethod
 from domain.seller_route import Credentials, SellerRoute
+
+from application.ports import PaymentProvider
+
+from adapters.providers.sandbox.provider import SECRET_KEY, SandboxProvider
+from adapters.providers.sandbox.simulator import SandboxGateway
+
 from tests.contract.harness import ProviderHarness, SeenRequest
 
 SECRET = "sk_sandbox_contract_4b1f0c9e7d"

@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 
 import attrs
 
-from adapters.providers.http_client import build_http_client
-from adapters.providers.stripe.provider import StripeProvider
-from adapters.providers.stripe.simulator import StripeSimulatorState
 from domain.money import Money
 from domain.payment import PaymentMethod
 from domain.seller_route import Credentials, SellerRoute
+
+from adapters.providers.http_client import build_http_client
+from adapters.providers.stripe.provider import StripeProvider
+from adapters.providers.stripe.simulator import StripeSimulatorState
+
 from tests.contract.harness import SeenRequest
 from tests.support.stripe_simulator import run_stripe_simulator
 

@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 
 import attrs
 
-from adapters.providers.http_client import build_http_client
-from adapters.providers.yookassa.provider import SECRET_KEY, YooKassaProvider
-from adapters.providers.yookassa.simulator import YooKassaSimulatorState
 from domain.money import Money
 from domain.payment import PaymentMethod
 from domain.seller_route import Credentials, SellerRoute
+
+from adapters.providers.http_client import build_http_client
+from adapters.providers.yookassa.provider import SECRET_KEY, YooKassaProvider
+from adapters.providers.yookassa.simulator import YooKassaSimulatorState
+
 from tests.contract.harness import SeenRequest
 from tests.support.yookassa import new_shop, run_yookassa_simulator
 
