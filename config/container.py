@@ -6,34 +6,63 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis.asyncio as redis
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.webhook_targets import WebhookTargetRules
+
+from application.api_keys import ApiKeys
+from application.audit import AuditRecorder
+from application.audit_log import ListAuditLog
+from application.cancel_payment import CancelPayment
+from application.capture_payment import CapturePayment
+from application.checkout_status import CheckoutStatus
+from application.client_reports import RecordClientLog, ReportPaymentStatus
+from application.create_payment import CreatePayment
+from application.dispatch_events import DispatchEvents
+from application.get_payment import GetPayment
+from application.implicit_idempotency import ImplicitIdempotencyKeys
+from application.list_payments import ListPayments
+from application.manage_routes import ManageRoutes
+from application.manage_webhooks import ManageWebhooks
+from application.poll_payments import PollPayments, WithdrawBeforeExpiry
+from application.poll_refunds import PollRefunds
+from application.ports import PaymentProvider
+from application.provider_notices import HandleProviderNotice
+from application.providers import ProviderDirectory
+from application.recover_payment import AttachExternalId
+from application.recover_refund import AttachRefundOutcome
+from application.refund_payment import RefundPayment
+from application.sync_refund_status import SyncRefundStatus
+from application.sync_status import SyncPaymentStatus
+from application.webhook_targets import WebhookTargets
+
 from adapters.caching import CachedApiKeyStore, CachedRouteStore, CacheInvalidation
+from adapters.checkout_tokens import CheckoutTokens
 from adapters.metrics import PaygateMetrics
 from adapters.notifications.rabbitmq import RabbitMqPublisher
 from adapters.notifications.targets import PinnedResolver, SystemHostResolver
 from adapters.notifications.webhooks import HttpWebhookSender
 from adapters.persistence.creation_journal import journal_for
-from adapters.persistence.idempotency import idempotency_store_for
-from adapters.persistence.implicit_idempotency import SqlImplicitIdempotency
-from adapters.persistence.payment_lookup import lookup_for
 from adapters.persistence.database import AutocommitPool, autocommit_pool, create_engine, libpq_url
 from adapters.persistence.gauges import DatabaseGauges
+from adapters.persistence.idempotency import idempotency_store_for
+from adapters.persistence.implicit_idempotency import SqlImplicitIdempotency
 from adapters.persistence.invalidation import Invalidate, InvalidationListener
 from adapters.persistence.migrate import check_migrated
+from adapters.persistence.payment_lookup import lookup_for
 from adapters.persistence.probe import DatabaseProbe
 from adapters.persistence.stores import SqlAlchemyApiKeyStore, SqlAlchemyRouteStore
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
+from adapters.providers.aiohttp_transport import PlainHttpClient
 from adapters.providers.cloudpayments.provider import CloudPaymentsProvider
 from adapters.providers.cloudpayments.simulator import create_cloudpayments_simulator
 from adapters.providers.cloudpayments.simulator_state import CloudPaymentsSimulatorState
-from adapters.providers.aiohttp_transport import PlainHttpClient
 from adapters.providers.http_client import build_http_client, build_plain_http_client
 from adapters.providers.instrumented import ProviderCallBook, instrument
 from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
@@ -47,37 +76,11 @@ from adapters.providers.stripe.webhooks import StripeWebhooks
 from adapters.providers.yookassa.provider import YooKassaProvider
 from adapters.providers.yookassa.simulator import YooKassaSimulatorState, create_yookassa_simulator
 from adapters.rate_limit import InProcessTokenBucket, NoRateLimit, RedisTokenBucket
-from adapters.checkout_tokens import CheckoutTokens
 from adapters.secrets import FernetCipher, configured_cipher, development_key
 from adapters.system import SystemClock, UlidGenerator
 from adapters.throttle import TokenBucketThrottle
-from application.api_keys import ApiKeys
-from application.audit import AuditRecorder
-from application.audit_log import ListAuditLog
-from application.client_reports import RecordClientLog, ReportPaymentStatus
-from application.implicit_idempotency import ImplicitIdempotencyKeys
-from application.cancel_payment import CancelPayment
-from application.capture_payment import CapturePayment
-from application.create_payment import CreatePayment
-from application.dispatch_events import DispatchEvents
-from application.checkout_status import CheckoutStatus
-from application.get_payment import GetPayment
-from application.list_payments import ListPayments
-from application.manage_routes import ManageRoutes
-from application.manage_webhooks import ManageWebhooks
-from application.webhook_targets import WebhookTargets
-from application.poll_payments import PollPayments, WithdrawBeforeExpiry
-from application.poll_refunds import PollRefunds
-from application.provider_notices import HandleProviderNotice
-from application.ports import PaymentProvider
-from application.providers import ProviderDirectory
-from application.recover_payment import AttachExternalId
-from application.recover_refund import AttachRefundOutcome
-from application.refund_payment import RefundPayment
-from application.sync_refund_status import SyncRefundStatus
-from application.sync_status import SyncPaymentStatus
+
 from config.settings import Settings
-from domain.webhook_targets import WebhookTargetRules
 
 
 async def _engine(url: str, pool_size: int, pool_timeout: float) -> AsyncIterator[AsyncEngine]:

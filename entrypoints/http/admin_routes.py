@@ -13,12 +13,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from application.errors import RouteAlreadyExists
-from application.manage_routes import RouteChange, RouteSpec
-from application.ports import Scope
 from domain.audit import AuditEntry
 from domain.identifiers import check_shop_id
 from domain.seller_route import KASPI, SellerRoute
+
+from application.errors import RouteAlreadyExists
+from application.manage_routes import RouteChange, RouteSpec
+from application.ports import Scope
+
 from entrypoints.http.auth import authorize, require_shop
 from entrypoints.http.idempotency import run_idempotently
 from entrypoints.http.json_body import BadRequest, Body, read_body

@@ -15,14 +15,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from application.client_reports import ClientLogEntry, StatusReport
-from application.errors import ShopInactive, ShopNotFound
-from application.ports import Scope
 from domain.audit import Outcome
 from domain.identifiers import check_shop_id
 from domain.money import Money
 from domain.payment import PaymentStatus
 from domain.seller_route import KASPI
+
+from application.client_reports import ClientLogEntry, StatusReport
+from application.errors import ShopInactive, ShopNotFound
+from application.ports import Scope
+
 from entrypoints.http import health
 from entrypoints.http.auth import authorize, require_shop
 from entrypoints.http.idempotency import run_idempotently

@@ -19,9 +19,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from adapters.checkout_tokens import CheckoutTokens, InvalidCheckoutToken
 from domain.payment import OPEN, Payment, PaymentStatus
 from domain.seller_route import KASPI, STRIPE
+
+from adapters.checkout_tokens import CheckoutTokens, InvalidCheckoutToken
+
 from entrypoints.http.errors import error_body
 from entrypoints.http.responses import JsonResponse
 
@@ -80,7 +82,9 @@ def _token(tokens: CheckoutTokens, payment: Payment) -> str:
     return tokens.sign(payment.id, CheckoutTokens.expiry(payment.created_at, payment.expires_at))
 
 
-def checkout_links(tokens: CheckoutTokens, payment: Payment, stripe_publishable_key: str | None) -> dict[str, str | None]:
+def checkout_links(
+    tokens: CheckoutTokens, payment: Payment, stripe_publishable_key: str | None
+) -> dict[str, str | None]:
     """What the browser needs beside the /v1 resource's other fields: the signed links (paths on
     this API) of the QR picture and the hosted pay page, and for Stripe.js the publishable key and
     the seller's connected account (`Stripe(publishableKey, {stripeAccount})`)."""
@@ -103,7 +107,8 @@ async def _payment(request: Request) -> Payment:
     container = request.app.state.container
     payment_id = request.path_params["payment_id"]
     container.checkout_tokens().verify(payment_id, request.query_params.get("token"), now=container.clock().now())
-    return await container.get_payment().by_id(payment_id, refresh=False)
+    payment: Payment = await container.get_payment().by_id(payment_id, refresh=False)
+    return payment
 
 
 def _refused() -> Response:
@@ -137,7 +142,8 @@ def return_url_with_status(payment: Payment) -> str | None:
     if payment.return_url is None:
         return None
     parts = urlsplit(payment.return_url)
-    query = [*parse_qsl(parts.query, keep_blank_values=True), ("payment_id", payment.id), ("status", payment.status.value)]
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query += [("payment_id", payment.id), ("status", payment.status.value)]
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
@@ -174,7 +180,8 @@ async def pay_page(request: Request) -> Response:
         expires_at=payment.expires_at.isoformat() if payment.expires_at else "",
     )
     policy = _STRIPE_POLICY if stripe is not None else _PAGE_POLICY
-    return Response(page, media_type="text/html; charset=utf-8", headers={**_PRIVATE, "Content-Security-Policy": policy})
+    headers = {**_PRIVATE, "Content-Security-Policy": policy}
+    return Response(page, media_type="text/html; charset=utf-8", headers=headers)
 
 
 def _stripe_view(request: Request, payment: Payment) -> dict[str, Any] | None:
@@ -205,7 +212,8 @@ async def pay_script(request: Request) -> Response:
     script = _SCRIPTS.get(request.path_params["name"])
     if script is None:
         return JsonResponse(error_body("not_found", "no such file"), status_code=404)
-    return Response(script, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "public, max-age=300"})
+    headers = {"Cache-Control": "public, max-age=300"}
+    return Response(script, media_type="text/javascript; charset=utf-8", headers=headers)
 
 
 routes = [

@@ -12,15 +12,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from application.create_payment import CreatePaymentCommand
-from application.ports import ApiKey, Scope
-from application.refund_payment import RefundCommand
 from domain.identifiers import check_shop_id
 from domain.money import Money
 from domain.payment import PaymentMethod
 from domain.seller_route import KASPI
+
+from application.create_payment import CreatePaymentCommand
+from application.ports import ApiKey, Scope
+from application.refund_payment import RefundCommand
+
 from entrypoints.http.auth import authorize, is_legacy_caller, require_shop
-from entrypoints.http.idempotency import HEADER as IDEMPOTENCY_HEADER, run_idempotently
+from entrypoints.http.idempotency import HEADER as IDEMPOTENCY_HEADER
+from entrypoints.http.idempotency import run_idempotently
 from entrypoints.http.json_body import BadRequest, Body, read_body
 from entrypoints.http.responses import ok
 

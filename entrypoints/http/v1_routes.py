@@ -16,14 +16,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from application.list_payments import DEFAULT_LIMIT, MAX_LIMIT
-from application.payment_requests import MAX_DESCRIPTION, MAX_REFERENCE, MAX_URL, CreatePaymentCommand
-from application.ports import ApiKey, Scope
-from application.refund_payment import RefundCommand
 from domain.identifiers import check_shop_id
 from domain.money import Money
 from domain.payment import REFUNDABLE, Payment, PaymentMethod
 from domain.refund import Refund
+
+from application.list_payments import DEFAULT_LIMIT, MAX_LIMIT
+from application.payment_requests import MAX_DESCRIPTION, MAX_REFERENCE, MAX_URL, CreatePaymentCommand
+from application.ports import ApiKey, Scope
+from application.refund_payment import RefundCommand
+
 from entrypoints.http.auth import authorize, require_shop
 from entrypoints.http.checkout_routes import checkout_links, kaspi_qr_link
 from entrypoints.http.idempotency import run_idempotently
@@ -236,7 +238,8 @@ async def refund_payment(request: Request) -> Response:
         )
         result = await container.refund_payment().execute(command)
         refunds = await container.list_payments().refunds_of(result.payment)
-        return JsonResponse({**refund_view(result.refund), "payment": _view(request, result.payment, refunds)}, status_code=201)
+        answer = {**refund_view(result.refund), "payment": _view(request, result.payment, refunds)}
+        return JsonResponse(answer, status_code=201)
 
     return await run_idempotently(request, principal, raw, run)
 

@@ -12,9 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from domain.webhooks import DeliveryAttempt, WebhookDelivery, WebhookSubscription
+
 from application.manage_webhooks import DeliveryRecord
 from application.ports import ApiKey, Scope
-from domain.webhooks import DeliveryAttempt, WebhookDelivery, WebhookSubscription
+
 from entrypoints.http.auth import authorize
 from entrypoints.http.errors import AuthError
 from entrypoints.http.json_body import BadRequest, Body, read_body

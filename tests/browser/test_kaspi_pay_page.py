@@ -15,6 +15,7 @@ import zxingcpp
 from PIL import Image
 
 from config.settings import Settings
+
 from tests.support.browser import in_browser, screenshot_path
 from tests.support.gateways import RunningGateway, gateway_settings, issue_key, prepare, running_gateway
 

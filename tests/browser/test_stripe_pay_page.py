@@ -12,8 +12,16 @@ import httpx
 import pytest
 
 from config.settings import Settings
+
 from tests.support.browser import in_browser, screenshot_path
-from tests.support.gateways import RunningGateway, every_provider_on, gateway_settings, issue_key, prepare, running_gateway
+from tests.support.gateways import (
+    RunningGateway,
+    every_provider_on,
+    gateway_settings,
+    issue_key,
+    prepare,
+    running_gateway,
+)
 
 if TYPE_CHECKING:
     from playwright.async_api import Page

@@ -16,7 +16,9 @@ import zxingcpp
 from PIL import Image
 
 from adapters.checkout_tokens import CheckoutTokens
+
 from config.settings import Settings
+
 from tests.support.gateways import (
     IssuedKey,
     RunningGateway,

@@ -169,7 +169,8 @@ async def test_a_wallet_payment_asks_for_the_card_type_only(
 
     [sent] = simulator.state.requests
     sent_form = form(sent)
-    assert sent_form["payment_method_types[0]"] == "card" and "automatic_payment_methods[enabled]" not in sent_form
+    assert sent_form["allowed_payment_method_types[0]"] == "card"
+    assert "automatic_payment_methods[enabled]" not in sent_form
     assert created.client_secret is not None and created.outcome is PaymentStatus.PENDING
 
 

@@ -11,9 +11,10 @@ from typing import Any, cast
 import anyio
 import pytest
 
+from domain.payment import PaymentStatus
+
 from application.checkout_status import REFRESH_INTERVAL, CheckoutStatus
 from application.get_payment import GetPayment
-from domain.payment import PaymentStatus
 
 from tests.fakes.system import FixedClock
 from tests.unit.conftest import START

@@ -53,9 +53,10 @@ def test_a_link_lives_as_long_as_its_payment_and_never_more_than_a_day() -> None
 def test_events_carry_none_of_the_browsers_links_or_secrets() -> None:
     """Subscribers (webhooks, the broker, exports) see the payment through `events.payment_view`:
     the link tokens, the pay page and the client secret stay with the API's own answers."""
-    from application.events import payment_view
     from domain.money import Money
     from domain.payment import Payment, PaymentMethod
+
+    from application.events import payment_view
 
     payment = Payment(
         id="pay_A", shop_id=121038, provider="stripe", method=PaymentMethod.CARD, amount=Money(1000, "USD"),

@@ -44,15 +44,15 @@ from adapters.providers.cloudpayments.simulator_state import (
     INSUFFICIENT_FUNDS,
     ORDER_OPEN,
     REJECTED_BY_MERCHANT,
+    TEST_CARD_EXPIRY,
     Attempt,
     CloudPaymentsSimulatorState,
     Delivery,
     Knobs,
     OrderClosed,
-    TEST_CARD_EXPIRY,
     RecordedRequest,
-    Site,
     SimulatedTransaction,
+    Site,
     UnknownOrder,
 )
 from adapters.providers.simulation import apply_knob_changes, wait_or_disconnect

@@ -40,9 +40,9 @@ from adapters.providers.stripe.simulator_state import (
     Knobs,
     RecordedRequest,
     SimulatedEvent,
+    StoredAnswer,
     StripeFailure,
     StripeSimulatorState,
-    StoredAnswer,
     new_id,
     signed_event,
 )
@@ -58,7 +58,7 @@ _CURRENCY = re.compile(r"[a-z]{3}")
 # Which parameters each operation takes; anything else is refused, as Stripe refuses it.
 _CREATE_PARAMS = frozenset(
     {
-        "amount", "currency", "automatic_payment_methods", "payment_method_types", "capture_method",
+        "amount", "currency", "automatic_payment_methods", "allowed_payment_method_types", "capture_method",
         "description", "metadata", "expand",
     }
 )
@@ -230,11 +230,11 @@ class _Endpoints:
                     code="parameter_invalid",
                     param="automatic_payment_methods[enabled]",
                 )
-            types = params.get("payment_method_types")
+            types = params.get("allowed_payment_method_types")
             if types is not None and (not isinstance(types, dict) or set(types.values()) - {"card"}):
                 raise StripeFailure(
                     400, "The simulator takes only the card payment method type",
-                    code="parameter_invalid", param="payment_method_types",
+                    code="parameter_invalid", param="allowed_payment_method_types",
                 )
             return state.create_intent(
                 account=account,

@@ -13,8 +13,8 @@ Each change is delivered to the gateway as a signed webhook, as Stripe would.
 from __future__ import annotations
 
 import html
-from pathlib import Path
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -22,7 +22,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from adapters.providers.stripe.simulator_state import REQUIRES_ACTION, SimulatedEvent, StripeFailure, StripeSimulatorState
+from adapters.providers.stripe.simulator_state import (
+    REQUIRES_ACTION,
+    SimulatedEvent,
+    StripeFailure,
+    StripeSimulatorState,
+)
 
 PAYS, AUTHENTICATES, DECLINED = "pays", "authenticates", "declined"
 TEST_CARDS = {"4242424242424242": PAYS, "4000002760003184": AUTHENTICATES, "4000000000000002": DECLINED}
@@ -76,7 +81,8 @@ class _Confirmations:
             return _failure(StripeFailure(404, message, code="resource_missing", param="intent"))
         outcome = _card_outcome(form)
         if outcome is None:
-            return _failure(StripeFailure(402, "Your card number is incorrect.", type="card_error", code="incorrect_number"))
+            incorrect = StripeFailure(402, "Your card number is incorrect.", type="card_error", code="incorrect_number")
+            return _failure(incorrect)
         try:
             if outcome == DECLINED:
                 await self._tell(self._state.decline(intent.id, decline_code="generic_decline"))
@@ -105,7 +111,8 @@ class _Confirmations:
         page = (
             "<!doctype html><title>3-D Secure (simulated)</title>"
             "<h1>3-D Secure test page</h1>"
-            f"<p>Authenticate the payment of {intent.amount} {html.escape(intent.currency.upper())} (Stripe simulator).</p>"
+            f"<p>Authenticate the payment of {intent.amount} {html.escape(intent.currency.upper())} "
+            "(minor units; Stripe simulator).</p>"
             '<form method="post"><button name="result" value="complete" id="complete">Complete authentication</button>'
             '<button name="result" value="fail" id="fail">Fail authentication</button></form>'
         )
@@ -122,7 +129,8 @@ class _Confirmations:
             await self._tell(self._state.decline(intent.id, decline_code="authentication_required"))
         return_url = self._return_urls.pop(intent.id, "")
         if not return_url:
-            return HTMLResponse(f"<p>Authentication {'completed' if form.get('result') == 'complete' else 'failed'}.</p>")
+            said = "completed" if form.get("result") == "complete" else "failed"
+            return HTMLResponse(f"<p>Authentication {said}.</p>")
         status = "succeeded" if form.get("result") == "complete" else "failed"
         query = urlencode({"payment_intent": intent.id, "payment_intent_client_secret": intent.client_secret,
                            "redirect_status": status})
@@ -131,7 +139,8 @@ class _Confirmations:
     def _with_challenge(self, request: Request, view: dict[str, Any]) -> dict[str, Any]:
         prefix = request.scope.get("root_path", "")
         url = f"{request.base_url.scheme}://{request.base_url.netloc}{prefix}/three_d_secure/{view['id']}"
-        return {**view, "next_action": {"type": "redirect_to_url", "redirect_to_url": {"url": url, "return_url": self._return_urls.get(view["id"]) or None}}}
+        redirect = {"url": url, "return_url": self._return_urls.get(view["id"]) or None}
+        return {**view, "next_action": {"type": "redirect_to_url", "redirect_to_url": redirect}}
 
     async def _tell(self, events: list[SimulatedEvent]) -> None:
         for event in events:

@@ -374,7 +374,7 @@ class StripeSimulatorState:
                 metadata=metadata,
                 automatic_payment_methods=automatic_payment_methods and payment_method_types is None,
                 created=int(time.time()),
-                **({"payment_method_types": payment_method_types} if payment_method_types else {}),
+                payment_method_types=payment_method_types or ("card", "link"),
             )
             self._intents[intent_id] = intent
             self._emit("payment_intent.created", intent)
