@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from adapters.providers.kaspi_proxy.simulator import (
+from simulators.kaspi import (
     KaspiSimulatorState,
     create_kaspi_simulator,
 )

@@ -21,10 +21,10 @@ from application.audit import AuditRecorder
 from application.audit_log import ListAuditLog
 from application.cancel_payment import CancelPayment
 from application.capture_payment import CapturePayment
-from application.checkout_status import CheckoutStatus
 from application.client_reports import RecordClientLog, ReportPaymentStatus
 from application.create_payment import CreatePayment
 from application.dispatch_events import DispatchEvents
+from application.checkout_status import CheckoutStatus
 from application.get_payment import GetPayment
 from application.implicit_idempotency import ImplicitIdempotencyKeys
 from application.list_payments import ListPayments
@@ -43,7 +43,6 @@ from application.sync_status import SyncPaymentStatus
 from application.webhook_targets import WebhookTargets
 
 from adapters.caching import CachedApiKeyStore, CachedRouteStore, CacheInvalidation
-from adapters.checkout_tokens import CheckoutTokens
 from adapters.metrics import PaygateMetrics
 from adapters.notifications.rabbitmq import RabbitMqPublisher
 from adapters.notifications.targets import PinnedResolver, SystemHostResolver
@@ -59,28 +58,20 @@ from adapters.persistence.payment_lookup import lookup_for
 from adapters.persistence.probe import DatabaseProbe
 from adapters.persistence.stores import SqlAlchemyApiKeyStore, SqlAlchemyRouteStore
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
-from adapters.providers.aiohttp_transport import PlainHttpClient
-from adapters.providers.cloudpayments.provider import CloudPaymentsProvider
-from adapters.providers.cloudpayments.simulator import create_cloudpayments_simulator
-from adapters.providers.cloudpayments.simulator_state import CloudPaymentsSimulatorState
-from adapters.providers.http_client import build_http_client, build_plain_http_client
+from adapters.providers.http_client import build_http_client
 from adapters.providers.instrumented import ProviderCallBook, instrument
-from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
-from adapters.providers.kaspi_proxy.provider import KaspiProxyProvider
-from adapters.providers.kaspi_proxy.simulator import KaspiSimulatorState, create_kaspi_simulator
-from adapters.providers.sandbox.provider import SandboxProvider
-from adapters.providers.sandbox.simulator import FAILURE_REASONS, SandboxGateway, SandboxKnobs, create_sandbox_controls
-from adapters.providers.stripe.provider import StripeProvider
-from adapters.providers.stripe.simulator import StripeSimulatorState, create_stripe_simulator
-from adapters.providers.stripe.webhooks import StripeWebhooks
-from adapters.providers.yookassa.provider import YooKassaProvider
-from adapters.providers.yookassa.simulator import YooKassaSimulatorState, create_yookassa_simulator
 from adapters.rate_limit import InProcessTokenBucket, NoRateLimit, RedisTokenBucket
+from adapters.checkout_tokens import CheckoutTokens
 from adapters.secrets import FernetCipher, configured_cipher, development_key
 from adapters.system import SystemClock, UlidGenerator
-from adapters.throttle import TokenBucketThrottle
 
+from config.providers.cloudpayments import CloudPaymentsWiring
+from config.providers.kaspi import KaspiWiring
+from config.providers.sandbox import SandboxWiring
+from config.providers.stripe import StripeWiring
+from config.providers.yookassa import YooKassaWiring
 from config.settings import Settings
+from config.simulators import Simulators
 
 
 async def _engine(url: str, pool_size: int, pool_timeout: float) -> AsyncIterator[AsyncEngine]:
@@ -94,19 +85,6 @@ async def _engine(url: str, pool_size: int, pool_timeout: float) -> AsyncIterato
 async def _autocommit_pool(url: str, size: int, timeout: float) -> AsyncIterator[AutocommitPool | None]:
     async with autocommit_pool(url, size=size, timeout=timeout) as pool:
         yield pool
-
-
-async def _plain_http_client() -> AsyncIterator[PlainHttpClient]:
-    async with build_plain_http_client() as client:
-        yield client
-
-
-async def _http_client(timeout: float) -> AsyncIterator[httpx.AsyncClient]:
-    client = build_http_client(timeout=timeout)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def _webhook_http_client(timeout: float) -> AsyncIterator[httpx.AsyncClient]:
@@ -131,45 +109,23 @@ async def _event_publisher(url: str | None, exchange: str) -> AsyncIterator[Rabb
         await publisher.close()
 
 
-def _if_enabled(enabled: bool, adapter: Callable[[], PaymentProvider]) -> PaymentProvider | None:
-    """The adapter when its settings enable it; a disabled provider is never even built."""
-    return adapter() if enabled else None
-
-
 def _enabled(**adapters: PaymentProvider | None) -> dict[str, PaymentProvider]:
     return {name: adapter for name, adapter in adapters.items() if adapter is not None}
-
-
-def _sandbox_gateway(settings: Settings) -> SandboxGateway:
-    knobs = SandboxKnobs(
-        success_rate=settings.sandbox_success_rate,
-        latency_ms=settings.sandbox_latency_ms,
-        failure_reasons=settings.sandbox_failure_reasons or tuple(FAILURE_REASONS),
-    )
-    public_url = f"http://{settings.host}:{settings.port}/sandbox/sandbox"
-    return SandboxGateway(seed=settings.sandbox_seed, knobs=knobs, public_url=public_url)
-
-
-def _cloudpayments_simulator_state(port: int) -> CloudPaymentsSimulatorState:
-    # Sites enrol with the secret of their first call and notify this gateway: a demo needs no setup.
-    return CloudPaymentsSimulatorState(
-        enrol_on_first_use=True, default_notification_url=f"http://127.0.0.1:{port}/webhooks/cloudpayments"
-    )
 
 
 def _startup_check(engine: AsyncEngine) -> Callable[[], Awaitable[None]]:
     return functools.partial(check_migrated, engine)
 
 
-async def _secret_cipher(keys: tuple[str, ...], key_file: str) -> AsyncIterator[FernetCipher]:
-    # Reading (or creating) the development key file is disk I/O: not on the event loop.
-    yield await asyncio.to_thread(configured_cipher, keys, development_key_file=Path(key_file))
-
-
 async def _checkout_tokens(keys: tuple[str, ...], key_file: str) -> AsyncIterator[CheckoutTokens]:
     # The development key file stands in for SECRETS_KEY exactly as it does for the cipher.
     keys = keys or (await asyncio.to_thread(development_key, Path(key_file)),)
     yield CheckoutTokens.from_secrets_keys(keys)
+
+
+async def _secret_cipher(keys: tuple[str, ...], key_file: str) -> AsyncIterator[FernetCipher]:
+    # Reading (or creating) the development key file is disk I/O: not on the event loop.
+    yield await asyncio.to_thread(configured_cipher, keys, development_key_file=Path(key_file))
 
 
 async def _invalidation_listener(database_url: str, on_topic: Invalidate) -> AsyncIterator[InvalidationListener | None]:
@@ -225,20 +181,14 @@ class Container(containers.DeclarativeContainer):
         size=settings.provided.database_write_pool_size,
         timeout=settings.provided.database_pool_timeout_seconds,
     )
-    kaspi_http_client = providers.Resource(_plain_http_client)
-    yookassa_http_client = providers.Resource(_http_client, timeout=settings.provided.yookassa_timeout_seconds)
-    cloudpayments_http_client = providers.Resource(
-        _http_client, timeout=settings.provided.cloudpayments_timeout_seconds
-    )
-    stripe_http_client = providers.Resource(_http_client, timeout=settings.provided.stripe_timeout_seconds)
 
     # Encrypts secrets at rest: route credentials here, webhook secrets wherever they are stored.
-    secret_cipher = providers.Resource(
-        _secret_cipher, keys=settings.provided.secrets_keys, key_file=settings.provided.secrets_key_file
-    )
     # Signs the links a customer's browser follows without a key: QR pictures, hosted pay pages.
     checkout_tokens = providers.Resource(
         _checkout_tokens, keys=settings.provided.secrets_keys, key_file=settings.provided.secrets_key_file
+    )
+    secret_cipher = providers.Resource(
+        _secret_cipher, keys=settings.provided.secrets_keys, key_file=settings.provided.secrets_key_file
     )
     rate_limiter = providers.Resource(
         _rate_limiter,
@@ -275,70 +225,15 @@ class Container(containers.DeclarativeContainer):
     database_probe = providers.Singleton(DatabaseProbe, engine)
     startup_check = providers.Callable(_startup_check, engine)
 
-    kaspi_simulator_state = providers.Singleton(
-        KaspiSimulatorState, latency_ms=settings.provided.kaspi_simulator_latency_ms
-    )
-    kaspi_simulator = providers.Singleton(
-        create_kaspi_simulator,
-        access_token=settings.provided.kaspi_access_token,
-        state=kaspi_simulator_state,
-    )
-    kaspi = providers.Singleton(
-        KaspiProxyProvider,
-        client=kaspi_http_client,
-        base_url=settings.provided.kaspi_base_url,
-        access_token=settings.provided.kaspi_access_token,
-        timeout=settings.provided.kaspi_timeout_seconds,
-    )
-    # The sandbox provider: a simulated gateway in the process (SANDBOX_PROVIDER), its controls
-    # mounted at /sandbox/sandbox.
-    sandbox_gateway = providers.Singleton(_sandbox_gateway, settings)
-    sandbox_controls = providers.Singleton(create_sandbox_controls, sandbox_gateway)
-    sandbox = providers.Singleton(
-        SandboxProvider, gateway=sandbox_gateway, timeout=settings.provided.sandbox_timeout_seconds
-    )
-    # YooKassa (YOOKASSA_API_URL); `simulator` mounts its simulator at /sandbox/yookassa, where any
-    # shop is enrolled with the secret key of its first request, so a demo needs no setup.
-    yookassa_simulator_state = providers.Singleton(YooKassaSimulatorState, enrol_on_first_use=True)
-    yookassa_simulator = providers.Singleton(create_yookassa_simulator, state=yookassa_simulator_state)
-    yookassa = providers.Singleton(
-        YooKassaProvider,
-        client=yookassa_http_client,
-        base_url=settings.provided.yookassa_base_url,
-        timeout=settings.provided.yookassa_timeout_seconds,
-    )
-    # Stripe (STRIPE_SECRET_KEY, the platform's key); `simulator` mounts its simulator at /sandbox/stripe,
-    # which delivers its signed events to this gateway's own /webhooks/stripe.
-    stripe_simulator_state = providers.Singleton(
-        StripeSimulatorState,
-        webhook_url=settings.provided.stripe_simulator_webhook_url,
-        webhook_secret=settings.provided.stripe_webhook_secrets[0],
-    )
-    stripe_simulator = providers.Singleton(
-        create_stripe_simulator,
-        secret_key=settings.provided.stripe_secret_key,
-        state=stripe_simulator_state,
-        publishable_key=settings.provided.stripe_publishable_key,
-    )
-    stripe = providers.Singleton(
-        StripeProvider,
-        client=stripe_http_client,
-        secret_key=settings.provided.stripe_secret_key,
-        base_url=settings.provided.stripe_base_url,
-        timeout=settings.provided.stripe_timeout_seconds,
-    )
-    stripe_webhooks = providers.Singleton(StripeWebhooks, secrets=settings.provided.stripe_webhook_secrets, clock=clock)
-    # CloudPayments (CLOUDPAYMENTS_API_URL); `simulator` mounts its simulator at /sandbox/cloudpayments.
-    cloudpayments_simulator_state = providers.Singleton(_cloudpayments_simulator_state, settings.provided.port)
-    cloudpayments_simulator = providers.Singleton(
-        create_cloudpayments_simulator, state=cloudpayments_simulator_state
-    )
-    cloudpayments = providers.Singleton(
-        CloudPaymentsProvider,
-        client=cloudpayments_http_client,
-        base_url=settings.provided.cloudpayments_base_url,
-        timeout=settings.provided.cloudpayments_timeout_seconds,
-    )
+    # The providers, one wiring module each (config/providers/); simulators only where a setting
+    # names them (config/simulators.py), the sandbox's gateway always in the process.
+    simulators = providers.Container(Simulators, settings=settings)
+    kaspi = providers.Container(KaspiWiring, settings=settings)
+    sandbox = providers.Container(SandboxWiring, settings=settings, gateway=simulators.sandbox_api)
+    yookassa = providers.Container(YooKassaWiring, settings=settings)
+    stripe = providers.Container(StripeWiring, settings=settings, clock=clock)
+    cloudpayments = providers.Container(CloudPaymentsWiring, settings=settings)
+    stripe_webhooks = stripe.webhooks
     # Every provider call is logged once, counted and timed (adapters/providers/instrumented.py).
     metrics = providers.Singleton(PaygateMetrics)
     provider_calls = providers.Singleton(ProviderCallBook)
@@ -346,16 +241,14 @@ class Container(containers.DeclarativeContainer):
         ProviderDirectory,
         providers.Callable(
             instrument,
-            # Only the providers their settings enable: `name=providers.Callable(_if_enabled, flag, adapter.provider)`.
+            # Only the providers their settings enable (each wiring's `enabled_adapter`).
             providers.Callable(
                 _enabled,
-                kaspi=providers.Callable(_if_enabled, settings.provided.kaspi_enabled, kaspi.provider),
-                sandbox=providers.Callable(_if_enabled, settings.provided.sandbox_enabled, sandbox.provider),
-                yookassa=providers.Callable(_if_enabled, settings.provided.yookassa_enabled, yookassa.provider),
-                cloudpayments=providers.Callable(
-                    _if_enabled, settings.provided.cloudpayments_enabled, cloudpayments.provider
-                ),
-                stripe=providers.Callable(_if_enabled, settings.provided.stripe_enabled, stripe.provider),
+                kaspi=kaspi.enabled_adapter,
+                sandbox=sandbox.enabled_adapter,
+                yookassa=yookassa.enabled_adapter,
+                cloudpayments=cloudpayments.enabled_adapter,
+                stripe=stripe.enabled_adapter,
             ),
             metrics=metrics,
             book=provider_calls,
@@ -376,7 +269,8 @@ class Container(containers.DeclarativeContainer):
     )
     attach_refund_outcome = providers.Singleton(AttachRefundOutcome, uow=uow, refunds=sync_refund_status)
     attach_external_id = providers.Singleton(
-        AttachExternalId, uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, clock=clock, ids=ids
+        AttachExternalId,
+        uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, clock=clock, ids=ids,
     )
     creation_journal = providers.Singleton(journal_for, autocommit_pool, uow, metrics.provided.observe_write_batch)
     payment_lookup = providers.Singleton(lookup_for, autocommit_pool, uow)
@@ -402,10 +296,12 @@ class Container(containers.DeclarativeContainer):
         ids=ids,
     )
     capture_payment = providers.Singleton(
-        CapturePayment, uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, audit=audit, clock=clock
+        CapturePayment,
+        uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, audit=audit, clock=clock,
     )
     cancel_payment = providers.Singleton(
-        CancelPayment, uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, audit=audit, clock=clock
+        CancelPayment,
+        uow=uow, routes=route_store, providers=payment_providers, sync=sync_status, audit=audit, clock=clock,
     )
     list_payments = providers.Singleton(ListPayments, uow=uow)
     manage_routes = providers.Singleton(
@@ -421,14 +317,13 @@ class Container(containers.DeclarativeContainer):
         ReportPaymentStatus, uow=uow, routes=route_store, sync=sync_status, audit=audit, clock=clock
     )
     api_keys = providers.Singleton(
-        ApiKeys, uow=uow, store=api_key_store, clock=clock, ids=ids, on_change=providers.List(api_key_store.provided.forget)
+        ApiKeys,
+        uow=uow, store=api_key_store, clock=clock, ids=ids, on_change=providers.List(api_key_store.provided.forget),
     )
 
     # The poller (`paygate poll`): per-provider schedules and rate limits (per poller process).
-    poll_schedules = providers.Dict(kaspi=providers.Object(KASPI_POLL_SCHEDULE))
-    poll_throttles = providers.Dict(
-        kaspi=providers.Singleton(TokenBucketThrottle, rate=settings.provided.kaspi_rate_limit_per_second)
-    )
+    poll_schedules = providers.Dict(kaspi=kaspi.poll_schedule)
+    poll_throttles = providers.Dict(kaspi=kaspi.poll_throttle)
     poll_payments = providers.Singleton(
         PollPayments,
         uow=uow,
@@ -452,6 +347,7 @@ class Container(containers.DeclarativeContainer):
     )
 
     # Outgoing webhooks and the broker: the dispatcher (`paygate poll`, `paygate dispatch`).
+    webhook_host_resolver = providers.Singleton(SystemHostResolver, timeout=settings.provided.webhook_timeout_seconds)
     webhook_targets = providers.Singleton(
         WebhookTargets,
         rules=providers.Singleton(
@@ -459,7 +355,7 @@ class Container(containers.DeclarativeContainer):
             allow_http=settings.provided.webhook_allow_http,
             allowed_networks=settings.provided.webhook_allowed_networks,
         ),
-        resolver=providers.Singleton(SystemHostResolver, timeout=settings.provided.webhook_timeout_seconds),
+        resolver=webhook_host_resolver,
     )
     webhook_http_client = providers.Resource(_webhook_http_client, timeout=settings.provided.webhook_timeout_seconds)
     webhook_sender = providers.Singleton(
@@ -478,6 +374,7 @@ class Container(containers.DeclarativeContainer):
         publisher=event_publisher,
         clock=clock,
         ids=ids,
+        batch_size=settings.provided.poll_batch_size,
         concurrency=settings.provided.webhook_concurrency,
     )
     manage_webhooks = providers.Singleton(ManageWebhooks, uow=uow, clock=clock, ids=ids, targets=webhook_targets)

@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Route
 
 from entrypoints.http import (
     admin_routes,
@@ -33,6 +33,7 @@ from entrypoints.http.responses import JsonResponse
 from entrypoints.provider_report import announce_providers
 
 from config.container import Container, close_resources, open_resources
+from config.simulators import simulator_mounts
 
 Background = Callable[[Container, asyncio.Event], Coroutine[Any, Any, None]]
 # Objects allocated between collections of the youngest generation (Python's default is 700).
@@ -101,16 +102,7 @@ def create_app(container: Container, *, background: Background | None = None) ->
         *bitrix_routes.routes,
         *provider_webhooks.routes,
     ]
-    if settings.kaspi_simulated:
-        routes.append(Mount("/sandbox/kaspi", app=container.kaspi_simulator()))
-    if settings.sandbox_enabled:
-        routes.append(Mount("/sandbox/sandbox", app=container.sandbox_controls()))
-    if settings.yookassa_simulated:
-        routes.append(Mount("/sandbox/yookassa", app=container.yookassa_simulator()))
-    if settings.cloudpayments_simulated:
-        routes.append(Mount("/sandbox/cloudpayments", app=container.cloudpayments_simulator()))
-    if settings.stripe_simulated:
-        routes.append(Mount("/sandbox/stripe", app=container.stripe_simulator()))
+    routes += simulator_mounts(settings, container.simulators())
     app = Starlette(
         debug=False,
         routes=routes,

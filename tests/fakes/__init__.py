@@ -12,7 +12,6 @@ from tests.fakes.database import (
     InMemoryUnitOfWork,
     IntegrityViolation,
 )
-from tests.fakes.gateway import InMemoryGateway
 from tests.fakes.idempotency import InMemoryIdempotencyStore
 from tests.fakes.provider import FakeProvider
 from tests.fakes.routes import InMemoryRouteStore
@@ -24,7 +23,6 @@ __all__ = [
     "InMemoryApiKeyStore",
     "InMemoryAuditLog",
     "InMemoryDatabase",
-    "InMemoryGateway",
     "InMemoryIdempotencyStore",
     "InMemoryPaymentRepository",
     "InMemoryRefundRepository",

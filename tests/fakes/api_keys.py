@@ -20,3 +20,6 @@ class InMemoryApiKeyStore:
 
     async def list(self) -> Sequence[ApiKey]:
         return sorted(self._db.api_keys.values(), key=lambda k: (k.created_at, k.id))
+
+    def forget(self, key_hash: str) -> None:
+        """Nothing is cached here: every lookup goes to the database."""

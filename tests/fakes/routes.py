@@ -18,3 +18,6 @@ class InMemoryRouteStore:
 
     async def list_for_shop(self, shop_id: int) -> Sequence[SellerRoute]:
         return [route for (shop, _provider), route in sorted(self._db.routes.items()) if shop == shop_id]
+
+    def forget(self, shop_id: int, provider: str) -> None:
+        """Nothing is cached here: every read goes to the database."""

@@ -27,9 +27,9 @@ from application.ports import PaymentAction, PaymentRequest, RefundRequest
 
 from adapters.providers.cloudpayments import notifications, wire
 from adapters.providers.cloudpayments.provider import API_SECRET, CloudPaymentsProvider
-from adapters.providers.cloudpayments.simulator_state import CloudPaymentsSimulatorState, OrderClosed
 from adapters.providers.http_client import build_http_client
 
+from simulators.cloudpayments.state import CloudPaymentsSimulatorState, OrderClosed
 from tests.support.cloudpayments import CloudPaymentsSimulatorServer, run_cloudpayments_simulator
 from tests.support.servers import serve
 

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.providers.kaspi_proxy.simulator import KaspiSimulatorState
 from adapters.providers.kaspi_proxy.wire import KASPI_TIMEZONE
 
+from simulators.kaspi import KaspiSimulatorState
 from tests.support.servers import KaspiSimulatorServer, run_kaspi_simulator
 
 BIN = "891027350515"

@@ -26,8 +26,8 @@ from application.ports import PaymentAction, PaymentRequest, RefundRequest
 
 from adapters.providers.http_client import build_http_client
 from adapters.providers.stripe.provider import StripeProvider
-from adapters.providers.stripe.simulator import RecordedRequest
 
+from simulators.stripe.app import RecordedRequest
 from tests.support.servers import free_port, serve
 from tests.support.stripe_simulator import StripeSimulatorServer, run_stripe_simulator
 

@@ -74,7 +74,7 @@ def card(api: httpx.Client, shop: int, *, headers: dict[str, str] | None = None,
 
 
 def sandbox_calls(gateway: RunningGateway, operation: str) -> int:
-    return sum(1 for call in gateway.container.sandbox_gateway().calls if call.operation == operation)
+    return sum(1 for call in gateway.container.simulators.sandbox_gateway().calls if call.operation == operation)
 
 
 # --- the resource shapes the document promises ------------------------------------------------------

@@ -14,9 +14,9 @@ from starlette.routing import Mount
 from domain.seller_route import Credentials, SellerRoute
 
 from adapters.providers.cloudpayments.provider import API_SECRET, NAME
-from adapters.providers.cloudpayments.simulator import create_cloudpayments_simulator
-from adapters.providers.cloudpayments.simulator_state import CloudPaymentsSimulatorState
 
+from simulators.cloudpayments.app import create_cloudpayments_simulator
+from simulators.cloudpayments.state import CloudPaymentsSimulatorState
 from tests.support.servers import serve
 
 # Where the gateway mounts the simulator; served the same way here.

@@ -16,8 +16,9 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
-from adapters.providers.kaspi_proxy.simulator import KaspiSimulatorState, create_kaspi_simulator
 from adapters.redaction import protect_http_server_loggers
+
+from simulators.kaspi import KaspiSimulatorState, create_kaspi_simulator
 
 HOST = "127.0.0.1"
 # Where the gateway mounts the simulator; the fixture mounts it the same way.

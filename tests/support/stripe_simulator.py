@@ -10,8 +10,7 @@ import attrs
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from adapters.providers.stripe.simulator import StripeSimulatorState, create_stripe_simulator
-
+from simulators.stripe.app import StripeSimulatorState, create_stripe_simulator
 from tests.support.servers import serve
 
 STRIPE_SANDBOX_PREFIX = "/sandbox/stripe"

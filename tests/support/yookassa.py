@@ -10,8 +10,7 @@ import attrs
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from adapters.providers.yookassa.simulator import YooKassaSimulatorState, create_yookassa_simulator
-
+from simulators.yookassa.app import YooKassaSimulatorState, create_yookassa_simulator
 from tests.support.servers import serve
 
 YOOKASSA_SANDBOX_PREFIX = "/sandbox/yookassa"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 
 START = datetime(2025, 10, 22, 12, 0, tzinfo=UTC)
 SHOP = 121038  # Eileen flowers

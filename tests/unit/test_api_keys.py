@@ -14,7 +14,7 @@ from application.api_keys import KEY_PREFIX, ApiKeys
 from application.errors import ApiKeyNotFound
 from application.ports import Scope
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import OTHER_SHOP, SHOP, START
 
 pytestmark = pytest.mark.anyio

@@ -14,7 +14,8 @@ from application.manage_routes import ManageRoutes, RouteChange
 
 from adapters.caching import CachedApiKeyStore, CachedRouteStore, CacheInvalidation, TtlCache
 
-from tests.fakes import InMemoryGateway, InMemoryRouteStore
+from tests.fakes import InMemoryRouteStore
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import OTHER_SHOP, SHOP
 
 pytestmark = pytest.mark.anyio

@@ -15,7 +15,7 @@ from application.client_reports import ClientLogEntry, RecordClientLog, ReportPa
 from application.errors import PaymentNotFound, ProviderUnavailable, ShopNotFound, StatusNotConfirmed
 from application.ports import ProviderPayment
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import OTHER_SHOP, SHOP, SHOP_BIN, START
 
 pytestmark = pytest.mark.anyio

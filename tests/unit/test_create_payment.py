@@ -30,7 +30,8 @@ from application.errors import (
 )
 from application.ports import PaymentRequest, ProviderPayment
 
-from tests.fakes import InMemoryGateway, InMemoryRouteStore
+from tests.fakes import InMemoryRouteStore
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import OTHER_SHOP, SHOP, SHOP_BIN, START
 
 pytestmark = pytest.mark.anyio

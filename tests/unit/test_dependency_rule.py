@@ -1,4 +1,5 @@
-"""The dependency rule, executable: the domain and the application never import outward."""
+"""The dependency rule, executable: the domain and the application never import outward, and the
+simulators stay apart (only config/simulators.py imports one; none imports our own code's outer rings)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 STDLIB = frozenset(sys.stdlib_module_names)
 DOMAIN_MAY_IMPORT = STDLIB | {"attrs", "domain"}
 APPLICATION_MAY_IMPORT = DOMAIN_MAY_IMPORT | {"application"}
+PRODUCTION_PACKAGES = ("domain", "application", "adapters", "entrypoints", "config")
+SIMULATORS_MOUNT = ROOT / "config" / "simulators.py"
 
 
 def foreign_imports(package: Path, allowed: frozenset[str]) -> list[str]:
@@ -32,12 +35,42 @@ def foreign_imports(package: Path, allowed: frozenset[str]) -> list[str]:
     return found
 
 
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    """Every absolute import in one module, as (line, module)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+    return found
+
+
 def test_the_domain_imports_only_the_standard_library_and_attrs() -> None:
     assert foreign_imports(ROOT / "domain", DOMAIN_MAY_IMPORT) == []
 
 
 def test_the_application_imports_only_the_domain_the_standard_library_and_attrs() -> None:
     assert foreign_imports(ROOT / "application", APPLICATION_MAY_IMPORT) == []
+
+
+def test_only_config_simulators_imports_a_simulator() -> None:
+    importers = [
+        f"{path.relative_to(ROOT)}:{line} {module}"
+        for package in PRODUCTION_PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if path != SIMULATORS_MOUNT
+        for line, module in imports_of(path)
+        if module.split(".")[0] == "simulators"
+    ]
+    assert importers == []
+    assert any(module.startswith("simulators") for _, module in imports_of(SIMULATORS_MOUNT))
+
+
+def test_no_simulator_imports_an_adapter_a_use_case_the_edge_or_the_wiring() -> None:
+    # A simulator checks an adapter only if it reads the wire from its own definitions.
+    allowed = frozenset(STDLIB | {"attrs", "anyio", "httpx", "simplejson", "starlette", "stripe", "domain", "simulators"})
+    assert foreign_imports(ROOT / "simulators", allowed) == []
 
 
 def test_the_scan_catches_an_outward_import_however_it_is_written(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from application.dispatch_events import DispatchSummary
 from application.errors import DeliveryNotFound, WebhookNotFound
 from application.ports import DeliveryResult, ProviderPayment
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import SHOP, START
 
 pytestmark = pytest.mark.anyio

@@ -18,8 +18,8 @@ from application.errors import PaymentDeclined, ProviderDeclined, ProviderOutcom
 from application.ports import ProviderPayment, ProviderRefund
 from application.refund_payment import RefundCommand
 
-from tests.fakes import InMemoryGateway
 from tests.fakes.outbox import InMemoryPaymentCheckRepository
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import SHOP, START
 
 pytestmark = pytest.mark.anyio

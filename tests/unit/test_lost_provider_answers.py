@@ -18,7 +18,7 @@ from application.ports import ProviderPayment
 from application.recover_payment import AttachExternalId
 from application.sync_status import LOST_ANSWER, LOST_ANSWER_AFTER
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import SHOP
 
 pytestmark = pytest.mark.anyio

@@ -13,7 +13,7 @@ from application.create_payment import CreatePaymentCommand
 from application.errors import RouteAlreadyExists, ShopInactive, ShopNotFound
 from application.manage_routes import ManageRoutes, RouteChange, RouteSpec
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import START
 
 pytestmark = pytest.mark.anyio
@@ -65,7 +65,7 @@ async def test_a_route_for_an_impossible_shop_id_is_refused(gateway: InMemoryGat
 
 
 async def test_another_providers_account_is_taken_as_named_but_never_empty(gateway: InMemoryGateway) -> None:
-    route = await gateway.manage_routes.add(santini(provider="stripe", merchant_account="acct_1"))
+    route = await gateway.manage_routes.add(santini(provider="yookassa", merchant_account="acct_1", credentials={}))
     assert route.merchant_account == "acct_1"
     with pytest.raises(InvalidValue):
         await gateway.manage_routes.add(santini(provider="yookassa", merchant_account=""))
@@ -81,20 +81,20 @@ async def test_a_second_route_for_the_same_shop_and_provider_is_refused(gateway:
 
 
 async def test_a_change_merges_credentials_and_is_audited_with_the_actor(gateway: InMemoryGateway) -> None:
-    await gateway.manage_routes.add(santini())
+    await gateway.manage_routes.add(santini(provider="yookassa", merchant_account="shop-1", credentials={"secret_key": "live_1"}))
     gateway.clock.set(START.replace(hour=13))
     route = await gateway.manage_routes.change(
-        SANTINI, "kaspi", RouteChange(merchant_account=GERIM_BIN, credentials={"trade_point": "7"}), actor="admin:lead"
+        SANTINI, "yookassa", RouteChange(credentials={"shop_key": "7"}), actor="admin:lead"
     )
 
-    stored = gateway.db.routes[(SANTINI, "kaspi")]
+    stored = gateway.db.routes[(SANTINI, "yookassa")]
     assert stored == route
     assert (stored.merchant_account, dict(stored.credentials.values)) == (
-        GERIM_BIN, {"device_token": TOKEN, "trade_point": "7"},
+        "shop-1", {"secret_key": "live_1", "shop_key": "7"},
     )
     assert (stored.created_at, stored.updated_at) == (START, START.replace(hour=13))
     entry = gateway.db.audit[-1]
-    assert (entry.operation_type, entry.actor, entry.organization_bin) == ("route_update", "admin:lead", GERIM_BIN)
+    assert (entry.operation_type, entry.actor, entry.organization_bin) == ("route_update", "admin:lead", "shop-1")
 
 
 async def test_a_change_to_a_bad_bin_is_refused_and_changes_nothing(gateway: InMemoryGateway) -> None:
@@ -151,13 +151,13 @@ async def test_every_change_tells_the_route_caches(gateway: InMemoryGateway) -> 
 
 async def test_routes_are_read_back_singly_and_by_provider(gateway: InMemoryGateway) -> None:
     await gateway.manage_routes.add(santini())
-    await gateway.manage_routes.add(santini(provider="stripe", merchant_account="acct_1"))
+    await gateway.manage_routes.add(santini(provider="yookassa", merchant_account="acct_1", credentials={}))
 
-    assert (await gateway.manage_routes.get(SANTINI, "stripe")).merchant_account == "acct_1"
+    assert (await gateway.manage_routes.get(SANTINI, "yookassa")).merchant_account == "acct_1"
     assert {r.shop_id for r in await gateway.manage_routes.list(provider="kaspi")} == {SANTINI, 121038, 576631}
-    assert [r.provider for r in await gateway.manage_routes.list(provider="stripe")] == ["stripe"]
+    assert [r.provider for r in await gateway.manage_routes.list(provider="yookassa")] == ["yookassa"]
     with pytest.raises(ShopNotFound):
-        await gateway.manage_routes.get(SANTINI, "yookassa")
+        await gateway.manage_routes.get(SANTINI, "stripe")
 
 
 async def test_a_route_never_shows_its_secrets(gateway: InMemoryGateway) -> None:

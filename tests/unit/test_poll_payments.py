@@ -21,7 +21,7 @@ from application.ports import Capability, ProviderPayment
 
 from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import SHOP, START
 
 pytestmark = pytest.mark.anyio

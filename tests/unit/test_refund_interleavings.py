@@ -38,7 +38,8 @@ from application.providers import ProviderDirectory
 from application.refund_payment import RefundCommand, RefundPayment, RefundResult
 from application.sync_refund_status import SyncRefundStatus
 
-from tests.fakes import FakeProvider, InMemoryGateway
+from tests.fakes import FakeProvider
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import SHOP, SHOP_BIN, START
 
 PAID = 10_000  # tiyn

@@ -20,7 +20,7 @@ from application.recover_refund import AttachRefundOutcome
 from application.refund_payment import RefundCommand, RefundResult
 from application.sync_refund_status import IN_FLIGHT_FOR, MISSING
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import SHOP
 
 pytestmark = pytest.mark.anyio

@@ -25,7 +25,7 @@ from application.errors import (
 from application.ports import ProviderPayment, ProviderRefund, RefundRequest
 from application.refund_payment import RefundCommand
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import OTHER_SHOP, SHOP, SHOP_BIN, START
 
 pytestmark = pytest.mark.anyio

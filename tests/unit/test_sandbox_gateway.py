@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from adapters.providers.sandbox.simulator import (
+from simulators.sandbox import (
     FAILURE_REASONS,
     PAYMENT_LIFETIME,
     SandboxGateway,

@@ -18,7 +18,7 @@ from application.ports import ProviderNotice, ProviderPayment
 from application.provenance import source_of
 from application.provider_notices import HandleProviderNotice
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import SHOP
 
 pytestmark = pytest.mark.anyio

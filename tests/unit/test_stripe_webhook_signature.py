@@ -15,9 +15,9 @@ from domain.refund import RefundStatus
 from application.errors import WebhookRejected
 from application.ports import RefundNotice
 
-from adapters.providers.stripe.simulator import SimulatedEvent, signed_event
 from adapters.providers.stripe.webhooks import StripeWebhooks, notices_of
 
+from simulators.stripe.app import SimulatedEvent, signed_event
 from tests.fakes.system import FixedClock
 
 SECRET = "whsec_current_5f0e1d2c3b4a"

@@ -13,7 +13,7 @@ from domain.payment import Payment, PaymentStatus
 from application.errors import PaymentNotFound, ProviderDeclined, ProviderUnavailable
 from application.ports import DeclinedAttempt, ProviderPayment
 
-from tests.fakes import InMemoryGateway
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import SHOP, SHOP_BIN
 
 pytestmark = pytest.mark.anyio

@@ -10,8 +10,8 @@ from domain.webhook_targets import WebhookTargetRefused, WebhookTargetRules, lit
 
 from application.webhook_targets import WebhookTargets
 
-from tests.fakes import InMemoryGateway
 from tests.fakes.notifications import StaticHostResolver
+from tests.support.core import InMemoryGateway
 
 pytestmark = pytest.mark.anyio
 

@@ -16,7 +16,8 @@ from domain.payment import PaymentStatus
 from domain.refund import RefundStatus
 
 from adapters.providers.yookassa import wire
-from adapters.providers.yookassa.simulator import YooKassaSimulatorState
+
+from simulators.yookassa.app import YooKassaSimulatorState
 
 
 def body(document: object) -> bytes:

@@ -4,6 +4,7 @@ What every adapter does, in a few lines each: say what the provider can do (`pro
 requests to the provider's and its statuses to ours, send our idempotency key on every write, and
 translate every failure into `ProviderDeclined` (a definite no) or `ProviderUnavailable` (unknown:
 here, no answer within the timeout). Nothing secret reaches a log line or an error message.
+The sandbox's API is declared in `wire.py`.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from application.ports import (
 
 from adapters.logs import get_logger
 from adapters.providers.no_refund_lookup import NoRefundLookup
-from adapters.providers.sandbox import simulator
-from adapters.providers.sandbox.simulator import SandboxGateway, SandboxPayment, SandboxRefusal, SandboxUnavailable
+from adapters.providers.sandbox import wire
+from adapters.providers.sandbox.wire import SandboxApi, SandboxPayment, SandboxRefusal, SandboxUnavailable
 
 logger = get_logger("paygate.providers.sandbox")
 
@@ -40,12 +41,12 @@ SECRET_KEY = "secret_key"  # the route credential the sandbox checks, as a real 
 _T = TypeVar("_T")
 
 _OUTCOMES = {
-    simulator.PENDING: PaymentStatus.PENDING,
-    simulator.AUTHORIZED: PaymentStatus.AUTHORIZED,
-    simulator.SUCCEEDED: PaymentStatus.SUCCEEDED,
-    simulator.FAILED: PaymentStatus.FAILED,
-    simulator.CANCELLED: PaymentStatus.CANCELLED,
-    simulator.EXPIRED: PaymentStatus.EXPIRED,
+    wire.PENDING: PaymentStatus.PENDING,
+    wire.AUTHORIZED: PaymentStatus.AUTHORIZED,
+    wire.SUCCEEDED: PaymentStatus.SUCCEEDED,
+    wire.FAILED: PaymentStatus.FAILED,
+    wire.CANCELLED: PaymentStatus.CANCELLED,
+    wire.EXPIRED: PaymentStatus.EXPIRED,
 }
 
 
@@ -65,10 +66,10 @@ class SandboxProvider(NoRefundLookup):
         currencies=frozenset({"KZT", "RUB", "USD", "EUR"}),
         default_method=PaymentMethod.CARD,
         credential_names=(SECRET_KEY,),
-        payment_lifetime=simulator.PAYMENT_LIFETIME,
+        payment_lifetime=wire.PAYMENT_LIFETIME,
     )
 
-    def __init__(self, *, gateway: SandboxGateway, timeout: float = 5.0) -> None:
+    def __init__(self, *, gateway: SandboxApi, timeout: float = 5.0) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         self._gateway = gateway
@@ -89,7 +90,7 @@ class SandboxProvider(NoRefundLookup):
                 manual_capture=request.manual_capture,
                 description=request.description,
                 idempotency_key=request.idempotency_key,
-                outcome=request.metadata.get(simulator.OUTCOME_METADATA_KEY),
+                outcome=request.metadata.get(wire.OUTCOME_METADATA_KEY),
             ),
         )
         return _payment(payment)

@@ -14,9 +14,9 @@ from domain.seller_route import SellerRoute
 from application.ports import PaymentProvider
 
 from adapters.providers.cloudpayments.provider import CloudPaymentsProvider
-from adapters.providers.cloudpayments.simulator_state import CloudPaymentsSimulatorState
 from adapters.providers.http_client import build_http_client
 
+from simulators.cloudpayments.state import CloudPaymentsSimulatorState
 from tests.contract.harness import ProviderHarness, SeenRequest
 from tests.support.cloudpayments import run_cloudpayments_simulator
 

@@ -17,8 +17,8 @@ from application.ports import PaymentProvider
 
 from adapters.providers.http_client import build_plain_http_client
 from adapters.providers.kaspi_proxy.provider import DEVICE_TOKEN, KaspiProxyProvider
-from adapters.providers.kaspi_proxy.simulator import KaspiSimulatorState
 
+from simulators.kaspi import KaspiSimulatorState
 from tests.contract.harness import ProviderHarness, SeenRequest
 from tests.support.servers import run_kaspi_simulator
 

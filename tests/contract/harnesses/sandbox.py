@@ -16,8 +16,10 @@ from domain.seller_route import Credentials, SellerRoute
 from application.ports import PaymentProvider
 
 from adapters.providers.sandbox.provider import SECRET_KEY, SandboxProvider
-from adapters.providers.sandbox.simulator import SandboxGateway
 
+from config.simulators import SandboxClient
+
+from simulators.sandbox import SandboxGateway
 from tests.contract.harness import ProviderHarness, SeenRequest
 
 SECRET = "sk_sandbox_contract_4b1f0c9e7d"
@@ -71,4 +73,4 @@ async def harness() -> AsyncIterator[ProviderHarness]:
         created_at=now,
         updated_at=now,
     )
-    yield SandboxHarness(gateway=gateway, provider=SandboxProvider(gateway=gateway, timeout=TIMEOUT), route=route)
+    yield SandboxHarness(gateway=gateway, provider=SandboxProvider(gateway=SandboxClient(gateway), timeout=TIMEOUT), route=route)

@@ -14,8 +14,8 @@ from domain.seller_route import Credentials, SellerRoute
 
 from adapters.providers.http_client import build_http_client
 from adapters.providers.yookassa.provider import SECRET_KEY, YooKassaProvider
-from adapters.providers.yookassa.simulator import YooKassaSimulatorState
 
+from simulators.yookassa.app import YooKassaSimulatorState
 from tests.contract.harness import SeenRequest
 from tests.support.yookassa import new_shop, run_yookassa_simulator
 

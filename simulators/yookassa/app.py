@@ -41,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from adapters.providers.simulation import (
+from simulators.base import (
     apply_knob_changes,
     check_fault_count,
     check_milliseconds,
@@ -50,7 +50,7 @@ from adapters.providers.simulation import (
     operations_among,
     wait_or_disconnect,
 )
-from adapters.providers.yookassa import wire
+from simulators.yookassa import wire
 
 OPERATIONS = ("create", "status", "capture", "cancel", "refund", "refund_status", "list_refunds")
 # A new refund's status: YooKassa answers `pending` for methods that refund asynchronously, and
@@ -98,7 +98,9 @@ class Knobs:
     fault: str = attrs.field(default="none", validator=one_of(FAULTS))
     fault_count: int | None = attrs.field(default=None, validator=check_fault_count)
     # Empty means every operation.
-    fault_operations: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset, validator=operations_among(OPERATIONS))
+    fault_operations: frozenset[str] = attrs.field(
+        default=frozenset(), converter=frozenset, validator=operations_among(OPERATIONS)
+    )
     # What a 202 answer advises (YooKassa sends 1800 ms).
     retry_after_ms: int = attrs.field(default=1800, validator=check_milliseconds)
     # Where notifications go (YooKassa: the URL set in the shop's settings); None sends none.
@@ -548,7 +550,9 @@ class YooKassaSimulatorState:
                 payment.expires_at = self._clock() + CAPTURE_WINDOW
             return self._copy(payment)
 
-    def decline(self, payment_id: str, *, reason: str = "insufficient_funds", party: str = "payment_network") -> SimulatedPayment:
+    def decline(
+        self, payment_id: str, *, reason: str = "insufficient_funds", party: str = "payment_network"
+    ) -> SimulatedPayment:
         """The customer's bank refused, or the customer gave up."""
         with self._lock:
             payment = self._pending(payment_id)
@@ -728,7 +732,9 @@ class _Endpoints:
 
     async def list_refunds(self, request: Request) -> Response:
         query = dict(request.query_params)
-        return await self._serve(request, "list_refunds", lambda shop_id, _body: self.state.list_refunds(shop_id, query))
+        return await self._serve(
+            request, "list_refunds", lambda shop_id, _body: self.state.list_refunds(shop_id, query)
+        )
 
     async def settle_refund(self, request: Request) -> Response:
         """A pending refund succeeds (and `refund.succeeded` is notified unless `{"notify": false}`; `url` and
@@ -766,7 +772,8 @@ class _Endpoints:
         knobs = self.state.knobs
         await wait_or_disconnect(request, knobs.latency_ms / 1000)
         if shop_id is None:
-            return _error(ApiError(401, "invalid_credentials", "Basic authentication failed: check the shop id and secret key"))
+            failure = "Basic authentication failed: check the shop id and secret key"
+            return _error(ApiError(401, "invalid_credentials", failure))
         try:
             if post:
                 key, fingerprint, body = _idempotent_request(request, raw)

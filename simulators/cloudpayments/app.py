@@ -37,9 +37,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.providers.cloudpayments import notifications, wire
-from adapters.providers.cloudpayments.provider import CURRENCIES, REQUEST_ID_HEADER
-from adapters.providers.cloudpayments.simulator_state import (
+from simulators.base import apply_knob_changes, wait_or_disconnect
+from simulators.cloudpayments import wire
+from simulators.cloudpayments.state import (
     APPROVED,
     INSUFFICIENT_FUNDS,
     ORDER_OPEN,
@@ -55,7 +55,6 @@ from adapters.providers.cloudpayments.simulator_state import (
     Site,
     UnknownOrder,
 )
-from adapters.providers.simulation import apply_knob_changes, wait_or_disconnect
 
 _PATHS = {
     "/orders/create": "create",
@@ -108,7 +107,7 @@ class _Endpoints:
         public_id = _authenticated(request, self.state)
         if public_id is None:
             return Response(b"", 401, headers={"WWW-Authenticate": 'Basic realm="CloudPayments"'})
-        request_id = request.headers.get(REQUEST_ID_HEADER)
+        request_id = request.headers.get(wire.REQUEST_ID_HEADER)
         if request_id:
             replay = self.state.reply_for(public_id, request_id)
             if replay is not None:
@@ -163,7 +162,7 @@ class _Endpoints:
             voided = self.state.void(public_id, transaction_id)
             if isinstance(voided, str):
                 return 200, _envelope(False, voided), []
-            return 200, _envelope(True, None), [(public_id, notifications.CANCEL, _cancel_fields(voided))]
+            return 200, _envelope(True, None), [(public_id, wire.CANCEL, _cancel_fields(voided))]
         money = _amount(body.get("Amount"))
         if money is None:
             return 200, _envelope(False, "Amount must be a positive number with at most two decimals"), []
@@ -172,7 +171,7 @@ class _Endpoints:
             if isinstance(confirmed, str):
                 return 200, _envelope(False, confirmed), []
             fields = _payment_fields(confirmed, status=wire.COMPLETED)
-            return 200, _envelope(True, None), [(public_id, notifications.CONFIRM, fields)]
+            return 200, _envelope(True, None), [(public_id, wire.CONFIRM, fields)]
         refunded = self.state.refund(public_id, transaction_id, money)
         if isinstance(refunded, str):
             return 200, _envelope(False, refunded), []
@@ -181,7 +180,7 @@ class _Endpoints:
         return (
             200,
             _envelope(True, None, {"TransactionId": refunded}),
-            [(public_id, notifications.REFUND, _refund_fields(paid, refunded, money, self.state.now()))],
+            [(public_id, wire.REFUND, _refund_fields(paid, refunded, money, self.state.now()))],
         )
 
     def _create(
@@ -191,7 +190,7 @@ class _Endpoints:
         if money is None:
             return 200, _envelope(False, "Amount must be a positive number with at most two decimals"), []
         currency = body.get("Currency", "RUB")
-        if currency not in CURRENCIES:
+        if currency not in wire.CURRENCIES:
             return 200, _envelope(False, f"Currency {currency} is not supported"), []
         description = body.get("Description")
         if not isinstance(description, str) or not description.strip():
@@ -251,13 +250,13 @@ class _Endpoints:
         will_be = wire.AUTHORIZED if order.require_confirmation else wire.COMPLETED
         reason = APPROVED if approve else INSUFFICIENT_FUNDS
         if site.notification_url is not None:
-            check = await self._notify(site, notifications.CHECK, _payment_fields(transaction, status=will_be))
+            check = await self._notify(site, wire.CHECK, _payment_fields(transaction, status=will_be))
             deliveries.append(check)
-            if check.code != notifications.ACCEPTED:
+            if check.code != wire.ACCEPTED:
                 approve, reason = False, REJECTED_BY_MERCHANT
         finished = self.state.finish_attempt(transaction.transaction_id, approved=approve, reason=reason)
         if site.notification_url is not None:
-            kind = notifications.PAY if approve else notifications.FAIL
+            kind = wire.PAY if approve else wire.FAIL
             deliveries.append(await self._notify(site, kind, _payment_fields(finished, status=finished.status)))
         view = self.state.view(order_id)
         assert view is not None
@@ -270,8 +269,8 @@ class _Endpoints:
                 await self._notify(site, kind, fields)
 
     async def _notify(self, site: Site, kind: str, fields: dict[str, Any]) -> Delivery:
-        body, content_type = notifications.encode(fields, site.notification_format)
-        signature = notifications.sign(body, site.api_secret)
+        body, content_type = wire.encode_notification(fields, site.notification_format)
+        signature = wire.sign(body, site.api_secret)
         url = f"{site.notification_url}/{kind}"
         invoice_id = fields.get("InvoiceId")
         try:
@@ -302,7 +301,7 @@ class _Endpoints:
                 str(changes.get("public_id") or ""),
                 str(changes.get("api_secret") or ""),
                 notification_url=changes.get("notification_url"),
-                notification_format=changes.get("notification_format") or notifications.FORM,
+                notification_format=changes.get("notification_format") or wire.FORM,
             )
         except (ValueError, TypeError, AttributeError) as refusal:
             return JSONResponse({"error": str(refusal)}, 400)

@@ -13,8 +13,8 @@ from typing import Any
 
 import attrs
 
-from adapters.providers.cloudpayments import notifications, wire
-from adapters.providers.simulation import check_fault_count, check_milliseconds, next_fault, one_of, operations_among
+from simulators.base import check_fault_count, check_milliseconds, next_fault, one_of, operations_among
+from simulators.cloudpayments import wire
 
 OPERATIONS = ("create", "cancel_order", "find", "refund", "confirm", "void")
 FAULTS = ("none", "timeout", "http_500", "http_502", "garbage")
@@ -95,7 +95,7 @@ class Site:
     public_id: str
     api_secret: str = attrs.field(repr=False)
     notification_url: str | None = None
-    notification_format: str = notifications.FORM
+    notification_format: str = wire.FORM
 
     def view(self) -> dict[str, Any]:
         """What a caller may see; the API secret stays out."""
@@ -264,12 +264,12 @@ class CloudPaymentsSimulatorState:
         api_secret: str,
         *,
         notification_url: str | None = None,
-        notification_format: str = notifications.FORM,
+        notification_format: str = wire.FORM,
     ) -> Site:
         if not public_id or not api_secret:
             raise ValueError("a site needs a public id and an API secret")
-        if notification_format not in (notifications.FORM, notifications.JSON):
-            raise ValueError(f"notification_format must be {notifications.FORM} or {notifications.JSON}")
+        if notification_format not in (wire.FORM, wire.JSON):
+            raise ValueError(f"notification_format must be {wire.FORM} or {wire.JSON}")
         if notification_url is not None and not notification_url.startswith(("http://", "https://")):
             raise ValueError("notification_url must be an http(s) URL")
         site = Site(

@@ -22,7 +22,7 @@ import secrets
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import attrs
@@ -31,7 +31,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from adapters.providers.simulation import check_milliseconds
+from simulators.base import check_milliseconds
+
+_Answer = TypeVar("_Answer")
 
 # Why a sandbox card is declined: the reasons a real acquirer gives most often.
 FAILURE_REASONS: dict[str, str] = {
@@ -148,10 +150,16 @@ def _as_tuple(values: Iterable[str]) -> tuple[str, ...]:
 class SandboxKnobs:
     success_rate: float = attrs.field(default=1.0, validator=_check_rate)
     latency_ms: int = attrs.field(default=0, validator=check_milliseconds)
-    failure_reasons: tuple[str, ...] = attrs.field(default=tuple(FAILURE_REASONS), converter=_as_tuple, validator=_check_reasons)
+    failure_reasons: tuple[str, ...] = attrs.field(
+        default=tuple(FAILURE_REASONS), converter=_as_tuple, validator=_check_reasons
+    )
 
     def as_json(self) -> dict[str, Any]:
-        return {"success_rate": self.success_rate, "latency_ms": self.latency_ms, "failure_reasons": list(self.failure_reasons)}
+        return {
+            "success_rate": self.success_rate,
+            "latency_ms": self.latency_ms,
+            "failure_reasons": list(self.failure_reasons),
+        }
 
 
 def _now() -> datetime:
@@ -300,7 +308,9 @@ class SandboxGateway:
             raise SandboxRefusal("payment_not_pending", f"payment {payment_id} is {payment.status}")
         if outcome is not None:
             if outcome != SUCCESS and outcome not in FAILURE_REASONS:
-                raise SandboxRefusal("invalid_outcome", f"outcome must be success or one of {', '.join(FAILURE_REASONS)}")
+                raise SandboxRefusal(
+                    "invalid_outcome", f"outcome must be success or one of {', '.join(FAILURE_REASONS)}"
+                )
             payment.forced_outcome = outcome
         self._decide(payment)
         return payment.snapshot()
@@ -329,7 +339,7 @@ class SandboxGateway:
 
     # --- inside -------------------------------------------------------------------------------------
 
-    async def _answer(self, call: SandboxCall, perform: Callable[[], Any]) -> Any:
+    async def _answer(self, call: SandboxCall, perform: Callable[[], _Answer]) -> _Answer:
         self.calls.append(call)
         if self.knobs.latency_ms:
             await anyio.sleep(self.knobs.latency_ms / 1000)
@@ -425,7 +435,8 @@ def create_sandbox_controls(gateway: SandboxGateway) -> Starlette:
         if request.method == "POST":
             try:
                 body = await _json_body(request)
-                changes: dict[str, Any] = {k: body[k] for k in ("success_rate", "latency_ms", "failure_reasons") if k in body}
+                knobs = ("success_rate", "latency_ms", "failure_reasons")
+                changes: dict[str, Any] = {k: body[k] for k in knobs if k in body}
                 gateway.knobs = SandboxKnobs(**{**gateway.knobs.as_json(), **changes})
                 if body.get("fault") is not None:
                     gateway.fail_next(str(body["fault"]), int(body.get("fault_count", 1)))

@@ -19,7 +19,7 @@ import re
 import string
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -31,8 +31,7 @@ from starlette.routing import Route
 
 from domain.identifiers import bin_checksum_ok
 
-from adapters.providers.kaspi_proxy.wire import KASPI_TIMEZONE
-from adapters.providers.simulation import (
+from simulators.base import (
     apply_knob_changes,
     check_fault_count,
     check_milliseconds,
@@ -41,11 +40,12 @@ from adapters.providers.simulation import (
     operations_among,
     wait_or_disconnect,
 )
-from adapters.redaction import protect_http_server_loggers
 
 OPERATIONS = ("create", "create-link", "status", "refund")
 FAULTS = ("none", "timeout", "http_500", "http_502", "error_body", "garbage")
 SUCCESS_KEYS = ("status", "success")
+# Kaspi writes its times in Kazakhstan time (`2025-10-22T17:10:50.717+05:00`).
+KASPI_TIMEZONE = timezone(timedelta(hours=5))
 
 WAIT = "Wait"
 QR_TOKEN_CREATED = "QrTokenCreated"
@@ -297,7 +297,14 @@ class KaspiSimulatorState:
     # --- The proxy's operations (called by the app under validated input) -----------------------
 
     def create(
-        self, *, kind: str, organization_bin: str, device_token: str | None, amount: Decimal, message: str, phone: str | None
+        self,
+        *,
+        kind: str,
+        organization_bin: str,
+        device_token: str | None,
+        amount: Decimal,
+        message: str,
+        phone: str | None,
     ) -> SimulatedPayment:
         with self._lock:
             now = self._clock()
@@ -360,8 +367,6 @@ def create_kaspi_simulator(*, access_token: str, state: KaspiSimulatorState | No
     """The simulator as a Starlette app; mount it anywhere (the gateway uses `/sandbox/kaspi`)."""
     if not access_token:
         raise ValueError("the simulator needs an access token to check")
-    # Its callers put the access token in the query string, which server access logs print.
-    protect_http_server_loggers()
     endpoints = _Endpoints(access_token=access_token, state=state if state is not None else KaspiSimulatorState())
     app = Starlette(
         routes=[

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import stripe
 
-from adapters.providers.simulation import check_fault_count, check_milliseconds, next_fault, one_of, operations_among
+from simulators.base import check_fault_count, check_milliseconds, next_fault, one_of, operations_among
 
 OPERATIONS = ("create", "retrieve", "capture", "cancel", "refund", "retrieve_refund", "list_refunds")
 FAULTS = ("none", "timeout", "http_500", "http_502", "http_503")
@@ -301,7 +301,8 @@ class StripeSimulatorState:
                     return StripeFailure(
                         400,
                         "Keys for idempotent requests can only be used with the same parameters they were first "
-                        f"used with. Try using a key other than '{scope[1]}' if you meant to execute a different request.",
+                        f"used with. Try using a key other than '{scope[1]}' if you meant to execute a "
+                        "different request.",
                         type="idempotency_error",
                     )
                 return stored
@@ -398,7 +399,8 @@ class StripeSimulatorState:
             if amount > intent.amount_capturable:
                 raise StripeFailure(
                     400,
-                    f"The amount to capture ({amount}) is greater than the amount capturable ({intent.amount_capturable}).",
+                    f"The amount to capture ({amount}) is greater than the amount capturable "
+                    f"({intent.amount_capturable}).",
                     code="amount_too_large",
                     param="amount_to_capture",
                 )

@@ -33,9 +33,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.providers.simulation import apply_knob_changes, wait_or_disconnect
-from adapters.providers.stripe.simulator_checkout import checkout_routes
-from adapters.providers.stripe.simulator_state import (
+from simulators.base import apply_knob_changes, wait_or_disconnect
+from simulators.stripe.checkout import checkout_routes
+from simulators.stripe.state import (
     Delivery,
     Knobs,
     RecordedRequest,
@@ -80,7 +80,7 @@ def create_stripe_simulator(
     *, secret_key: str, state: StripeSimulatorState | None = None, publishable_key: str | None = None
 ) -> Starlette:
     """The simulator as a Starlette app; mount it anywhere (the gateway uses `/sandbox/stripe`).
-    With `publishable_key`, the browser confirms too, as Stripe.js would (`simulator_checkout.py`)."""
+    With `publishable_key`, the browser confirms too, as Stripe.js would (`checkout.py`)."""
     if not secret_key:
         raise ValueError("the simulator needs a secret key to check")
     endpoints = _Endpoints(secret_key=secret_key, state=state if state is not None else StripeSimulatorState())

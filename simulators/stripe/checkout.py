@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from adapters.providers.stripe.simulator_state import (
+from simulators.stripe.state import (
     REQUIRES_ACTION,
     SimulatedEvent,
     StripeFailure,

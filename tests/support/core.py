@@ -1,31 +1,21 @@
-"""The use cases wired to the fakes: the whole application core in memory, for service-layer tests."""
+"""The whole application core in memory, for service-layer tests: the real `Container` (the one
+composition root) with its adapters overridden by the fakes, never the use cases wired by hand."""
 
 from __future__ import annotations
 
 import copy
 from datetime import datetime, timedelta
 
+from dependency_injector import providers
+
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
 from domain.seller_route import Credentials, SellerRoute
-from domain.webhook_targets import WebhookTargetRules
 
-from application.api_keys import ApiKeys
-from application.audit import AuditRecorder
-from application.create_payment import CreatePayment
-from application.dispatch_events import DispatchEvents
-from application.get_payment import GetPayment
-from application.manage_routes import ManageRoutes
-from application.manage_webhooks import ManageWebhooks
-from application.poll_payments import PollPayments
-from application.poll_refunds import PollRefunds
 from application.providers import ProviderDirectory
-from application.refund_payment import RefundPayment
-from application.sync_refund_status import SyncRefundStatus
-from application.sync_status import SyncPaymentStatus
-from application.webhook_targets import WebhookTargets
 
-from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
+from config.container import Container, build_container
+from config.settings import Settings
 
 from tests.fakes.api_keys import InMemoryApiKeyStore
 from tests.fakes.database import InMemoryDatabase
@@ -39,9 +29,52 @@ from tests.fakes.provider import KASPI_LIFETIME, FakeProvider
 from tests.fakes.routes import InMemoryRouteStore
 from tests.fakes.system import FixedClock, SequentialIds
 
+# Kaspi and YooKassa on (nobody is called: their adapters are fakes; Stripe stays the provider that
+# is not configured), small batches so tests see several.
+SETTINGS = Settings(
+    kaspi_proxy_url="http://127.0.0.1:9/unused",
+    yookassa_api_url="http://127.0.0.1:9/unused",
+    poll_batch_size=3,
+    poll_concurrency=2,
+)
+# Another provider a route may name (two credentials: a change merges them).
+OTHER_PROVIDER_CREDENTIALS = ("secret_key", "shop_key")
+
+
+def in_memory_container(
+    *,
+    db: InMemoryDatabase,
+    clock: FixedClock,
+    ids: SequentialIds,
+    provider: FakeProvider,
+    routes: InMemoryRouteStore,
+    api_key_store: InMemoryApiKeyStore,
+    throttle: CountingThrottle,
+    sender: RecordingWebhookSender,
+    publisher: RecordingPublisher,
+    dns: StaticHostResolver,
+) -> Container:
+    """The production container on the fakes: every port an adapter fills is overridden here."""
+    container = build_container(SETTINGS)
+    container.clock.override(providers.Object(clock))
+    container.ids.override(providers.Object(ids))
+    container.uow.override(providers.Object(db.unit_of_work))
+    container.autocommit_pool.override(providers.Object(None))  # no PostgreSQL: a transaction per write
+    container.route_store.override(providers.Object(routes))
+    container.api_key_store.override(providers.Object(api_key_store))
+    container.kaspi.adapter.override(providers.Object(provider))
+    container.yookassa.adapter.override(
+        providers.Object(FakeProvider("yookassa", credential_names=OTHER_PROVIDER_CREDENTIALS))
+    )
+    container.kaspi.poll_throttle.override(providers.Object(throttle))
+    container.webhook_sender.override(providers.Object(sender))
+    container.event_publisher.override(providers.Object(publisher))
+    container.webhook_host_resolver.override(providers.Object(dns))
+    return container
+
 
 class InMemoryGateway:
-    """One database, one clock, one Kaspi provider, and every use case built on them."""
+    """One database, one clock, one Kaspi provider, and every use case the container builds on them."""
 
     def __init__(self, *, now: datetime) -> None:
         self.db = InMemoryDatabase()
@@ -50,42 +83,29 @@ class InMemoryGateway:
         self.provider = FakeProvider("kaspi")
         self.routes = InMemoryRouteStore(self.db)
         self.api_key_store = InMemoryApiKeyStore(self.db)
-        self.providers = providers = ProviderDirectory({self.provider.name: self.provider})
-        uow = self.db.unit_of_work
-        self.audit = audit = AuditRecorder(uow, self.clock)
-        self.sync = SyncPaymentStatus(
-            uow=uow, routes=self.routes, providers=providers, audit=audit, clock=self.clock, ids=self.ids
-        )
-        self.create = CreatePayment(
-            uow=uow, routes=self.routes, providers=providers, audit=audit, clock=self.clock, ids=self.ids
-        )
-        self.refund_status = SyncRefundStatus(
-            uow=uow, routes=self.routes, providers=providers, audit=audit, clock=self.clock, ids=self.ids
-        )
-        self.refund = RefundPayment(
-            uow=uow, routes=self.routes, providers=providers, sync=self.sync, refunds=self.refund_status, audit=audit,
-            clock=self.clock, ids=self.ids,
-        )
-        self.poll_refunds = PollRefunds(uow=uow, refunds=self.refund_status, clock=self.clock, throttles={})
-        self.get = GetPayment(uow=uow, sync=self.sync)
-        self.manage_routes = ManageRoutes(uow=uow, clock=self.clock)
-        self.api_keys = ApiKeys(uow=uow, store=self.api_key_store, clock=self.clock, ids=self.ids)
         self.throttle = CountingThrottle()
-        self.poll = PollPayments(
-            uow=uow, sync=self.sync, clock=self.clock, schedules={"kaspi": KASPI_POLL_SCHEDULE},
-            throttles={"kaspi": self.throttle}, batch_size=3, concurrency=2,
-        )
         self.sender = RecordingWebhookSender()
         self.publisher = RecordingPublisher()
-        self.dispatch = DispatchEvents(
-            uow=uow, sender=self.sender, publisher=self.publisher, clock=self.clock, ids=self.ids, batch_size=3
-        )
         # Names resolve only as a test declares (`dns.answers`); others are unresolvable.
         self.dns = StaticHostResolver()
-        self.webhooks = ManageWebhooks(
-            uow=uow, clock=self.clock, ids=self.ids,
-            targets=WebhookTargets(rules=WebhookTargetRules(), resolver=self.dns),
+        self.container = container = in_memory_container(
+            db=self.db, clock=self.clock, ids=self.ids, provider=self.provider, routes=self.routes,
+            api_key_store=self.api_key_store, throttle=self.throttle, sender=self.sender,
+            publisher=self.publisher, dns=self.dns,
         )
+        self.providers: ProviderDirectory = container.payment_providers()
+        self.audit = container.audit()
+        self.sync = container.sync_status()
+        self.create = container.create_payment()
+        self.refund_status = container.sync_refund_status()
+        self.refund = container.refund_payment()
+        self.poll_refunds = container.poll_refunds()
+        self.get = container.get_payment()
+        self.manage_routes = container.manage_routes()
+        self.api_keys = container.api_keys()
+        self.poll = container.poll_payments()
+        self.dispatch = container.dispatch_events()
+        self.webhooks = container.manage_webhooks()
 
     def seed_route(
         self,

@@ -1,0 +1,23 @@
+"""CloudPayments (CLOUDPAYMENTS_API_URL): the adapter on its own httpx client."""
+
+from __future__ import annotations
+
+from dependency_injector import containers, providers
+
+from adapters.providers.cloudpayments.provider import CloudPaymentsProvider
+
+from config.providers.resources import http_client, if_enabled
+from config.settings import Settings
+
+
+class CloudPaymentsWiring(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+
+    http_client = providers.Resource(http_client, timeout=settings.provided.cloudpayments_timeout_seconds)
+    adapter = providers.Singleton(
+        CloudPaymentsProvider,
+        client=http_client,
+        base_url=settings.provided.cloudpayments_base_url,
+        timeout=settings.provided.cloudpayments_timeout_seconds,
+    )
+    enabled_adapter = providers.Callable(if_enabled, settings.provided.cloudpayments_enabled, adapter.provider)
