@@ -21,10 +21,10 @@ from application.audit import AuditRecorder
 from application.audit_log import ListAuditLog
 from application.cancel_payment import CancelPayment
 from application.capture_payment import CapturePayment
+from application.checkout_status import CheckoutStatus
 from application.client_reports import RecordClientLog, ReportPaymentStatus
 from application.create_payment import CreatePayment
 from application.dispatch_events import DispatchEvents
-from application.checkout_status import CheckoutStatus
 from application.get_payment import GetPayment
 from application.implicit_idempotency import ImplicitIdempotencyKeys
 from application.list_payments import ListPayments
@@ -43,6 +43,7 @@ from application.sync_status import SyncPaymentStatus
 from application.webhook_targets import WebhookTargets
 
 from adapters.caching import CachedApiKeyStore, CachedRouteStore, CacheInvalidation
+from adapters.checkout_tokens import CheckoutTokens
 from adapters.metrics import PaygateMetrics
 from adapters.notifications.rabbitmq import RabbitMqPublisher
 from adapters.notifications.targets import PinnedResolver, SystemHostResolver
@@ -61,7 +62,6 @@ from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.providers.http_client import build_http_client
 from adapters.providers.instrumented import ProviderCallBook, instrument
 from adapters.rate_limit import InProcessTokenBucket, NoRateLimit, RedisTokenBucket
-from adapters.checkout_tokens import CheckoutTokens
 from adapters.secrets import FernetCipher, configured_cipher, development_key
 from adapters.system import SystemClock, UlidGenerator
 

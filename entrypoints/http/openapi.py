@@ -626,7 +626,10 @@ SCHEMAS.update(
                 "status": {"enum": [s.value for s in PaymentStatus]},
                 "status_text": {"type": "string"},
                 "final": {"type": "boolean"},
-                "return_url": {**_NULLABLE_TEXT, "description": "once final: the return_url with payment_id and status"},
+                "return_url": {
+                    **_NULLABLE_TEXT,
+                    "description": "once final: the return_url with payment_id and status",
+                },
             },
         },
         "NewV1Payment": {
