@@ -21,6 +21,7 @@ from application.audit import AuditRecorder
 from application.audit_log import ListAuditLog
 from application.cancel_payment import CancelPayment
 from application.capture_payment import CapturePayment
+from application.checkout_status import CheckoutStatus
 from application.client_reports import RecordClientLog, ReportPaymentStatus
 from application.create_payment import CreatePayment
 from application.dispatch_events import DispatchEvents
@@ -42,6 +43,7 @@ from application.sync_status import SyncPaymentStatus
 from application.webhook_targets import WebhookTargets
 
 from adapters.caching import CachedApiKeyStore, CachedRouteStore, CacheInvalidation
+from adapters.checkout_tokens import CheckoutTokens
 from adapters.metrics import PaygateMetrics
 from adapters.notifications.rabbitmq import RabbitMqPublisher
 from adapters.notifications.targets import PinnedResolver, SystemHostResolver
@@ -60,7 +62,7 @@ from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.providers.http_client import build_http_client
 from adapters.providers.instrumented import ProviderCallBook, instrument
 from adapters.rate_limit import InProcessTokenBucket, NoRateLimit, RedisTokenBucket
-from adapters.secrets import FernetCipher, configured_cipher
+from adapters.secrets import FernetCipher, configured_cipher, development_key
 from adapters.system import SystemClock, UlidGenerator
 
 from config.providers.cloudpayments import CloudPaymentsWiring
@@ -113,6 +115,12 @@ def _enabled(**adapters: PaymentProvider | None) -> dict[str, PaymentProvider]:
 
 def _startup_check(engine: AsyncEngine) -> Callable[[], Awaitable[None]]:
     return functools.partial(check_migrated, engine)
+
+
+async def _checkout_tokens(keys: tuple[str, ...], key_file: str) -> AsyncIterator[CheckoutTokens]:
+    # The development key file stands in for SECRETS_KEY exactly as it does for the cipher.
+    keys = keys or (await asyncio.to_thread(development_key, Path(key_file)),)
+    yield CheckoutTokens.from_secrets_keys(keys)
 
 
 async def _secret_cipher(keys: tuple[str, ...], key_file: str) -> AsyncIterator[FernetCipher]:
@@ -175,6 +183,10 @@ class Container(containers.DeclarativeContainer):
     )
 
     # Encrypts secrets at rest: route credentials here, webhook secrets wherever they are stored.
+    # Signs the links a customer's browser follows without a key: QR pictures, hosted pay pages.
+    checkout_tokens = providers.Resource(
+        _checkout_tokens, keys=settings.provided.secrets_keys, key_file=settings.provided.secrets_key_file
+    )
     secret_cipher = providers.Resource(
         _secret_cipher, keys=settings.provided.secrets_keys, key_file=settings.provided.secrets_key_file
     )
@@ -268,6 +280,7 @@ class Container(containers.DeclarativeContainer):
         lookup=payment_lookup,
     )
     get_payment = providers.Singleton(GetPayment, uow=uow, sync=sync_status, lookup=payment_lookup)
+    checkout_status = providers.Singleton(CheckoutStatus, get_payment=get_payment, clock=clock)
     handle_provider_notice = providers.Singleton(
         HandleProviderNotice, uow=uow, sync=sync_status, refunds=sync_refund_status, clock=clock
     )

@@ -19,6 +19,7 @@ STRIPE_API_URL = "https://api.stripe.com"
 # What STRIPE_API_URL=simulator uses unless told otherwise: the simulator checks these, nothing real.
 STRIPE_SIMULATOR_SECRET_KEY = "sk_test_paygate_simulator"
 STRIPE_SIMULATOR_WEBHOOK_SECRET = "whsec_paygate_simulator"
+STRIPE_SIMULATOR_PUBLISHABLE_KEY = "pk_test_paygate_simulator"
 # Where YooKassa sends notifications from (its published list); they are unsigned, so the source
 # network is all that tells a notification from anyone else's POST.
 YOOKASSA_NETWORKS: tuple[IPNetwork, ...] = tuple(
@@ -216,6 +217,9 @@ class Settings:
     stripe_api_url: str | None = None
     stripe_webhook_secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
     stripe_timeout_seconds: float = 30.0
+    # The platform's publishable key (pk_...): Stripe.js on the customer's page needs it, with the
+    # payment's client secret and connected account. Not a secret; shown on every Stripe payment.
+    stripe_publishable_key: str | None = None
 
     def __attrs_post_init__(self) -> None:
         check_legacy_networks(self.legacy_trusted_networks, self.trusted_proxies)
@@ -303,9 +307,11 @@ class Settings:
         stripe_api_url = _api_url(env, "STRIPE_API_URL")
         stripe_key = (env.get("STRIPE_SECRET_KEY") or "").strip() or None
         stripe_webhook_secrets = _list(env, "STRIPE_WEBHOOK_SECRETS")
+        stripe_publishable_key = (env.get("STRIPE_PUBLISHABLE_KEY") or "").strip() or None
         if stripe_api_url == SIMULATOR:
             stripe_key = stripe_key or STRIPE_SIMULATOR_SECRET_KEY
             stripe_webhook_secrets = stripe_webhook_secrets or (STRIPE_SIMULATOR_WEBHOOK_SECRET,)
+            stripe_publishable_key = stripe_publishable_key or STRIPE_SIMULATOR_PUBLISHABLE_KEY
         elif stripe_api_url is not None and stripe_key is None:
             raise SettingsError("STRIPE_SECRET_KEY is required when STRIPE_API_URL is set")
         if _number(env, "RATE_LIMIT_PER_SECOND", 5000.0) > 0 and _number(env, "RATE_LIMIT_BURST", 10000, kind=int) < 1:
@@ -365,4 +371,5 @@ class Settings:
             stripe_api_url=stripe_api_url,
             stripe_webhook_secrets=stripe_webhook_secrets,
             stripe_timeout_seconds=_positive(env, "STRIPE_TIMEOUT_SECONDS", 30.0),
+            stripe_publishable_key=stripe_publishable_key,
         )

@@ -106,7 +106,10 @@ class Simulators(containers.DeclarativeContainer):
         webhook_secret=settings.provided.stripe_webhook_secrets[0],
     )
     stripe = providers.Singleton(
-        create_stripe_simulator, secret_key=settings.provided.stripe_secret_key, state=stripe_state
+        create_stripe_simulator,
+        secret_key=settings.provided.stripe_secret_key,
+        state=stripe_state,
+        publishable_key=settings.provided.stripe_publishable_key,
     )
     cloudpayments_state = providers.Singleton(_cloudpayments_simulator_state, settings.provided.port)
     cloudpayments = providers.Singleton(create_cloudpayments_simulator, state=cloudpayments_state)

@@ -14,6 +14,7 @@ class Capability(enum.StrEnum):
     PAYMENT_LINK = "payment_link"  # a link / QR the customer opens
     REDIRECT_CHECKOUT = "redirect_checkout"  # a hosted checkout page (checkout_url)
     CLIENT_SECRET = "client_secret"  # the browser confirms: cards, Apple Pay, Google Pay
+    WALLETS = "wallets"  # `apple_pay` / `google_pay` asked for by name (a wallet's button on the page)
     TWO_STEP = "two_step"  # authorise now, capture later
     CANCEL = "cancel"  # cancel an open payment
     PARTIAL_REFUND = "partial_refund"  # refund part of a payment, repeatedly
@@ -27,4 +28,6 @@ METHOD_CAPABILITY: dict[PaymentMethod, Capability] = {
     PaymentMethod.LINK: Capability.PAYMENT_LINK,
     PaymentMethod.REDIRECT: Capability.REDIRECT_CHECKOUT,
     PaymentMethod.CARD: Capability.CLIENT_SECRET,
+    PaymentMethod.APPLE_PAY: Capability.WALLETS,
+    PaymentMethod.GOOGLE_PAY: Capability.WALLETS,
 }

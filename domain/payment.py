@@ -27,6 +27,13 @@ class PaymentMethod(enum.StrEnum):
     LINK = "link"  # a payment link / QR the customer opens
     REDIRECT = "redirect"  # the customer is sent to the provider's hosted checkout page
     CARD = "card"  # the browser confirms with a client secret (cards, Apple Pay, Google Pay)
+    # A wallet's button on the page, confirmed with the client secret: a card payment to Stripe.
+    APPLE_PAY = "apple_pay"
+    GOOGLE_PAY = "google_pay"
+
+
+# What the browser confirms with a client secret: a card typed in, or a card from a wallet.
+CARD_METHODS = frozenset({PaymentMethod.CARD, PaymentMethod.APPLE_PAY, PaymentMethod.GOOGLE_PAY})
 
 
 _ALLOWED: dict[PaymentStatus, frozenset[PaymentStatus]] = {

@@ -289,10 +289,32 @@ async def _refunds_attach(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_container(settings, work)
 
 
+# The demo seller with a route at every simulated provider besides Kaspi (its default stays Kaspi),
+# so the README's web-page walkthrough needs no setup. The simulators enrol these accounts on first use.
+DEMO_SHOP = 121038
+
+
+def _demo_provider_routes(settings: Settings) -> list[RouteSpec]:
+    routes = []
+    if settings.stripe_simulated:
+        routes.append(RouteSpec(shop_id=DEMO_SHOP, provider="stripe", merchant_account="acct_1DemoEileenFlowers"))
+    if settings.yookassa_simulated:
+        routes.append(RouteSpec(
+            shop_id=DEMO_SHOP, provider="yookassa", merchant_account="121038",
+            credentials={"secret_key": "test_demo_yookassa_key_121038"},
+        ))
+    if settings.cloudpayments_simulated:
+        routes.append(RouteSpec(
+            shop_id=DEMO_SHOP, provider="cloudpayments", merchant_account="pk_demo121038",
+            credentials={"api_secret": "demo_cloudpayments_secret_121038"},
+        ))
+    return routes
+
+
 async def _demo_init(settings: Settings, args: argparse.Namespace) -> int:
     """Everything `make run` needs: a migrated database, the demo sellers, a key for the curl examples."""
     await _migrate(settings, args)
-    specs = _load_sellers(Path(args.sellers))
+    specs = _load_sellers(Path(args.sellers)) + _demo_provider_routes(settings)
     key_file = Path(args.key_file)
 
     async def work(container: Container) -> int:
@@ -304,7 +326,7 @@ async def _demo_init(settings: Settings, args: argparse.Namespace) -> int:
             key_file.parent.mkdir(parents=True, exist_ok=True)
             key_file.write_text(plaintext + "\n")
             key_file.chmod(0o600)
-        print(f"{len(specs)} demo sellers loaded; API key in {key_file}", file=sys.stderr)
+        print(f"{len(specs)} demo routes loaded; API key in {key_file}", file=sys.stderr)
         return 0
 
     return await _with_container(settings, work)

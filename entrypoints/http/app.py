@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from entrypoints.http import (
     admin_routes,
     bitrix_routes,
+    checkout_routes,
     errors,
     health,
     kaspi_routes,
@@ -96,6 +97,7 @@ def create_app(container: Container, *, background: Background | None = None) ->
         *kaspi_routes.routes,
         *v1_routes.routes,
         *seller_routes.routes,
+        *checkout_routes.routes,
         *admin_routes.routes,
         *webhook_routes.routes,
         *bitrix_routes.routes,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.events import EventType
+from domain.payment import PaymentStatus
 from domain.webhooks import DELIVERY_FILTERS
 
 from entrypoints.http import v1_routes
@@ -344,6 +345,7 @@ _OPERATOR_ERRORS = {**_AUTH_ERRORS, "403": _error("the key lacks the admin scope
 
 SCHEMAS.update(
     {
+
         "Webhook": {
             "type": "object",
             "required": ["id", "url", "event_types", "is_active"],
@@ -493,6 +495,45 @@ PATHS.update(
 
 # --- Seller routes (seller_routes.py); /v1 is declared by its operation table in v1_routes.py ---
 
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+_PAYMENT_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "example": "pay_01JD8X3V6Q4ZK0M5N2R7T9W1YB"}
+_PAYMENT_PATH = {"name": "payment_id", "in": "path", "required": True, "schema": _PAYMENT_ID}
+
+
+def _signed_link(
+    summary: str, media: str, *, schema: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A link the customer's browser opens with the payment's signed token instead of an API key."""
+    token = {"name": "token", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 128}}
+    return {
+        "parameters": [_PAYMENT_PATH, token],
+        "get": {
+            "summary": summary,
+            "security": [],
+            "responses": {
+                "200": {"description": summary, "content": {media: {"schema": schema or {"type": "string"}}}},
+                **(extra or {}),
+                "403": _error("`invalid_token`: missing, tampered, expired, or another payment's"),
+                "404": _error("the payment has no such picture"),
+            },
+        },
+    }
+
+
+# What a pay page polls (entrypoints/http/checkout_routes.py).
+SCHEMAS["PayPageStatus"] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["status", "status_text", "final", "return_url"],
+    "properties": {
+        "status": {"enum": [status.value for status in PaymentStatus]},
+        "status_text": {"type": "string"},
+        "final": {"type": "boolean"},
+        "return_url": {**_NULLABLE_TEXT, "description": "once final: the return_url with payment_id and status"},
+    },
+}
+
+
 _PROVIDER_NAME = {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,31}$", "example": "kaspi"}
 
 SCHEMAS.update(
@@ -567,6 +608,27 @@ _ROUTE_PATH = [_SHOP_PATH, {"name": "provider", "in": "path", "required": True, 
 
 PATHS.update(
     {
+        "/v1/payments/{payment_id}/qr.png": _signed_link("The Kaspi link's QR code as a PNG picture", "image/png"),
+        "/v1/payments/{payment_id}/qr.svg": _signed_link("The Kaspi link's QR code as an SVG picture", "image/svg+xml"),
+        "/pay/{payment_id}": _signed_link(
+            "The hosted pay page (a 303 to the provider's own page for YooKassa and CloudPayments)", "text/html",
+            extra={"303": {"description": "to the provider's checkout page"}},
+        ),
+        "/pay/{payment_id}/status": _signed_link(
+            "The payment's status for its pay page; refreshed from the provider at most once per payment per 5 s",
+            "application/json", schema=_ref("PayPageStatus"),
+        ),
+        "/pay/assets/{name}": {
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "get": {
+                "summary": "The pay page's own scripts",
+                "security": [],
+                "responses": {
+                    "200": {"description": "JavaScript", "content": {"text/javascript": {"schema": {"type": "string"}}}},
+                    "404": _error("no such file"),
+                },
+            },
+        },
         "/admin/routes": {
             "get": {
                 "summary": "Seller routes of every provider (credential names only)",

@@ -102,6 +102,10 @@ class PaymentResource(msgspec.Struct, frozen=True):
     client_secret: str | None
     payment_link: str | None
     qr: str | None
+    qr_image_url: str | None
+    pay_url: str | None
+    publishable_key: str | None
+    stripe_account: str | None
     return_url: str | None
     expires_at: str | None
     refunds: RefundSummary

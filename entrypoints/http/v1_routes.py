@@ -2,13 +2,14 @@
 
 A payment resource carries what the client needs next, as its provider allows: a hosted page
 (`checkout_url`), a secret for the browser (`client_secret`), a link (`payment_link`, plus `qr`, the
-text to show as a QR code, when the link is one Kaspi's app scans).
+text to show as a QR code, when the link is one Kaspi's app scans), and signed links a browser opens
+without a key (`qr_image_url`, `pay_url`: `checkout_routes.py`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -20,7 +21,6 @@ from domain.identifiers import check_shop_id
 from domain.money import Money
 from domain.payment import REFUNDABLE, Payment, PaymentMethod
 from domain.refund import Refund
-from domain.seller_route import KASPI
 
 from application.cancel_payment import CancelPayment
 from application.capture_payment import CapturePayment
@@ -29,6 +29,7 @@ from application.payment_requests import CreatePaymentCommand
 from application.refund_payment import RefundCommand
 
 from entrypoints.http.auth import authorize, require_shop
+from entrypoints.http.checkout_routes import checkout_links, kaspi_qr_link
 from entrypoints.http.idempotency import run_idempotently
 from entrypoints.http.json_body import BadRequest, decode, read_body
 from entrypoints.http.operations import (
@@ -59,8 +60,6 @@ from entrypoints.http.use_cases import UseCases, use_cases
 # Payment ids are ours (`pay_` + a ULID); anything else cannot name a payment.
 _PAYMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-# Links Kaspi's app opens by scanning: shown as a QR code at a till or on a screen.
-_KASPI_QR_LINK = "https://pay.kaspi.kz/"
 _LIST_QUERY = frozenset({"order_id", "customer_id", "cursor", "limit"})
 
 
@@ -88,10 +87,13 @@ def refund_resource(refund: Refund) -> RefundResource:
     )
 
 
-def payment_resource(payment: Payment, refunds: Sequence[Refund] | None = None) -> PaymentResource:
-    """The /v1 payment resource; `refunds` (one payment's refund list) only where it was read."""
+def payment_resource(
+    payment: Payment, refunds: Sequence[Refund] | None = None, checkout: Mapping[str, str | None] | None = None
+) -> PaymentResource:
+    """The /v1 payment resource; `refunds` (one payment's refund list) only where it was read;
+    `checkout`: the signed links and Stripe.js settings of `checkout_links`."""
     assert payment.refunded is not None and payment.refund_reserved is not None
-    link = payment.payment_link
+    links = checkout or {}
     return PaymentResource(
         id=payment.id,
         shop_id=payment.shop_id,
@@ -110,8 +112,12 @@ def payment_resource(payment: Payment, refunds: Sequence[Refund] | None = None) 
         external_id=payment.external_id,
         checkout_url=payment.checkout_url,
         client_secret=payment.client_secret,
-        payment_link=link,
-        qr=link if payment.provider == KASPI and link is not None and link.startswith(_KASPI_QR_LINK) else None,
+        payment_link=payment.payment_link,
+        qr=kaspi_qr_link(payment),
+        qr_image_url=links.get("qr_image_url"),
+        pay_url=links.get("pay_url"),
+        publishable_key=links.get("publishable_key"),
+        stripe_account=links.get("stripe_account"),
         return_url=payment.return_url,
         expires_at=_iso(payment.expires_at),
         refunds=RefundSummary(
@@ -126,6 +132,13 @@ def payment_resource(payment: Payment, refunds: Sequence[Refund] | None = None) 
         created_at=_iso(payment.created_at),
         updated_at=_iso(payment.updated_at),
     )
+
+
+def _resource(request: Request, payment: Payment, refunds: Sequence[Refund] | None = None) -> PaymentResource:
+    """The resource as this API serves it: with the links only the paying client may see."""
+    container = request.app.state.container
+    links = checkout_links(container.checkout_tokens(), payment, container.settings().stripe_publishable_key)
+    return payment_resource(payment, refunds, links)
 
 
 def _payment_id(request: Request) -> str:
@@ -177,7 +190,7 @@ async def create_payment(request: Request) -> Response:
     async def run(key: str | None) -> Response:
         body, _ = decode(raw, CreatePaymentBody)
         payment = await use_cases(request).create_payment.execute(_create_command(body, principal, key))
-        return JsonResponse(payment_resource(payment), status_code=201)
+        return JsonResponse(_resource(request, payment), status_code=201)
 
     return await run_idempotently(request, principal, raw, run)
 
@@ -187,7 +200,7 @@ async def get_payment(request: Request) -> Response:
     cases = use_cases(request)
     payment = await cases.get_payment.by_id(_payment_id(request), actor=principal.name, shops=principal.shops)
     refunds = await cases.list_payments.refunds_of(payment)
-    return JsonResponse(payment_resource(payment, refunds))
+    return JsonResponse(_resource(request, payment, refunds))
 
 
 def _limit(raw: str | None) -> int:
@@ -213,12 +226,12 @@ async def list_payments(request: Request) -> Response:
             if name in query:
                 raise BadRequest("invalid_value", f"{name} pages a customer's history, not an order's", field=name)
         payments = await listing.for_order(order_id, shops=principal.shops)
-        return JsonResponse(PaymentPage([payment_resource(p) for p in payments], None))
+        return JsonResponse(PaymentPage([_resource(request, p) for p in payments], None))
     assert customer_id is not None
     page = await listing.for_customer(
         customer_id, shops=principal.shops, cursor=query.get("cursor"), limit=_limit(query.get("limit"))
     )
-    return JsonResponse(PaymentPage([payment_resource(p) for p in page.payments], page.next_cursor))
+    return JsonResponse(PaymentPage([_resource(request, p) for p in page.payments], page.next_cursor))
 
 
 async def refund_payment(request: Request) -> Response:
@@ -245,7 +258,7 @@ async def refund_payment(request: Request) -> Response:
         result = await cases.refund_payment.execute(command)
         refunds = await cases.list_payments.refunds_of(result.payment)
         resource = refund_resource(result.refund)
-        after = payment_resource(result.payment, refunds)
+        after = _resource(request, result.payment, refunds)
         answer = RefundWithPayment(**msgspec.structs.asdict(resource), payment=after)
         return JsonResponse(answer, status_code=201)
 
@@ -262,7 +275,7 @@ async def _act(request: Request, use_case: Callable[[UseCases], CapturePayment |
         decode(raw, NoOptions)
         cases = use_cases(request)
         payment = await use_case(cases).execute(payment_id, shops=principal.shops, actor=principal.name)
-        return JsonResponse(payment_resource(payment, await cases.list_payments.refunds_of(payment)))
+        return JsonResponse(_resource(request, payment, await cases.list_payments.refunds_of(payment)))
 
     return await run_idempotently(request, principal, raw, run)
 

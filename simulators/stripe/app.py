@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from simulators.base import apply_knob_changes, wait_or_disconnect
+from simulators.stripe.checkout import checkout_routes
 from simulators.stripe.state import (
     Delivery,
     Knobs,
@@ -56,7 +57,10 @@ _CURRENCY = re.compile(r"[a-z]{3}")
 
 # Which parameters each operation takes; anything else is refused, as Stripe refuses it.
 _CREATE_PARAMS = frozenset(
-    {"amount", "currency", "automatic_payment_methods", "capture_method", "description", "metadata", "expand"}
+    {
+        "amount", "currency", "automatic_payment_methods", "allowed_payment_method_types", "capture_method",
+        "description", "metadata", "expand",
+    }
 )
 _CAPTURE_PARAMS = frozenset({"amount_to_capture", "metadata", "expand"})
 _CANCEL_PARAMS = frozenset({"cancellation_reason", "expand"})
@@ -72,8 +76,11 @@ _VALIDATION_CODES = frozenset(
 # --- The ASGI app ---------------------------------------------------------------------------------
 
 
-def create_stripe_simulator(*, secret_key: str, state: StripeSimulatorState | None = None) -> Starlette:
-    """The simulator as a Starlette app; mount it anywhere (the gateway uses `/sandbox/stripe`)."""
+def create_stripe_simulator(
+    *, secret_key: str, state: StripeSimulatorState | None = None, publishable_key: str | None = None
+) -> Starlette:
+    """The simulator as a Starlette app; mount it anywhere (the gateway uses `/sandbox/stripe`).
+    With `publishable_key`, the browser confirms too, as Stripe.js would (`checkout.py`)."""
     if not secret_key:
         raise ValueError("the simulator needs a secret key to check")
     endpoints = _Endpoints(secret_key=secret_key, state=state if state is not None else StripeSimulatorState())
@@ -96,6 +103,11 @@ def create_stripe_simulator(*, secret_key: str, state: StripeSimulatorState | No
             Route("/control/knobs", endpoints.change_knobs, methods=["POST"]),
             Route("/control/reset", endpoints.reset, methods=["POST"]),
             Route("/control/requests", endpoints.show_requests, methods=["GET"]),
+            *(
+                checkout_routes(state=endpoints.state, publishable_key=publishable_key, deliver=endpoints.deliver_now)
+                if publishable_key
+                else []
+            ),
         ],
     )
     app.state.stripe = endpoints.state
@@ -218,8 +230,15 @@ class _Endpoints:
                     code="parameter_invalid",
                     param="automatic_payment_methods[enabled]",
                 )
+            types = params.get("allowed_payment_method_types")
+            if types is not None and (not isinstance(types, dict) or set(types.values()) - {"card"}):
+                raise StripeFailure(
+                    400, "The simulator takes only the card payment method type",
+                    code="parameter_invalid", param="allowed_payment_method_types",
+                )
             return state.create_intent(
                 account=account,
+                payment_method_types=tuple(types.values()) if types else None,
                 amount=amount,
                 currency=currency,
                 capture_method=capture_method,
@@ -367,6 +386,9 @@ class _Endpoints:
         except ValueError as refusal:
             return JSONResponse({"error": str(refusal)}, 400)
         return JSONResponse(delivery.as_json())
+
+    async def deliver_now(self, event: SimulatedEvent) -> Delivery:
+        return await self._deliver(event, {})
 
     async def _deliver(self, event: SimulatedEvent, options: Mapping[str, Any]) -> Delivery:
         """Sign and POST `event` to the webhook endpoint, as Stripe does; the receiver's answer is a result."""

@@ -92,6 +92,7 @@ class SimulatedIntent:
     canceled_at: int | None = None
     cancellation_reason: str | None = None
     refunded: int = 0
+    payment_method_types: tuple[str, ...] = ("card", "link")
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -117,7 +118,7 @@ class SimulatedIntent:
             "metadata": dict(self.metadata),
             "next_action": {"type": "use_stripe_sdk"} if self.status == REQUIRES_ACTION else None,
             "payment_method": None,
-            "payment_method_types": ["card", "link"],
+            "payment_method_types": list(self.payment_method_types),
             "status": self.status,
         }
 
@@ -359,6 +360,7 @@ class StripeSimulatorState:
         description: str | None,
         metadata: dict[str, str],
         automatic_payment_methods: bool,
+        payment_method_types: tuple[str, ...] | None = None,
     ) -> dict[str, Any]:
         with self._lock:
             intent_id = new_id("pi")
@@ -371,8 +373,9 @@ class StripeSimulatorState:
                 client_secret=f"{intent_id}_secret_{secrets.token_urlsafe(18).replace('-', 'x').replace('_', 'y')}",
                 description=description,
                 metadata=metadata,
-                automatic_payment_methods=automatic_payment_methods,
+                automatic_payment_methods=automatic_payment_methods and payment_method_types is None,
                 created=int(time.time()),
+                payment_method_types=payment_method_types or ("card", "link"),
             )
             self._intents[intent_id] = intent
             self._emit("payment_intent.created", intent)

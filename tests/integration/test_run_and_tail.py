@@ -47,6 +47,9 @@ def environment(tmp_path: Path) -> dict[str, str]:
         "SECRETS_KEY": TEST_SECRETS_KEY,
         "PRODUCTION_API_URL": "simulator",
         "SANDBOX_PROVIDER": "on",
+        "STRIPE_API_URL": "simulator",
+        "YOOKASSA_API_URL": "simulator",
+        "CLOUDPAYMENTS_API_URL": "simulator",
         "WEBHOOK_ALLOW_HTTP": "true",
         "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
         "LOG_LEVEL": "WARNING",
@@ -118,3 +121,20 @@ def test_a_payment_approved_in_the_simulator_reaches_the_tail_verified_and_a_for
     assert tail_exit == 0, err.read_text()
     assert "unsubscribed wh_" in err.read_text()
     assert http.get("/admin/webhooks").json()["webhooks"] == []
+
+
+@pytest.mark.parametrize(
+    ("provider", "currency", "ready_for_the_page"),
+    [("stripe", "USD", "client_secret"), ("yookassa", "RUB", "pay_url"), ("cloudpayments", "RUB", "pay_url")],
+)
+def test_the_demo_seller_takes_payments_at_every_simulated_provider(
+    gateway: tuple[str, str], provider: str, currency: str, ready_for_the_page: str
+) -> None:
+    base_url, key = gateway
+    created = httpx.post(
+        f"{base_url}/v1/payments", headers={"Authorization": f"Bearer {key}"}, timeout=10,
+        json={"shop_id": SHOP, "provider": provider, "amount": 150000, "currency": currency,
+              "return_url": "https://shop.example/orders/7"},
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()[ready_for_the_page]

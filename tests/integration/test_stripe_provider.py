@@ -160,6 +160,20 @@ async def test_a_card_payment_is_a_payment_intent_with_automatic_methods_and_a_c
     assert intent is not None and intent.account == ACCOUNT and intent.amount == 5_000
 
 
+@pytest.mark.parametrize("wallet", [PaymentMethod.APPLE_PAY, PaymentMethod.GOOGLE_PAY])
+async def test_a_wallet_payment_asks_for_the_card_type_only(
+    provider: StripeProvider, simulator: StripeSimulatorServer, route: SellerRoute, wallet: PaymentMethod
+) -> None:
+    """Apple Pay and Google Pay are cards to Stripe: a PaymentIntent of the card type, no automatic methods."""
+    created = await provider.create_payment(attrs.evolve(card_payment(route), method=wallet))
+
+    [sent] = simulator.state.requests
+    sent_form = form(sent)
+    assert sent_form["allowed_payment_method_types[0]"] == "card"
+    assert "automatic_payment_methods[enabled]" not in sent_form
+    assert created.client_secret is not None and created.outcome is PaymentStatus.PENDING
+
+
 async def test_every_call_runs_on_the_seller_s_connected_account(
     provider: StripeProvider, simulator: StripeSimulatorServer, route: SellerRoute
 ) -> None:

@@ -70,7 +70,7 @@ def every_provider_on(settings: Settings) -> Settings:
     on = Settings.from_env(EVERY_OTHER_PROVIDER_ON)
     fields = (
         "sandbox_enabled", "yookassa_api_url", "cloudpayments_api_url",
-        "stripe_api_url", "stripe_secret_key", "stripe_webhook_secrets",
+        "stripe_api_url", "stripe_secret_key", "stripe_webhook_secrets", "stripe_publishable_key",
     )
     return attrs.evolve(settings, **{field: getattr(on, field) for field in fields})
 

@@ -20,7 +20,7 @@ from stripe.params import RefundListParams
 from domain.capabilities import Capability
 from domain.errors import InvalidValue
 from domain.money import Money
-from domain.payment import PaymentMethod
+from domain.payment import CARD_METHODS, PaymentMethod
 from domain.refund import RefundStatus
 from domain.seller_route import STRIPE, SellerRoute, check_merchant_account
 
@@ -59,6 +59,7 @@ class StripeProvider:
         capabilities=frozenset(
             {
                 Capability.CLIENT_SECRET,
+                Capability.WALLETS,
                 Capability.TWO_STEP,
                 Capability.CANCEL,
                 Capability.PARTIAL_REFUND,
@@ -106,7 +107,7 @@ class StripeProvider:
         return f"StripeProvider(base_url={self._base_url!r})"
 
     async def create_payment(self, request: PaymentRequest) -> ProviderPayment:
-        if request.method is not PaymentMethod.CARD:
+        if request.method not in CARD_METHODS:
             raise ProviderDeclined("unsupported_method", f"Stripe has no {request.method} payments here")
         if request.amount.currency not in CURRENCIES or not request.amount.is_positive():
             raise ProviderDeclined(

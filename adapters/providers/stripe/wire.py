@@ -10,7 +10,7 @@ from stripe.params import PaymentIntentCaptureParams, PaymentIntentCreateParams,
 
 from domain.errors import DomainError
 from domain.money import Money
-from domain.payment import PaymentStatus
+from domain.payment import PaymentMethod, PaymentStatus
 from domain.refund import RefundStatus
 
 from application.ports import PaymentRequest, ProviderPayment, ProviderRefund
@@ -72,10 +72,18 @@ def create_params(request: PaymentRequest) -> PaymentIntentCreateParams:
     params: PaymentIntentCreateParams = {
         "amount": request.amount.minor,
         "currency": request.amount.currency.lower(),
-        "automatic_payment_methods": {"enabled": True},
         "capture_method": "manual" if request.manual_capture else "automatic",
         "metadata": metadata,
     }
+    # A wallet asks for the card type only: Apple Pay and Google Pay are cards to Stripe, and the
+    # Payment Request button offers just the wallets; a card payment lets Stripe offer whatever the
+    # connected account has turned on.
+    if request.method is PaymentMethod.CARD:
+        params["automatic_payment_methods"] = {"enabled": True}
+    else:
+        # `allowed_payment_method_types` in the API version stripe-python pins (16.x); Stripe answers
+        # the compatible ones as the PaymentIntent's `payment_method_types`.
+        params["allowed_payment_method_types"] = ["card"]
     if request.description:
         params["description"] = request.description
     return params

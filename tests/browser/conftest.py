@@ -1,0 +1,1 @@
+from tests.support.browser import chromium  # noqa: F401  (the session's browser)
