@@ -24,6 +24,7 @@ from adapters.persistence.implicit_idempotency import SqlImplicitIdempotency
 from adapters.persistence.payment_lookup import lookup_for
 from adapters.persistence.database import AutocommitPool, autocommit_pool, create_engine, libpq_url
 from adapters.persistence.gauges import DatabaseGauges
+from adapters.persistence.reports import SqlAlchemyReports
 from adapters.persistence.invalidation import Invalidate, InvalidationListener
 from adapters.persistence.migrate import check_migrated
 from adapters.persistence.probe import DatabaseProbe
@@ -60,6 +61,8 @@ from application.create_payment import CreatePayment
 from application.dispatch_events import DispatchEvents
 from application.get_payment import GetPayment
 from application.list_payments import ListPayments
+from application.operations_overview import OperationsOverview
+from application.payment_timeline import PaymentTimeline
 from application.manage_routes import ManageRoutes
 from application.manage_webhooks import ManageWebhooks
 from application.webhook_targets import WebhookTargets
@@ -69,6 +72,8 @@ from application.provider_notices import HandleProviderNotice
 from application.ports import PaymentProvider
 from application.providers import ProviderDirectory
 from application.recover_payment import AttachExternalId
+from application.search_payments import SearchPayments
+from application.settlement_report import SettlementReport
 from application.recover_refund import AttachRefundOutcome
 from application.refund_payment import RefundPayment
 from application.sync_refund_status import SyncRefundStatus
@@ -461,6 +466,18 @@ class Container(containers.DeclarativeContainer):
         concurrency=settings.provided.webhook_concurrency,
     )
     manage_webhooks = providers.Singleton(ManageWebhooks, uow=uow, clock=clock, ids=ids, targets=webhook_targets)
+
+    # The operator console (entrypoints/console): its reads, and the key its session cookies are signed with.
+    search_payments = providers.Singleton(SearchPayments, uow=uow)
+    payment_timeline = providers.Singleton(PaymentTimeline, uow=uow)
+    report_reader = providers.Singleton(SqlAlchemyReports, engine)
+    settlement_report = providers.Singleton(
+        SettlementReport, reader=report_reader, timezone=settings.provided.report_timezone
+    )
+    operations_overview = providers.Singleton(
+        OperationsOverview, reader=report_reader, clock=clock, timezone=settings.provided.report_timezone
+    )
+    console_signing_key = providers.Callable(lambda cipher: cipher.derive_key("console-session"), secret_cipher)
 
 
 def build_container(settings: Settings) -> Container:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import zoneinfo
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -62,6 +63,15 @@ def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
     value = _number(env, name, default)
     if value > 1:
         raise SettingsError(f"{name} must be between 0 and 1")
+    return value
+
+
+def _timezone(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name) or default
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{name} must be an IANA time zone such as Asia/Almaty, not {value!r}") from None
     return value
 
 
@@ -217,6 +227,11 @@ class Settings:
     stripe_api_url: str | None = None
     stripe_webhook_secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
     stripe_timeout_seconds: float = 30.0
+    # The operator console (/console/): how long a sign-in lasts, and whether its cookie is `Secure`
+    # (off only for the demo, served as plain http on 127.0.0.1). Settlement days are dates here.
+    console_session_hours: float = 12.0
+    console_secure_cookie: bool = True
+    report_timezone: str = "Asia/Almaty"
 
     def __attrs_post_init__(self) -> None:
         check_legacy_networks(self.legacy_trusted_networks, self.trusted_proxies)
@@ -367,4 +382,7 @@ class Settings:
             stripe_api_url=stripe_api_url,
             stripe_webhook_secrets=stripe_webhook_secrets,
             stripe_timeout_seconds=_positive(env, "STRIPE_TIMEOUT_SECONDS", 30.0),
+            console_session_hours=_positive(env, "CONSOLE_SESSION_HOURS", 12.0),
+            console_secure_cookie=_flag(env, "CONSOLE_SECURE_COOKIE", True),
+            report_timezone=_timezone(env, "REPORT_TIMEZONE", "Asia/Almaty"),
         )

@@ -16,6 +16,8 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from config.container import Container, close_resources, open_resources
 from entrypoints.http import admin_routes, bitrix_routes, errors, health, kaspi_routes, provider_webhooks, webhook_routes
+from entrypoints import console
+from entrypoints.console import api_docs
 from entrypoints.http import route_routes, v1_routes
 from entrypoints.http.observability import RequestObservation
 from entrypoints.http.openapi import build_openapi
@@ -88,6 +90,8 @@ def create_app(container: Container, *, background: Background | None = None) ->
         *webhook_routes.routes,
         *bitrix_routes.routes,
         *provider_webhooks.routes,
+        Mount("/console", routes=console.routes),
+        *api_docs.routes,
     ]
     if settings.kaspi_simulated:
         routes.append(Mount("/sandbox/kaspi", app=container.kaspi_simulator()))

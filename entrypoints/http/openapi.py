@@ -552,6 +552,7 @@ _V1_REFUND_PROPERTIES: dict[str, Any] = {
     "external_id": {**_NULLABLE_TEXT, "description": "the provider's refund id, once known"},
     "status_source": _STATUS_SOURCE,
     "status_observed_at": _STATUS_OBSERVED_AT,
+    "reason": {**_NULLABLE_TEXT, "description": "why the refund was made, as its requester gave it"},
     "error": _ERROR_DETAIL,
     "created_at": {"type": "string", "format": "date-time"},
     "updated_at": {"type": "string", "format": "date-time"},
@@ -643,6 +644,10 @@ SCHEMAS.update(
             "additionalProperties": False,
             "properties": {
                 "amount": {**_MINOR, "type": ["integer", "null"], "minimum": 1, "description": "omitted: all that is left"},
+                "reason": {
+                    "type": ["string", "null"], "maxLength": 500,
+                    "description": "why (free text): stored on the refund and in the audit log",
+                },
             },
         },
         "EmptyBody": {"type": "object", "additionalProperties": False, "properties": {}},

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from application.list_payments import DEFAULT_LIMIT, MAX_LIMIT
 from application.payment_requests import MAX_DESCRIPTION, MAX_REFERENCE, MAX_URL, CreatePaymentCommand
 from application.ports import ApiKey, Scope
-from application.refund_payment import RefundCommand
+from application.refund_payment import MAX_REASON, RefundCommand
 from domain.identifiers import check_shop_id
 from domain.money import Money
 from domain.payment import REFUNDABLE, Payment, PaymentMethod
@@ -51,6 +51,7 @@ def refund_view(refund: Refund) -> dict[str, Any]:
         "external_id": refund.external_id,
         "status_source": refund.status_source,
         "status_observed_at": _iso(refund.status_observed_at),
+        "reason": refund.reason,
         "error": {"code": refund.error_code, "message": refund.error_message} if refund.error_code else None,
         "created_at": _iso(refund.created_at),
         "updated_at": _iso(refund.updated_at),
@@ -208,6 +209,7 @@ async def refund_payment(request: Request) -> Response:
     async def run(key: str | None) -> Response:
         body = Body.parse(raw)
         minor = body.integer("amount", required=False)
+        reason = body.string("reason", required=False, max_length=MAX_REASON)
         body.finish()
         if minor is not None and minor < 1:
             raise BadRequest("invalid_value", "amount is a positive number of minor units", field="amount")
@@ -221,6 +223,7 @@ async def refund_payment(request: Request) -> Response:
             amount=None if minor is None else Money(minor, payment.amount.currency),
             idempotency_key=key,
             actor=principal.name,
+            reason=reason or None,
         )
         result = await container.refund_payment().execute(command)
         refunds = await container.list_payments().refunds_of(result.payment)
