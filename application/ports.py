@@ -252,6 +252,11 @@ class PaymentSearch:
     created_from: datetime | None = None
     created_before: datetime | None = None
     before_id: str | None = None
+    # What needs attention (the overview's links): a lost create answer, a lost refund answer, or
+    # still pending though its lifetime ended before `expired_before`.
+    outcome_unknown: bool = False
+    refund_outcome_unknown: bool = False
+    expired_before: datetime | None = None
 
 
 class PaymentRepository(Protocol):

@@ -17,7 +17,7 @@ from domain.payment import Payment, PaymentMethod, PaymentStatus
 from domain.refund import Refund, RefundStatus
 from domain.seller_route import Credentials, SellerRoute
 
-from application.errors import DuplicateIdempotencyKey, RouteAlreadyExists, SecretUnreadable
+from application.errors import DuplicateIdempotencyKey, ProviderOutcomeUnknown, RouteAlreadyExists, SecretUnreadable
 from application.ports import PaymentSearch, SecretCipher
 
 from adapters.persistence.invalidation import announce, route_topic
@@ -339,6 +339,15 @@ class SqlAlchemyPaymentRepository:
             query = query.where(payments.c.created_at < search.created_before)
         if search.before_id is not None:
             query = query.where(payments.c.id < search.before_id)
+        if search.outcome_unknown:
+            query = query.where(payments.c.status == "pending", payments.c.error_code == ProviderOutcomeUnknown.code)
+        if search.refund_outcome_unknown:
+            lost = select(refunds.c.payment_id).where(
+                refunds.c.status == "pending", refunds.c.error_code == ProviderOutcomeUnknown.code
+            )
+            query = query.where(payments.c.id.in_(lost))
+        if search.expired_before is not None:
+            query = query.where(payments.c.status == "pending", payments.c.expires_at < search.expired_before)
         return await self._many(_within_shops(query, shop_ids).order_by(payments.c.id.desc()).limit(limit))
 
     async def update(self, payment: Payment, expected_version: int) -> bool:

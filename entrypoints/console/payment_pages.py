@@ -15,11 +15,11 @@ from application.refund_payment import MAX_REASON, RefundCommand
 from domain.errors import InvalidValue
 from domain.money import Money
 from domain.payment import REFUNDABLE, PaymentStatus
-from entrypoints.console.csv_export import to_csv
+from entrypoints.csv_export import to_csv
 from entrypoints.console.web import back, checked_form, page, render, session_of
 from entrypoints.http.auth import require_every_shop
 
-_FILTERS = ("q", "shop_id", "provider", "status", "from", "to")
+_FILTERS = ("q", "shop_id", "provider", "status", "from", "to", "attention")
 _CSV_HEADER = (
     "id", "created_at", "shop_id", "provider", "status", "amount", "currency", "refunded",
     "order_id", "customer_id", "external_id", "description",
@@ -51,6 +51,9 @@ def search_of(request: Request) -> PaymentSearch:
         created_from=datetime.combine(first, time(), zone) if first else None,
         created_before=datetime.combine(last + timedelta(days=1), time(), zone) if last else None,
         before_id=query.get("cursor") or None,
+        outcome_unknown=query.get("attention") == "outcome_unknown",
+        refund_outcome_unknown=query.get("attention") == "refund_unknown",
+        expired_before=request.app.state.container.clock().now() if query.get("attention") == "overdue" else None,
     )
 
 

@@ -18,7 +18,7 @@ from config.container import Container, close_resources, open_resources
 from entrypoints.http import admin_routes, bitrix_routes, errors, health, kaspi_routes, provider_webhooks, webhook_routes
 from entrypoints import console
 from entrypoints.console import api_docs
-from entrypoints.http import route_routes, v1_routes
+from entrypoints.http import report_routes, route_routes, v1_routes
 from entrypoints.http.observability import RequestObservation
 from entrypoints.http.openapi import build_openapi
 from entrypoints.http.responses import JsonResponse
@@ -85,6 +85,7 @@ def create_app(container: Container, *, background: Background | None = None) ->
         Route("/openapi.json", openapi, methods=["GET"]),
         *kaspi_routes.routes,
         *v1_routes.routes,
+        *report_routes.routes,
         *route_routes.routes,
         *admin_routes.routes,
         *webhook_routes.routes,
