@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -181,3 +183,82 @@ def test_the_language_switch_is_remembered(gateway: RunningGateway, admin: Issue
         back = console.get("/console/lang/en", params={"next": "https://evil.example/"})
     assert switched.status_code == 303 and switched.headers["location"] == "/console/payments"
     assert "Платежи" in page.text and back.headers["location"] == "/console/"
+
+
+def test_every_page_renders_for_an_admin(gateway: RunningGateway, admin: IssuedKey, shops: tuple[int, int]) -> None:
+    with console_client(gateway.base_url, admin.plaintext) as console:
+        for path in ("/console/", "/console/payments", "/console/sellers", "/console/webhooks", "/console/keys", "/console/settlements"):
+            answer = console.get(path)
+            assert answer.status_code == 200, (path, answer.text[-500:])
+            assert "default-src 'none'" in answer.headers["content-security-policy"]
+        overview = console.get("/console/")
+    assert "<svg" in overview.text and str(shops[0]) in overview.text
+
+
+def test_a_seller_is_deactivated_and_a_wrong_bin_refused_from_the_form(
+    gateway: RunningGateway, api: httpx.Client, admin: IssuedKey
+) -> None:
+    shop = _shop(api)
+    with console_client(gateway.base_url, admin.plaintext) as console:
+        token = csrf_of(console.get("/console/sellers").text)
+        deactivated = console.post(f"/console/sellers/{shop}/sandbox", data={"action": "deactivate", "csrf": token})
+        wrong_bin = console.post(
+            "/console/sellers", data={"shop_id": str(shop), "provider": "kaspi", "merchant_account": "990140001234", "csrf": token}
+        )
+    assert deactivated.status_code == 303
+    assert api.get(f"/admin/routes/{shop}/sandbox").json()["is_active"] is False
+    assert wrong_bin.status_code == 303 and "check+digit" in wrong_bin.headers["location"]
+    assert api.get(f"/admin/routes/{shop}/kaspi").status_code == 404
+
+
+def test_a_key_created_in_the_console_never_exceeds_its_creator(
+    gateway: RunningGateway, settings: Settings, api: httpx.Client
+) -> None:
+    creator = issue_key(settings, ["admin", "payments:read"])
+    with console_client(gateway.base_url, creator.plaintext) as console:
+        token = csrf_of(console.get("/console/keys").text)
+        beyond = console.post("/console/keys", data={"name": "too-much", "scope_payments:write": "on", "csrf": token})
+        within = console.post("/console/keys", data={"name": "reader", "scope_payments:read": "on", "csrf": token})
+    assert beyond.status_code == 303 and "lacks" in beyond.headers["location"]
+    assert within.status_code == 200 and "pgk_" in within.text
+    stored = with_container(settings, lambda container: container.api_keys().list())
+    assert "too-much" not in {key.name for key in stored}
+
+
+def test_settlements_through_v1_in_json_and_csv(
+    gateway: RunningGateway, settings: Settings, api: httpx.Client, shops: tuple[int, int]
+) -> None:
+    shop = _shop(api)
+    _pay(api, shop, amount=70_000)
+    paid = _pay(api, shop, amount=30_000)
+    assert api.post(f"/v1/payments/{paid['id']}/refunds", json={"amount": 5_000, "reason": "late"}).status_code == 201
+    today = datetime.now(ZoneInfo("Asia/Almaty")).date().isoformat()
+    seller = issue_key(settings, ["payments:read"], shops=[shops[1]])
+
+    report = api.get("/v1/reports/settlements", params={"shop_id": shop, "from": today, "to": today})
+    as_csv = api.get("/v1/reports/settlements", params={"shop_id": shop, "from": today, "to": today}, headers={"Accept": "text/csv"})
+    foreign = httpx.get(
+        f"{gateway.base_url}/v1/reports/settlements", params={"shop_id": shop, "from": today, "to": today}, headers=seller.header
+    )
+    bad = api.get("/v1/reports/settlements", params={"from": "yesterday", "to": today})
+
+    assert report.json() == {"data": [{
+        "shop_id": shop, "date": today, "provider": "sandbox", "currency": "KZT", "payments_count": 2,
+        "paid": 100_000, "refunds_count": 1, "refunded": 5_000, "net": 95_000,
+    }]}
+    assert as_csv.text.splitlines() == [
+        "shop_id,date,provider,currency,payments_count,paid,refunds_count,refunded,net",
+        f"{shop},{today},sandbox,KZT,2,100000,1,5000,95000",
+    ]
+    assert foreign.json() == {"data": []}
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "from"
+
+
+def test_the_api_documentation_page_serves_its_assets_locally(gateway: RunningGateway) -> None:
+    with httpx.Client(base_url=gateway.base_url) as client:
+        page = client.get("/docs")
+        bundle = client.get("/docs/assets/swagger-ui-bundle.js")
+        init = client.get("/docs/init.js")
+    assert page.status_code == 200 and "/docs/assets/swagger-ui-bundle.js" in page.text and "//" not in page.text
+    assert bundle.status_code == 200 and len(bundle.content) > 100_000
+    assert "/openapi.json" in init.text
