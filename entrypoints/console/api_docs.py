@@ -1,17 +1,18 @@
-"""/docs: Swagger UI over the served OpenAPI document, its assets from the `swagger-ui-bundle`
-package installed with Paygate (nothing from a CDN, nothing copied into the repository)."""
+"""/docs: Swagger UI over the served OpenAPI document, its assets from the `swagger-ui-py` package
+installed with Paygate (nothing from a CDN, nothing copied into the repository). That package ships
+Swagger UI 5, which reads OpenAPI 3.1 (`swagger-ui-bundle` stops at 4, which cannot)."""
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
-import swagger_ui_bundle
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-_ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
+_ASSETS = Path(str(files("swagger_ui") / "static"))
 
 _PAGE = """<!doctype html>
 <html lang="en">
