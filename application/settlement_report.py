@@ -15,6 +15,14 @@ from domain.errors import InvalidValue
 from application.ports import ReportReader
 
 MAX_DAYS = 366
+# Days a report can name: anything outside cannot hold a payment (and year 1 cannot even be moved to UTC).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(9998, 12, 31)
+
+
+def check_day(name: str, day: date) -> date:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidValue(name, f"{name} must be between {FIRST_DAY} and {LAST_DAY}")
+    return day
 
 
 @attrs.frozen
@@ -44,6 +52,8 @@ class SettlementReport:
         self, *, first: date, last: date, shop_id: int | None = None, shops: Collection[int] | None = None
     ) -> Sequence[SettlementRow]:
         """Days `first` to `last` inclusive; `shops` is the caller's reach (None: every shop)."""
+        check_day("from", first)
+        check_day("to", last)
         if last < first:
             raise InvalidValue("to", "to must not be before from")
         if (last - first).days >= MAX_DAYS:

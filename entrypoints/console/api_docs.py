@@ -41,8 +41,14 @@ async def docs_init(_request: Request) -> Response:
     return Response(_INIT, media_type="text/javascript", headers={"Cache-Control": "max-age=300"})
 
 
+# A mount: the page is not part of the API it documents (`/docs` redirects to `/docs/`).
 routes: list[BaseRoute] = [
-    Route("/docs", docs_page, methods=["GET"]),
-    Route("/docs/init.js", docs_init, methods=["GET"]),
-    Mount("/docs/assets", app=StaticFiles(directory=_ASSETS), name="docs-assets"),
+    Mount(
+        "/docs",
+        routes=[
+            Route("/", docs_page, methods=["GET"]),
+            Route("/init.js", docs_init, methods=["GET"]),
+            Mount("/assets", app=StaticFiles(directory=_ASSETS), name="docs-assets"),
+        ],
+    )
 ]

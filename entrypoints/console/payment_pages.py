@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from application.ports import ApiKey, PaymentSearch, Scope
 from application.refund_payment import MAX_REASON, RefundCommand
+from application.settlement_report import check_day
 from domain.errors import InvalidValue
 from domain.money import Money
 from domain.payment import REFUNDABLE, PaymentStatus
@@ -30,9 +31,10 @@ def _day(raw: str | None, field: str) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise InvalidValue(field, f"{field} is a date such as 2026-12-07") from None
+    return check_day(field, day)
 
 
 def search_of(request: Request) -> PaymentSearch:

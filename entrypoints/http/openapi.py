@@ -615,6 +615,33 @@ SCHEMAS.update(
             },
         },
         "V1Payment": {"type": "object", "required": list(_V1_PAYMENT_PROPERTIES), "properties": _V1_PAYMENT_PROPERTIES},
+        "SettlementReport": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "data": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": [
+                            "shop_id", "date", "provider", "currency", "payments_count", "paid", "refunds_count",
+                            "refunded", "net",
+                        ],
+                        "properties": {
+                            "shop_id": {"type": "integer"},
+                            "date": {"type": "string", "format": "date", "description": "a day in REPORT_TIMEZONE"},
+                            "provider": {"type": "string"},
+                            "currency": {"type": "string"},
+                            "payments_count": {"type": "integer", "minimum": 0},
+                            "paid": {**_MINOR, "description": "payments that succeeded that day"},
+                            "refunds_count": {"type": "integer", "minimum": 0},
+                            "refunded": {**_MINOR, "description": "refunds that succeeded that day"},
+                            "net": {"type": "integer", "description": "paid less refunded (negative when more went back)"},
+                        },
+                    },
+                },
+            },
+        },
         "V1PaymentList": {
             "type": "object",
             "required": ["data", "next_cursor"],
@@ -752,6 +779,27 @@ PATHS.update(
                     {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
                 ],
                 "responses": {"200": _ok("payments", "V1PaymentList"), **_AUTH_ERRORS, "422": _error("bad query"), **_BUSY},
+            },
+        },
+        "/v1/reports/settlements": {
+            "get": {
+                "summary": "What each seller was paid and refunded per day, provider and currency",
+                "description": "Days `from` to `to` inclusive (at most 366), in REPORT_TIMEZONE; within the key's shops. "
+                "`Accept: text/csv` answers the same rows as CSV.",
+                "parameters": [
+                    {"name": "shop_id", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+                    {"name": "from", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
+                    {"name": "to", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "settlement rows",
+                        "content": {JSON: {"schema": _ref("SettlementReport")}, "text/csv": {"schema": {"type": "string"}}},
+                    },
+                    **_AUTH_ERRORS,
+                    "422": _error("bad query"),
+                    **_BUSY,
+                },
             },
         },
         "/v1/payments/{payment_id}": {

@@ -187,7 +187,7 @@ def test_redeliver_a_delivery(browser: Any, gateway: RunningGateway, admin: Issu
     problems: list[str] = []
     page.on("console", lambda message: problems.append(message.text))
     page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto("/docs")
+    page.goto("/docs/")
     try:
         page.wait_for_selector(".swagger-ui .info", timeout=10_000)
     except Exception:

@@ -256,9 +256,11 @@ def test_settlements_through_v1_in_json_and_csv(
 
 def test_the_api_documentation_page_serves_its_assets_locally(gateway: RunningGateway) -> None:
     with httpx.Client(base_url=gateway.base_url) as client:
-        page = client.get("/docs")
+        bare = client.get("/docs")
+        page = client.get("/docs/")
         bundle = client.get("/docs/assets/swagger-ui-bundle.js")
         init = client.get("/docs/init.js")
     assert page.status_code == 200 and "/docs/assets/swagger-ui-bundle.js" in page.text and "//" not in page.text
+    assert bare.status_code in (307, 308) and bare.headers["location"].endswith("/docs/")
     assert bundle.status_code == 200 and len(bundle.content) > 100_000
     assert "/openapi.json" in init.text
