@@ -137,6 +137,7 @@ def test_a_shop_restricted_key_sees_only_its_shop(
         own = console.get(f"/console/payments/{mine['id']}")
         refund = console.post(f"/console/payments/{theirs['id']}/refund", data={"csrf": csrf_of(own.text)})
     assert mine["id"] in listed.text and theirs["id"] not in listed.text
+    assert 'href="/console/sellers"' not in listed.text and 'href="/console/keys"' not in listed.text
     assert by_url.status_code == 404 and f"/console/payments/{theirs['id']}" not in searched.text
     assert refund.status_code == 404
     assert api.get(f"/v1/payments/{theirs['id']}").json()["refunds"]["refunded"] == 0
