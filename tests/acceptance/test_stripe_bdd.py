@@ -239,7 +239,7 @@ def refund_settled(gateway: GatewayClient, story: dict[str, Any], outcome: str, 
     assert payment["refunds"]["refundable"] == payment["amount"] - refunded
     assert payment["status"] == ("partially_refunded" if refunded else "succeeded")
     entries = [
-        e for e in gateway.logs(121038).json()["logs"]
+        e for e in gateway.logs(121038).json()
         if e["refund_id"] == refund["id"] and e["status"] != "pending"
     ]
     assert [(e["operation_type"], e["status"], e["source"]) for e in entries] == [
