@@ -17,7 +17,7 @@ install: $(STAMP)
 
 # The demo, asked for by name: every simulator here approves payments without moving money, and
 # webhooks may go to plain http on this machine (`make tail`). Production sets none of these.
-DEMO_ENV := PRODUCTION_API_URL=simulator SANDBOX_PROVIDER=on \
+DEMO_ENV := PRODUCTION_API_URL=simulator SANDBOX_PROVIDER=on CONSOLE_SECURE_COOKIE=false \
 	STRIPE_API_URL=simulator YOOKASSA_API_URL=simulator CLOUDPAYMENTS_API_URL=simulator \
 	WEBHOOK_ALLOW_HTTP=true WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8,::1/128
 

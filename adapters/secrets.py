@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from application.errors import SecretUnreadable
 
@@ -49,6 +51,13 @@ class FernetCipher:
         if not keys:
             raise SecretsKeyError("SECRETS_KEY names no key")
         self._fernet = MultiFernet([_fernet(key, n) for n, key in enumerate(keys, start=1)])
+        self._first_key = base64.urlsafe_b64decode(keys[0].encode("ascii"))
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A 32-byte key for `purpose` (HKDF-SHA256 of the first key): the same on every replica that
+        shares SECRETS_KEY, and unrelated to the encryption key or any other purpose's key."""
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"paygate/{purpose}".encode())
+        return hkdf.derive(self._first_key)
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")

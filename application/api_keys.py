@@ -55,11 +55,17 @@ class ApiKeys:
         *,
         shops: Iterable[int] | None = None,
         actor: str | None = None,
+        creator: ApiKey | None = None,
     ) -> tuple[ApiKey, str]:
-        """Returns the stored key and its plain text, which is never seen again."""
+        """Returns the stored key and its plain text, which is never seen again.
+
+        `creator`: the key asking (the console); the new key never exceeds its scopes or its shops.
+        """
         wanted = frozenset(scopes)
         if not wanted or not wanted <= SCOPES:
             raise InvalidValue("scope", f"scopes must be among {', '.join(sorted(SCOPES))}")
+        if creator is not None:
+            _check_within(creator, wanted, shops)
         if not name or len(name) > 100 or not name.isprintable():
             raise InvalidValue("name", "a key name is 1 to 100 printable characters")
         reach = None if shops is None else frozenset(check_shop_id(shop) for shop in shops)
@@ -104,6 +110,11 @@ class ApiKeys:
     async def list(self) -> Sequence[ApiKey]:
         return await self._store.list()
 
+    async def find(self, key_id: str) -> ApiKey | None:
+        """The key by its id, revoked or not (a console session re-checks its key on every request)."""
+        async with self._uow() as uow:
+            return await uow.api_keys.get(key_id)
+
     async def authenticate(self, plaintext: str) -> ApiKey | None:
         if not plaintext.startswith(KEY_PREFIX) or len(plaintext) > 200:
             return None
@@ -111,6 +122,14 @@ class ApiKeys:
         if key is None or key.revoked_at is not None:
             return None
         return key
+
+
+def _check_within(creator: ApiKey, scopes: frozenset[str], shops: Iterable[int] | None) -> None:
+    beyond = sorted(scope for scope in scopes if not creator.allows(scope))
+    if beyond:
+        raise InvalidValue("scope", f"a key cannot grant what it lacks: {', '.join(beyond)}")
+    if creator.shops is not None and (shops is None or not set(shops) <= creator.shops):
+        raise InvalidValue("shop", "a key restricted to shops can only create keys within those shops")
 
 
 def _entry(operation: str, key: ApiKey, at: datetime, actor: str | None) -> AuditEntry:

@@ -219,6 +219,25 @@ class RefundNotice:
 # --- Storage -------------------------------------------------------------------------------------
 
 
+@attrs.frozen
+class PaymentSearch:
+    """What an operator looks for: `text` is a payment id, the provider's id, an order id or a customer
+    id (exact); the rest narrow it; `before_id` pages (ids are time-ordered)."""
+
+    text: str | None = None
+    shop_id: int | None = None
+    provider: str | None = None
+    status: str | None = None
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+    before_id: str | None = None
+    # What needs attention (the overview's links): a lost create answer, a lost refund answer, or
+    # still pending though its lifetime ended before `expired_before`.
+    outcome_unknown: bool = False
+    refund_outcome_unknown: bool = False
+    expired_before: datetime | None = None
+
+
 class PaymentRepository(Protocol):
     async def add(self, payment: Payment) -> None:
         """Insert; raises `DuplicateIdempotencyKey` when the key was used already."""
@@ -236,6 +255,9 @@ class PaymentRepository(Protocol):
         self, customer_id: str, *, shop_ids: Collection[int] | None, before_id: str | None, limit: int
     ) -> Sequence[Payment]:
         """Newest first, strictly older than `before_id` (the cursor) when given."""
+
+    async def search(self, search: PaymentSearch, *, shop_ids: Collection[int] | None, limit: int) -> Sequence[Payment]:
+        """Newest first, at most `limit`, within `shop_ids` (None: every shop)."""
 
     async def update(self, payment: Payment, expected_version: int) -> bool:
         """Compare-and-set on `version`: False when someone else changed the row first."""
@@ -260,6 +282,9 @@ class AuditLog(Protocol):
     async def append(self, entry: AuditEntry) -> None: ...
 
     async def list(self, *, shop_id: int | None, limit: int) -> Sequence[AuditEntry]: ...
+
+    async def list_for_payment(self, payment_id: str) -> Sequence[AuditEntry]:
+        """Every entry about one payment (and its refunds), oldest first."""
 
 
 class RouteRepository(Protocol):
@@ -535,6 +560,55 @@ class Throttle(Protocol):
 
     async def wait_turn(self) -> None:
         """Return when one more request keeps within the limit."""
+
+
+# --- Reports -------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class SettledAmount:
+    """Money that settled: a payment that succeeded (`refund` False) or a refund that did, at `at`."""
+
+    shop_id: int
+    provider: str
+    currency: str
+    amount_minor: int
+    at: datetime
+    refund: bool
+
+
+@attrs.frozen
+class Attention:
+    """What needs an operator now, within a key's shops (deliveries and the poller: every shop)."""
+
+    payments_outcome_unknown: int
+    refunds_outcome_unknown: int
+    payments_overdue: int
+    deliveries_dead: int
+    poller_lag_seconds: float
+
+
+@attrs.frozen
+class OutcomeCount:
+    """Payments created in a window, by who took them (`shop_id` or `provider`) and how they ended."""
+
+    shop_id: int
+    provider: str
+    status: str
+    count: int
+
+
+class ReportReader(Protocol):
+    """Aggregate reads for the console and reports, each in one short read-only connection."""
+
+    async def settled_between(
+        self, start: datetime, end: datetime, *, shop_ids: Collection[int] | None
+    ) -> Sequence[SettledAmount]:
+        """Payments that succeeded and refunds that succeeded in [start, end)."""
+
+    async def attention(self, *, now: datetime, shop_ids: Collection[int] | None) -> Attention: ...
+
+    async def outcomes_since(self, since: datetime, *, shop_ids: Collection[int] | None) -> Sequence[OutcomeCount]: ...
 
 
 # --- Notifications -------------------------------------------------------------------------------

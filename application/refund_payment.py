@@ -38,6 +38,7 @@ from application.sync_refund_status import SyncRefundStatus
 from application.sync_status import SyncPaymentStatus
 
 OPERATION = "refund"
+MAX_REASON = 500
 
 
 @attrs.frozen
@@ -51,6 +52,7 @@ class RefundCommand:
     amount: Money | None = None
     idempotency_key: str | None = None
     actor: str | None = None
+    reason: str | None = None  # why, in the operator's words: stored on the refund and audited
 
 
 @attrs.frozen
@@ -182,8 +184,17 @@ class RefundPayment:
                 idempotency_key=command.idempotency_key,
                 created_at=now,
                 updated_at=now,
+                reason=command.reason,
             )
             await uow.refunds.add(refund)
+            if command.reason:
+                await uow.audit.append(
+                    attrs.evolve(
+                        payment_entry("refund_reason", current, Outcome.SUCCESS, at=now, amount=amount,
+                                      actor=command.actor, refund_id=refund.id),
+                        reason=command.reason,
+                    )
+                )
             if self._refunds.can_look_up(current.provider):
                 # Followed by the poller from the start: a pending answer, a lost one or a crash
                 # mid-call all end in the provider's final word.

@@ -30,6 +30,8 @@ from application.implicit_idempotency import ImplicitIdempotencyKeys
 from application.list_payments import ListPayments
 from application.manage_routes import ManageRoutes
 from application.manage_webhooks import ManageWebhooks
+from application.operations_overview import OperationsOverview
+from application.payment_timeline import PaymentTimeline
 from application.poll_payments import PollPayments, WithdrawBeforeExpiry
 from application.poll_refunds import PollRefunds
 from application.ports import PaymentProvider
@@ -38,6 +40,8 @@ from application.providers import ProviderDirectory
 from application.recover_payment import AttachExternalId
 from application.recover_refund import AttachRefundOutcome
 from application.refund_payment import RefundPayment
+from application.search_payments import SearchPayments
+from application.settlement_report import SettlementReport
 from application.sync_refund_status import SyncRefundStatus
 from application.sync_status import SyncPaymentStatus
 from application.webhook_targets import WebhookTargets
@@ -57,6 +61,7 @@ from adapters.persistence.invalidation import Invalidate, InvalidationListener
 from adapters.persistence.migrate import check_migrated
 from adapters.persistence.payment_lookup import lookup_for
 from adapters.persistence.probe import DatabaseProbe
+from adapters.persistence.reports import SqlAlchemyReports
 from adapters.persistence.stores import SqlAlchemyApiKeyStore, SqlAlchemyRouteStore
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.providers.http_client import build_http_client
@@ -378,6 +383,18 @@ class Container(containers.DeclarativeContainer):
         concurrency=settings.provided.webhook_concurrency,
     )
     manage_webhooks = providers.Singleton(ManageWebhooks, uow=uow, clock=clock, ids=ids, targets=webhook_targets)
+
+    # The operator console (entrypoints/console): its reads, and the key its session cookies are signed with.
+    search_payments = providers.Singleton(SearchPayments, uow=uow)
+    payment_timeline = providers.Singleton(PaymentTimeline, uow=uow)
+    report_reader = providers.Singleton(SqlAlchemyReports, engine)
+    settlement_report = providers.Singleton(
+        SettlementReport, reader=report_reader, timezone=settings.provided.report_timezone
+    )
+    operations_overview = providers.Singleton(
+        OperationsOverview, reader=report_reader, clock=clock, timezone=settings.provided.report_timezone
+    )
+    console_signing_key = providers.Callable(lambda cipher: cipher.derive_key("console-session"), secret_cipher)
 
 
 def build_container(settings: Settings) -> Container:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import zoneinfo
 from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
@@ -63,6 +64,15 @@ def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
     value = _number(env, name, default)
     if value > 1:
         raise SettingsError(f"{name} must be between 0 and 1")
+    return value
+
+
+def _timezone(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name) or default
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{name} must be an IANA time zone such as Asia/Almaty, not {value!r}") from None
     return value
 
 
@@ -220,6 +230,11 @@ class Settings:
     # The platform's publishable key (pk_...): Stripe.js on the customer's page needs it, with the
     # payment's client secret and connected account. Not a secret; shown on every Stripe payment.
     stripe_publishable_key: str | None = None
+    # The operator console (/console/): how long a sign-in lasts, and whether its cookie is `Secure`
+    # (off only for the demo, served as plain http on 127.0.0.1). Settlement days are dates here.
+    console_session_hours: float = 12.0
+    console_secure_cookie: bool = True
+    report_timezone: str = "Asia/Almaty"
 
     def __attrs_post_init__(self) -> None:
         check_legacy_networks(self.legacy_trusted_networks, self.trusted_proxies)
@@ -372,4 +387,7 @@ class Settings:
             stripe_webhook_secrets=stripe_webhook_secrets,
             stripe_timeout_seconds=_positive(env, "STRIPE_TIMEOUT_SECONDS", 30.0),
             stripe_publishable_key=stripe_publishable_key,
+            console_session_hours=_positive(env, "CONSOLE_SESSION_HOURS", 12.0),
+            console_secure_cookie=_flag(env, "CONSOLE_SECURE_COOKIE", True),
+            report_timezone=_timezone(env, "REPORT_TIMEZONE", "Asia/Almaty"),
         )

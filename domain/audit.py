@@ -35,4 +35,5 @@ class AuditEntry:
     source: str | None = None
     observed_at: datetime | None = None
     refund_id: str | None = None
+    reason: str | None = None  # a refund's reason, as the operator gave it
     id: int | None = None

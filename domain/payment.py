@@ -123,6 +123,8 @@ class Payment:
     # `operator:<key name>`, `operator:cli`, `client_report`) and when the provider's state was seen.
     status_source: str | None = None
     status_observed_at: datetime | None = None
+    # When the money was taken for good (first `succeeded`): the day a settlement report counts it on.
+    succeeded_at: datetime | None = None
     version: int = 1
 
     def __attrs_post_init__(self) -> None:
@@ -151,6 +153,8 @@ class Payment:
             raise IllegalTransition(self.id, self.status.value, requested.value)
         self.status = requested
         self.updated_at = at
+        if requested is PaymentStatus.SUCCEEDED and self.succeeded_at is None:
+            self.succeeded_at = at
 
     def record_provider_acceptance(
         self,
@@ -227,6 +231,8 @@ class Payment:
             raise IllegalTransition(self.id, self.status.value, outcome.value)
         previous = self.status.value
         self.status = outcome
+        if outcome is PaymentStatus.SUCCEEDED and self.succeeded_at is None:
+            self.succeeded_at = at
         if provider_status is not None:
             self.provider_status = provider_status
         self.error_code = LATE_SUCCESS

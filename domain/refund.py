@@ -35,6 +35,7 @@ class Refund:
     error_message: str | None = None
     status_source: str | None = None
     status_observed_at: datetime | None = None
+    reason: str | None = None  # why the operator refunded (free text, shown in the console)
 
     @property
     def is_open(self) -> bool:

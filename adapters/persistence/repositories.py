@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Row, Select, bindparam, insert, select, update
+from sqlalchemy import Insert, Row, Select, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,8 +17,8 @@ from domain.payment import Payment, PaymentMethod, PaymentStatus
 from domain.refund import Refund, RefundStatus
 from domain.seller_route import Credentials, SellerRoute
 
-from application.errors import DuplicateIdempotencyKey, RouteAlreadyExists, SecretUnreadable
-from application.ports import SecretCipher
+from application.errors import DuplicateIdempotencyKey, ProviderOutcomeUnknown, RouteAlreadyExists, SecretUnreadable
+from application.ports import PaymentSearch, SecretCipher
 
 from adapters.persistence.invalidation import announce, route_topic
 from adapters.persistence.tables import payment_log, payments, provider_events, refunds, seller_routes
@@ -60,6 +60,7 @@ def payment_row(payment: Payment) -> dict[str, Any]:
         "client_secret": payment.client_secret,
         "status_source": payment.status_source,
         "status_observed_at": payment.status_observed_at,
+        "succeeded_at": payment.succeeded_at,
     }
 
 
@@ -95,6 +96,7 @@ def payment_from_row(row: Row[Any]) -> Payment:
         client_secret=row.client_secret,
         status_source=row.status_source,
         status_observed_at=row.status_observed_at,
+        succeeded_at=row.succeeded_at,
     )
 
 
@@ -114,6 +116,7 @@ def _refund_row(refund: Refund) -> dict[str, Any]:
         "updated_at": refund.updated_at,
         "status_source": refund.status_source,
         "status_observed_at": refund.status_observed_at,
+        "reason": refund.reason,
     }
 
 
@@ -132,6 +135,7 @@ def _refund_from_row(row: Row[Any]) -> Refund:
         updated_at=row.updated_at,
         status_source=row.status_source,
         status_observed_at=row.status_observed_at,
+        reason=row.reason,
     )
 
 
@@ -200,6 +204,7 @@ def audit_row(entry: AuditEntry) -> dict[str, Any]:
         "source": entry.source,
         "observed_at": entry.observed_at,
         "refund_id": entry.refund_id,
+        "reason": entry.reason,
     }
 
 
@@ -221,6 +226,7 @@ def _audit_from_row(row: Row[Any]) -> AuditEntry:
         source=row.source,
         observed_at=row.observed_at,
         refund_id=row.refund_id,
+        reason=row.reason,
     )
 
 
@@ -312,6 +318,36 @@ class SqlAlchemyPaymentRepository:
         query = select(payments).where(payments.c.customer_id == customer_id)
         if before_id is not None:
             query = query.where(payments.c.id < before_id)
+        return await self._many(_within_shops(query, shop_ids).order_by(payments.c.id.desc()).limit(limit))
+
+    async def search(self, search: PaymentSearch, *, shop_ids: Collection[int] | None, limit: int) -> Sequence[Payment]:
+        query = select(payments)
+        if search.text is not None:
+            text = search.text
+            columns = (payments.c.id, payments.c.external_id, payments.c.order_id, payments.c.customer_id)
+            query = query.where(or_(*(column == text for column in columns)))
+        for column, value in (
+            (payments.c.shop_id, search.shop_id),
+            (payments.c.provider, search.provider),
+            (payments.c.status, search.status),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if search.created_from is not None:
+            query = query.where(payments.c.created_at >= search.created_from)
+        if search.created_before is not None:
+            query = query.where(payments.c.created_at < search.created_before)
+        if search.before_id is not None:
+            query = query.where(payments.c.id < search.before_id)
+        if search.outcome_unknown:
+            query = query.where(payments.c.status == "pending", payments.c.error_code == ProviderOutcomeUnknown.code)
+        if search.refund_outcome_unknown:
+            lost = select(refunds.c.payment_id).where(
+                refunds.c.status == "pending", refunds.c.error_code == ProviderOutcomeUnknown.code
+            )
+            query = query.where(payments.c.id.in_(lost))
+        if search.expired_before is not None:
+            query = query.where(payments.c.status == "pending", payments.c.expires_at < search.expired_before)
         return await self._many(_within_shops(query, shop_ids).order_by(payments.c.id.desc()).limit(limit))
 
     async def update(self, payment: Payment, expected_version: int) -> bool:
@@ -434,6 +470,10 @@ class SqlAlchemyAuditLog:
         query = select(payment_log).order_by(payment_log.c.id.desc()).limit(limit)
         if shop_id is not None:
             query = query.where(payment_log.c.shop_id == shop_id)
+        return [_audit_from_row(row) for row in await self._connection.execute(query)]
+
+    async def list_for_payment(self, payment_id: str) -> Sequence[AuditEntry]:
+        query = select(payment_log).where(payment_log.c.payment_id == payment_id).order_by(payment_log.c.id)
         return [_audit_from_row(row) for row in await self._connection.execute(query)]
 
 

@@ -124,6 +124,7 @@ payments = Table(
     # Status provenance (migration 0005): who reported the status, and when the provider was seen.
     Column("status_source", String(300)),
     Column("status_observed_at", UtcDateTime()),
+    Column("succeeded_at", UtcDateTime()),  # migration 0006: the day a settlement report counts it on
     UniqueConstraint("idempotency_key"),
     UniqueConstraint("provider", "external_id"),
     # The last line of defence for the refund invariant: never more back than was paid.
@@ -154,6 +155,7 @@ refunds = Table(
     *_timestamps(),
     Column("status_source", String(300)),
     Column("status_observed_at", UtcDateTime()),
+    Column("reason", Text),  # migration 0006
     UniqueConstraint("idempotency_key"),
     CheckConstraint("amount_minor > 0", name="amount_positive"),
     Index("ix_refunds_payment_id", "payment_id"),
@@ -179,7 +181,9 @@ payment_log = Table(
     Column("source", String(300)),
     Column("observed_at", UtcDateTime()),
     Column("refund_id", String(64)),
+    Column("reason", Text),  # migration 0006
     Index("ix_payment_log_shop_id_id", "shop_id", "id"),
+    Index("ix_payment_log_payment_id", "payment_id"),
 )
 
 idempotency_keys = Table(

@@ -13,8 +13,10 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
+from entrypoints import console
+from entrypoints.console import api_docs
 from entrypoints.http import (
     admin_routes,
     bitrix_routes,
@@ -23,6 +25,7 @@ from entrypoints.http import (
     health,
     kaspi_routes,
     provider_webhooks,
+    report_routes,
     seller_routes,
     v1_routes,
     webhook_routes,
@@ -98,10 +101,13 @@ def create_app(container: Container, *, background: Background | None = None) ->
         *v1_routes.routes,
         *seller_routes.routes,
         *checkout_routes.routes,
+        *report_routes.routes,
         *admin_routes.routes,
         *webhook_routes.routes,
         *bitrix_routes.routes,
         *provider_webhooks.routes,
+        Mount("/console", routes=console.routes),
+        *api_docs.routes,
     ]
     routes += simulator_mounts(settings, container.simulators())
     app = Starlette(

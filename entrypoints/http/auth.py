@@ -74,6 +74,11 @@ async def authorize(request: Request, scope: str, *, legacy: bool = False) -> Ap
     return await _admit(request, key, scope)
 
 
+async def admit(request: Request, key: ApiKey, scope: str) -> ApiKey:
+    """`key` (already identified: a console session's) refused (403/429) unless it may do `scope` now."""
+    return await _admit(request, key, scope)
+
+
 async def _admit(request: Request, key: ApiKey, scope: str) -> ApiKey:
     container = request.app.state.container
     identify_caller(request, key.name)
@@ -84,6 +89,13 @@ async def _admit(request: Request, key: ApiKey, scope: str) -> ApiKey:
     if not key.allows(scope):
         raise AuthError(403, "forbidden", f"this API key lacks the {scope!r} scope")
     return key
+
+
+def require_every_shop(principal: ApiKey, what: str) -> ApiKey:
+    """Refused (403) unless the key reaches every shop: `what` concerns them all (webhooks, keys, lost answers)."""
+    if principal.shops is not None:
+        raise AuthError(403, "forbidden", f"{what} need an API key that reaches every shop")
+    return principal
 
 
 def require_shop(principal: ApiKey, shop_id: int, provider: str) -> int:

@@ -520,6 +520,35 @@ def _signed_link(
     }
 
 
+# The settlement report (entrypoints/http/report_routes.py).
+SCHEMAS["SettlementReport"] = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": [
+                    "shop_id", "date", "provider", "currency", "payments_count", "paid", "refunds_count",
+                    "refunded", "net",
+                ],
+                "properties": {
+                    "shop_id": {"type": "integer"},
+                    "date": {"type": "string", "format": "date", "description": "a day in REPORT_TIMEZONE"},
+                    "provider": {"type": "string"},
+                    "currency": {"type": "string"},
+                    "payments_count": {"type": "integer", "minimum": 0},
+                    "paid": {"type": "integer", "minimum": 0, "description": "payments that succeeded that day"},
+                    "refunds_count": {"type": "integer", "minimum": 0},
+                    "refunded": {"type": "integer", "minimum": 0, "description": "refunds that succeeded that day"},
+                    "net": {"type": "integer", "description": "paid less refunded (negative when more went back)"},
+                },
+            },
+        },
+    },
+}
+
 # What a pay page polls (entrypoints/http/checkout_routes.py).
 SCHEMAS["PayPageStatus"] = {
     "type": "object",
@@ -608,6 +637,30 @@ _ROUTE_PATH = [_SHOP_PATH, {"name": "provider", "in": "path", "required": True, 
 
 PATHS.update(
     {
+        "/v1/reports/settlements": {
+            "get": {
+                "summary": "What each seller was paid and refunded per day, provider and currency",
+                "description": "Days `from` to `to` inclusive (at most 366), in REPORT_TIMEZONE; within the key's shops. "
+                "`Accept: text/csv` answers the same rows as CSV.",
+                "parameters": [
+                    {"name": "shop_id", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+                    {"name": "from", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
+                    {"name": "to", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "settlement rows",
+                        "content": {
+                            "application/json": {"schema": _ref("SettlementReport")},
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **_AUTH_ERRORS,
+                    "422": _error("bad query"),
+                    **_BUSY,
+                },
+            },
+        },
         "/v1/payments/{payment_id}/qr.png": _signed_link("The Kaspi link's QR code as a PNG picture", "image/png"),
         "/v1/payments/{payment_id}/qr.svg": _signed_link("The Kaspi link's QR code as an SVG picture", "image/svg+xml"),
         "/pay/{payment_id}": _signed_link(

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import msgspec
 
 from application.payment_requests import MAX_DESCRIPTION, MAX_REFERENCE, MAX_URL
+from application.refund_payment import MAX_REASON
 
 Currency = Annotated[str, msgspec.Meta(max_length=3, description="ISO 4217, such as KZT")]
 ProviderName = Annotated[str, msgspec.Meta(max_length=32)]
@@ -47,6 +48,7 @@ class CreatePaymentBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
 
 class RefundBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     amount: int | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=MAX_REASON)] | None = None
 
 
 class NoOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -70,6 +72,7 @@ class RefundResource(msgspec.Struct, frozen=True):
     external_id: str | None
     status_source: str | None
     status_observed_at: str | None
+    reason: str | None
     error: ErrorDetail | None
     created_at: str | None
     updated_at: str | None

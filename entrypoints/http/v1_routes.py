@@ -81,6 +81,7 @@ def refund_resource(refund: Refund) -> RefundResource:
         external_id=refund.external_id,
         status_source=refund.status_source,
         status_observed_at=_iso(refund.status_observed_at),
+        reason=refund.reason,
         error=_error(refund.error_code, refund.error_message),
         created_at=_iso(refund.created_at),
         updated_at=_iso(refund.updated_at),
@@ -241,7 +242,7 @@ async def refund_payment(request: Request) -> Response:
 
     async def run(key: str | None) -> Response:
         body, _ = decode(raw, RefundBody)
-        minor = body.amount
+        minor, reason = body.amount, body.reason
         if minor is not None and minor < 1:
             raise BadRequest("invalid_value", "amount is a positive number of minor units", field="amount")
         cases = use_cases(request)
@@ -254,6 +255,7 @@ async def refund_payment(request: Request) -> Response:
             amount=None if minor is None else Money(minor, payment.amount.currency),
             idempotency_key=key,
             actor=principal.name,
+            reason=reason or None,
         )
         result = await cases.refund_payment.execute(command)
         refunds = await cases.list_payments.refunds_of(result.payment)

@@ -190,3 +190,19 @@ async def test_unknown_scopes_are_refused_naming_the_known_ones_plainly(gateway:
         await gateway.api_keys.issue("k", ["root"])
 
     assert refused.value.message == "scopes must be among admin, payments, payments:read, payments:write, routes:secrets"
+
+
+async def test_a_key_created_by_another_never_exceeds_its_creator(gateway: InMemoryGateway) -> None:
+    creator, _ = await gateway.api_keys.issue("seller admin", ["payments:read", "admin"], shops=[SHOP])
+
+    with pytest.raises(InvalidValue, match="lacks: payments"):
+        await gateway.api_keys.issue("writer", ["payments"], shops=[SHOP], creator=creator)
+    with pytest.raises(InvalidValue) as everywhere:
+        await gateway.api_keys.issue("reader", ["payments:read"], creator=creator)
+    with pytest.raises(InvalidValue):
+        await gateway.api_keys.issue("reader", ["payments:read"], shops=[SHOP, OTHER_SHOP], creator=creator)
+    within, _ = await gateway.api_keys.issue("reader", ["payments:read"], shops=[SHOP], creator=creator)
+
+    assert everywhere.value.field == "shop"
+    assert (within.scopes, within.shops) == ({"payments:read"}, {SHOP})
+    assert await gateway.api_keys.find(within.id) == within

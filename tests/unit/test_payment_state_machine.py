@@ -303,3 +303,18 @@ def test_reserved_refunds_always_equal_what_is_still_in_flight(amounts: list[int
         _assert_consistent(payment)
     assert payment.refund_reserved == kzt(sum(m.minor for m in in_flight))
     _assert_consistent(payment)
+
+
+def test_the_moment_a_payment_succeeded_is_kept_for_good() -> None:
+    paid_at, later = datetime(2026, 12, 1, 20, 0, tzinfo=UTC), datetime(2026, 12, 4, tzinfo=UTC)
+    two_step = a_payment()
+    two_step.settle(S.AUTHORIZED, provider_status="authorized", at=paid_at - timedelta(hours=1))
+    assert two_step.succeeded_at is None
+    two_step.settle(S.SUCCEEDED, provider_status="captured", at=paid_at)
+    two_step.reserve_refund(kzt(10000), later)
+    two_step.complete_refund(kzt(10000), later)
+    late = a_payment(S.FAILED)
+    late.record_late_success(S.SUCCEEDED, provider_status="paid", at=later)
+
+    assert (two_step.status, two_step.succeeded_at) == (S.REFUNDED, paid_at)
+    assert late.succeeded_at == later

@@ -1,0 +1,135 @@
+"""English and Russian: the console's words, keyed by the English text (the fallback)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.requests import Request
+
+LANGUAGE_COOKIE = "paygate_console_lang"
+LANGUAGES = ("en", "ru")
+
+RUSSIAN: dict[str, str] = {
+    "Operator console": "Консоль оператора",
+    "Overview": "Обзор",
+    "Payments": "Платежи",
+    "Payment": "Платёж",
+    "Sellers": "Продавцы",
+    "Webhooks": "Вебхуки",
+    "API keys": "API-ключи",
+    "Settlements": "Сверка",
+    "API docs": "Документация API",
+    "Sign in": "Войти",
+    "Sign out": "Выйти",
+    "API key": "API-ключ",
+    "Sign in with an API key": "Вход по API-ключу",
+    "The API key is unknown or revoked.": "API-ключ неизвестен или отозван.",
+    "The form expired: send it again.": "Форма устарела: отправьте её ещё раз.",
+    "Signed in as": "Вы вошли как",
+    "Search": "Найти",
+    "Payment, provider, order or customer id": "Id платежа, провайдера, заказа или клиента",
+    "Shop": "Магазин",
+    "Provider": "Провайдер",
+    "Status": "Статус",
+    "From": "С",
+    "To": "По",
+    "any": "любой",
+    "Filter": "Фильтр",
+    "Export CSV": "Выгрузить CSV",
+    "Older": "Дальше",
+    "Newest": "К началу",
+    "No payments found.": "Платежи не найдены.",
+    "Created": "Создан",
+    "Amount": "Сумма",
+    "Order": "Заказ",
+    "Customer": "Клиент",
+    "Refunded": "Возвращено",
+    "Refundable": "Можно вернуть",
+    "Refund": "Вернуть",
+    "Refunds": "Возвраты",
+    "Reason": "Причина",
+    "Capture": "Списать",
+    "Cancel": "Отменить",
+    "Attach provider id": "Привязать id провайдера",
+    "Provider id": "Id у провайдера",
+    "Amount as the provider shows it (if it cannot tell)": "Сумма, как у провайдера (если он её не сообщает)",
+    "Timeline": "История",
+    "Details": "Подробности",
+    "Actions": "Действия",
+    "event": "событие",
+    "delivery": "доставка",
+    "attempt": "попытка",
+    "Redeliver": "Отправить снова",
+    "Done.": "Готово.",
+    "Needs attention": "Требует внимания",
+    "Payments with an unknown outcome": "Платежи с неизвестным исходом",
+    "Refunds with an unknown outcome": "Возвраты с неизвестным исходом",
+    "Pending past their expiry": "Ожидают дольше срока",
+    "Dead-lettered deliveries": "Недоставленные вебхуки",
+    "Poller lag": "Отставание опроса",
+    "seconds": "сек.",
+    "Today's payments by status": "Платежи за сегодня по статусам",
+    "Success rate over 24 h by seller": "Успешность за 24 ч по продавцам",
+    "Success rate over 24 h by provider": "Успешность за 24 ч по провайдерам",
+    "No payments yet.": "Платежей пока нет.",
+    "Merchant account": "Счёт продавца",
+    "Credentials": "Реквизиты доступа",
+    "Active": "Активен",
+    "Default": "По умолчанию",
+    "Deactivate": "Отключить",
+    "Activate": "Включить",
+    "Save": "Сохранить",
+    "Add a route": "Добавить маршрут",
+    "Edit": "Изменить",
+    "24 h payments": "Платежи за 24 ч",
+    "succeeded": "успешно",
+    "yes": "да",
+    "no": "нет",
+    "Credentials are write-only: leave empty to keep them.": (
+        "Реквизиты только для записи: оставьте пустыми, чтобы не менять."
+    ),
+    "name=value, one per line": "имя=значение, по одному в строке",
+    "Subscriptions": "Подписки",
+    "Deliveries": "Доставки",
+    "Add a subscription": "Добавить подписку",
+    "Events (empty: all)": "События (пусто: все)",
+    "Description": "Описание",
+    "Remove": "Удалить",
+    "Its signing secret, shown once:": "Секрет подписи, показывается один раз:",
+    "Event": "Событие",
+    "Subscription": "Подписка",
+    "Attempts": "Попытки",
+    "Last answer": "Последний ответ",
+    "Name": "Имя",
+    "Scopes": "Права",
+    "Shops": "Магазины",
+    "all": "все",
+    "Revoke": "Отозвать",
+    "Revoked": "Отозван",
+    "Create a key": "Создать ключ",
+    "Shops (empty: all)": "Магазины (пусто: все)",
+    "The new key, shown once:": "Новый ключ, показывается один раз:",
+    "Date": "Дата",
+    "Currency": "Валюта",
+    "Paid": "Оплачено",
+    "Net": "Итого",
+    "Show": "Показать",
+    "Nothing settled in these days.": "За эти дни расчётов нет.",
+    "Not found.": "Не найдено.",
+    "This key may not do that.": "Этому ключу это не разрешено.",
+    "Source": "Источник",
+    "Observed": "Наблюдалось",
+    "Error": "Ошибка",
+    "Language": "Язык",
+}
+
+
+def language(request: Request) -> str:
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    return chosen if chosen in LANGUAGES else "en"
+
+
+def translator(lang: str) -> Callable[[str], str]:
+    if lang == "ru":
+        return lambda text: RUSSIAN.get(text, text)
+    return lambda text: text
