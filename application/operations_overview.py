@@ -16,8 +16,12 @@ from application.ports import Attention, Clock, ReportReader
 
 WINDOW = timedelta(hours=24)
 # Money taken: what a success rate counts as success.
-_MONEY_TAKEN = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED, PaymentStatus.AUTHORIZED)
-_SUCCESSFUL = frozenset(status.value for status in _MONEY_TAKEN)
+_SUCCESSFUL = frozenset(
+    status.value
+    for status in (
+        PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED, PaymentStatus.AUTHORIZED
+    )
+)
 
 
 @attrs.frozen
