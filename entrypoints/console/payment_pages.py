@@ -3,6 +3,8 @@ its key may take. Every read and action goes through the API's use cases with th
 
 from __future__ import annotations
 
+import re
+import secrets
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
@@ -28,6 +30,9 @@ _CSV_HEADER = (
     "id", "created_at", "shop_id", "provider", "status", "amount", "currency", "refunded",
     "order_id", "customer_id", "external_id", "description",
 )
+
+# The hidden `attempt` of a refund form: what `secrets.token_urlsafe(16)` makes.
+_ATTEMPT = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 def _day(raw: str | None, field: str) -> date | None:
@@ -102,6 +107,7 @@ async def show_payment(request: Request, principal: ApiKey) -> Response:
     return render(
         request, "payment.html", principal=principal, session=session_of(request), story=story, p=payment,
         can_refund=can_write and payment.status in REFUNDABLE and payment.refundable.minor > 0,
+        refund_attempt=secrets.token_urlsafe(16),
         can_capture=can_write and payment.status is PaymentStatus.AUTHORIZED,
         can_cancel=can_write and payment.status in (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED),
         can_attach=principal.allows(Scope.ADMIN) and principal.shops is None
@@ -135,12 +141,16 @@ async def refund(request: Request, principal: ApiKey) -> Response:
     payment_id = request.path_params["payment_id"]
     payment = await container.get_payment().by_id(payment_id, refresh=False, shops=principal.shops)
     reason = str(form.get("reason") or "").strip()
+    # One key per rendered form: a double-click or a resent form refunds once, a new form anew.
+    attempt = str(form.get("attempt") or "")
+    key = f"console-{attempt}" if _ATTEMPT.fullmatch(attempt) else None
     if len(reason) > MAX_REASON:
         raise InvalidValue("reason", f"a reason is at most {MAX_REASON} characters")
     await container.refund_payment().execute(
         RefundCommand(
             shop_id=payment.shop_id, provider=payment.provider, payment_id=payment.id,
             amount=_amount(form, payment.amount.currency), actor=principal.name, reason=reason or None,
+            idempotency_key=key,
         )
     )
     return back(_payment_url(payment.id), notice="Done.")

@@ -124,6 +124,32 @@ def test_an_order_id_finds_its_payment_whose_page_refunds_with_a_reason(
     assert read["refunds"]["items"][0]["reason"] == "customer returned the roses"
 
 
+def test_a_refund_form_sent_twice_refunds_once_and_a_new_form_refunds_again(
+    gateway: RunningGateway, api: httpx.Client, admin: IssuedKey, shops: tuple[int, int]
+) -> None:
+    payment = _pay(api, shops[0])
+    with console_client(gateway.base_url, admin.plaintext) as console:
+        page = console.get(f"/console/payments/{payment['id']}")
+        form = {"amount": "100.00", "csrf": csrf_of(page.text), "attempt": _attempt_of(page.text)}
+        first = console.post(f"/console/payments/{payment['id']}/refund", data=form)
+        twice = console.post(f"/console/payments/{payment['id']}/refund", data=form)  # a double-click
+        assert api.get(f"/v1/payments/{payment['id']}").json()["refunds"]["refunded"] == 10_000
+        again = console.get(f"/console/payments/{payment['id']}")
+        third = console.post(
+            f"/console/payments/{payment['id']}/refund",
+            data={**form, "attempt": _attempt_of(again.text)},
+        )
+    assert (first.status_code, twice.status_code, third.status_code) == (303, 303, 303)
+    read = api.get(f"/v1/payments/{payment['id']}").json()
+    assert read["refunds"]["refunded"] == 20_000 and len(read["refunds"]["items"]) == 2
+
+
+def _attempt_of(html: str) -> str:
+    marker = 'name="attempt" value="'
+    start = html.index(marker) + len(marker)
+    return html[start : html.index('"', start)]
+
+
 def test_a_form_without_the_session_token_is_refused(
     gateway: RunningGateway, api: httpx.Client, admin: IssuedKey, shops: tuple[int, int]
 ) -> None:
