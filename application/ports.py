@@ -105,6 +105,8 @@ class ProviderPayment:
     # The amount the provider's answer names, where it names one (checked by `payments attach`). The
     # merchant account needs no field: a provider answers only about the route's own account.
     amount: Money | None = None
+    # The card wallet that paid (Stripe's `apple_pay`, `google_pay`...), where the provider tells it.
+    wallet: str | None = None
 
 
 @attrs.frozen

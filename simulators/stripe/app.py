@@ -65,6 +65,7 @@ _CREATE_PARAMS = frozenset(
 _CAPTURE_PARAMS = frozenset({"amount_to_capture", "metadata", "expand"})
 _CANCEL_PARAMS = frozenset({"cancellation_reason", "expand"})
 _REFUND_PARAMS = frozenset({"payment_intent", "amount", "metadata", "reason", "expand"})
+_EXPAND_KEY = re.compile(r"expand\[\d*\]")
 _LIST_REFUNDS_PARAMS = frozenset({"payment_intent", "charge", "limit", "starting_after", "ending_before", "created"})
 _CAPTURE_METHODS = ("automatic", "automatic_async", "manual")
 _CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
@@ -247,7 +248,9 @@ class _Endpoints:
                 automatic_payment_methods=automatic.get("enabled", "true") == "true",
             )
         if operation == "retrieve":
-            return state.retrieve_intent(account=account, intent_id=path["id"])
+            return state.retrieve_intent(
+                account=account, intent_id=path["id"], expand_charge="latest_charge" in _expanded(params)
+            )
         if operation == "capture":
             _only(params, _CAPTURE_PARAMS)
             return state.capture_intent(
@@ -502,6 +505,14 @@ def _decode_form(body: bytes) -> dict[str, Any]:
             node = child
         node[path[-1]] = value
     return params
+
+
+def _expanded(params: Mapping[str, Any]) -> list[Any]:
+    """`expand[]=...`: a query string names it `expand[0]`, `expand[]`; a form body decodes to a hash."""
+    listed = params.get("expand")
+    if isinstance(listed, dict):
+        return list(listed.values())
+    return [value for key, value in params.items() if _EXPAND_KEY.fullmatch(key)]
 
 
 def _only(params: Mapping[str, Any], allowed: frozenset[str]) -> None:

@@ -36,6 +36,9 @@ TEST_PAYMENT_METHODS = {
     "pm_card_authenticationRequired": AUTHENTICATES,
     "pm_card_chargeDeclined": DECLINED,
 }
+# The PaymentMethods the Stripe.js stand-in's Payment Request makes, as Stripe.js makes one from the
+# wallet's card: it pays, and the Charge tells the wallet (`payment_method_details.card.wallet.type`).
+WALLET_PAYMENT_METHODS = {"pm_standin_apple_pay": "apple_pay", "pm_standin_google_pay": "google_pay"}
 _MAX_BODY = 16 * 1024
 
 Deliver = Callable[[SimulatedEvent], Awaitable[object]]
@@ -94,7 +97,8 @@ class _Confirmations:
                 await self._tell(self._state.require_action(intent.id))
                 self._return_urls[intent.id] = form.get("return_url", "")
                 return JSONResponse(self._with_challenge(request, self._view(intent.id)))
-            await self._tell(self._state.pay(intent.id))
+            wallet = WALLET_PAYMENT_METHODS.get(form.get("payment_method", ""))
+            await self._tell(self._state.pay(intent.id, wallet=wallet))
         except ValueError as refusal:  # not payable any more (paid, cancelled)
             return _failure(StripeFailure(400, str(refusal), code="payment_intent_unexpected_state"))
         return JSONResponse(self._view(intent.id))
@@ -150,7 +154,7 @@ class _Confirmations:
 def _card_outcome(form: Mapping[str, str]) -> str | None:
     method = form.get("payment_method")
     if method:
-        return TEST_PAYMENT_METHODS.get(method)
+        return PAYS if method in WALLET_PAYMENT_METHODS else TEST_PAYMENT_METHODS.get(method)
     number = form.get("payment_method_data[card][number]", "").replace(" ", "")
     return TEST_CARDS.get(number)
 

@@ -93,6 +93,8 @@ class SimulatedIntent:
     cancellation_reason: str | None = None
     refunded: int = 0
     payment_method_types: tuple[str, ...] = ("card", "link")
+    # The card wallet that paid (`apple_pay`, `google_pay`), told by the latest Charge; None for a plain card.
+    wallet: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -381,9 +383,14 @@ class StripeSimulatorState:
             self._emit("payment_intent.created", intent)
             return intent.as_json()
 
-    def retrieve_intent(self, *, account: str, intent_id: str) -> dict[str, Any]:
+    def retrieve_intent(self, *, account: str, intent_id: str, expand_charge: bool = False) -> dict[str, Any]:
+        """The PaymentIntent; with `expand[]=latest_charge`, its Charge object in place of the id."""
         with self._lock:
-            return self._owned(account, intent_id).as_json()
+            intent = self._owned(account, intent_id)
+            answer = intent.as_json()
+            if expand_charge and intent.latest_charge is not None:
+                answer["latest_charge"] = self._charge(intent)
+            return answer
 
     def capture_intent(self, *, account: str, intent_id: str, amount_to_capture: int | None) -> dict[str, Any]:
         with self._lock:
@@ -527,11 +534,12 @@ class StripeSimulatorState:
 
     # --- The customer's side (controls) ----------------------------------------------------------
 
-    def pay(self, intent_id: str) -> list[SimulatedEvent]:
-        """The customer confirmed in the browser and the card went through."""
+    def pay(self, intent_id: str, *, wallet: str | None = None) -> list[SimulatedEvent]:
+        """The customer confirmed in the browser and the card (in `wallet`, if one) went through."""
         with self._lock:
             intent = self._payable(intent_id)
             intent.latest_charge = new_id("ch")
+            intent.wallet = wallet
             intent.last_payment_error = None
             before = len(self._events)
             if intent.capture_method == "manual":
@@ -645,7 +653,7 @@ class StripeSimulatorState:
             "paid": True,
             "payment_intent": intent.id,
             "payment_method": None,
-            "payment_method_details": {"type": "card"},
+            "payment_method_details": {"type": "card", "card": {"wallet": _wallet(intent.wallet)}},
             "receipt_email": None,
             "receipt_number": None,
             "receipt_url": None,
@@ -678,6 +686,11 @@ def signed_event(event: SimulatedEvent, secret: str, *, signature: str = "valid"
             payload, key, timestamp=timestamp
         )
     return payload.encode("utf-8"), headers
+
+
+def _wallet(wallet: str | None) -> dict[str, Any] | None:
+    """A Charge's `payment_method_details.card.wallet`: the type, and a hash named after it."""
+    return {"type": wallet, wallet: {}} if wallet else None
 
 
 def new_id(prefix: str) -> str:

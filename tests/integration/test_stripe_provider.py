@@ -25,6 +25,7 @@ from application.errors import ProviderDeclined, ProviderUnavailable
 from application.ports import PaymentAction, PaymentRequest, RefundRequest
 
 from adapters.providers.http_client import build_http_client
+from adapters.providers.stripe import wire
 from adapters.providers.stripe.provider import StripeProvider
 
 from simulators.stripe.app import RecordedRequest
@@ -251,6 +252,58 @@ async def test_status_is_read_from_the_payment_intent(
 
     assert (observed.external_id, observed.provider_status, observed.outcome) == (created.external_id, status, outcome)
     assert simulator.state.requests[-1].method == "GET"
+
+
+async def confirm_in_browser(
+    http_client: httpx.AsyncClient, simulator: StripeSimulatorServer, intent_id: str, payment_method: str
+) -> None:
+    """What Stripe.js does on the page: confirm with the client secret and the publishable key."""
+    intent = simulator.state.intent(intent_id)
+    assert intent is not None
+    # The simulator tells the webhook endpoint as it pays; here nobody listens, and the sync reads the status.
+    simulator.state.webhook_url = f"http://127.0.0.1:{free_port()}/webhooks/stripe"
+    simulator.state.webhook_secret = "whsec_nobody_listens"
+    answer = await http_client.post(
+        f"{simulator.base_url}/v1/payment_intents/{intent_id}/confirm",
+        data={"key": simulator.publishable_key, "client_secret": intent.client_secret,
+              "_stripe_account": intent.account, "payment_method": payment_method},
+    )
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize(
+    ("payment_method", "wallet"),
+    [("pm_standin_apple_pay", "apple_pay"), ("pm_standin_google_pay", "google_pay"), ("pm_card_visa", None)],
+)
+async def test_the_wallet_that_paid_is_read_from_the_expanded_charge(
+    provider: StripeProvider,
+    simulator: StripeSimulatorServer,
+    http_client: httpx.AsyncClient,
+    route: SellerRoute,
+    payment_method: str,
+    wallet: str | None,
+) -> None:
+    """`latest_charge.payment_method_details.card.wallet.type`; a plain card has no wallet."""
+    created = await provider.create_payment(attrs.evolve(card_payment(route), method=PaymentMethod.APPLE_PAY))
+    await confirm_in_browser(http_client, simulator, created.external_id, payment_method)
+
+    observed = await provider.fetch_payment(route, created.external_id)
+
+    assert (observed.outcome, observed.wallet) == (PaymentStatus.SUCCEEDED, wallet)
+
+
+async def test_an_unpaid_payment_intent_or_an_unexpanded_charge_tells_no_wallet(
+    provider: StripeProvider, simulator: StripeSimulatorServer, route: SellerRoute
+) -> None:
+    created = await provider.create_payment(card_payment(route))
+    assert (await provider.fetch_payment(route, created.external_id)).wallet is None
+
+    simulator.state.pay(created.external_id, wallet="apple_pay")
+    # An event's PaymentIntent names its Charge by id only; the status sync's retrieve expands it.
+    as_in_an_event = simulator.state.intent(created.external_id)
+    assert as_in_an_event is not None
+    assert wire.read_payment_intent(as_in_an_event.as_json()).wallet is None
+    assert (await provider.fetch_payment(route, created.external_id)).wallet == "apple_pay"
 
 
 async def test_another_account_s_payment_intent_does_not_exist_for_this_route(

@@ -14,6 +14,7 @@ from simulators.stripe.app import StripeSimulatorState, create_stripe_simulator
 from tests.support.servers import serve
 
 STRIPE_SANDBOX_PREFIX = "/sandbox/stripe"
+PUBLISHABLE_KEY = "pk_test_simulated"  # what the page's Stripe.js (the simulator's stand-in) confirms with
 
 
 @attrs.frozen
@@ -23,6 +24,7 @@ class StripeSimulatorServer:
     base_url: str
     state: StripeSimulatorState
     secret_key: str = attrs.field(repr=False)
+    publishable_key: str = PUBLISHABLE_KEY
 
 
 @contextmanager
@@ -31,6 +33,7 @@ def run_stripe_simulator(
 ) -> Iterator[StripeSimulatorServer]:
     key = secret_key or f"sk_test_{secrets.token_urlsafe(24)}"
     state = state if state is not None else StripeSimulatorState(hang_seconds=10.0)
-    app = Starlette(routes=[Mount(STRIPE_SANDBOX_PREFIX, app=create_stripe_simulator(secret_key=key, state=state))])
+    simulator = create_stripe_simulator(secret_key=key, state=state, publishable_key=PUBLISHABLE_KEY)
+    app = Starlette(routes=[Mount(STRIPE_SANDBOX_PREFIX, app=simulator)])
     with serve(app) as root:
         yield StripeSimulatorServer(base_url=f"{root}{STRIPE_SANDBOX_PREFIX}", state=state, secret_key=key)

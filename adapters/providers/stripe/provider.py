@@ -128,7 +128,10 @@ class StripeProvider:
         _check_external_id(external_id)
         intent = await self._call(
             "status",
-            lambda: self._stripe.v1.payment_intents.retrieve_async(external_id, None, {"stripe_account": account}),
+            # The Charge expanded, for the wallet that paid (`payment_method_details.card.wallet.type`).
+            lambda: self._stripe.v1.payment_intents.retrieve_async(
+                external_id, {"expand": ["latest_charge"]}, {"stripe_account": account}
+            ),
         )
         return self._read("status", lambda: wire.read_payment_intent(intent, expected_id=external_id))
 

@@ -134,7 +134,18 @@ def read_payment_intent(
             else None
         ),
         amount=_intent_amount(data),
+        wallet=_wallet(data),
     )
+
+
+def _wallet(data: Mapping[str, Any]) -> str | None:
+    """The card wallet that paid, from an expanded `latest_charge` (an event's is only the Charge id)."""
+    charge = data.get("latest_charge")
+    details = charge.get("payment_method_details") if isinstance(charge, Mapping) else None
+    card = details.get("card") if isinstance(details, Mapping) else None
+    wallet = card.get("wallet") if isinstance(card, Mapping) else None
+    kind = wallet.get("type") if isinstance(wallet, Mapping) else None
+    return kind if isinstance(kind, str) and kind else None
 
 
 def _intent_amount(data: Mapping[str, Any]) -> Money | None:

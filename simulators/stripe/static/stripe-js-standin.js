@@ -90,7 +90,7 @@
         _choose: function () {
           if (!handlers.paymentmethod) { return; }
           handlers.paymentmethod({
-            paymentMethod: { id: "pm_card_visa", type: "card" },
+            paymentMethod: { id: "pm_standin_apple_pay", type: "card", card: { wallet: { type: "apple_pay" } } },
             walletName: "applePay",
             complete: function () {},
           });
