@@ -166,7 +166,8 @@ class SyncPaymentStatus:
                 if outcome in UNSUCCESSFUL
                 else None,
             )
-            if not changed and previous_provider_status == observed.provider_status:
+            wallet_told = payment.note_wallet(observed.wallet)
+            if not changed and previous_provider_status == observed.provider_status and not wallet_told:
                 return payment
             if changed:
                 payment.note_source(source, now)
@@ -253,6 +254,8 @@ class SyncPaymentStatus:
 def is_news(payment: Payment, observed: ProviderPayment) -> bool:
     """Whether the provider's answer tells anything the stored payment does not (the cheap test before a lock)."""
     if (observed.outcome, observed.provider_status) != (payment.status, payment.provider_status):
+        return True
+    if observed.wallet is not None and observed.wallet != payment.wallet:
         return True
     attempt = observed.declined_attempt
     return attempt is not None and payment.error_message != attempt.message

@@ -125,6 +125,8 @@ class Payment:
     status_observed_at: datetime | None = None
     # When the money was taken for good (first `succeeded`): the day a settlement report counts it on.
     succeeded_at: datetime | None = None
+    # The card wallet that paid (`apple_pay`, `google_pay`), when the provider tells it.
+    wallet: str | None = None
     version: int = 1
 
     def __attrs_post_init__(self) -> None:
@@ -205,6 +207,14 @@ class Payment:
         # A success clears what an earlier unanswered attempt noted; a failure says why.
         self.error_code = error_code
         self.error_message = error_message
+        return True
+
+    def note_wallet(self, wallet: str | None) -> bool:
+        """Record the wallet the provider says paid; False when it tells nothing new (an answer without one
+        never erases one seen before)."""
+        if wallet is None or wallet == self.wallet:
+            return False
+        self.wallet = wallet
         return True
 
     def note_declined_attempt(self, code: str, reason: str, at: datetime) -> bool:

@@ -61,6 +61,7 @@ def payment_row(payment: Payment) -> dict[str, Any]:
         "status_source": payment.status_source,
         "status_observed_at": payment.status_observed_at,
         "succeeded_at": payment.succeeded_at,
+        "wallet": payment.wallet,
     }
 
 
@@ -97,6 +98,7 @@ def payment_from_row(row: Row[Any]) -> Payment:
         status_source=row.status_source,
         status_observed_at=row.status_observed_at,
         succeeded_at=row.succeeded_at,
+        wallet=row.wallet,
     )
 
 

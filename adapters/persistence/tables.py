@@ -125,6 +125,7 @@ payments = Table(
     Column("status_source", String(300)),
     Column("status_observed_at", UtcDateTime()),
     Column("succeeded_at", UtcDateTime()),  # migration 0006: the day a settlement report counts it on
+    Column("wallet", String(64)),  # migration 0008: the card wallet that paid (apple_pay, google_pay)
     UniqueConstraint("idempotency_key"),
     UniqueConstraint("provider", "external_id"),
     # The last line of defence for the refund invariant: never more back than was paid.

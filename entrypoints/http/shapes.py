@@ -109,6 +109,7 @@ class PaymentResource(msgspec.Struct, frozen=True):
     pay_url: str | None
     publishable_key: str | None
     stripe_account: str | None
+    wallet: str | None  # the card wallet that paid (apple_pay, google_pay), when the provider tells it
     return_url: str | None
     expires_at: str | None
     refunds: RefundSummary

@@ -119,6 +119,7 @@ def payment_resource(
         pay_url=links.get("pay_url"),
         publishable_key=links.get("publishable_key"),
         stripe_account=links.get("stripe_account"),
+        wallet=payment.wallet,
         return_url=payment.return_url,
         expires_at=_iso(payment.expires_at),
         refunds=RefundSummary(

@@ -7,7 +7,8 @@ replaying the first answer and refusing other parameters under the same key):
 `POST /v1/payment_intents/{id}/cancel`, `POST /v1/refunds`, `GET /v1/refunds/{id}`.
 
 Controls (not Stripe's): `POST /control/payment_intents/{id}/{pay|decline|require_action|process}`
-with an optional JSON body `{"notify": true}` to deliver the resulting events at once,
+with an optional JSON body `{"notify": true}` to deliver the resulting events at once (and, to pay,
+`"wallet": "apple_pay"|"google_pay"` for the card wallet the Charge tells),
 `GET /control/payment_intents/{id}`, `POST /control/payment_intents/{id}/webhook`
 `{"type", "status"?, "signature"?: "valid"|"forged"|"stale"|"none", "url"?}` (a signed event,
 possibly doctored or badly signed), `GET /control/events`, `POST /control/events/{id}/deliver`,
@@ -320,8 +321,12 @@ class _Endpoints:
         options = await _json_object(request)
         if isinstance(options, Response):
             return options
+        wallet = options.get("wallet")
         try:
-            events = actions[action](intent_id)
+            if action == "pay" and isinstance(wallet, str) and wallet:
+                events = self.state.pay(intent_id, wallet=wallet)
+            else:
+                events = actions[action](intent_id)
         except LookupError:
             return JSONResponse({"error": "unknown payment intent"}, 404)
         except ValueError as refusal:

@@ -236,6 +236,24 @@ def confirm(browser: httpx.Client, payment: dict[str, Any], **fields: str) -> ht
     })
 
 
+@pytest.mark.parametrize(("method", "wallet"), [("apple_pay", "apple_pay"), ("google_pay", "google_pay"), ("card", None)])
+def test_the_payment_shows_the_wallet_that_paid_as_the_status_sync_reads_it(
+    api: httpx.Client, browser: httpx.Client, method: str, wallet: str | None
+) -> None:
+    """The Charge's `payment_method_details.card.wallet.type`, read by the sync (no webhook told here)."""
+    payment = stripe_payment(api, method)
+    assert payment["wallet"] is None
+    paid = browser.post(
+        f"/sandbox/stripe/control/payment_intents/{payment['external_id']}/pay", json={"wallet": wallet} if wallet else {}
+    )
+    assert paid.status_code == 200, paid.text
+
+    synced = api.get(f"/v1/payments/{payment['id']}").json()
+
+    assert (synced["status"], synced["wallet"]) == ("succeeded", wallet)
+    assert api.get(f"/v1/payments/{payment['id']}").json()["wallet"] == wallet  # stored, not just answered
+
+
 def test_a_card_confirmed_as_stripe_js_does_pays_through_the_webhook(api: httpx.Client, browser: httpx.Client) -> None:
     payment = stripe_payment(api, "apple_pay")
     confirmed = confirm(browser, payment, payment_method="pm_card_visa")

@@ -82,6 +82,7 @@ def _payment(**changes: Any) -> Payment:
         "version": 3,
         "status_source": "webhook:kaspi",
         "status_observed_at": T0 + timedelta(minutes=4),
+        "wallet": "apple_pay",
         "created_at": T0,
         "updated_at": T0 + timedelta(minutes=5, microseconds=1),
     }
@@ -760,7 +761,7 @@ async def test_check_migrated_refuses_an_unmigrated_database_until_upgraded(unmi
 
 
 def test_the_migration_history_has_one_head_for_the_next_revision_to_follow() -> None:
-    assert head_revisions() == ("0006_merge_heads",)
+    assert head_revisions() == ("0008_payment_wallet",)
 
 
 async def test_a_database_at_the_three_former_heads_migrates_to_the_merge(unmigrated_database_url: str) -> None:
