@@ -27,11 +27,12 @@ from entrypoints.http import (
     provider_webhooks,
     report_routes,
     seller_routes,
-    v1_routes,
     webhook_routes,
 )
+from entrypoints.http.endpoints import OPERATIONS
 from entrypoints.http.observability import RequestObservation
 from entrypoints.http.openapi import build_openapi
+from entrypoints.http.operations import routes_of
 from entrypoints.http.responses import JsonResponse
 from entrypoints.http.use_cases import UseCases
 from entrypoints.provider_report import announce_providers
@@ -98,7 +99,7 @@ def create_app(container: Container, *, background: Background | None = None) ->
         *health.routes,
         Route("/openapi.json", openapi, methods=["GET"]),
         *kaspi_routes.routes,
-        *v1_routes.routes,
+        *routes_of(OPERATIONS),
         *seller_routes.routes,
         *checkout_routes.routes,
         *report_routes.routes,

@@ -8,7 +8,7 @@ from domain.events import EventType
 from domain.payment import PaymentStatus
 from domain.webhooks import DELIVERY_FILTERS
 
-from entrypoints.http import v1_routes
+from entrypoints.http.endpoints import OPERATIONS
 from entrypoints.http.operations import (
     AUTH_ERRORS,
     BAD_INPUT,
@@ -1056,8 +1056,7 @@ def _request_schemas(paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str
 
 
 def build_openapi() -> dict[str, Any]:
-    declared_paths, declared_schemas = document(v1_routes.operations)
-    paths = {**PATHS, **declared_paths}
+    declared_paths, declared_schemas = document(OPERATIONS)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -1066,7 +1065,7 @@ def build_openapi() -> dict[str, Any]:
             "description": "Multi-provider payment gateway for marketplaces. Amounts in the Kaspi endpoints are tenge.",
         },
         "security": [{"bearer": []}],
-        "paths": _with_database_outage(paths),
+        "paths": {**_with_database_outage(PATHS), **declared_paths},
         "components": {
             "schemas": {**_request_schemas(PATHS, SCHEMAS), **declared_schemas},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "an API key from `paygate keys create`"}},

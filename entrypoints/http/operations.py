@@ -58,6 +58,13 @@ PROVIDER_ERRORS = {
     "502": error("the provider answered unreadably: outcome unknown, kept pending"),
     "504": error("the provider timed out: outcome unknown, kept pending"),
 }
+DATABASE_UNAVAILABLE = {
+    **error(
+        "`database_unavailable`: the database is unreachable (a restart, a failover);"
+        " retry shortly with the same Idempotency-Key"
+    ),
+    "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
+}
 BUSY = {
     "429": error("too many requests for this API key (Retry-After)"),
     "503": error("the database is unavailable: retry with the same Idempotency-Key"),
@@ -66,30 +73,44 @@ BUSY = {
 
 @attrs.frozen
 class Operation:
-    """One endpoint. `body` / `answer` are the declared request and response types (`Struct`s);
-    `responses` the other answers it may give (status → OpenAPI response object)."""
+    """One endpoint. `body` is the declared request type (a `Struct`); `answer` the declared type of
+    the answer at `status` (a `Struct`, or a type such as `list[Shape]`), or None for an answer
+    that is not JSON (`media` then names it); `responses` the other answers it may give (status →
+    OpenAPI response object). `public` operations take no API key; `uses_database` ones may answer
+    503 `database_unavailable`."""
 
     method: str
     path: str
     handler: Handler
     summary: str
-    answer: type[msgspec.Struct]
+    answer: Any
     status: int = 200
     body: type[msgspec.Struct] | None = None
     body_required: bool = True
     description: str | None = None
     parameters: Sequence[Mapping[str, Any]] = ()
     responses: Mapping[str, Any] = attrs.field(factory=dict)
+    media: str = JSON
+    public: bool = False
+    uses_database: bool = True
 
-    def document(self) -> dict[str, Any]:
+    def document(self, schema_of: Mapping[Any, dict[str, Any]]) -> dict[str, Any]:
+        """This operation's OpenAPI object; `schema_of` maps each declared type to its schema."""
         operation: dict[str, Any] = {"summary": self.summary}
         if self.description:
             operation["description"] = self.description
+        if self.public:
+            operation["security"] = []
         if self.parameters:
             operation["parameters"] = [dict(p) for p in self.parameters]
         if self.body is not None:
-            operation["requestBody"] = {"required": self.body_required, **json_content(ref(self.body.__name__))}
-        operation["responses"] = {str(self.status): ok(self.summary, self.answer.__name__), **self.responses}
+            operation["requestBody"] = {"required": self.body_required, **json_content(schema_of[self.body])}
+        answer_schema = schema_of[self.answer] if self.answer is not None else {"type": "string"}
+        answered = {"description": self.summary, "content": {self.media: {"schema": answer_schema}}}
+        responses = {str(self.status): answered, **self.responses}
+        if self.uses_database:
+            responses = {"503": DATABASE_UNAVAILABLE, **responses}
+        operation["responses"] = responses
         return operation
 
 
@@ -99,9 +120,12 @@ def routes_of(operations: Iterable[Operation]) -> list[Route]:
 
 def document(operations: Sequence[Operation]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(paths, component schemas) of `operations`: the schemas generated from their declared types."""
+    shapes = list(dict.fromkeys(
+        shape for op in operations for shape in (op.body, op.answer) if shape is not None
+    ))
+    schemas, components = msgspec.json.schema_components(shapes, ref_template=REF)
+    schema_of = dict(zip(shapes, schemas, strict=True))
     paths: dict[str, Any] = {}
     for op in operations:
-        paths.setdefault(op.path, {})[op.method.lower()] = op.document()
-    shapes = {shape for op in operations for shape in (op.body, op.answer) if shape is not None}
-    _, schemas = msgspec.json.schema_components(sorted(shapes, key=lambda s: s.__name__), ref_template=REF)
-    return paths, schemas
+        paths.setdefault(op.path, {})[op.method.lower()] = op.document(schema_of)
+    return paths, components

@@ -41,7 +41,6 @@ from entrypoints.http.operations import (
     Handler,
     Operation,
     error,
-    routes_of,
 )
 from entrypoints.http.responses import JsonResponse
 from entrypoints.http.shapes import (
@@ -352,4 +351,3 @@ operations = [
     _write("POST", "/v1/payments/{payment_id}/cancel", cancel_payment, "Cancel an open payment",
            NoOptions, PaymentResource, body_required=False),
 ]
-routes = routes_of(operations)
