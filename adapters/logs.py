@@ -19,11 +19,9 @@ _PROCESSORS = (
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    """A structlog logger over the stdlib logger `name` (e.g. `paygate.providers`)."""
-    logger: structlog.stdlib.BoundLogger = structlog.wrap_logger(
-        logging.getLogger(name),
-        processors=list(_PROCESSORS),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        context_class=dict,
-    )
-    return logger
+    """A structlog logger over the stdlib logger `name` (e.g. `paygate.providers`).
+
+    Built here, not by `structlog.wrap_logger`: that gives a lazy proxy which builds a new bound
+    logger on every call, for a configuration this module never takes from `structlog.configure`.
+    """
+    return structlog.stdlib.BoundLogger(logging.getLogger(name), processors=list(_PROCESSORS), context={})

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import attrs
-
 from domain.audit import AuditEntry, Outcome
 from domain.errors import DomainError
 from domain.events import Event, EventType, settlement_event
@@ -176,14 +174,14 @@ class CreatePayment:
             raise ProviderOutcomeUnknown(payment.id, unknown.reason, unknown.timed_out) from None
         now = self._clock.now()
         lifetime = provider.profile.payment_lifetime
-        # Nobody else knows the payment yet, in all but rare cases: the answer is applied to the copy
-        # just stored and written as a compare-and-set on its version, sparing a read. Only if that
-        # loses (a recovery attached the provider's id meanwhile) is the payment read back under the
-        # row lock, as every other change does.
-        current = attrs.evolve(payment)
+        # Nobody else knows the payment yet, in all but rare cases: the answer is applied to the
+        # payment as just stored (no copy: nothing reads it again) and written as a compare-and-set
+        # on its version, sparing a read. Only if that loses (a recovery attached the provider's id
+        # meanwhile) is the payment read back under the row lock, as every other change does.
+        current, stored_version = payment, payment.version
         _accept(current, answer, lifetime, now)
         entry, events, check = self._records(current, actor, now)
-        if not await self._journal.record_answer(current, payment.version, entry=entry, events=events, check=check):
+        if not await self._journal.record_answer(current, stored_version, entry=entry, events=events, check=check):
             async with self._uow() as uow:
                 locked = await uow.payments.get(payment.id, for_update=True)
                 assert locked is not None

@@ -13,6 +13,7 @@ from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import IO, Any
 
+import msgspec
 import structlog
 
 from adapters.redaction import SecretRedactingFilter, protect_http_server_loggers, quiet_http_client_loggers
@@ -30,8 +31,26 @@ def _leading_keys_first(_logger: Any, _method: str, event: MutableMapping[str, A
 
 
 def _dumps(event: Any, **options: Any) -> str:
-    # Non-ASCII as it is (Kazakh and Russian shop messages stay readable, and a secret keeps one spelling).
-    return json.dumps(event, ensure_ascii=False, **options)
+    # Non-ASCII as it is (Kazakh and Russian shop messages stay readable, and a secret keeps one
+    # spelling); no blanks between items, as `_render_flat` writes them.
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"), **options)
+
+
+# Field values msgspec writes exactly as `json.dumps` does (bar blanks): every other kind (a
+# Decimal, bytes, a nested dict) goes the standard library's way, written as its repr.
+_FLAT = frozenset({str, int, float, bool, type(None)})
+_encode = msgspec.json.Encoder().encode
+
+
+def _render_flat(event: dict[str, Any]) -> str | None:
+    """A line of ids, words and numbers, about ten times faster than `json.dumps`; None otherwise."""
+    for value in event.values():
+        if type(value) not in _FLAT:
+            return None
+    try:
+        return _encode(event).decode()
+    except UnicodeEncodeError:  # an unpaired surrogate, which `json.dumps` writes as an escape
+        return None
 
 
 class _RedactingFormatter(structlog.stdlib.ProcessorFormatter):
@@ -89,12 +108,13 @@ class JsonLogFormatter(_RedactingFormatter):
             # Most lines: a structlog event with no traceback or stack to format. Rendered here to
             # the same JSON as the processor chain would give it, without the chain's copy of the
             # record and its eight steps, two lines per request (docs/performance.md).
-            return self._redactor.redact(_dumps(_leading_keys_first(None, "", {
+            line = _leading_keys_first(None, "", {
                 **event,
                 "timestamp": _iso_utc(record.created),
                 "level": record.levelname.lower(),
                 "logger": record.name,
-            }), default=_not_json))
+            })
+            return self._redactor.redact(_render_flat(line) or _dumps(line, default=_not_json))
         return super().format(record)
 
 

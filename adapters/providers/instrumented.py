@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from application.errors import ProviderDeclined, ProviderUnavailable
-from application.ports import PaymentProvider
+from application.ports import PaymentProvider, ProviderProfile
 
 from adapters.logs import get_logger
 from adapters.metrics import PaygateMetrics
@@ -40,16 +40,22 @@ class ProviderCallBook:
     """
 
     def __init__(self) -> None:
-        self._last: dict[str, LastCall] = {}
+        # Per provider: outcome, POSIX time, consecutive failures. Every provider call records; only
+        # `/health` reads, so the `LastCall` is built there rather than on each call.
+        self._last: dict[str, tuple[str, float, int]] = {}
 
     def record(self, provider: str, outcome: str) -> None:
         answered = outcome in ("ok", "declined")
         previous = self._last.get(provider)
-        failures = 0 if answered else (previous.consecutive_failures if previous else 0) + 1
-        self._last[provider] = LastCall(outcome, datetime.now(UTC), failures)
+        failures = 0 if answered else (previous[2] if previous else 0) + 1
+        self._last[provider] = (outcome, time.time(), failures)
 
     def last(self, provider: str) -> LastCall | None:
-        return self._last.get(provider)
+        recorded = self._last.get(provider)
+        if recorded is None:
+            return None
+        outcome, at, failures = recorded
+        return LastCall(outcome, datetime.fromtimestamp(at, UTC), failures)
 
 
 class InstrumentedProvider:
@@ -59,9 +65,19 @@ class InstrumentedProvider:
         self._provider = provider
         self._metrics = metrics
         self._book = book
+        self._name = _provider_name(provider)
 
     def __repr__(self) -> str:
         return f"InstrumentedProvider({self._provider!r})"
+
+    @property
+    def profile(self) -> ProviderProfile:
+        # Read on every create and status change: found directly, not through `__getattr__`.
+        return self._provider.profile
+
+    @profile.setter
+    def profile(self, profile: ProviderProfile) -> None:
+        self._provider.profile = profile
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._provider, name)
@@ -97,7 +113,7 @@ class InstrumentedProvider:
         return observed
 
     def _observe(self, operation: str, outcome: str, reason: str | None, seconds: float, args: tuple[Any, ...]) -> None:
-        provider = _provider_name(self._provider)
+        provider = self._name
         self._metrics.observe_provider_call(provider=provider, operation=operation, outcome=outcome, seconds=seconds)
         self._book.record(provider, outcome)
         fields = {**_call_context(args), "provider": provider, "operation": operation, "outcome": outcome}

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Match, Mount
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.logs import get_logger
@@ -67,16 +67,21 @@ class RequestObservation:
         self._metrics = metrics
         self._routes = routes
         # Paths of routes without parameters, which are their own template: most requests (creates,
-        # callbacks) are spared trying every route's pattern. Never grows past the routes there are.
+        # callbacks) are spared looking for it. Never grows past the routes there are.
         self._static: dict[str, str] = {}
 
-    def _template(self, scope: Scope, path: str) -> str:
-        template = self._static.get(path)
-        if template is None:
-            # Matched before the app runs: routing rewrites the scope of mounted apps as it goes.
-            template = route_template(self._routes, dict(scope))
-            if template == path:
-                self._static[path] = template
+    def _template(self, scope: Scope, unrouted: Scope, path: str) -> str:
+        """The template of the route that ran; `unrouted`: the request's scope before routing."""
+        route = scope.get("route")
+        if isinstance(route, Route) and scope.get("root_path", "") == unrouted.get("root_path", ""):
+            # Starlette's router names the route it chose (or, for a 405, the one whose path
+            # matched): outside a mount, its path is the template, found without trying every
+            # route's pattern a second time.
+            template = route.path
+        else:
+            template = route_template(self._routes, unrouted)
+        if template == path:
+            self._static[path] = template
         return template
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -88,7 +93,10 @@ class RequestObservation:
         method, path = scope["method"], scope.get("root_path", "") + scope["path"]
         query = scope.get("query_string", b"").decode("latin-1")
         request_id = request_id_from(Headers(scope=scope).get(HEADER))
-        template = self._template(scope, path)
+        template = self._static.get(path)
+        # Routing rewrites the scope (mounts, path parameters): what it was, should the template be
+        # found by matching. A shallow copy, not a `Request`.
+        unrouted = dict(scope) if template is None else scope
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         legacy_error_shape.set(path.startswith(LEGACY_PATHS))
@@ -101,13 +109,14 @@ class RequestObservation:
                 return
             finished = True
             seconds = time.perf_counter() - started
-            self._metrics.observe_request(method=method, route=template, status=status, seconds=seconds)
+            route = template or self._template(scope, unrouted, path)
+            self._metrics.observe_request(method=method, route=route, status=status, seconds=seconds)
             access_log.info(
                 "request",
                 method=method,
                 path=path,
                 query=redact_url(f"?{query}")[1:] or None,
-                route=template,
+                route=route,
                 status=status,
                 duration_ms=round(seconds * 1000, 1),
                 api_key=scope.get("state", {}).get(_API_KEY_STATE),
