@@ -36,6 +36,9 @@ _STANDARD_ATTRIBUTES = frozenset({
     "levelno", "lineno", "message", "module", "msecs", "msg", "name", "pathname", "process",
     "processName", "relativeCreated", "stack_info", "taskName", "thread", "threadName",
 })
+# ...and what structlog's `ProcessorFormatter` adds to its events' records: its logger and the
+# name of the method called ("info"), never anything a caller wrote.
+_NOT_EXTRA = _STANDARD_ATTRIBUTES | {"_logger", "_name"}
 
 
 # Field values with no text inside them: nothing to redact.
@@ -151,7 +154,7 @@ class SecretRedactingFilter(logging.Filter):
             record.exc_text = self.redact(record.exc_text)
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
-        for key in vars(record).keys() - _STANDARD_ATTRIBUTES:
+        for key in vars(record).keys() - _NOT_EXTRA:
             # Structured formatters print `extra=` fields as they are.
             value = getattr(record, key)
             if isinstance(value, str):

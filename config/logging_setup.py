@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
@@ -108,12 +109,13 @@ class JsonLogFormatter(_RedactingFormatter):
             # Most lines: a structlog event with no traceback or stack to format. Rendered here to
             # the same JSON as the processor chain would give it, without the chain's copy of the
             # record and its eight steps, two lines per request (docs/performance.md).
-            line = _leading_keys_first(None, "", {
-                **event,
-                "timestamp": _iso_utc(record.created),
-                "level": record.levelname.lower(),
-                "logger": record.name,
-            })
+            timestamp, level = _iso_utc(record.created), record.levelname.lower()
+            line = {"timestamp": timestamp, "level": level, "logger": record.name}
+            if "event" in event:
+                line["event"] = event["event"]
+            line.update(event)
+            # The record's time, level and logger, whatever a field of the same name says.
+            line["timestamp"], line["level"], line["logger"] = timestamp, level, record.name
             return self._redactor.redact(_render_flat(line) or _dumps(line, default=_not_json))
         return super().format(record)
 
@@ -128,8 +130,20 @@ def _not_json(value: Any) -> Any:
 
 
 def _iso_utc(created: float) -> str:
-    # What `TimeStamper(fmt="iso", utc=True)` writes.
-    return datetime.fromtimestamp(created, UTC).isoformat().replace("+00:00", "Z")
+    """What `TimeStamper(fmt="iso", utc=True)` writes; the date and time of day made once a second."""
+    global _last_second
+    second = math.floor(created)
+    micro = round((created - second) * 1_000_000)  # rounded half to even, as `datetime` rounds
+    if micro == 1_000_000:
+        second, micro = second + 1, 0
+    cached, prefix = _last_second
+    if second != cached:
+        prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second = (second, prefix)  # one binding: a thread never sees half of it
+    return f"{prefix}.{micro:06d}Z" if micro else f"{prefix}Z"
+
+
+_last_second: tuple[int, str] = (-1, "")
 
 
 def _not_alembic_preamble(record: logging.LogRecord) -> bool:

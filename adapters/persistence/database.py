@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -171,16 +171,27 @@ def libpq_url(url: str | URL) -> str | None:
     return target.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@asynccontextmanager
-async def storage_errors() -> AsyncIterator[None]:
+class _StorageErrors:
+    """See `storage_errors`. A class, not a generator: entered around every statement of the hot
+    path, where a generator's context manager costs several times more (docs/performance.md)."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, _kind: object, error: BaseException | None, _traceback: object) -> None:
+        if isinstance(error, PoolTimeout):  # before its base class, `OperationalError`
+            raise StorageUnavailable("no database connection free in time") from error
+        if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)):
+            raise StorageUnavailable(type(error).__name__) from error
+
+
+_STORAGE_ERRORS = _StorageErrors()  # it keeps no state: one serves every statement
+
+
+def storage_errors() -> AbstractAsyncContextManager[None]:
     """Around statements run on psycopg directly: what the engine's `_storage_unavailable` hook does
     for SQLAlchemy's. An outage, or no free connection in time, is `StorageUnavailable` (a 503)."""
-    try:
-        yield
-    except PoolTimeout as timeout:
-        raise StorageUnavailable("no database connection free in time") from timeout
-    except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-        raise StorageUnavailable(type(error).__name__) from error
+    return _STORAGE_ERRORS
 
 
 class AutocommitPool:
@@ -198,15 +209,14 @@ class AutocommitPool:
         self._ping_after_idle = ping_after_idle
         self._returned_at: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """Raises `psycopg_pool.PoolTimeout` when no connection is free in time."""
-        connection = await self._checkout()
-        try:
-            yield connection
-        finally:
-            self._returned_at[connection] = time.monotonic()
-            await self._pool.putconn(connection)
+    def connection(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        """A connection, back to the pool on leaving; raises `psycopg_pool.PoolTimeout` when none
+        is free in time."""
+        return _Lent(self)
+
+    async def _return(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        self._returned_at[connection] = time.monotonic()
+        await self._pool.putconn(connection)
 
     async def _checkout(self) -> psycopg.AsyncConnection[Any]:
         while True:
@@ -227,6 +237,22 @@ class AutocommitPool:
                 await self._pool.putconn(connection)
                 raise
             return connection
+
+
+class _Lent:
+    """One checkout of an `AutocommitPool` (a class for the reason `_StorageErrors` is one)."""
+
+    __slots__ = ("_connection", "_pool")
+
+    def __init__(self, pool: AutocommitPool) -> None:
+        self._pool = pool
+
+    async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
+        self._connection = await self._pool._checkout()
+        return self._connection
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self._pool._return(self._connection)
 
 
 @asynccontextmanager

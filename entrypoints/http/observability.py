@@ -3,9 +3,9 @@ log line, one access log line, and the request metrics by route template."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from collections.abc import Sequence
 
 import structlog
@@ -33,7 +33,8 @@ access_log = get_logger("paygate.access")
 def request_id_from(header: str | None) -> str:
     if header is not None and _SANE_REQUEST_ID.fullmatch(header):
         return header
-    return uuid.uuid4().hex
+    # 128 random bits in 32 hex digits, as `uuid.uuid4().hex` looks, without building a UUID.
+    return os.urandom(16).hex()
 
 
 def identify_caller(request: Request, name: str) -> None:

@@ -18,6 +18,9 @@ KASPI_TIMEZONE = timezone(timedelta(hours=5))
 # Kaspi error codes are integers (-1501, -99000005, 990000028), sent as JSON object keys.
 _KASPI_CODE = re.compile(r"-?\d{1,12}")
 _IDENTIFIER = re.compile(r"\d{1,19}")  # QrPaymentId and friends are int64
+# Amounts as exact decimals. One decoder for every answer: `json.loads(..., parse_float=...)` builds
+# a new one, its scanner included, on every call (half the cost of reading an answer).
+_DECODER = json.JSONDecoder(parse_float=Decimal)
 MAX_BODY_BYTES = 1_000_000
 MAX_MESSAGE_CHARS = 500
 
@@ -175,7 +178,8 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     if not body.strip() or len(body) > MAX_BODY_BYTES:
         return None
     try:
-        document = json.loads(body, parse_float=Decimal)
+        # As `json.loads` reads bytes: UTF-8, -16 or -32, told apart by their first bytes.
+        document = _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except (ValueError, RecursionError):
         return None
     return document if isinstance(document, dict) else None
