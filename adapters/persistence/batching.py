@@ -3,6 +3,7 @@
 Each statement costs the gateway a pool checkout, a send, a wait and a result however many rows it
 carries, and PostgreSQL a commit. Under load, the writes that arrive while a statement is in flight
 go out together in the next one; alone, a write goes out at once, so nothing waits for company.
+Reads of one kind are grouped the same way (`payment_lookup.py`: status reads by the provider's id).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Both must give back exactly what the repositories store and read, timestamps in 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import attrs
@@ -70,3 +71,28 @@ async def test_nothing_found_is_none(engine: AsyncEngine, lookup: PaymentLookup)
     assert await lookup.get("pay_unknown") is None
     assert await lookup.by_external_id("stripe", payment.external_id) is None  # another provider's id
     assert await lookup.by_idempotency_key("idem_unknown") is None
+
+
+async def test_concurrent_reads_each_get_their_own_payment(engine: AsyncEngine, lookup: PaymentLookup) -> None:
+    # On PostgreSQL the reads of one kind that arrive together share one statement: each caller must
+    # still get the payment it asked for (or None), and two asking for the same one a copy each.
+    stored = [await _stored(engine, _payment(provider=provider)) for provider in ("kaspi", "kaspi", "stripe")]
+    expected = [attrs.asdict(p, recurse=True) for p in stored]
+    ways: list[tuple[Callable[..., Awaitable[Payment | None]], list[tuple[str, ...]]]] = [
+        (lookup.get, [(p.id,) for p in stored] + [("pay_unknown",), (stored[0].id,)]),
+        (
+            lookup.by_external_id,
+            [(p.provider, str(p.external_id)) for p in stored]
+            + [("kaspi", str(stored[2].external_id)), (stored[0].provider, str(stored[0].external_id))],
+        ),
+        (
+            lookup.by_idempotency_key,
+            [(str(p.idempotency_key),) for p in stored] + [("idem_unknown",), (str(stored[0].idempotency_key),)],
+        ),
+    ]
+
+    for read, asked in ways:
+        found = await asyncio.gather(*(read(*key) for key in asked))
+
+        assert [None if f is None else attrs.asdict(f, recurse=True) for f in found] == [*expected, None, expected[0]]
+        assert found[0] is not found[4]
