@@ -14,13 +14,11 @@ still one atomic statement per create, or per several. Alone, a create's write g
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 import msgspec
-import psycopg
 
 from domain.audit import AuditEntry
 from domain.events import Event
@@ -143,7 +141,7 @@ class PostgresCreationJournal:
         return True
 
     async def _open_many(self, batch: Sequence[Payment]) -> list[bool]:
-        async with self._autocommit() as connection:
+        async with storage_errors(), self._pool.connection() as connection:
             cursor = await connection.execute(_OPEN, (_json([payment_row(payment) for payment in batch]),))
             stored = {row[0] for row in await cursor.fetchall()}
         return [payment.id in stored for payment in batch]
@@ -170,16 +168,11 @@ class PostgresCreationJournal:
             }
             for n, answer in enumerate(batch)
         ]
-        async with self._autocommit() as connection:
+        async with storage_errors(), self._pool.connection() as connection:
             cursor = await connection.execute(_RECORD_ANSWERS, (_json(documents),))
             updated = {row[0] for row in await cursor.fetchall()}
         return [n in updated for n in range(len(batch))]
 
-    @asynccontextmanager
-    async def _autocommit(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        # The pool drops a broken connection and opens another in the background.
-        async with storage_errors(), self._pool.connection() as connection:
-            yield connection
 
 
 def _told(observe: BatchObserver | None, write: str) -> Callable[[int], None] | None:

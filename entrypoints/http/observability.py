@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 
 import structlog
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +21,7 @@ from adapters.redaction import redact_url
 from entrypoints.http.errors import LEGACY_PATHS, error_response, legacy_error_shape
 
 HEADER = "X-Request-ID"
+_HEADER_NAME = HEADER.lower().encode()
 # Ids from load balancers and tracing systems (UUIDs, ULIDs, `Root=1-5f...`): anything else (too
 # long, spaces, quotes, control characters) could forge or garble log lines, and is replaced.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:=+/-]{0,127}")
@@ -28,6 +29,15 @@ UNMATCHED = "unmatched"  # one label for every unknown path: raw paths would exp
 _API_KEY_STATE = "api_key_name"
 
 access_log = get_logger("paygate.access")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    # ASGI names headers in lower case: one pass over them, no `Headers` built, no KeyError raised
+    # for the usual absent header.
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 def request_id_from(header: str | None) -> str:
@@ -93,7 +103,7 @@ class RequestObservation:
         # Read from the scope itself: a `Request` would parse the URL to give the same values.
         method, path = scope["method"], scope.get("root_path", "") + scope["path"]
         query = scope.get("query_string", b"").decode("latin-1")
-        request_id = request_id_from(Headers(scope=scope).get(HEADER))
+        request_id = request_id_from(_header(scope, _HEADER_NAME))
         template = self._static.get(path)
         # Routing rewrites the scope (mounts, path parameters): what it was, should the template be
         # found by matching. A shallow copy, not a `Request`.
