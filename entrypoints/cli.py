@@ -152,7 +152,7 @@ async def _routes_list(settings: Settings, args: argparse.Namespace) -> int:
         if args.provider is not None and not routes and args.provider not in configured:
             # A typo would otherwise look like a provider without routes.
             raise ValueError(f"unknown provider {args.provider!r} (this gateway's providers: {', '.join(configured)})")
-        _print_json(msgspec.to_builtins([route_resource(r) for r in routes]))
+        _print_json([route_resource(r) for r in routes])
         return 0
 
     return await _with_container(settings, work)
@@ -183,7 +183,7 @@ async def _routes_add(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work(container: Container) -> int:
         route = await container.manage_routes().add(spec, actor=CLI_ACTOR)
-        _print_json(msgspec.to_builtins(route_resource(route)))
+        _print_json(route_resource(route))
         return 0
 
     return await _with_container(settings, work)
