@@ -212,6 +212,20 @@ def test_the_csv_export_defuses_formulas(
     assert "'=HYPERLINK" in lines[1] and "'@SUM(A1)" in lines[1]
 
 
+def test_the_csv_export_holds_no_secret_and_no_link_that_pays(
+    gateway: RunningGateway, api: httpx.Client, admin: IssuedKey, shops: tuple[int, int]
+) -> None:
+    order = f"browser-only-{uuid.uuid4().hex[:6]}"
+    payment = _pay(api, shops[0], order_id=order)
+    names = ("client_secret", "checkout_url", "payment_link", "qr", "qr_image_url", "pay_url")
+    for_the_browser = [str(payment[name]) for name in names if payment[name]]
+    assert for_the_browser  # the API gave the paying client something to keep from the export
+    with console_client(gateway.base_url, admin.plaintext) as console:
+        exported = console.get("/console/payments.csv", params={"q": order})
+    assert str(payment["id"]) in exported.text
+    assert [value for value in for_the_browser if value in exported.text] == []
+
+
 def test_the_language_switch_is_remembered(gateway: RunningGateway, admin: IssuedKey) -> None:
     with console_client(gateway.base_url, admin.plaintext) as console:
         switched = console.get("/console/lang/ru", params={"next": "/console/payments"})

@@ -126,7 +126,9 @@ async def test_each_change_of_a_payments_life_is_told_once_in_sequence(gateway: 
     assert (refunded["refund"]["id"], refunded["refund"]["amount"], refunded["refund"]["status"]) == (
         refund.refund.id, 200000, "succeeded",
     )
-    assert (refunded["payment"]["status"], refunded["payment"]["refunded"]) == ("partially_refunded", 200000)
+    assert (refunded["payment"]["status"], refunded["payment"]["refunds"]) == (
+        "partially_refunded", {"refunded": 200000, "pending": 0, "refundable": 300000},
+    )
     assert told[3].data["refund"]["status"] == "failed"
 
 
