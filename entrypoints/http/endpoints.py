@@ -3,9 +3,13 @@ routes and `openapi.py` writes the document from the same list, so the two canno
 
 from __future__ import annotations
 
-from entrypoints.http import v1_routes
+from entrypoints.http import admin_routes, bitrix_routes, health, kaspi_routes, v1_routes
 from entrypoints.http.operations import Operation
 
 OPERATIONS: list[Operation] = [
+    *health.operations,
+    *kaspi_routes.operations,
     *v1_routes.operations,
+    *admin_routes.operations,
+    *bitrix_routes.operations,
 ]

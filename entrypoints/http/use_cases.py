@@ -4,6 +4,8 @@ composition root) still builds each use case; this bundle only names and types t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import attrs
 from starlette.requests import Request
 
@@ -17,8 +19,15 @@ from application.implicit_idempotency import ImplicitIdempotencyKeys
 from application.list_payments import ListPayments
 from application.manage_routes import ManageRoutes
 from application.manage_webhooks import ManageWebhooks
-from application.ports import RouteStore
+from application.ports import Clock, RouteStore
+from application.providers import ProviderDirectory
 from application.refund_payment import RefundPayment
+
+from adapters.metrics import PaygateMetrics, Sampler
+from adapters.persistence.probe import DatabaseProbe
+from adapters.providers.instrumented import ProviderCallBook
+
+from entrypoints.provider_report import missing_providers, mode_names
 
 from config.container import Container
 
@@ -79,6 +88,43 @@ class UseCases:
     def route_store(self) -> RouteStore:
         """The routes as the Bitrix client's config call reads them (cached)."""
         return self.container.route_store()
+
+    # --- What the probes and the scrape read (health.py) ---
+
+    @property
+    def database_probe(self) -> DatabaseProbe:
+        return self.container.database_probe()
+
+    @property
+    def provider_calls(self) -> ProviderCallBook:
+        """Each provider's last call: how it is doing, without calling it."""
+        return self.container.provider_calls()
+
+    @property
+    def payment_providers(self) -> ProviderDirectory:
+        return self.container.payment_providers()
+
+    @property
+    def provider_modes(self) -> dict[str, str]:
+        """`{provider: "live" | "simulator" | "off"}` (never a host)."""
+        return mode_names(self.container)
+
+    async def missing_providers(self) -> list[str]:
+        """Why payments of active routes would be refused: one reason per provider that is off."""
+        return await missing_providers(self.container)
+
+    @property
+    def clock(self) -> Clock:
+        return self.container.clock()
+
+    @property
+    def metrics(self) -> PaygateMetrics:
+        return self.container.metrics()
+
+    @property
+    def metric_samplers(self) -> Mapping[str, Sampler]:
+        """The gauges that live in the database, read at every scrape."""
+        return self.container.metric_samplers()
 
 
 def use_cases(request: Request) -> UseCases:
