@@ -15,14 +15,7 @@ from starlette.routing import BaseRoute, Mount
 
 from entrypoints import console
 from entrypoints.console import api_docs
-from entrypoints.http import (
-    checkout_routes,
-    errors,
-    provider_webhooks,
-    report_routes,
-    seller_routes,
-    webhook_routes,
-)
+from entrypoints.http import errors
 from entrypoints.http.endpoints import OPERATIONS
 from entrypoints.http.observability import RequestObservation
 from entrypoints.http.openapi import build_openapi
@@ -85,14 +78,7 @@ def create_app(container: Container, *, background: Background | None = None) ->
             await close_resources(container)
 
     routes: list[BaseRoute] = [
-        # The declared operations, in their own order; the modules still listed below share no path
-        # with them, so matching those later changes no answer.
         *routes_of(OPERATIONS),
-        *seller_routes.routes,
-        *checkout_routes.routes,
-        *report_routes.routes,
-        *webhook_routes.routes,
-        *provider_webhooks.routes,
         Mount("/console", routes=console.routes),
         *api_docs.routes,
     ]

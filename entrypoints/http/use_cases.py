@@ -12,6 +12,7 @@ from starlette.requests import Request
 from application.audit_log import ListAuditLog
 from application.cancel_payment import CancelPayment
 from application.capture_payment import CapturePayment
+from application.checkout_status import CheckoutStatus
 from application.client_reports import RecordClientLog, ReportPaymentStatus
 from application.create_payment import CreatePayment
 from application.get_payment import GetPayment
@@ -20,16 +21,21 @@ from application.list_payments import ListPayments
 from application.manage_routes import ManageRoutes
 from application.manage_webhooks import ManageWebhooks
 from application.ports import Clock, RouteStore
+from application.provider_notices import HandleProviderNotice
 from application.providers import ProviderDirectory
 from application.refund_payment import RefundPayment
+from application.settlement_report import SettlementReport
 
+from adapters.checkout_tokens import CheckoutTokens
 from adapters.metrics import PaygateMetrics, Sampler
 from adapters.persistence.probe import DatabaseProbe
 from adapters.providers.instrumented import ProviderCallBook
+from adapters.providers.stripe.webhooks import StripeWebhooks
 
 from entrypoints.provider_report import missing_providers, mode_names
 
 from config.container import Container
+from config.settings import Settings
 
 
 @attrs.frozen
@@ -89,7 +95,41 @@ class UseCases:
         """The routes as the Bitrix client's config call reads them (cached)."""
         return self.container.route_store()
 
-    # --- What the probes and the scrape read (health.py) ---
+    # What the seller-route, webhook, report, checkout and provider-notification endpoints use.
+
+    @property
+    def settings(self) -> Settings:
+        return self.container.settings()
+
+    @property
+    def clock(self) -> Clock:
+        return self.container.clock()
+
+    @property
+    def settlement_report(self) -> SettlementReport:
+        return self.container.settlement_report()
+
+    @property
+    def checkout_tokens(self) -> CheckoutTokens:
+        """Signs and checks the links a customer's browser opens without a key."""
+        tokens: CheckoutTokens = self.container.checkout_tokens()
+        return tokens
+
+    @property
+    def checkout_status(self) -> CheckoutStatus:
+        return self.container.checkout_status()
+
+    @property
+    def handle_provider_notice(self) -> HandleProviderNotice:
+        return self.container.handle_provider_notice()
+
+    @property
+    def stripe_webhooks(self) -> StripeWebhooks:
+        """Verifies Stripe's signed events and reads what they say."""
+        webhooks: StripeWebhooks = self.container.stripe_webhooks()
+        return webhooks
+
+    # What the probes and the scrape read (health.py); `clock` above gives their timestamp.
 
     @property
     def database_probe(self) -> DatabaseProbe:
@@ -112,10 +152,6 @@ class UseCases:
     async def missing_providers(self) -> list[str]:
         """Why payments of active routes would be refused: one reason per provider that is off."""
         return await missing_providers(self.container)
-
-    @property
-    def clock(self) -> Clock:
-        return self.container.clock()
 
     @property
     def metrics(self) -> PaygateMetrics:

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 import httpx
 import pytest
+from dependency_injector import providers
 from starlette.applications import Starlette
 
 from domain.capabilities import Capability
@@ -20,17 +21,15 @@ from domain.payment import Payment, PaymentMethod, PaymentStatus
 from domain.refund import Refund, RefundStatus
 from domain.seller_route import Credentials, SellerRoute
 
-from application.audit import AuditRecorder
 from application.ports import ProviderPayment, ProviderRefund
-from application.provider_notices import HandleProviderNotice
-from application.providers import ProviderDirectory
-from application.sync_refund_status import SyncRefundStatus
-from application.sync_status import SyncPaymentStatus
 
 from entrypoints.http import errors
 from entrypoints.http.client_address import client_address, parse_address, within
+from entrypoints.http.operations import routes_of
 from entrypoints.http.provider_webhooks import yookassa
+from entrypoints.http.use_cases import UseCases
 
+from config.container import Container, build_container
 from config.settings import YOOKASSA_NETWORKS, Settings, SettingsError
 
 from tests.fakes import FakeProvider, FixedClock, InMemoryDatabase, InMemoryRouteStore, SequentialIds
@@ -168,23 +167,15 @@ def test_a_mistyped_network_stops_the_gateway_from_starting(bad: str) -> None:
 
 @attrs.define
 class Wiring:
-    """What the endpoint asks the container for, built on the in-memory fakes."""
+    """The real container (the one composition root) on the in-memory fakes, as the endpoint reaches it."""
 
-    settings_: Settings
+    container: Container
     db: InMemoryDatabase
     provider: FakeProvider
-    notices: HandleProviderNotice
-
-    def settings(self) -> Settings:
-        return self.settings_
-
-    def handle_provider_notice(self) -> HandleProviderNotice:
-        return self.notices
 
 
 def wiring(**settings: Any) -> Wiring:
     db = InMemoryDatabase()
-    clock = FixedClock(NOW)
     provider = FakeProvider(
         "yookassa",
         capabilities=frozenset({Capability.REDIRECT_CHECKOUT, Capability.WEBHOOKS, Capability.REFUND_LOOKUP}),
@@ -192,9 +183,13 @@ def wiring(**settings: Any) -> Wiring:
         default_method=PaymentMethod.REDIRECT,
         credential_names=("secret_key",),
     )
-    routes, providers = InMemoryRouteStore(db), ProviderDirectory({"yookassa": provider})
-    audit, ids = AuditRecorder(db.unit_of_work, clock), SequentialIds()
-    sync = SyncPaymentStatus(uow=db.unit_of_work, routes=routes, providers=providers, audit=audit, clock=clock, ids=ids)
+    container = build_container(attrs.evolve(Settings(yookassa_api_url="simulator"), **settings))
+    container.clock.override(providers.Object(FixedClock(NOW)))
+    container.ids.override(providers.Object(SequentialIds()))
+    container.uow.override(providers.Object(db.unit_of_work))
+    container.autocommit_pool.override(providers.Object(None))  # no PostgreSQL: a transaction per write
+    container.route_store.override(providers.Object(InMemoryRouteStore(db)))
+    container.yookassa.adapter.override(providers.Object(provider))
     route = SellerRoute(
         shop_id=49237, provider="yookassa", merchant_account="100500",
         credentials=Credentials({"secret_key": "test_secret"}), is_active=True, created_at=NOW, updated_at=NOW,
@@ -206,17 +201,7 @@ def wiring(**settings: Any) -> Wiring:
         provider_status="pending", external_id=EXTERNAL_ID,
     )
     db.payments[payment.id] = copy.deepcopy(payment)
-    return Wiring(
-        settings_=attrs.evolve(Settings(yookassa_api_url="simulator"), **settings),
-        db=db,
-        provider=provider,
-        notices=HandleProviderNotice(
-            uow=db.unit_of_work, sync=sync, clock=clock,
-            refunds=SyncRefundStatus(
-                uow=db.unit_of_work, routes=routes, providers=providers, audit=audit, clock=clock, ids=ids
-            ),
-        ),
-    )
+    return Wiring(container=container, db=db, provider=provider)
 
 
 @pytest.fixture
@@ -228,9 +213,9 @@ async def post(
     gateway: Wiring, *, peer: str, forwarded: str | None = None, event: str = "payment.succeeded", body: bytes | None = None
 ) -> httpx.Response:
     app = Starlette(
-        routes=yookassa.routes, exception_handlers={kind: errors.handle for kind in errors.HANDLED}
+        routes=routes_of(yookassa.operations), exception_handlers={kind: errors.handle for kind in errors.HANDLED}
     )
-    app.state.container = gateway
+    app.state.use_cases = UseCases(gateway.container)
     notification = {"type": "notification", "event": event, "object": {"id": EXTERNAL_ID, "status": "succeeded"}}
     headers = {"X-Forwarded-For": forwarded} if forwarded is not None else {}
     transport = httpx.ASGITransport(app=app, client=(peer, 443))
