@@ -20,6 +20,7 @@ from application.audit_log import MAX_LIMIT
 from application.errors import RouteAlreadyExists
 from application.manage_routes import RouteChange, RouteSpec
 
+from entrypoints.http.admin_shapes import ShopId
 from entrypoints.http.auth import authorize, require_shop
 from entrypoints.http.idempotency import run_idempotently
 from entrypoints.http.json_body import BadRequest, decode, legacy_integer, read_body
@@ -29,7 +30,6 @@ from entrypoints.http.legacy_shapes import (
     ConfigChangeBody,
     ConfigDeactivated,
     NewConfigBody,
-    ShopId,
 )
 from entrypoints.http.operations import (
     AUTH_ERRORS,

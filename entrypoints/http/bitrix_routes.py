@@ -24,6 +24,7 @@ from application.client_reports import ClientLogEntry, StatusReport
 from application.errors import ShopInactive, ShopNotFound
 
 from entrypoints.http import health
+from entrypoints.http.admin_shapes import PROVIDER_PATTERN, ShopId
 from entrypoints.http.auth import authorize, require_shop
 from entrypoints.http.idempotency import run_idempotently
 from entrypoints.http.json_body import BadRequest, decode, legacy_amount, legacy_integer, read_body
@@ -37,7 +38,6 @@ from entrypoints.http.legacy_shapes import (
     ClientLogRecorded,
     Health,
     PaymentConfig,
-    ShopId,
     StatusReportBody,
     StatusReported,
 )
@@ -55,7 +55,7 @@ from entrypoints.http.use_cases import use_cases
 CURRENCY = "KZT"
 DEVICE_TOKEN = "device_token"
 _EXTERNAL_ID = re.compile(KASPI_ID_PATTERN)
-_PROVIDER = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_PROVIDER = re.compile(PROVIDER_PATTERN)
 
 
 def _query_shop_id(request: Request) -> int:

@@ -21,6 +21,8 @@ from domain.identifiers import MAX_SHOP_ID
 from domain.money import MAX_MINOR_UNITS
 from domain.payment import PaymentStatus
 
+from entrypoints.http.admin_shapes import PROVIDER_PATTERN, ShopId, Timestamp
+
 from config.provider_modes import Mode
 
 MAX_TENGE = MAX_MINOR_UNITS // 100
@@ -47,7 +49,7 @@ CLIENT_OPERATIONS = ("create", "create-link", "create_link", "status", "refund",
 _DIGITS = "^[0-9]{1,19}$"
 KASPI_ID_PATTERN = "^[0-9]{1,20}$"  # Kaspi's payment ids, checked by the routes
 _BIN = "^[0-9]{12}$"
-_PROVIDER = "^([a-z][a-z0-9_]{0,31})?$"
+_PROVIDER_OR_EMPTY = f"^({PROVIDER_PATTERN.strip('^$')})?$"  # empty reads as kaspi
 
 
 def _documented(**schema: Any) -> msgspec.Meta:
@@ -64,7 +66,6 @@ def _tenge(description: str, *alternatives: dict[str, Any], **bounds: int) -> ms
 
 # --- Legacy numbers ----------------------------------------------------------------------------
 
-ShopId = Annotated[int, msgspec.Meta(ge=1, le=MAX_SHOP_ID, examples=[121038])]
 # Checked by `json_body.legacy_integer` (the old grammar) and `check_shop_id`.
 LegacyInteger = Annotated[
     Annotated[int, _documented(minimum=1, maximum=MAX_SHOP_ID, examples=[121038])]
@@ -73,7 +74,6 @@ LegacyInteger = Annotated[
 ]
 # A JSON number arrives as int or Decimal (never float), a string as str: checked by `legacy_amount`.
 LegacyAmount = Annotated[Any, _tenge("tenge: a number, or its digits with at most two decimals", exclusiveMinimum=0)]
-Timestamp = Annotated[str, _documented(format="date-time")]
 BinDigits = Annotated[str, msgspec.Meta(max_length=12, examples=["920317450731"]), _documented(pattern=_BIN)]
 KaspiPaymentId = Annotated[
     str, msgspec.Meta(max_length=20, description="Kaspi's numeric payment id", examples=["12800627774"]),
@@ -83,7 +83,9 @@ Message = Annotated[str, msgspec.Meta(max_length=255, examples=["Order 1001"])]
 KaspiPhone = Annotated[str, msgspec.Meta(max_length=32, examples=["+7 701 521 15 45"])]
 ErrorMessage = Annotated[str, msgspec.Meta(max_length=MAX_ERROR_MESSAGE)]
 ProviderName = Annotated[
-    str, msgspec.Meta(max_length=32, description="absent, null or empty: kaspi"), _documented(pattern=_PROVIDER)
+    str,
+    msgspec.Meta(max_length=32, description="absent, null or empty: kaspi"),
+    _documented(pattern=_PROVIDER_OR_EMPTY),
 ]
 KaspiStatusName = Annotated[
     str, msgspec.Meta(max_length=64, description="Kaspi's word for the payment"), _documented(enum=list(KASPI_STATUSES))
@@ -123,7 +125,7 @@ class KaspiCreated(msgspec.Struct, frozen=True):
 class KaspiLinkCreated(msgspec.Struct, frozen=True):
     payment_id: Annotated[str | None, msgspec.Meta(examples=["12800944903"])]
     payment_link: Annotated[str | None, msgspec.Meta(examples=["https://pay.kaspi.kz/pay/..."])]
-    expire_date: Annotated[str, _documented(format="date-time")] | None
+    expire_date: Timestamp | None
     organization_bin: str | None
     success: Literal[True] = True
 
@@ -262,7 +264,7 @@ class AuditLogEntry(msgspec.Struct, frozen=True):
         ),
     ]
     observed_at: Annotated[
-        Annotated[str, _documented(format="date-time")] | None,
+        Timestamp | None,
         msgspec.Meta(description="for a status change: when the provider's state was observed"),
     ]
     refund_id: Annotated[str | None, msgspec.Meta(description="the refund an entry is about")]
@@ -280,7 +282,7 @@ class ServiceHealth(msgspec.Struct, frozen=True, omit_defaults=True):
     latency_ms: float | None = None
     revisions: list[str] | None = None
     last_outcome: str | None = None
-    last_call_at: Annotated[str, _documented(format="date-time")] | None = None
+    last_call_at: Timestamp | None = None
     consecutive_failures: int | None = None
 
 

@@ -18,7 +18,6 @@ from domain.webhooks import DeliveryAttempt, DeliveryStatus, WebhookDelivery, We
 from application.settlement_report import SettlementRow
 
 from entrypoints.http import openapi
-from entrypoints.http.endpoints import OPERATIONS
 from entrypoints.http.admin_shapes import (
     DeliveryAnswer,
     DeliveryList,
@@ -32,6 +31,7 @@ from entrypoints.http.admin_shapes import (
     WebhookList,
 )
 from entrypoints.http.checkout_shapes import PayPageStatus
+from entrypoints.http.endpoints import OPERATIONS
 from entrypoints.http.json_body import BadRequest, decode
 from entrypoints.http.operations import JSON, REF
 from entrypoints.http.provider_webhooks.cloudpayments import CloudPaymentsAnswer, CloudPaymentsNotification

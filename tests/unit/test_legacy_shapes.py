@@ -13,6 +13,7 @@ import pytest
 from domain.audit import Outcome
 
 from entrypoints.http import admin_routes, bitrix_routes, health, kaspi_routes
+from entrypoints.http.endpoints import OPERATIONS
 from entrypoints.http.json_body import BadRequest, decode
 from entrypoints.http.legacy_shapes import (
     ClientLog,
@@ -24,7 +25,6 @@ from entrypoints.http.legacy_shapes import (
     ServiceHealth,
     StatusReportBody,
 )
-from entrypoints.http.endpoints import OPERATIONS
 from entrypoints.http.openapi import SCHEMAS, build_openapi
 from entrypoints.http.operations import REF, Operation
 from entrypoints.http.responses import encode
