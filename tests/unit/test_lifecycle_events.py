@@ -18,7 +18,7 @@ from application.errors import PaymentDeclined, ProviderDeclined, ProviderOutcom
 from application.ports import ProviderPayment, ProviderRefund
 from application.refund_payment import RefundCommand
 
-from tests.fakes.outbox import InMemoryPaymentCheckRepository
+from tests.fakes.outbox import InMemoryCheckRepository
 from tests.support.core import InMemoryGateway
 from tests.unit.conftest import SHOP, START
 
@@ -164,7 +164,7 @@ async def test_an_event_and_its_change_are_stored_together_or_not_at_all(
     async def fail(_self: object, _payment_id: str) -> None:
         raise RuntimeError("connection lost before commit")
 
-    monkeypatch.setattr(InMemoryPaymentCheckRepository, "remove", fail)
+    monkeypatch.setattr(InMemoryCheckRepository, "remove", fail)
     with pytest.raises(RuntimeError):
         await gateway.sync.apply(payment.id, PAID)
 
