@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -30,7 +31,7 @@ WAITING = ProviderPayment(EXTERNAL_ID, "Wait", PaymentStatus.PENDING)
 PAID = ProviderPayment(EXTERNAL_ID, "Processed", PaymentStatus.SUCCEEDED)
 
 
-def bill(**changes: object) -> CreatePaymentCommand:
+def bill(**changes: Any) -> CreatePaymentCommand:
     command = CreatePaymentCommand(
         shop_id=SHOP, provider="kaspi", method=PaymentMethod.REMOTE, amount=Money(500000, "KZT"),
         description="Order 1001", phone="+7 701 521 15 45", order_id="1001",
