@@ -54,6 +54,7 @@ def payment_view(payment: Payment) -> dict[str, Any]:
         "customer_id": payment.customer_id,
         "metadata": dict(payment.metadata),
         "error_code": payment.error_code,
+        "wallet": payment.wallet,
         "status_source": payment.status_source,
         "status_observed_at": _time(payment.status_observed_at),
         "expires_at": _time(payment.expires_at),

@@ -211,6 +211,34 @@ def test_a_cancellation_says_why() -> None:
 
 
 @pytest.mark.parametrize(
+    ("event_type", "status", "asks"),
+    [
+        ("payment_intent.succeeded", "succeeded", True),
+        ("payment_intent.amount_capturable_updated", "requires_capture", True),
+        ("payment_intent.canceled", "canceled", False),  # no money taken: no wallet paid
+    ],
+)
+def test_money_taken_asks_for_the_wallet_an_event_names_only_by_its_charge_id(
+    event_type: str, status: str, asks: bool
+) -> None:
+    """An event's PaymentIntent names its Charge by id: which wallet paid is one fetch away."""
+    [notice] = notices_of(event(event_type, intent(status, latest_charge="ch_3Paid")))
+
+    assert notice.observed is not None and notice.observed.wallet is None
+    assert notice.fetch_details is asks
+
+
+def test_a_snapshot_with_its_charge_expanded_tells_the_wallet_without_asking() -> None:
+    charge = {"id": "ch_3Paid", "object": "charge",
+              "payment_method_details": {"type": "card", "card": {"wallet": {"type": "google_pay", "google_pay": {}}}}}
+
+    [notice] = notices_of(event(obj=intent("succeeded", latest_charge=charge)))
+
+    assert notice.observed is not None and notice.observed.wallet == "google_pay"
+    assert notice.fetch_details is False
+
+
+@pytest.mark.parametrize(
     ("event_type", "status"),
     [
         ("payment_intent.payment_failed", "requires_payment_method"),
