@@ -13,7 +13,7 @@ from domain.payment import PaymentStatus
 from domain.refund import RefundStatus
 
 from application.errors import WebhookRejected
-from application.ports import ProviderPayment, RefundNotice
+from application.ports import ProviderNotice, ProviderPayment, RefundNotice
 
 from adapters.providers.stripe.webhooks import StripeWebhooks, notices_of
 
@@ -224,7 +224,8 @@ def test_money_taken_asks_for_the_wallet_an_event_names_only_by_its_charge_id(
     """An event's PaymentIntent names its Charge by id: which wallet paid is one fetch away."""
     [notice] = notices_of(event(event_type, intent(status, latest_charge="ch_3Paid")))
 
-    assert notice.observed is not None and notice.observed.wallet is None
+    assert isinstance(notice, ProviderNotice) and isinstance(notice.observed, ProviderPayment)
+    assert notice.observed.wallet is None
     assert notice.fetch_details is asks
 
 
@@ -234,7 +235,8 @@ def test_a_snapshot_with_its_charge_expanded_tells_the_wallet_without_asking() -
 
     [notice] = notices_of(event(obj=intent("succeeded", latest_charge=charge)))
 
-    assert notice.observed is not None and notice.observed.wallet == "google_pay"
+    assert isinstance(notice, ProviderNotice) and isinstance(notice.observed, ProviderPayment)
+    assert notice.observed.wallet == "google_pay"
     assert notice.fetch_details is False
 
 
