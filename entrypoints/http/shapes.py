@@ -2,7 +2,8 @@
 
 A body is decoded by `json_body.decode(raw, Shape)`: msgspec checks types, lengths and (on /v1)
 unknown fields; `json_body.refusal` turns its errors into our codes and fields. The old service's
-paths declare theirs in `legacy_shapes.py`.
+paths declare theirs in `legacy_shapes.py`. The payment and refund resources extend the views
+subscribers see (`application/payment_views.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Annotated
 import msgspec
 
 from application.payment_requests import MAX_DESCRIPTION, MAX_REFERENCE, MAX_URL
+from application.payment_views import PaymentView, RefundView
 from application.refund_payment import MAX_REASON
 
 Currency = Annotated[str, msgspec.Meta(max_length=3, description="ISO 4217, such as KZT")]
@@ -54,49 +56,11 @@ class NoOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 # --- /v1 resources -----------------------------------------------------------------------------
 
 
-class ErrorDetail(msgspec.Struct, frozen=True):
-    code: str
-    message: str | None
+class PaymentResource(PaymentView, frozen=True, kw_only=True):
+    """The /v1 payment: what a subscriber sees (`PaymentView`) and what only the paying client may see —
+    the next step of paying (`checkout_url`, `client_secret`, `payment_link` + `qr`), the signed links
+    of `checkout_routes` (`qr_image_url`, `pay_url`) and the Stripe.js settings."""
 
-
-class RefundResource(msgspec.Struct, frozen=True):
-    id: str
-    payment_id: str
-    amount: int
-    currency: str
-    status: str
-    external_id: str | None
-    status_source: str | None
-    status_observed_at: str | None
-    reason: str | None
-    error: ErrorDetail | None
-    created_at: str | None
-    updated_at: str | None
-
-
-class RefundSummary(msgspec.Struct, frozen=True, omit_defaults=True):
-    refunded: int
-    pending: int
-    refundable: int
-    items: list[RefundResource] | None = None  # only where one payment's refunds were read
-
-
-class PaymentResource(msgspec.Struct, frozen=True):
-    id: str
-    shop_id: int
-    provider: str
-    method: str
-    status: str
-    provider_status: str | None
-    amount: int
-    currency: str
-    capture: bool
-    description: str
-    order_id: str | None
-    customer_id: str | None
-    metadata: dict[str, str]
-    merchant_account: str | None
-    external_id: str | None
     checkout_url: str | None
     client_secret: str | None
     payment_link: str | None
@@ -105,18 +69,9 @@ class PaymentResource(msgspec.Struct, frozen=True):
     pay_url: str | None
     publishable_key: str | None
     stripe_account: str | None
-    wallet: str | None  # the card wallet that paid (apple_pay, google_pay), when the provider tells it
-    return_url: str | None
-    expires_at: str | None
-    refunds: RefundSummary
-    status_source: str | None
-    status_observed_at: str | None
-    error: ErrorDetail | None
-    created_at: str | None
-    updated_at: str | None
 
 
-class RefundWithPayment(RefundResource, frozen=True):
+class RefundWithPayment(RefundView, frozen=True):
     payment: PaymentResource
 
 

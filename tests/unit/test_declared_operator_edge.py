@@ -134,7 +134,7 @@ def test_a_declared_type_named_as_a_hand_written_schema_is_refused(monkeypatch: 
 
 
 def rendered(value: Any) -> Any:
-    return json.loads(JsonResponse(value).body)
+    return json.loads(bytes(JsonResponse(value).body))
 
 
 def test_a_route_renders_as_before_without_its_credentials() -> None:
