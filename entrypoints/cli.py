@@ -381,7 +381,7 @@ def _serve_http(settings: Settings, args: argparse.Namespace, background: Backgr
         access_log=False,
         proxy_headers=False,
         # A factory of protocols, called as the protocol class uvicorn's signature names.
-        http=limited_http_protocol(settings),  # type: ignore[arg-type]
+        http=limited_http_protocol(settings),  # type: ignore[arg-type]  # uvicorn types it as a class; a factory is what it calls
     )
     return 0
 

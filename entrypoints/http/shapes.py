@@ -1,16 +1,14 @@
 """The declared request bodies and resources of the HTTP API (msgspec `Struct`s).
 
 A body is decoded by `json_body.decode(raw, Shape)`: msgspec checks types, lengths and (on /v1)
-unknown fields; `json_body.refusal` turns its errors into our codes and fields. A legacy body
-(the old service's paths) declares its numbers as `LegacyInteger` / `LegacyAmount` — a JSON number
-or a numeric string — and `legacy_integer` / `legacy_amount` apply the old grammar to them.
-The payment and refund resources extend the views subscribers see (`application/payment_views.py`).
+unknown fields; `json_body.refusal` turns its errors into our codes and fields. The old service's
+paths declare theirs in `legacy_shapes.py`. The payment and refund resources extend the views
+subscribers see (`application/payment_views.py`).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 
@@ -26,8 +24,6 @@ PhoneText = Annotated[str, msgspec.Meta(max_length=32)]
 Reference = Annotated[str, msgspec.Meta(max_length=MAX_REFERENCE)]
 Url = Annotated[str, msgspec.Meta(max_length=MAX_URL)]
 MetadataValue = Annotated[str, msgspec.Meta(max_length=500)]
-Message = Annotated[str, msgspec.Meta(max_length=255)]
-KaspiPaymentId = Annotated[str, msgspec.Meta(max_length=20, description="Kaspi's numeric payment id")]
 
 
 # --- /v1 request bodies ------------------------------------------------------------------------
@@ -83,60 +79,3 @@ class PaymentPage(msgspec.Struct, frozen=True):
     data: list[PaymentResource]
     next_cursor: str | None
 
-
-# --- Legacy numbers ----------------------------------------------------------------------------
-
-# Checked by `json_body.legacy_integer` / `legacy_amount` (the old grammar).
-LegacyInteger = Annotated[int | str, msgspec.Meta(description="an integer, or its digits as a string")]
-# A JSON number arrives as int or Decimal (never float), a string as str: checked by `legacy_amount`.
-LegacyAmount = Annotated[Any, msgspec.Meta(description="a number, or its digits with at most two decimals")]
-
-
-# --- Legacy Kaspi bodies and answers (/payments/kaspi/*) ---------------------------------------
-
-
-class KaspiCreateBody(msgspec.Struct, frozen=True):
-    shop_id: LegacyInteger
-    amount: LegacyAmount
-    phone: PhoneText
-    message: Message | None = None
-
-
-class KaspiCreateLinkBody(msgspec.Struct, frozen=True):
-    shop_id: LegacyInteger
-    amount: LegacyAmount
-    message: Message | None = None
-
-
-class KaspiRefundBody(msgspec.Struct, frozen=True):
-    shop_id: LegacyInteger
-    external_id: KaspiPaymentId
-    amount: LegacyAmount
-
-
-class KaspiCreated(msgspec.Struct, frozen=True):
-    external_id: str | None
-    status: str | None
-    organization_bin: str | None
-    success: bool = True
-
-
-class KaspiLinkCreated(msgspec.Struct, frozen=True):
-    payment_id: str | None
-    payment_link: str | None
-    expire_date: str | None
-    organization_bin: str | None
-    success: bool = True
-
-
-class KaspiStatus(msgspec.Struct, frozen=True):
-    external_id: str | None
-    status: str | None
-    success: bool = True
-
-
-class KaspiRefunded(msgspec.Struct, frozen=True):
-    external_id: str | None
-    refunded_amount: int | Decimal
-    organization_bin: str | None
-    success: bool = True

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -68,11 +69,12 @@ def shops(api: httpx.Client) -> tuple[int, int]:
     return _shop(api), _shop(api)
 
 
-def _pay(api: httpx.Client, shop: int, **fields: object) -> dict[str, object]:
+def _pay(api: httpx.Client, shop: int, **fields: object) -> dict[str, Any]:
     body = {"shop_id": shop, "amount": 150_000, "currency": "KZT", "method": "card"} | fields
     answer = api.post("/v1/payments", json=body)
     assert answer.status_code == 201, answer.text
-    return answer.json()
+    payment: dict[str, Any] = answer.json()
+    return payment
 
 
 def test_sign_in_sets_a_strict_http_only_session_cookie(gateway: RunningGateway, admin: IssuedKey) -> None:
