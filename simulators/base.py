@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 import json
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import anyio
@@ -63,6 +63,11 @@ def _a_fault_of_its_simulator(instance: FaultKnobs, attribute: attrs.Attribute[A
     one_of(type(instance).FAULTS)(instance, attribute, value)
 
 
+def _operation_names(names: Iterable[str]) -> frozenset[str]:
+    # A typed converter (not `frozenset` itself), so that a caller's list of names type-checks.
+    return frozenset(names)
+
+
 def _operations_of_its_simulator(instance: FaultKnobs, _attribute: attrs.Attribute[Any], value: frozenset[str]) -> None:
     unknown = value - set(type(instance).OPERATIONS)
     if unknown:
@@ -85,7 +90,7 @@ class FaultKnobs:
     fault: str = attrs.field(default="none", validator=_a_fault_of_its_simulator)
     fault_count: int | None = attrs.field(default=None, validator=check_fault_count)
     fault_operations: frozenset[str] = attrs.field(
-        default=frozenset(), converter=frozenset, validator=_operations_of_its_simulator
+        default=frozenset(), converter=_operation_names, validator=_operations_of_its_simulator
     )
 
     def as_json(self) -> dict[str, Any]:

@@ -71,7 +71,7 @@ def test_knobs_refuse_what_their_simulator_does_not_have(changes: dict[str, Any]
 
 
 def test_a_counted_fault_hits_only_its_operations_and_turns_itself_off() -> None:
-    knobs = ToyKnobs(fault="http_500", fault_count=2, fault_operations=frozenset({"create"}))
+    knobs = ToyKnobs(fault="http_500", fault_count=2, fault_operations=["create"])
     seen = []
     for operation in ("status", "create", "create", "create"):
         fault, knobs = next_fault(knobs, operation)
