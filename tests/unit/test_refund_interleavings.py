@@ -22,7 +22,6 @@ from domain.money import Money
 from domain.payment import PaymentStatus
 from domain.refund import RefundStatus
 
-from application.audit import AuditRecorder
 from application.errors import (
     ApplicationError,
     ConcurrentUpdate,
@@ -34,9 +33,7 @@ from application.errors import (
     ProviderUnavailable,
 )
 from application.ports import ProviderRefund, RefundRequest, UnitOfWork
-from application.providers import ProviderDirectory
-from application.refund_payment import RefundCommand, RefundPayment, RefundResult
-from application.sync_refund_status import SyncRefundStatus
+from application.refund_payment import RefundCommand, RefundResult
 
 from tests.fakes import FakeProvider
 from tests.support.core import InMemoryGateway
@@ -156,15 +153,9 @@ def test_no_interleaving_of_concurrent_refunds_gives_back_more_than_was_paid(
             return ScheduledUnitOfWork(gateway.db.unit_of_work(), scheduler)
 
         provider = AnsweringProvider()
-        directory = ProviderDirectory({"kaspi": provider})  # type: ignore[arg-type]
-        audit = AuditRecorder(uow, gateway.clock)  # type: ignore[arg-type]
-        statuses = SyncRefundStatus(
-            uow=uow, routes=gateway.routes, providers=directory, audit=audit, clock=gateway.clock, ids=gateway.ids,  # type: ignore[arg-type]
-        )
-        refund = RefundPayment(
-            uow=uow, routes=gateway.routes, providers=directory, sync=gateway.sync, refunds=statuses,  # type: ignore[arg-type]
-            audit=audit, clock=gateway.clock, ids=gateway.ids,
-        )
+        gateway.override(gateway.container.uow, uow)
+        gateway.override(gateway.container.kaspi.adapter, provider)
+        refund = gateway.refund
         provider.observers.append(scheduler.point)
         provider.will_refund(*(ANSWERS[a]() for a in answers))
 
