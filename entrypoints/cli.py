@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import msgspec
 
 from domain.access import ApiKey
 from domain.audit import AuditEntry, Outcome
@@ -24,7 +25,7 @@ from application.errors import ApplicationError, StorageUnavailable
 from application.events import refund_view
 from application.manage_routes import RouteSpec
 
-from entrypoints.http.seller_routes import route_view
+from entrypoints.http.seller_routes import route_resource
 from entrypoints.route_import import FORMAT as IMPORT_FORMAT
 from entrypoints.route_import import ImportFileError, import_routes, read_routes
 
@@ -152,7 +153,7 @@ async def _routes_list(settings: Settings, args: argparse.Namespace) -> int:
         if args.provider is not None and not routes and args.provider not in configured:
             # A typo would otherwise look like a provider without routes.
             raise ValueError(f"unknown provider {args.provider!r} (this gateway's providers: {', '.join(configured)})")
-        _print_json([route_view(r) for r in routes])
+        _print_json(msgspec.to_builtins([route_resource(r) for r in routes]))
         return 0
 
     return await _with_container(settings, work)
@@ -183,7 +184,7 @@ async def _routes_add(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work(container: Container) -> int:
         route = await container.manage_routes().add(spec, actor=CLI_ACTOR)
-        _print_json(route_view(route))
+        _print_json(msgspec.to_builtins(route_resource(route)))
         return 0
 
     return await _with_container(settings, work)

@@ -17,18 +17,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from entrypoints import console
 from entrypoints.console import api_docs
-from entrypoints.http import (
-    admin_routes,
-    bitrix_routes,
-    checkout_routes,
-    errors,
-    health,
-    kaspi_routes,
-    provider_webhooks,
-    report_routes,
-    seller_routes,
-    webhook_routes,
-)
+from entrypoints.http import admin_routes, bitrix_routes, errors, health, kaspi_routes
 from entrypoints.http.endpoints import OPERATIONS
 from entrypoints.http.observability import RequestObservation
 from entrypoints.http.openapi import build_openapi
@@ -100,13 +89,8 @@ def create_app(container: Container, *, background: Background | None = None) ->
         Route("/openapi.json", openapi, methods=["GET"]),
         *kaspi_routes.routes,
         *routes_of(OPERATIONS),
-        *seller_routes.routes,
-        *checkout_routes.routes,
-        *report_routes.routes,
         *admin_routes.routes,
-        *webhook_routes.routes,
         *bitrix_routes.routes,
-        *provider_webhooks.routes,
         Mount("/console", routes=console.routes),
         *api_docs.routes,
     ]
@@ -124,8 +108,8 @@ def create_app(container: Container, *, background: Background | None = None) ->
     )
     # Routes and console pages reach the core through the typed bundle (`use_cases(request)`).
     app.state.use_cases = UseCases(container)
-    # TRANSITIONAL: read only by the routes not yet moved to the bundle (health, checkout, reports,
-    # provider webhooks, v1's links); goes with the last of them.
+    # TRANSITIONAL: read only by the routes not yet moved to the bundle (health, v1's links); goes
+    # with the last of them (tests/unit/test_dependency_rule.py lists them).
     app.state.container = container
     app.state.openapi = build_openapi()
     return app

@@ -177,6 +177,7 @@ _EXPECTED = re.compile(
 _MISSING = re.compile(r"Object missing required field `(?P<name>[^`]+)`(?: - at `(?P<path>[^`]+)`)?$")
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<name>[^`]+)`(?: - at `(?P<path>[^`]+)`)?$")
 _AT = re.compile(r" - at `(?P<path>[^`]+)`$")
+_INDEX = re.compile(r"\[[0-9]+\]")
 
 
 def _joined(path: str | None, name: str) -> str:
@@ -216,7 +217,10 @@ def refusal(error: msgspec.ValidationError) -> BadRequest:
 
 
 def _named(error: BadRequest, data: dict[str, Any], shape: type[Any]) -> BadRequest:
-    """msgspec says `metadata[...]` for a bad entry of an object; we name it `metadata.<key>`."""
+    """msgspec says `metadata[...]` for a bad entry of an object; we name it `metadata.<key>`. It says
+    `event_types[0]` for a bad item of a list: the list is the field (the message names the item)."""
+    if error.field is not None and (index := _INDEX.search(error.field)):
+        return BadRequest(error.code, error.message, field=error.field[: index.start()], status=error.status)
     if error.field is None or not error.field.endswith("[...]"):
         return error
     name = error.field.removesuffix("[...]")

@@ -75,9 +75,11 @@ BUSY = {
 class Operation:
     """One endpoint. `body` is the declared request type (a `Struct`); `answer` the declared type of
     the answer at `status` (a `Struct`, or a type such as `list[Shape]`), or None for an answer
-    that is not JSON (`media` then names it); `responses` the other answers it may give (status →
-    OpenAPI response object). `public` operations take no API key; `uses_database` ones may answer
-    503 `database_unavailable`."""
+    that is not JSON (`media` then names it); `other_media` the same answer in other media types
+    (media → schema: a CSV export); `body_media` the media types the body may come in, each
+    described by `body`; `responses` the other answers it may give (status → OpenAPI response
+    object). `public` operations take no API key; `uses_database` ones may answer 503
+    `database_unavailable`."""
 
     method: str
     path: str
@@ -91,6 +93,8 @@ class Operation:
     parameters: Sequence[Mapping[str, Any]] = ()
     responses: Mapping[str, Any] = attrs.field(factory=dict)
     media: str = JSON
+    other_media: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    body_media: Sequence[str] = (JSON,)
     public: bool = False
     uses_database: bool = True
 
@@ -104,9 +108,12 @@ class Operation:
         if self.parameters:
             operation["parameters"] = [dict(p) for p in self.parameters]
         if self.body is not None:
-            operation["requestBody"] = {"required": self.body_required, **json_content(schema_of[self.body])}
+            body = {media: {"schema": schema_of[self.body]} for media in self.body_media}
+            operation["requestBody"] = {"required": self.body_required, "content": body}
         answer_schema = schema_of[self.answer] if self.answer is not None else {"type": "string"}
-        answered = {"description": self.summary, "content": {self.media: {"schema": answer_schema}}}
+        content = {self.media: {"schema": answer_schema}}
+        content |= {media: {"schema": dict(schema)} for media, schema in self.other_media.items()}
+        answered = {"description": self.summary, "content": content}
         responses = {str(self.status): answered, **self.responses}
         if self.uses_database:
             responses = {"503": DATABASE_UNAVAILABLE, **responses}

@@ -13,6 +13,7 @@ from application.api_keys import ApiKeys
 from application.audit_log import ListAuditLog
 from application.cancel_payment import CancelPayment
 from application.capture_payment import CapturePayment
+from application.checkout_status import CheckoutStatus
 from application.client_reports import RecordClientLog, ReportPaymentStatus
 from application.create_payment import CreatePayment
 from application.get_payment import GetPayment
@@ -23,11 +24,15 @@ from application.manage_webhooks import ManageWebhooks
 from application.operations_overview import OperationsOverview
 from application.payment_timeline import PaymentTimeline
 from application.ports import Clock, IdempotencyStore, RouteStore
+from application.provider_notices import HandleProviderNotice
 from application.providers import ProviderDirectory
 from application.recover_payment import AttachExternalId
 from application.refund_payment import RefundPayment
 from application.search_payments import SearchPayments
 from application.settlement_report import SettlementReport
+
+from adapters.checkout_tokens import CheckoutTokens
+from adapters.providers.stripe.webhooks import StripeWebhooks
 
 from config.container import Container
 from config.settings import Settings
@@ -43,8 +48,9 @@ class RateLimit(Protocol):
 class UseCases:
     container: Container
 
-    # --- The edge's own needs: who calls (auth.py), Idempotency-Key (idempotency.py), and the
-    # operator console's pages (entrypoints/console/), which call the API's use cases above and below.
+    # --- The edge's own needs: who calls (auth.py), Idempotency-Key (idempotency.py), the settings
+    # and clock any route reads, and the operator console's pages (entrypoints/console/), which
+    # call the API's use cases below as well.
 
     @property
     def settings(self) -> Settings:
@@ -150,6 +156,29 @@ class UseCases:
     def route_store(self) -> RouteStore:
         """The routes as the Bitrix client's config call reads them (cached)."""
         return self.container.route_store()
+
+    # What the seller-route, webhook, report, checkout and provider-notification endpoints use
+    # (with `settings`, `clock` and `settlement_report` above).
+
+    @property
+    def checkout_tokens(self) -> CheckoutTokens:
+        """Signs and checks the links a customer's browser opens without a key."""
+        tokens: CheckoutTokens = self.container.checkout_tokens()
+        return tokens
+
+    @property
+    def checkout_status(self) -> CheckoutStatus:
+        return self.container.checkout_status()
+
+    @property
+    def handle_provider_notice(self) -> HandleProviderNotice:
+        return self.container.handle_provider_notice()
+
+    @property
+    def stripe_webhooks(self) -> StripeWebhooks:
+        """Verifies Stripe's signed events and reads what they say."""
+        webhooks: StripeWebhooks = self.container.stripe_webhooks()
+        return webhooks
 
 
 def use_cases(request: Request) -> UseCases:

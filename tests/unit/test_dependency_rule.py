@@ -98,12 +98,7 @@ def test_the_scan_catches_an_outward_import_however_it_is_written(tmp_path: Path
 # and mypy can follow them; these modules still read the container off `app.state` and are being moved.
 CONTAINER_READERS_NOT_YET_TYPED = frozenset({
     "entrypoints/http/health.py",
-    "entrypoints/http/checkout_routes.py",
-    "entrypoints/http/report_routes.py",
     "entrypoints/http/v1_routes.py",
-    "entrypoints/http/provider_webhooks/cloudpayments.py",
-    "entrypoints/http/provider_webhooks/stripe.py",
-    "entrypoints/http/provider_webhooks/yookassa.py",
 })
 
 
