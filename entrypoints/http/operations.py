@@ -65,6 +65,13 @@ DATABASE_UNAVAILABLE = {
     ),
     "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
 }
+# What a write on the old service's paths may be refused with besides its input.
+LEGACY_WRITE_ERRORS = {
+    **AUTH_ERRORS,
+    **BAD_INPUT,
+    "404": error("unknown shop or payment"),
+    "409": error("conflict (see the code)"),
+}
 BUSY = {
     "429": error("too many requests for this API key (Retry-After)"),
     "503": error("the database is unavailable: retry with the same Idempotency-Key"),

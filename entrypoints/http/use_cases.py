@@ -4,6 +4,7 @@ composition root) still builds each use case; this bundle only names and types t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 import attrs
@@ -32,7 +33,12 @@ from application.search_payments import SearchPayments
 from application.settlement_report import SettlementReport
 
 from adapters.checkout_tokens import CheckoutTokens
+from adapters.metrics import PaygateMetrics, Sampler
+from adapters.persistence.probe import DatabaseProbe
+from adapters.providers.instrumented import ProviderCallBook
 from adapters.providers.stripe.webhooks import StripeWebhooks
+
+from entrypoints.provider_report import missing_providers, mode_names
 
 from config.container import Container
 from config.settings import Settings
@@ -179,6 +185,36 @@ class UseCases:
         """Verifies Stripe's signed events and reads what they say."""
         webhooks: StripeWebhooks = self.container.stripe_webhooks()
         return webhooks
+
+    # What the probes and the scrape read (health.py); `clock` and `payment_providers` above give
+    # their timestamp and the providers this process runs.
+
+    @property
+    def database_probe(self) -> DatabaseProbe:
+        return self.container.database_probe()
+
+    @property
+    def provider_calls(self) -> ProviderCallBook:
+        """Each provider's last call: how it is doing, without calling it."""
+        return self.container.provider_calls()
+
+    @property
+    def provider_modes(self) -> dict[str, str]:
+        """`{provider: "live" | "simulator" | "off"}` (never a host)."""
+        return mode_names(self.container)
+
+    async def missing_providers(self) -> list[str]:
+        """Why payments of active routes would be refused: one reason per provider that is off."""
+        return await missing_providers(self.container)
+
+    @property
+    def metrics(self) -> PaygateMetrics:
+        return self.container.metrics()
+
+    @property
+    def metric_samplers(self) -> Mapping[str, Sampler]:
+        """The gauges that live in the database, read at every scrape."""
+        return self.container.metric_samplers()
 
 
 def use_cases(request: Request) -> UseCases:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -41,7 +42,7 @@ async def core(database_url: str) -> AsyncIterator[Container]:
         await close_resources(container)
 
 
-def _paid(shop: int, minor: int, currency: str, at: datetime, *, provider: str = "kaspi", **changes: object) -> Payment:
+def _paid(shop: int, minor: int, currency: str, at: datetime, *, provider: str = "kaspi", **changes: Any) -> Payment:
     return _payment(
         shop_id=shop, provider=provider, amount=Money(minor, currency), refunded=Money(0, currency),
         refund_reserved=Money(0, currency), status=PaymentStatus.SUCCEEDED, succeeded_at=at, error_code=None,
@@ -148,8 +149,8 @@ async def test_the_attention_filters_find_lost_answers_and_overdue_payments(core
     await _store(core.engine(), [lost, overdue, refunded], [lost_refund])
     search = core.search_payments()
 
-    async def found(**flags: object) -> list[str]:
-        return [p.id for p in (await search.page(PaymentSearch(shop_id=shop, **flags), shops=None)).payments]  # type: ignore[arg-type]
+    async def found(**flags: Any) -> list[str]:
+        return [p.id for p in (await search.page(PaymentSearch(shop_id=shop, **flags), shops=None)).payments]
 
     assert await found(outcome_unknown=True) == [lost.id]
     assert await found(refund_outcome_unknown=True) == [refunded.id]

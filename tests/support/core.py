@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any
 
 from dependency_injector import providers
 
@@ -50,7 +50,6 @@ SETTINGS = Settings(
     poll_batch_size=3,
     poll_concurrency=2,
 )
-T = TypeVar("T")
 # Another provider a route may name (two credentials: a change merges them).
 OTHER_PROVIDER_CREDENTIALS = ("secret_key", "shop_key")
 
@@ -117,9 +116,10 @@ class InMemoryGateway:
             publisher=self.publisher, dns=self.dns, settings=settings,
         )
 
-    def override(self, provider: providers.Provider[T], value: T) -> None:
+    def override(self, provider: providers.Provider[Any], value: object) -> None:
         """Put `value` where the container's `provider` was (an adapter, a store, a provider's
-        adapter); every use case is built again on it."""
+        adapter); every use case is built again on it. `value` fills the port the use cases see,
+        so it need not be of the concrete class the container would build."""
         provider.override(providers.Object(value))
         self.container.reset_singletons()
 
