@@ -94,7 +94,7 @@ def create_app(container: Container, *, background: Background | None = None) ->
         exception_handlers={kind: errors.handle for kind in errors.HANDLED} | {Exception: errors.handle},
         lifespan=lifespan,
     )
-    app.state.container = container
+    # Routes and console pages reach the core only through the typed bundle (`use_cases(request)`).
     app.state.use_cases = UseCases(container)
     app.state.openapi = build_openapi()
     return app

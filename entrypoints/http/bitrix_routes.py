@@ -75,7 +75,7 @@ def _choice(value: str, name: str, allowed: Collection[str]) -> str:
 
 
 def _external_id(value: str) -> str:
-    if not _EXTERNAL_ID.match(value):
+    if not _EXTERNAL_ID.fullmatch(value):
         raise BadRequest("invalid_value", "external_id must be Kaspi's numeric payment id", field="external_id")
     return value
 
@@ -117,7 +117,7 @@ async def payment_log(request: Request) -> Response:
     async def run(_key: str | None) -> Response:
         body, _ = decode(raw, ClientLogBody, legacy=True)
         provider = body.provider or KASPI
-        if not _PROVIDER.match(provider):
+        if not _PROVIDER.fullmatch(provider):
             raise BadRequest("invalid_value", "provider must be a provider name such as 'kaspi'", field="provider")
         tenge = None if body.amount is None else legacy_amount(body.amount, "amount")  # as Kaspi reported it
         entry = ClientLogEntry(

@@ -61,7 +61,7 @@ def _tenge_out(money: Money) -> int | Decimal:
 
 
 def _external_id(value: str | None, field: str = "external_id") -> str:
-    if value is None or not _EXTERNAL_ID.match(value):
+    if value is None or not _EXTERNAL_ID.fullmatch(value):
         raise BadRequest("invalid_value", "external_id must be Kaspi's numeric payment id", field=field)
     return value
 

@@ -62,8 +62,8 @@ _LIST_QUERY = frozenset({"order_id", "customer_id", "cursor", "limit"})
 def _resource(request: Request, payment: Payment, refunds: Sequence[Refund] | None = None) -> PaymentResource:
     """The resource as this API serves it: what a subscriber sees, and what only the paying client may
     (the signed links and Stripe.js settings of `checkout_links`). `refunds`: only where they were read."""
-    container = request.app.state.container
-    links = checkout_links(container.checkout_tokens(), payment, container.settings().stripe_publishable_key)
+    cases = use_cases(request)
+    links = checkout_links(cases.checkout_tokens, payment, cases.settings.stripe_publishable_key)
     return render_payment(
         PaymentResource, payment, refunds,
         checkout_url=payment.checkout_url,
@@ -76,7 +76,7 @@ def _resource(request: Request, payment: Payment, refunds: Sequence[Refund] | No
 
 def _payment_id(request: Request) -> str:
     payment_id: str = request.path_params["payment_id"]
-    if not _PAYMENT_ID.match(payment_id):
+    if not _PAYMENT_ID.fullmatch(payment_id):
         raise BadRequest("invalid_value", "id must be a payment id such as pay_01J...", field="id")
     return payment_id
 
@@ -92,7 +92,7 @@ def _method(value: str | None) -> PaymentMethod | None:
 
 
 def _money(body: CreatePaymentBody) -> Money:
-    if not _CURRENCY.match(body.currency):
+    if not _CURRENCY.fullmatch(body.currency):
         raise BadRequest("invalid_value", "currency is an ISO 4217 code such as KZT", field="currency")
     return Money(body.amount, body.currency)
 

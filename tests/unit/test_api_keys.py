@@ -11,7 +11,7 @@ import pytest
 from domain.access import Scope
 from domain.errors import InvalidValue
 
-from application.api_keys import KEY_PREFIX, ApiKeys
+from application.api_keys import KEY_PREFIX
 from application.errors import ApiKeyNotFound
 
 from tests.support.core import InMemoryGateway
@@ -103,11 +103,7 @@ async def test_revoking_an_unknown_key_is_refused(gateway: InMemoryGateway) -> N
 
 
 async def test_a_revocation_tells_the_caches_which_key_to_forget(gateway: InMemoryGateway) -> None:
-    forgotten: list[str] = []
-    keys = ApiKeys(
-        uow=gateway.db.unit_of_work, store=gateway.api_key_store, clock=gateway.clock, ids=gateway.ids,
-        on_change=[forgotten.append],
-    )
+    keys, forgotten = gateway.api_keys, gateway.api_key_store.forgotten
     key, _ = await keys.issue("leaked", ["payments"])
     assert forgotten == []  # a new key is not in any cache: nothing to forget
 

@@ -29,9 +29,7 @@ ERROR = ProviderPayment(EXTERNAL_ID, "Error", PaymentStatus.FAILED)
 
 @pytest.fixture
 def report_status(gateway: InMemoryGateway) -> ReportPaymentStatus:
-    return ReportPaymentStatus(
-        uow=gateway.db.unit_of_work, routes=gateway.routes, sync=gateway.sync, audit=gateway.audit, clock=gateway.clock
-    )
+    return gateway.container.report_payment_status()
 
 
 def payment(gateway: InMemoryGateway, status: PaymentStatus = PaymentStatus.PENDING) -> Payment:
@@ -169,7 +167,7 @@ def test_a_client_cannot_report_a_refund_or_an_authorisation() -> None:
 
 @pytest.fixture
 def record_log(gateway: InMemoryGateway) -> RecordClientLog:
-    return RecordClientLog(routes=gateway.routes, audit=gateway.audit, clock=gateway.clock)
+    return gateway.container.record_client_log()
 
 
 def log_entry(**changes: Any) -> ClientLogEntry:

@@ -16,7 +16,7 @@ from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
 from domain.seller_route import SellerRoute
 
-from application.create_payment import CreatePayment, CreatePaymentCommand
+from application.create_payment import CreatePaymentCommand
 from application.errors import (
     DuplicateIdempotencyKey,
     OperationInProgress,
@@ -316,12 +316,9 @@ class RouteDeactivatedAfterFirstRead(InMemoryRouteStore):
 
 
 async def test_a_route_change_during_the_request_cannot_strand_a_stored_payment(gateway: InMemoryGateway) -> None:
-    create = CreatePayment(
-        uow=gateway.db.unit_of_work, routes=RouteDeactivatedAfterFirstRead(gateway), providers=gateway.providers,
-        audit=gateway.audit, clock=gateway.clock, ids=gateway.ids,
-    )
+    gateway.override(gateway.container.route_store, RouteDeactivatedAfterFirstRead(gateway))
     gateway.provider.will_create(waiting())
-    await create.execute(remote())
+    await gateway.create.execute(remote())
 
     stored = only_payment(gateway)
     assert stored.external_id == "12800627774"  # the payment that was stored went to the provider

@@ -95,6 +95,40 @@ def test_the_scan_catches_an_outward_import_however_it_is_written(tmp_path: Path
     ]
 
 
+
+
+def container_reads(package: Path) -> list[str]:
+    """Every read of `<something>.state.container` under `package`, as `file:line` (the untyped locator)."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if (
+                isinstance(node, ast.Attribute) and node.attr == "container" and isinstance(node.ctx, ast.Load)
+                and isinstance(node.value, ast.Attribute) and node.value.attr == "state"
+            ):
+                found.append(f"{path.relative_to(package.parent)}:{node.lineno}")
+    return found
+
+
+def test_the_edge_reaches_the_core_through_the_typed_bundle_not_app_state() -> None:
+    # Routes and console pages reach the core through `use_cases(request)`, so a reader and mypy can
+    # follow them; `app.state` does not even hold the container.
+    assert container_reads(ROOT / "entrypoints") == []
+
+
+def test_the_scan_finds_the_container_read_off_app_state(tmp_path: Path) -> None:
+    package = tmp_path / "entrypoints"
+    package.mkdir()
+    (package / "page.py").write_text(
+        "def page(request):\n"
+        "    request.app.state.use_cases.get_payment\n"
+        "    return request.app.state.container.get_payment()\n"
+        "def build(app, container):\n"
+        "    app.state.container = container\n"
+    )
+    assert container_reads(package) == ["entrypoints/page.py:3"]
+
+
 def test_the_import_linter_contracts_are_kept(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,7 +13,7 @@ from domain.payment import PaymentMethod
 
 from application.create_payment import CreatePaymentCommand
 from application.errors import RouteAlreadyExists, ShopInactive, ShopNotFound
-from application.manage_routes import ManageRoutes, RouteChange, RouteSpec
+from application.manage_routes import RouteChange, RouteSpec
 
 from tests.support.core import InMemoryGateway
 from tests.unit.conftest import START
@@ -140,15 +140,12 @@ async def test_put_adds_a_missing_route_and_aligns_an_existing_one(gateway: InMe
 
 
 async def test_every_change_tells_the_route_caches(gateway: InMemoryGateway) -> None:
-    dropped: list[tuple[int, str]] = []
-    routes = ManageRoutes(
-        uow=gateway.db.unit_of_work, clock=gateway.clock, on_change=[lambda s, p: dropped.append((s, p))]
-    )
+    routes = gateway.manage_routes
     await routes.add(santini())
     await routes.deactivate(SANTINI, "kaspi")
     with pytest.raises(InvalidValue):
         await routes.change(SANTINI, "kaspi", RouteChange(merchant_account="1"))
-    assert dropped == [(SANTINI, "kaspi"), (SANTINI, "kaspi")]
+    assert gateway.routes.forgotten == [(SANTINI, "kaspi"), (SANTINI, "kaspi")]
 
 
 async def test_routes_are_read_back_singly_and_by_provider(gateway: InMemoryGateway) -> None:

@@ -21,7 +21,6 @@ from domain.money import Money
 from domain.payment import PaymentStatus
 from domain.refund import RefundStatus
 
-from application.audit import AuditRecorder
 from application.errors import (
     ApplicationError,
     ConcurrentUpdate,
@@ -33,9 +32,7 @@ from application.errors import (
     ProviderUnavailable,
 )
 from application.ports import ProviderRefund, RefundRequest
-from application.providers import ProviderDirectory
-from application.refund_payment import RefundCommand, RefundPayment, RefundResult
-from application.sync_refund_status import SyncRefundStatus
+from application.refund_payment import RefundCommand, RefundResult
 
 from tests.fakes import FakeProvider
 from tests.fakes.database import InMemoryDatabase, InMemoryUnitOfWork
@@ -151,15 +148,9 @@ def test_no_interleaving_of_concurrent_refunds_gives_back_more_than_was_paid(
             return ScheduledUnitOfWork(gateway.db, scheduler)
 
         provider = AnsweringProvider()
-        directory = ProviderDirectory({"kaspi": provider})
-        audit = AuditRecorder(uow, gateway.clock)
-        statuses = SyncRefundStatus(
-            uow=uow, routes=gateway.routes, providers=directory, audit=audit, clock=gateway.clock, ids=gateway.ids,
-        )
-        refund = RefundPayment(
-            uow=uow, routes=gateway.routes, providers=directory, sync=gateway.sync, refunds=statuses,
-            audit=audit, clock=gateway.clock, ids=gateway.ids,
-        )
+        gateway.override(gateway.container.uow, uow)
+        gateway.override(gateway.container.kaspi.adapter, provider)
+        refund = gateway.refund
         provider.observers.append(scheduler.point)
         provider.will_refund(*(ANSWERS[a]() for a in answers))
 

@@ -12,8 +12,6 @@ from typing import Any
 import attrs
 import httpx
 import pytest
-from dependency_injector import providers
-from starlette.applications import Starlette
 
 from domain.capabilities import Capability
 from domain.money import Money
@@ -23,16 +21,14 @@ from domain.seller_route import Credentials, SellerRoute
 
 from application.ports import ProviderPayment, ProviderRefund
 
-from entrypoints.http import errors
+from entrypoints.http.app import create_app
 from entrypoints.http.client_address import client_address, parse_address, within
-from entrypoints.http.operations import routes_of
-from entrypoints.http.provider_webhooks import yookassa
-from entrypoints.http.use_cases import UseCases
 
-from config.container import Container, build_container
+from config.container import Container
 from config.settings import YOOKASSA_NETWORKS, Settings, SettingsError
 
-from tests.fakes import FakeProvider, FixedClock, InMemoryDatabase, InMemoryRouteStore, SequentialIds
+from tests.fakes import FakeProvider, InMemoryDatabase
+from tests.support.core import SETTINGS, InMemoryGateway
 
 NOW = datetime(2025, 10, 22, 12, 0, tzinfo=UTC)
 YOOKASSA_V4 = "185.71.76.10"
@@ -165,9 +161,9 @@ def test_a_mistyped_network_stops_the_gateway_from_starting(bad: str) -> None:
 # --- The endpoint ---------------------------------------------------------------------------------
 
 
-@attrs.define
+@attrs.frozen
 class Wiring:
-    """The real container (the one composition root) on the in-memory fakes, as the endpoint reaches it."""
+    """The real container on the in-memory fakes, its YooKassa adapter a fake the tests answer for."""
 
     container: Container
     db: InMemoryDatabase
@@ -175,7 +171,7 @@ class Wiring:
 
 
 def wiring(**settings: Any) -> Wiring:
-    db = InMemoryDatabase()
+    core = InMemoryGateway(now=NOW, settings=attrs.evolve(SETTINGS, **settings))
     provider = FakeProvider(
         "yookassa",
         capabilities=frozenset({Capability.REDIRECT_CHECKOUT, Capability.WEBHOOKS, Capability.REFUND_LOOKUP}),
@@ -183,25 +179,19 @@ def wiring(**settings: Any) -> Wiring:
         default_method=PaymentMethod.REDIRECT,
         credential_names=("secret_key",),
     )
-    container = build_container(attrs.evolve(Settings(yookassa_api_url="simulator"), **settings))
-    container.clock.override(providers.Object(FixedClock(NOW)))
-    container.ids.override(providers.Object(SequentialIds()))
-    container.uow.override(providers.Object(db.unit_of_work))
-    container.autocommit_pool.override(providers.Object(None))  # no PostgreSQL: a transaction per write
-    container.route_store.override(providers.Object(InMemoryRouteStore(db)))
-    container.yookassa.adapter.override(providers.Object(provider))
+    core.override(core.container.yookassa.adapter, provider)
     route = SellerRoute(
         shop_id=49237, provider="yookassa", merchant_account="100500",
         credentials=Credentials({"secret_key": "test_secret"}), is_active=True, created_at=NOW, updated_at=NOW,
     )
-    db.routes[(route.shop_id, route.provider)] = route
+    core.db.routes[(route.shop_id, route.provider)] = route
     payment = Payment(
         id="pay_1", shop_id=49237, provider="yookassa", method=PaymentMethod.REDIRECT, amount=Money(59900, "RUB"),
         merchant_account="100500", description="roses", created_at=NOW, updated_at=NOW,
         provider_status="pending", external_id=EXTERNAL_ID,
     )
-    db.payments[payment.id] = copy.deepcopy(payment)
-    return Wiring(container=container, db=db, provider=provider)
+    core.db.payments[payment.id] = copy.deepcopy(payment)
+    return Wiring(core.container, core.db, provider)
 
 
 @pytest.fixture
@@ -212,10 +202,7 @@ def gateway() -> Wiring:
 async def post(
     gateway: Wiring, *, peer: str, forwarded: str | None = None, event: str = "payment.succeeded", body: bytes | None = None
 ) -> httpx.Response:
-    app = Starlette(
-        routes=routes_of(yookassa.operations), exception_handlers={kind: errors.handle for kind in errors.HANDLED}
-    )
-    app.state.use_cases = UseCases(gateway.container)
+    app = create_app(gateway.container)
     notification = {"type": "notification", "event": event, "object": {"id": EXTERNAL_ID, "status": "succeeded"}}
     headers = {"X-Forwarded-For": forwarded} if forwarded is not None else {}
     transport = httpx.ASGITransport(app=app, client=(peer, 443))
