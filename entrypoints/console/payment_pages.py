@@ -17,6 +17,7 @@ from domain.errors import InvalidValue
 from domain.money import Money
 from domain.payment import REFUNDABLE, PaymentStatus
 
+from application.payment_views import payment_view
 from application.ports import PaymentSearch
 from application.refund_payment import MAX_REASON, RefundCommand
 from application.settlement_report import check_day
@@ -82,13 +83,13 @@ async def list_payments(request: Request, principal: ApiKey) -> Response:
 async def export_payments(request: Request, principal: ApiKey) -> Response:
     search = search_of(request)
     found = await request.app.state.container.search_payments().export(search, shops=principal.shops)
+    # Through the subscribers' view: an export never holds a secret or a link that pays.
     rows = (
         (
-            p.id, p.created_at.isoformat(), p.shop_id, p.provider, p.status.value, p.amount.minor,
-            p.amount.currency, p.refunded.minor if p.refunded else 0, p.order_id, p.customer_id,
-            p.external_id, p.description,
+            v.id, v.created_at, v.shop_id, v.provider, v.status, v.amount, v.currency, v.refunds.refunded,
+            v.order_id, v.customer_id, v.external_id, v.description,
         )
-        for p in found
+        for v in map(payment_view, found)
     )
     return Response(
         to_csv(_CSV_HEADER, rows), media_type="text/csv; charset=utf-8",

@@ -11,18 +11,15 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount
 
 from entrypoints import console
 from entrypoints.console import api_docs
-from entrypoints.http import admin_routes, bitrix_routes, errors, health, kaspi_routes
+from entrypoints.http import errors
 from entrypoints.http.endpoints import OPERATIONS
 from entrypoints.http.observability import RequestObservation
 from entrypoints.http.openapi import build_openapi
 from entrypoints.http.operations import routes_of
-from entrypoints.http.responses import JsonResponse
 from entrypoints.http.use_cases import UseCases
 from entrypoints.provider_report import announce_providers
 
@@ -32,10 +29,6 @@ from config.simulators import simulator_mounts
 Background = Callable[[Container, asyncio.Event], Coroutine[Any, Any, None]]
 # Objects allocated between collections of the youngest generation (Python's default is 700).
 YOUNG_GENERATION = 20_000
-
-
-async def openapi(request: Request) -> Response:
-    return JsonResponse(request.app.state.openapi)
 
 
 def _cors(origins: tuple[str, ...]) -> list[Middleware]:
@@ -85,12 +78,7 @@ def create_app(container: Container, *, background: Background | None = None) ->
             await close_resources(container)
 
     routes: list[BaseRoute] = [
-        *health.routes,
-        Route("/openapi.json", openapi, methods=["GET"]),
-        *kaspi_routes.routes,
         *routes_of(OPERATIONS),
-        *admin_routes.routes,
-        *bitrix_routes.routes,
         Mount("/console", routes=console.routes),
         *api_docs.routes,
     ]

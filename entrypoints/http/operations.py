@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from entrypoints.http.errors import Error
+
 JSON = "application/json"
 REF = "#/components/schemas/{name}"
 
@@ -36,7 +38,7 @@ def ok(description: str, schema: str) -> dict[str, Any]:
     return {"description": description, **json_content(ref(schema))}
 
 
-# Responses many operations share (the `Error` schema is declared in openapi.py).
+# Responses many operations share (`Error`, every refusal's body, is declared in errors.py).
 AUTH_ERRORS = {
     "401": error("missing, unknown or revoked API key"),
     "403": error("the key lacks the scope"),
@@ -64,6 +66,13 @@ DATABASE_UNAVAILABLE = {
         " retry shortly with the same Idempotency-Key"
     ),
     "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
+}
+# What a write on the old service's paths may be refused with besides its input.
+LEGACY_WRITE_ERRORS = {
+    **AUTH_ERRORS,
+    **BAD_INPUT,
+    "404": error("unknown shop or payment"),
+    "409": error("conflict (see the code)"),
 }
 BUSY = {
     "429": error("too many requests for this API key (Retry-After)"),
@@ -130,8 +139,8 @@ def document(operations: Sequence[Operation]) -> tuple[dict[str, Any], dict[str,
     shapes = list(dict.fromkeys(
         shape for op in operations for shape in (op.body, op.answer) if shape is not None
     ))
-    schemas, components = msgspec.json.schema_components(shapes, ref_template=REF)
-    schema_of = dict(zip(shapes, schemas, strict=True))
+    schemas, components = msgspec.json.schema_components([*shapes, Error], ref_template=REF)
+    schema_of = dict(zip(shapes, schemas[: len(shapes)], strict=True))
     paths: dict[str, Any] = {}
     for op in operations:
         paths.setdefault(op.path, {})[op.method.lower()] = op.document(schema_of)

@@ -45,7 +45,7 @@ def route_resource(route: SellerRoute) -> RouteResource:
 
 
 def _check_provider(value: str | None, field: str = "provider") -> str:
-    if value is None or not _PROVIDER.match(value):
+    if value is None or not _PROVIDER.fullmatch(value):
         raise BadRequest("invalid_value", "provider is a provider name such as kaspi or stripe", field=field)
     return value
 

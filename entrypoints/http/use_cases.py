@@ -4,6 +4,8 @@ composition root) still builds each use case; this bundle only names and types t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import attrs
 from starlette.requests import Request
 
@@ -20,11 +22,17 @@ from application.manage_routes import ManageRoutes
 from application.manage_webhooks import ManageWebhooks
 from application.ports import Clock, RouteStore
 from application.provider_notices import HandleProviderNotice
+from application.providers import ProviderDirectory
 from application.refund_payment import RefundPayment
 from application.settlement_report import SettlementReport
 
 from adapters.checkout_tokens import CheckoutTokens
+from adapters.metrics import PaygateMetrics, Sampler
+from adapters.persistence.probe import DatabaseProbe
+from adapters.providers.instrumented import ProviderCallBook
 from adapters.providers.stripe.webhooks import StripeWebhooks
+
+from entrypoints.provider_report import missing_providers, mode_names
 
 from config.container import Container
 from config.settings import Settings
@@ -120,6 +128,39 @@ class UseCases:
         """Verifies Stripe's signed events and reads what they say."""
         webhooks: StripeWebhooks = self.container.stripe_webhooks()
         return webhooks
+
+    # What the probes and the scrape read (health.py); `clock` above gives their timestamp.
+
+    @property
+    def database_probe(self) -> DatabaseProbe:
+        return self.container.database_probe()
+
+    @property
+    def provider_calls(self) -> ProviderCallBook:
+        """Each provider's last call: how it is doing, without calling it."""
+        return self.container.provider_calls()
+
+    @property
+    def payment_providers(self) -> ProviderDirectory:
+        return self.container.payment_providers()
+
+    @property
+    def provider_modes(self) -> dict[str, str]:
+        """`{provider: "live" | "simulator" | "off"}` (never a host)."""
+        return mode_names(self.container)
+
+    async def missing_providers(self) -> list[str]:
+        """Why payments of active routes would be refused: one reason per provider that is off."""
+        return await missing_providers(self.container)
+
+    @property
+    def metrics(self) -> PaygateMetrics:
+        return self.container.metrics()
+
+    @property
+    def metric_samplers(self) -> Mapping[str, Sampler]:
+        """The gauges that live in the database, read at every scrape."""
+        return self.container.metric_samplers()
 
 
 def use_cases(request: Request) -> UseCases:

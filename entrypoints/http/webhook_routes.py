@@ -101,14 +101,14 @@ async def _operator(request: Request) -> ApiKey:
 
 def _path_id(request: Request, name: str) -> str:
     value: str = request.path_params[name]
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):
         raise BadRequest("invalid_value", f"{name} is not a valid id", field=name)
     return value
 
 
 def _query_id(request: Request, name: str) -> str | None:
     value = request.query_params.get(name)
-    if value is not None and not _ID.match(value):
+    if value is not None and not _ID.fullmatch(value):
         raise BadRequest("invalid_value", f"{name} is not a valid id", field=name)
     return value
 

@@ -31,14 +31,16 @@ def stored(gateway: GatewayClient, story: dict[str, Any]) -> dict[str, Any]:
     """The payment as Paygate holds it, read without asking Stripe (a listing never refreshes)."""
     response = gateway.v1_payments_for_order(story["order_id"])
     assert response.status_code == 200, response.text
-    [payment] = [p for p in response.json()["data"] if p["id"] == story["payment"]["id"]]
+    listed: list[dict[str, Any]] = response.json()["data"]
+    [payment] = [p for p in listed if p["id"] == story["payment"]["id"]]
     return payment
 
 
 def stripe_calls(stripe_sandbox: httpx.Client) -> list[dict[str, Any]]:
     response = stripe_sandbox.get("/control/requests")
     assert response.status_code == 200, response.text
-    return response.json()
+    calls: list[dict[str, Any]] = response.json()
+    return calls
 
 
 def status_changes(gateway: GatewayClient, story: dict[str, Any]) -> list[dict[str, Any]]:

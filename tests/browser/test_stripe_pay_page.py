@@ -58,7 +58,7 @@ def stripe_payment(api: httpx.Client, gateway: RunningGateway, method: str) -> d
         "description": "Tulips", "return_url": f"{gateway.base_url}/health?shop={shop}",
     })
     assert created.status_code == 201, created.text
-    payment = created.json()
+    payment: dict[str, Any] = created.json()
     assert payment["pay_url"]
     return payment
 

@@ -68,7 +68,8 @@ def kaspi_link_payment(api: httpx.Client, shop: int = SHOP, **fields: Any) -> di
             "order_id": f"order-{uuid.uuid4().hex[:8]}", **fields}
     answer = api.post("/v1/payments", json=body)
     assert answer.status_code == 201, answer.text
-    return answer.json()
+    payment: dict[str, Any] = answer.json()
+    return payment
 
 
 def token_of(url: str) -> str:
@@ -225,7 +226,8 @@ def stripe_payment(api: httpx.Client, method: str = "card") -> dict[str, Any]:
         "shop_id": shop, "provider": "stripe", "method": method, "amount": 2500, "currency": "USD",
     })
     assert answer.status_code == 201, answer.text
-    return answer.json()
+    payment: dict[str, Any] = answer.json()
+    return payment
 
 
 def confirm(browser: httpx.Client, payment: dict[str, Any], **fields: str) -> httpx.Response:

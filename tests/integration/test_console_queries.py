@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.anyio
 DEC_1_LATE_UTC = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)
 
 
-def _paid(shop: int, minor: int, currency: str, at: datetime, *, provider: str = "kaspi", **changes: object) -> Payment:
+def _paid(shop: int, minor: int, currency: str, at: datetime, *, provider: str = "kaspi", **changes: Any) -> Payment:
     return _payment(
         shop_id=shop, provider=provider, amount=Money(minor, currency), refunded=Money(0, currency),
         refund_reserved=Money(0, currency), status=PaymentStatus.SUCCEEDED, succeeded_at=at, error_code=None,
@@ -136,8 +137,8 @@ async def test_the_attention_filters_find_lost_answers_and_overdue_payments(engi
     await _store(engine, [lost, overdue, refunded], [lost_refund])
     search = SearchPayments(uow=lambda: SqlAlchemyUnitOfWork(engine))
 
-    async def found(**flags: object) -> list[str]:
-        return [p.id for p in (await search.page(PaymentSearch(shop_id=shop, **flags), shops=None)).payments]  # type: ignore[arg-type]
+    async def found(**flags: Any) -> list[str]:
+        return [p.id for p in (await search.page(PaymentSearch(shop_id=shop, **flags), shops=None)).payments]
 
     assert await found(outcome_unknown=True) == [lost.id]
     assert await found(refund_outcome_unknown=True) == [refunded.id]

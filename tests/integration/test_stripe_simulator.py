@@ -194,7 +194,8 @@ async def test_a_refund_has_a_failure_reason_only_once_it_failed(
     [failed] = listed["data"]
     assert (failed["id"], failed["status"], failed["failure_reason"]) == (refund["id"], "failed", "declined")
     assert (listed["object"], listed["has_more"], failed["metadata"]) == ("list", False, {"paygate_refund_id": "re_1"})
-    assert simulator.state.intent(intent_id).refunded == 0  # type: ignore[union-attr]
+    intent = simulator.state.intent(intent_id)
+    assert intent is not None and intent.refunded == 0
 
 
 async def test_charge_refunded_carries_a_whole_charge(stripe_api: httpx.AsyncClient, simulator: StripeSimulatorServer) -> None:

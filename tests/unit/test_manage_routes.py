@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from domain.audit import Outcome
@@ -23,14 +25,14 @@ GERIM_BIN = "960514451575"
 TOKEN = "3f1b7a52-0c1e-4a52-8a3b-6f3f0b8f2d10"
 
 
-def santini(**changes: object) -> RouteSpec:
-    fields: dict[str, object] = {
+def santini(**changes: Any) -> RouteSpec:
+    fields: dict[str, Any] = {
         "shop_id": SANTINI,
         "provider": "kaspi",
         "merchant_account": SANTINI_BIN,
         "credentials": {"device_token": TOKEN},
     }
-    return RouteSpec(**{**fields, **changes})  # type: ignore[arg-type]
+    return RouteSpec(**{**fields, **changes})
 
 
 async def test_an_added_route_is_stored_and_audited_with_the_actor(gateway: InMemoryGateway) -> None:

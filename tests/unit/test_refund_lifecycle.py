@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -42,11 +43,11 @@ def paid(gateway: InMemoryGateway) -> Payment:
     return gateway.seed_payment(SHOP, amount=PAID)
 
 
-def refund_of(payment: Payment, **changes: object) -> RefundCommand:
-    fields: dict[str, object] = {
+def refund_of(payment: Payment, **changes: Any) -> RefundCommand:
+    fields: dict[str, Any] = {
         "shop_id": SHOP, "provider": "kaspi", "payment_id": payment.id, "amount": PART, "actor": "key_shop",
     }
-    return RefundCommand(**{**fields, **changes})  # type: ignore[arg-type]
+    return RefundCommand(**{**fields, **changes})
 
 
 def pending(external_id: str = "re_1") -> ProviderRefund:
