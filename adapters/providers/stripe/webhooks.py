@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
+
+import msgspec
 
 from domain.payment import MONEY_TAKEN, PaymentStatus
 
@@ -158,8 +159,8 @@ def _parse_header(header: str) -> tuple[int, list[bytes]]:
 
 def _event(body: bytes) -> Mapping[str, Any]:
     try:
-        event = json.loads(body)
-    except (ValueError, RecursionError):
+        event = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
         raise WebhookRejected(PROVIDER, "the body is not JSON") from None
     if not isinstance(event, dict) or event.get("object") != "event" or not isinstance(event.get("type"), str):
         raise WebhookRejected(PROVIDER, "the body is not a Stripe event")
