@@ -11,13 +11,13 @@ takes only `json_object` and `check_milliseconds` for its controls.
 from __future__ import annotations
 
 import abc
-import json
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import anyio
 import attrs
+import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -230,7 +230,7 @@ async def json_object(request: Request, *, empty_allowed: bool = True) -> dict[s
     if empty_allowed and not raw.strip():
         return {}
     try:
-        document = json.loads(raw)
+        document = msgspec.json.decode(raw)
     except ValueError:
         raise NotAJsonObject("body is not JSON") from None
     if not isinstance(document, dict):

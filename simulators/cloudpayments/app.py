@@ -22,7 +22,6 @@ import base64
 import binascii
 import functools
 import html
-import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -30,7 +29,7 @@ from urllib.parse import parse_qsl
 
 import attrs
 import httpx
-import simplejson
+import msgspec
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -64,6 +63,8 @@ _PATHS = {
     "/payments/void": "void",
 }
 _PATH_OF = {operation: path for path, operation in _PATHS.items()}
+# A request body: a fraction is read as the exact Decimal it spells, never a float.
+_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 
 # --- The ASGI app ---------------------------------------------------------------------------------
@@ -128,7 +129,7 @@ class _Endpoints:
     ) -> tuple[int, bytes, list[tuple[str, str, dict[str, Any]]]]:
         """(HTTP status, body, notifications to send afterwards) of one API call."""
         try:
-            body = json.loads(raw, parse_float=Decimal) if raw.strip() else {}
+            body = _DECODER.decode(raw) if raw.strip() else {}
         except ValueError:
             return 400, _envelope(False, "The request body is not valid JSON"), []
         if not isinstance(body, dict):
@@ -348,7 +349,7 @@ def _envelope(success: bool, message: str | None, model: Any = None) -> bytes:
 
 def _json(content: Any) -> Response:
     # Amounts are Decimals: written digit for digit, as CloudPayments writes them.
-    return Response(simplejson.dumps(content, use_decimal=True, default=str).encode(), media_type="application/json")
+    return Response(wire.encode(content), media_type="application/json")
 
 
 def _amount(value: object) -> Decimal | None:
@@ -356,7 +357,9 @@ def _amount(value: object) -> Decimal | None:
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         return None
     amount = Decimal(value)
-    if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+    # A finite Decimal's exponent is an int (the str is for NaN and infinities).
+    exponent = amount.as_tuple().exponent
+    if not isinstance(exponent, int) or amount <= 0 or exponent < -2:
         return None
     return amount
 

@@ -22,7 +22,6 @@ gets the stored answer, as at Stripe).
 from __future__ import annotations
 
 import hmac
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -43,6 +42,7 @@ from simulators.stripe.state import (
     StoredAnswer,
     StripeFailure,
     StripeSimulatorState,
+    api_json,
     new_id,
     signed_event,
 )
@@ -175,7 +175,7 @@ class _Endpoints:
                 status, content = failure.status, failure.body()
                 # Stripe keeps no result for a request it refused while validating its parameters.
                 ran = failure.code not in _VALIDATION_CODES
-            encoded = json.dumps(content, indent=2).encode("utf-8")
+            encoded = api_json(content)
             if scope is not None and ran:
                 stored = StoredAnswer(fingerprint, status, encoded)
         finally:

@@ -6,13 +6,13 @@ over Stripe's wire protocol; tests and the harnesses also act on it directly (th
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
+import msgspec
 import stripe
 
 from simulators.base import FaultKnobs, SimulatorState, one_of
@@ -631,7 +631,7 @@ def signed_event(event: SimulatedEvent, secret: str, *, signature: str = "valid"
     """The body and headers Stripe sends for `event`; `signature` other than `valid` makes a bad one."""
     if signature not in SIGNATURES:
         raise ValueError(f"signature must be one of {', '.join(SIGNATURES)}")
-    payload = json.dumps(event.as_json(), indent=2)
+    payload = api_json(event.as_json()).decode("utf-8")
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
@@ -644,6 +644,11 @@ def signed_event(event: SimulatedEvent, secret: str, *, signature: str = "valid"
             payload, key, timestamp=timestamp
         )
     return payload.encode("utf-8"), headers
+
+
+def api_json(content: Any) -> bytes:
+    """A body as Stripe writes its answers and events: JSON in UTF-8, indented by two spaces."""
+    return msgspec.json.format(msgspec.json.encode(content), indent=2)
 
 
 def _wallet(wallet: str | None) -> dict[str, Any] | None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import random
 import re
 import uuid
@@ -35,6 +34,7 @@ from urllib.parse import parse_qsl
 
 import attrs
 import httpx
+import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -63,6 +63,10 @@ IDEMPOTENCE_TTL = timedelta(hours=24)
 CAPTURE_WINDOW = timedelta(days=7)
 CURRENCIES = frozenset({"RUB"})
 
+# A request body: a fraction is read as the exact Decimal it spells, never a float.
+_BODY = msgspec.json.Decoder(float_hook=Decimal)
+# A body's fingerprint: the same whatever order its keys came in.
+_FINGERPRINT = msgspec.json.Encoder(order="sorted")
 _AMOUNT = re.compile(r"\d{1,10}(?:\.\d{1,2})?")
 _SHOP_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 _PAYMENT_FIELDS = frozenset(
@@ -836,7 +840,7 @@ class _Endpoints:
             headers["X-Forwarded-For"] = source
         async with httpx.AsyncClient(timeout=10.0, trust_env=False) as client:
             try:
-                response = await client.post(url, content=json.dumps(payload).encode(), headers=headers)
+                response = await client.post(url, content=msgspec.json.encode(payload), headers=headers)
             except httpx.HTTPError as error:
                 return {"event": payload["event"], "status": None, "error": type(error).__name__}
         return {"event": payload["event"], "status": response.status_code}
@@ -871,12 +875,12 @@ def _idempotent_request(request: Request, raw: bytes) -> tuple[str, str, dict[st
     if len(key) > wire.MAX_IDEMPOTENCE_KEY:
         raise _invalid(f"Idempotence-Key is longer than {wire.MAX_IDEMPOTENCE_KEY} characters", "Idempotence-Key")
     try:
-        body = json.loads(raw or b"{}", parse_float=Decimal)
+        body = _BODY.decode(raw or b"{}")
     except (ValueError, RecursionError):
         raise _invalid("The body is not valid JSON") from None
     if not isinstance(body, dict):
         raise _invalid("The body must be a JSON object")
-    fingerprint = f"{request.method} {request.url.path} {json.dumps(body, sort_keys=True, default=str)}"
+    fingerprint = f"{request.method} {request.url.path} {_FINGERPRINT.encode(body).decode('utf-8')}"
     return key, fingerprint, body
 
 
