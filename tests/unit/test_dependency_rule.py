@@ -70,7 +70,7 @@ def test_only_config_simulators_imports_a_simulator() -> None:
 
 def test_no_simulator_imports_an_adapter_a_use_case_the_edge_or_the_wiring() -> None:
     # A simulator checks an adapter only if it reads the wire from its own definitions.
-    allowed = frozenset(STDLIB | {"attrs", "anyio", "httpx", "simplejson", "starlette", "stripe", "domain", "simulators"})
+    allowed = frozenset(STDLIB | {"attrs", "anyio", "httpx", "msgspec", "starlette", "stripe", "domain", "simulators"})
     assert foreign_imports(ROOT / "simulators", allowed) == []
 
 
