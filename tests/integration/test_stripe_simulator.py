@@ -59,6 +59,15 @@ async def test_a_payment_intent_is_created_from_a_form_and_answered_as_json(stri
     assert response.headers["request-id"].startswith("req_")
 
 
+async def test_an_answer_is_indented_json_that_keeps_non_ascii_text(stripe_api: httpx.AsyncClient) -> None:
+    response = await create(stripe_api, "amount=500&currency=eur&description=%D0%97%D0%B0%D0%BA%D0%B0%D0%B7+%E2%84%967")
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.text.startswith('{\n  "')
+    assert response.json()["description"] == "Заказ №7"
+
+
 @pytest.mark.parametrize(
     ("body", "code", "param"),
     [
