@@ -9,6 +9,7 @@ strings (`"8"`, `"5000.00"`), and unknown fields ignored, with a log line naming
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -26,7 +27,7 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 _DECIMAL = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,2})?")
 
 log = logging.getLogger("paygate.http.legacy")
-T = TypeVar("T")
+Shape = TypeVar("Shape", bound=msgspec.Struct)
 
 
 @attrs.define(str=False)
@@ -235,7 +236,7 @@ def _named(error: BadRequest, data: dict[str, Any], shape: type[Any]) -> BadRequ
     return error
 
 
-def decode(raw: bytes, shape: type[T], *, legacy: bool = False) -> tuple[T, dict[str, Any]]:
+def decode(raw: bytes, shape: type[Shape], *, legacy: bool = False) -> tuple[Shape, dict[str, Any]]:
     """The body as its declared `shape`, and the fields a legacy body sent beyond it (ignored,
     with a log line; a current body refuses them through the shape's `forbid_unknown_fields`)."""
     data = parse_json(raw) if raw.strip() else {}
@@ -247,11 +248,16 @@ def decode(raw: bytes, shape: type[T], *, legacy: bool = False) -> tuple[T, dict
         raise _named(refusal(error), data, shape) from None
     ignored: dict[str, Any] = {}
     if legacy:
-        known = shape.__struct_encode_fields__  # type: ignore[attr-defined]  # every Struct has it
+        known = _field_names(shape)
         ignored = {name: item for name, item in data.items() if name not in known}
         if ignored:
             log.info("legacy request fields ignored: %s", ", ".join(repr(name[:64]) for name in sorted(ignored)[:20]))
     return value, ignored
+
+
+@functools.cache
+def _field_names(shape: type[msgspec.Struct]) -> frozenset[str]:
+    return frozenset(field.encode_name for field in msgspec.structs.fields(shape))
 
 
 async def read_body(request: Request, *, limit: int = MAX_BODY_BYTES) -> bytes:
