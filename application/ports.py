@@ -74,15 +74,21 @@ class PaymentRequest:
 
 @attrs.frozen
 class DeclinedAttempt:
-    """One customer attempt the provider declined where the customer may try again on the same payment."""
+    """One customer attempt the provider declined where the customer may try again on the same payment.
 
-    attempt_id: str
+    `attempt_id` names the attempt where the provider does (CloudPayments' transaction, Stripe's failed
+    Charge); without one, the same decline told again is taken for the same attempt.
+    """
+
+    attempt_id: str | None
     code: str
     reason: str
 
     @property
     def message(self) -> str:
         """How the payment's `error` tells it; one attempt's decline is noted (and told) once."""
+        if self.attempt_id is None:
+            return f"declined: {self.reason}"
         return f"attempt {self.attempt_id} declined: {self.reason}"
 
 
@@ -194,12 +200,18 @@ class ProviderNotice:
 
     `observed` None means the notice is only a hint (unsigned, or not trusted enough): the
     payment's state is re-fetched from the provider before anything changes.
+
+    `fetch_details`: the trusted snapshot names only by id what tells a detail of the payment (a
+    Stripe event's PaymentIntent names its Charge, which tells the card wallet that paid). The
+    provider is asked once, with no transaction open, and the detail joins the snapshot's change; if
+    it does not answer, the snapshot is applied alone.
     """
 
     provider: str
     external_id: str
     event_id: str | None = None
     observed: ProviderPayment | None = None
+    fetch_details: bool = False
 
 
 @attrs.frozen

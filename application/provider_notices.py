@@ -2,7 +2,9 @@
 
 A redelivered event (same provider event id) changes nothing. A notice without a trusted state
 (`observed` None: unsigned webhooks such as YooKassa's) is a hint: the payment is re-fetched from the
-provider before anything changes.
+provider before anything changes. A trusted snapshot that leaves a detail out (`fetch_details`: a Stripe
+event names its Charge only by id, so not the wallet that paid) is applied as it stands, with the
+detail from one fetch when the provider answers it.
 """
 
 from __future__ import annotations
@@ -11,16 +13,20 @@ import enum
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from domain.payment import Payment
+import attrs
+
+from domain.payment import OPEN, UNSUCCESSFUL, Payment
 from domain.seller_route import SellerRoute
 
 from application.errors import PaymentNotFound
-from application.ports import Clock, ProviderNotice, RefundNotice, UnitOfWorkFactory
+from application.ports import Clock, ProviderNotice, ProviderPayment, RefundNotice, UnitOfWorkFactory
 from application.provenance import webhook
 from application.sync_refund_status import SyncRefundStatus
 from application.sync_status import SyncPaymentStatus
 
 _T = TypeVar("_T")
+# What a trusted snapshot can still change (settle, or a late success): where its details are worth asking for.
+CHANGEABLE = OPEN | UNSUCCESSFUL
 
 
 class NoticeResult(enum.StrEnum):
@@ -104,7 +110,23 @@ class HandleProviderNotice:
             return await uow.provider_events.seen(notice.provider, notice.event_id or "")
 
     async def _bring_up_to_date(self, payment: Payment, notice: ProviderNotice) -> None:
+        actor = webhook(notice.provider)
         if notice.observed is None:
-            await self._sync.refresh(payment, actor=f"webhook:{notice.provider}")
-        else:
-            await self._sync.apply(payment.id, notice.observed, actor=f"webhook:{notice.provider}")
+            await self._sync.refresh(payment, actor=actor)
+            return
+        observed = notice.observed
+        if notice.fetch_details and payment.wallet is None and payment.status in CHANGEABLE:
+            observed = await self._with_details(payment, observed, actor=actor)
+        await self._sync.apply(payment.id, observed, actor=actor)
+
+    async def _with_details(self, payment: Payment, snapshot: ProviderPayment, *, actor: str) -> ProviderPayment:
+        """The snapshot with the details only the provider's own answer tells (the card wallet that paid).
+
+        Asked before the change, outside any transaction, so the details land in the same change. A
+        provider that does not answer (audited by `observe`) leaves the snapshot to stand alone: the
+        payment is settled all the same, without the details.
+        """
+        fetched = await self._sync.observe(payment, actor=actor)
+        if fetched is None or fetched.external_id != snapshot.external_id or fetched.wallet is None:
+            return snapshot
+        return attrs.evolve(snapshot, wallet=fetched.wallet)

@@ -145,7 +145,9 @@ class SyncPaymentStatus:
             if payment.status in UNSUCCESSFUL and observed.outcome in MONEY_TAKEN:
                 return await self._record_late_success(uow, payment, observed, actor=actor, source=source)
             if payment.status not in OPEN:
-                return payment  # someone else settled it first: nothing to record
+                # Someone else settled it first: nothing to record but the wallet, which the change
+                # that settled it may not have known (a webhook's snapshot names the Charge only by id).
+                return await self._note_late_wallet(uow, payment, observed)
             expected = payment.version
             outcome = observed.outcome
             if outcome is PaymentStatus.PENDING and observed.declined_attempt is not None:
@@ -183,6 +185,18 @@ class SyncPaymentStatus:
                 if payment.status not in OPEN:
                     await uow.checks.remove(payment.id)  # nothing left to poll for
             await uow.commit()
+        return payment
+
+    async def _note_late_wallet(self, uow: UnitOfWork, payment: Payment, observed: ProviderPayment) -> Payment:
+        """The card wallet that paid a payment settled without it: no status change, no audit entry, no event."""
+        if observed.outcome not in MONEY_TAKEN or payment.status in UNSUCCESSFUL:
+            return payment
+        expected = payment.version
+        if not payment.note_wallet(observed.wallet):
+            return payment
+        if not await uow.payments.update(payment, expected):
+            raise ConcurrentUpdate(payment.id)
+        await uow.commit()
         return payment
 
     async def _note_declined_attempt(
@@ -225,6 +239,7 @@ class SyncPaymentStatus:
         expected = payment.version
         previous = payment.status.value
         payment.record_late_success(observed.outcome, provider_status=observed.provider_status, at=now)
+        payment.note_wallet(observed.wallet)
         payment.note_source(source, now)
         if not await uow.payments.update(payment, expected):
             raise ConcurrentUpdate(payment.id)

@@ -146,6 +146,10 @@ async def _invalidation_listener(database_url: str, on_topic: Invalidate) -> Asy
         await listener.stop()
 
 
+def _console_signing_key(cipher: FernetCipher) -> bytes:
+    return cipher.derive_key("console-session")
+
+
 def _key_cache_ttl(database_url: str, ttl: float) -> float:
     # A revoked key is refused at its next request. PostgreSQL tells every process of a revocation
     # (LISTEN/NOTIFY); SQLite cannot, so there keys are read per request, never cached.
@@ -394,7 +398,7 @@ class Container(containers.DeclarativeContainer):
     operations_overview = providers.Singleton(
         OperationsOverview, reader=report_reader, clock=clock, timezone=settings.provided.report_timezone
     )
-    console_signing_key = providers.Callable(lambda cipher: cipher.derive_key("console-session"), secret_cipher)
+    console_signing_key = providers.Callable(_console_signing_key, secret_cipher)
 
 
 def build_container(settings: Settings) -> Container:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from decimal import Decimal, InvalidOperation
@@ -12,19 +11,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import msgspec
 
 from domain.access import ApiKey
 from domain.audit import AuditEntry, Outcome
 from domain.errors import DomainError
-from domain.payment import Payment
 from domain.seller_route import KASPI
 
 from application.api_keys import SCOPES
 from application.errors import ApplicationError, StorageUnavailable
-from application.events import refund_view
 from application.manage_routes import RouteSpec
+from application.payment_views import payment_view, refund_view
 
-from entrypoints.http.seller_routes import route_view
+from entrypoints.http.seller_routes import route_resource
 from entrypoints.route_import import FORMAT as IMPORT_FORMAT
 from entrypoints.route_import import ImportFileError, import_routes, read_routes
 
@@ -39,7 +38,8 @@ CLI_ACTOR = "cli"
 
 
 def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    """JSON for a person and a script alike: indented, UTF-8 as it is (declared views and plain data)."""
+    print(msgspec.json.format(msgspec.json.encode(value), indent=2).decode())
 
 
 async def _with_container(settings: Settings, work: Callable[[Container], Awaitable[int]]) -> int:
@@ -84,8 +84,8 @@ def _key_view(key: ApiKey) -> dict[str, Any]:
         "prefix": key.prefix,
         "scopes": sorted(key.scopes),
         "shops": None if key.shops is None else sorted(key.shops),
-        "created_at": key.created_at,
-        "revoked_at": key.revoked_at,
+        "created_at": key.created_at.isoformat(),
+        "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat(),
     }
 
 
@@ -152,7 +152,7 @@ async def _routes_list(settings: Settings, args: argparse.Namespace) -> int:
         if args.provider is not None and not routes and args.provider not in configured:
             # A typo would otherwise look like a provider without routes.
             raise ValueError(f"unknown provider {args.provider!r} (this gateway's providers: {', '.join(configured)})")
-        _print_json([route_view(r) for r in routes])
+        _print_json([route_resource(r) for r in routes])
         return 0
 
     return await _with_container(settings, work)
@@ -183,7 +183,7 @@ async def _routes_add(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work(container: Container) -> int:
         route = await container.manage_routes().add(spec, actor=CLI_ACTOR)
-        _print_json(route_view(route))
+        _print_json(route_resource(route))
         return 0
 
     return await _with_container(settings, work)
@@ -214,26 +214,6 @@ def _major_amount(text: str) -> Decimal:
     return amount
 
 
-def _payment_view(payment: Payment) -> dict[str, Any]:
-    return {
-        "id": payment.id,
-        "shop_id": payment.shop_id,
-        "provider": payment.provider,
-        "method": payment.method.value,
-        "status": payment.status.value,
-        "provider_status": payment.provider_status,
-        "external_id": payment.external_id,
-        "amount": payment.amount.minor,
-        "refunded": payment.refunded.minor if payment.refunded else 0,
-        "currency": payment.amount.currency,
-        "merchant_account": payment.merchant_account,
-        "error_code": payment.error_code,
-        "error_message": payment.error_message,
-        "created_at": payment.created_at,
-        "updated_at": payment.updated_at,
-    }
-
-
 async def _payments_show(settings: Settings, args: argparse.Namespace) -> int:
     async def work(container: Container) -> int:
         get = container.get_payment()
@@ -241,7 +221,7 @@ async def _payments_show(settings: Settings, args: argparse.Namespace) -> int:
             payment = await get.by_external_id(KASPI, args.id, actor=CLI_ACTOR)
         else:
             payment = await get.by_id(args.id, actor=CLI_ACTOR)
-        _print_json(_payment_view(payment))
+        _print_json(payment_view(payment))
         return 0
 
     return await _with_container(settings, work)
@@ -256,7 +236,7 @@ async def _payments_attach(settings: Settings, args: argparse.Namespace) -> int:
             observed = checked.observed
             _print_json(
                 {
-                    "payment": _payment_view(checked.payment),
+                    "payment": payment_view(checked.payment),
                     "provider": {
                         "external_id": observed.external_id,
                         "status": observed.provider_status,
@@ -267,7 +247,7 @@ async def _payments_attach(settings: Settings, args: argparse.Namespace) -> int:
             print("paygate: verified, nothing attached yet: run it again with --yes to attach", file=sys.stderr)
             return 1
         payment = await attach.execute(args.id, args.external_id, typed_amount=args.amount, actor=CLI_ACTOR)
-        _print_json(_payment_view(payment))
+        _print_json(payment_view(payment))
         return 0
 
     return await _with_container(settings, work)
@@ -283,7 +263,7 @@ async def _refunds_attach(settings: Settings, args: argparse.Namespace) -> int:
             print(f"paygate: refund {refund.id} would be recorded {outcome}; add --yes to do it", file=sys.stderr)
             return 1
         change = await attach.execute(args.id, succeeded=args.succeeded, actor=CLI_ACTOR)
-        _print_json({**refund_view(change.refund), "payment": _payment_view(change.payment)})
+        _print_json({**msgspec.structs.asdict(refund_view(change.refund)), "payment": payment_view(change.payment)})
         return 0
 
     return await _with_container(settings, work)
@@ -401,7 +381,7 @@ def _serve_http(settings: Settings, args: argparse.Namespace, background: Backgr
         access_log=False,
         proxy_headers=False,
         # A factory of protocols, called as the protocol class uvicorn's signature names.
-        http=limited_http_protocol(settings),  # type: ignore[arg-type]
+        http=limited_http_protocol(settings),  # type: ignore[arg-type]  # uvicorn types it as a class; a factory is what it calls
     )
     return 0
 

@@ -10,12 +10,13 @@ stdout: usable from cron. SIGTERM or SIGINT ends the current round and stops.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+import msgspec
 
 from adapters.logs import get_logger
 from adapters.persistence.migrate import DatabaseNotMigrated
@@ -69,7 +70,7 @@ async def run_poller(container: Container, *, once: bool, interval: float | None
     await announce_providers(container)
     await warn_of_refused_webhooks(container)
     if once:
-        print(json.dumps(await poll_round(container)))
+        print(msgspec.json.encode(await poll_round(container)).decode())
         return 0
     await poll_and_dispatch(container, _stop_on_signals(), interval=interval)
     return 0
@@ -103,7 +104,7 @@ async def run_dispatcher(container: Container, *, once: bool) -> int:
     await announce_providers(container)
     await warn_of_refused_webhooks(container)
     if once:
-        print(json.dumps(await dispatch_round(container)))
+        print(msgspec.json.encode(await dispatch_round(container)).decode())
         return 0
     stop = _stop_on_signals()
     await _every("dispatch", container.settings().dispatch_interval_seconds, _dispatch(container, stop), stop)

@@ -7,12 +7,12 @@ field at fault, and the good ones are imported. Re-running a file changes nothin
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
+import msgspec
 
 from domain.errors import DomainError
 from domain.identifiers import check_shop_id
@@ -96,8 +96,8 @@ def _rows(path: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
         raise ImportFileError(f"{path}: not UTF-8 text") from None
     if path.suffix.lower() == ".json":
         try:
-            items = json.loads(text)
-        except ValueError as error:
+            items = msgspec.json.decode(text)
+        except msgspec.DecodeError as error:
             raise ImportFileError(f"{path}: not JSON ({error})") from None
         if not isinstance(items, list):
             raise ImportFileError(f"{path}: a JSON import is a list of objects")

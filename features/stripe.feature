@@ -12,9 +12,21 @@ Feature: Card payments through Stripe, on each seller's own Stripe account
     Then the customer's browser gets what it needs to pay
     And the Stripe payment waits for the customer
     When the customer pays by card and Stripe tells Paygate
-    Then the Stripe payment has succeeded without Paygate asking Stripe
+    Then the Stripe payment has succeeded as Stripe's message says, Paygate asking Stripe only how it was paid
     When the marketplace refunds 2000 cents of the Stripe payment
     Then the customer got 2000 cents back at Stripe and 3000 cents can still be refunded
+
+  Scenario: A customer pays with Apple Pay: the payment records the wallet that paid
+    When the marketplace bills 5000 cents for shop 121038 at Stripe
+    And the customer pays with Apple Pay and Stripe tells Paygate
+    Then the Stripe payment has succeeded, paid with Apple Pay
+
+  Scenario: A declined card leaves the payment open, the decline noted until another card pays
+    When the marketplace bills 5000 cents for shop 121038 at Stripe
+    And the customer's card is declined and Stripe tells Paygate
+    Then the Stripe payment still waits for the customer, noting that the card was declined
+    When the customer pays by card and Stripe tells Paygate
+    Then the Stripe payment has succeeded, with no decline left on it
 
   Scenario: Stripe tells twice that the customer paid: the second message changes nothing
     When the marketplace bills 5000 cents for shop 121038 at Stripe

@@ -17,7 +17,6 @@ import hmac
 import random
 import re
 import string
-import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -31,15 +30,7 @@ from starlette.routing import Route
 
 from domain.identifiers import bin_checksum_ok
 
-from simulators.base import (
-    apply_knob_changes,
-    check_fault_count,
-    check_milliseconds,
-    next_fault,
-    one_of,
-    operations_among,
-    wait_or_disconnect,
-)
+from simulators.base import FaultKnobs, SimulatorState, check_milliseconds, simulator_app, wait_or_disconnect
 
 OPERATIONS = ("create", "create-link", "status", "refund")
 FAULTS = ("none", "timeout", "http_500", "http_502", "error_body", "garbage")
@@ -77,32 +68,17 @@ def _check_flag(_instance: object, attribute: attrs.Attribute[bool], value: bool
 
 
 @attrs.frozen
-class Knobs:
-    """How the simulated proxy misbehaves. `fault_count` None means every matching call."""
+class Knobs(FaultKnobs):
+    """How the simulated proxy misbehaves."""
 
-    latency_ms: int = attrs.field(default=0, validator=check_milliseconds)
+    FAULTS = FAULTS
+    OPERATIONS = OPERATIONS
+
     # The operation is done at once, its answer held this long (or until the client hangs up): the
     # window in which a gateway can die after Kaspi accepted but before it recorded the answer.
     hold_answer_ms: int = attrs.field(default=0, validator=check_milliseconds)
-    fault: str = attrs.field(default="none", validator=one_of(FAULTS))
-    fault_count: int | None = attrs.field(default=None, validator=check_fault_count)
-    # Empty means every operation.
-    fault_operations: frozenset[str] = attrs.field(
-        default=frozenset(), converter=frozenset, validator=operations_among(OPERATIONS)
-    )
     empty_refund_body: bool = attrs.field(default=False, validator=_check_flag)
     success_key: str = attrs.field(default="status", validator=attrs.validators.in_(SUCCESS_KEYS))
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "latency_ms": self.latency_ms,
-            "hold_answer_ms": self.hold_answer_ms,
-            "fault": self.fault,
-            "fault_count": self.fault_count,
-            "fault_operations": sorted(self.fault_operations),
-            "empty_refund_body": self.empty_refund_body,
-            "success_key": self.success_key,
-        }
 
 
 @attrs.frozen
@@ -111,6 +87,13 @@ class RecordedRequest:
 
     operation: str
     params: Mapping[str, str]
+
+    @classmethod
+    def masked(cls, operation: str, params: Mapping[str, str]) -> RecordedRequest:
+        return cls(operation, {k: ("***" if k in _SECRET_PARAMS else v) for k, v in params.items()})
+
+    def as_json(self) -> dict[str, Any]:
+        return {"operation": self.operation, "params": dict(self.params)}
 
 
 @attrs.frozen
@@ -167,8 +150,8 @@ class NotPending(ValueError):
     pass
 
 
-class KaspiSimulatorState:
-    """The simulated proxy's memory. Thread-safe: the server and the test thread both change it."""
+class KaspiSimulatorState(SimulatorState[Knobs, RecordedRequest]):
+    """The simulated proxy's memory: its payments, on the shared knobs and request log."""
 
     def __init__(
         self,
@@ -179,43 +162,18 @@ class KaspiSimulatorState:
         clock: Callable[[], datetime] = _kaspi_now,
         seed: int | None = None,
     ) -> None:
-        # `hang_seconds` bounds the `timeout` fault: longer than any client timeout, but finite.
-        self.hang_seconds = hang_seconds
+        super().__init__(knobs=Knobs(latency_ms=latency_ms), hang_seconds=hang_seconds)
         self.link_lifetime = link_lifetime
         self._clock = clock
         self._random = random.Random(seed)
-        self._lock = threading.Condition()
         self._payments: dict[str, SimulatedPayment] = {}
-        self._requests: list[RecordedRequest] = []
-        # What `reset` returns to: a configured latency (demos, benchmarks) outlives a reset.
-        self._initial_knobs = Knobs(latency_ms=latency_ms)
-        self._knobs = self._initial_knobs
         self._issued: set[str] = set()
 
-    # --- Knobs and the request log ----------------------------------------------------------
+    def _forget(self) -> None:
+        self._payments.clear()
+        self._issued.clear()
 
-    @property
-    def knobs(self) -> Knobs:
-        with self._lock:
-            return self._knobs
-
-    def set_knobs(self, **changes: Any) -> Knobs:
-        """Change some knobs, keep the rest; raises ValueError/TypeError for a bad value."""
-        with self._lock:
-            self._knobs = attrs.evolve(self._knobs, **changes)
-            return self._knobs
-
-    def reset(self) -> None:
-        with self._lock:
-            self._payments.clear()
-            self._requests.clear()
-            self._issued.clear()
-            self._knobs = self._initial_knobs
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
+    # --- The request log ------------------------------------------------------------------------
 
     def request_count(self, operation: str | None = None) -> int:
         with self._lock:
@@ -223,28 +181,11 @@ class KaspiSimulatorState:
 
     def wait_for_payments(self, count: int, *, timeout: float = 5.0) -> bool:
         """Block until `count` payments exist (created on the server's thread)."""
-        with self._lock:
-            return self._lock.wait_for(lambda: len(self._payments) >= count, timeout=timeout)
+        return self._wait_until(lambda: len(self._payments) >= count, timeout)
 
     def wait_for_requests(self, operation: str, count: int, *, timeout: float = 5.0) -> bool:
         """Block until `count` calls of `operation` arrived (they arrive on the server's thread)."""
-        with self._lock:
-            return self._lock.wait_for(lambda: self._count(operation) >= count, timeout=timeout)
-
-    def _count(self, operation: str) -> int:
-        return sum(1 for r in self._requests if r.operation == operation)
-
-    def record(self, operation: str, params: Mapping[str, str]) -> None:
-        masked = {k: ("***" if k in _SECRET_PARAMS else v) for k, v in params.items()}
-        with self._lock:
-            self._requests.append(RecordedRequest(operation, masked))
-            self._lock.notify_all()
-
-    def take_fault(self, operation: str) -> str:
-        """The fault this call suffers, counting it against `fault_count`."""
-        with self._lock:
-            fault, self._knobs = next_fault(self._knobs, operation)
-            return fault
+        return self._wait_until(lambda: self.request_count(operation) >= count, timeout)
 
     # --- Payments -----------------------------------------------------------------------------
 
@@ -368,20 +309,16 @@ def create_kaspi_simulator(*, access_token: str, state: KaspiSimulatorState | No
     if not access_token:
         raise ValueError("the simulator needs an access token to check")
     endpoints = _Endpoints(access_token=access_token, state=state if state is not None else KaspiSimulatorState())
-    app = Starlette(
-        routes=[
+    return simulator_app(
+        endpoints.state,
+        [
             Route("/api/v2/paymentkaspi/{operation}/", endpoints.proxy, methods=["GET"]),
             Route("/payments", endpoints.list_payments, methods=["GET"]),
             Route("/payments/{external_id}", endpoints.show_payment, methods=["GET"]),
             Route("/payments/{external_id}/{action}", endpoints.control_payment, methods=["POST"]),
-            Route("/knobs", endpoints.show_knobs, methods=["GET"]),
-            Route("/knobs", endpoints.change_knobs, methods=["POST"]),
-            Route("/reset", endpoints.reset, methods=["POST"]),
-            Route("/requests", endpoints.show_requests, methods=["GET"]),
         ],
+        empty_knobs_body_allowed=False,
     )
-    app.state.kaspi = endpoints.state
-    return app
 
 
 class _Endpoints:
@@ -395,7 +332,7 @@ class _Endpoints:
         operation = request.path_params["operation"]
         params = dict(request.query_params)
         knobs = self.state.knobs
-        self.state.record(operation, params)
+        self.state.record(RecordedRequest.masked(operation, params))
         await wait_or_disconnect(request, knobs.latency_ms / 1000)
         if not hmac.compare_digest(params.get("access_token", "").encode(), self._access_token):
             return _proxy_error(knobs, "Invalid access token", 401)
@@ -508,23 +445,6 @@ class _Endpoints:
         except NotPending as refusal:
             return JSONResponse({"error": str(refusal)}, 409)
         return JSONResponse(payment.view())
-
-    async def show_knobs(self, request: Request) -> Response:
-        return JSONResponse(self.state.knobs.as_json())
-
-    async def change_knobs(self, request: Request) -> Response:
-        try:
-            changes = await request.json()
-        except ValueError:
-            changes = None
-        return apply_knob_changes(changes if isinstance(changes, dict) else None, Knobs, self.state.set_knobs)
-
-    async def reset(self, request: Request) -> Response:
-        self.state.reset()
-        return JSONResponse({"reset": True})
-
-    async def show_requests(self, request: Request) -> Response:
-        return JSONResponse([{"operation": r.operation, "params": dict(r.params)} for r in self.state.requests])
 
 
 def _success(knobs: Knobs, data: Mapping[str, Any], *, http_code: bool = False) -> Response:

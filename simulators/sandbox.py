@@ -16,11 +16,10 @@ Controls (mounted at `/sandbox/sandbox` on the gateway's port when the sandbox i
 
 from __future__ import annotations
 
-import json
 import random
 import secrets
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -31,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from simulators.base import check_milliseconds
+from simulators.base import NotAJsonObject, check_milliseconds, json_object
 
 _Answer = TypeVar("_Answer")
 
@@ -250,32 +249,22 @@ class SandboxGateway:
         )
 
     async def capture(self, *, account: str, payment_id: str, idempotency_key: str) -> SandboxPayment:
-        def perform() -> SandboxPayment:
-            payment = self._owned(account, payment_id)
-            earlier = self._actions.get(idempotency_key)
-            if isinstance(earlier, SandboxPayment) and earlier.id == payment_id:
-                return payment.snapshot()
-            if payment.status != AUTHORIZED:
-                raise SandboxRefusal("payment_not_capturable", f"payment {payment_id} is {payment.status}")
-            payment.status = SUCCEEDED
-            self._actions[idempotency_key] = payment.snapshot()
-            return payment.snapshot()
-
-        return await self._answer(SandboxCall("capture", idempotency_key, account, payment_id), perform)
+        return await self._answer(
+            SandboxCall("capture", idempotency_key, account, payment_id),
+            lambda: self._move(
+                account, payment_id, idempotency_key,
+                allowed=(AUTHORIZED,), to=SUCCEEDED, refusal="payment_not_capturable",
+            ),
+        )
 
     async def cancel(self, *, account: str, payment_id: str, idempotency_key: str) -> SandboxPayment:
-        def perform() -> SandboxPayment:
-            payment = self._owned(account, payment_id)
-            earlier = self._actions.get(idempotency_key)
-            if isinstance(earlier, SandboxPayment) and earlier.id == payment_id:
-                return payment.snapshot()
-            if payment.status not in (PENDING, AUTHORIZED):
-                raise SandboxRefusal("payment_not_cancellable", f"payment {payment_id} is {payment.status}")
-            payment.status = CANCELLED
-            self._actions[idempotency_key] = payment.snapshot()
-            return payment.snapshot()
-
-        return await self._answer(SandboxCall("cancel", idempotency_key, account, payment_id), perform)
+        return await self._answer(
+            SandboxCall("cancel", idempotency_key, account, payment_id),
+            lambda: self._move(
+                account, payment_id, idempotency_key,
+                allowed=(PENDING, AUTHORIZED), to=CANCELLED, refusal="payment_not_cancellable",
+            ),
+        )
 
     async def refund(self, *, account: str, payment_id: str, amount: int, idempotency_key: str) -> SandboxRefund:
         def perform() -> SandboxRefund:
@@ -352,6 +341,20 @@ class SandboxGateway:
             await anyio.sleep_forever()
         return result
 
+    def _move(
+        self, account: str, payment_id: str, idempotency_key: str, *, allowed: Collection[str], to: str, refusal: str
+    ) -> SandboxPayment:
+        """A capture or a cancel: from one of the `allowed` statuses `to` another, once per idempotency key."""
+        payment = self._owned(account, payment_id)
+        earlier = self._actions.get(idempotency_key)
+        if isinstance(earlier, SandboxPayment) and earlier.id == payment_id:
+            return payment.snapshot()
+        if payment.status not in allowed:
+            raise SandboxRefusal(refusal, f"payment {payment_id} is {payment.status}")
+        payment.status = to
+        self._actions[idempotency_key] = payment.snapshot()
+        return payment.snapshot()
+
     def _decide(self, payment: SandboxPayment) -> None:
         outcome = payment.forced_outcome
         if outcome is None:
@@ -387,16 +390,10 @@ class SandboxGateway:
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
     try:
-        body = json.loads(raw)
-    except ValueError:
-        raise SandboxRefusal("invalid_json", "body is not JSON") from None
-    if not isinstance(body, dict):
-        raise SandboxRefusal("invalid_json", "body must be a JSON object")
-    return body
+        return await json_object(request)
+    except NotAJsonObject as refusal:
+        raise SandboxRefusal("invalid_json", str(refusal)) from None
 
 
 def create_sandbox_controls(gateway: SandboxGateway) -> Starlette:

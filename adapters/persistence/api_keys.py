@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,15 +16,21 @@ from adapters.persistence.invalidation import announce, key_topic
 from adapters.persistence.tables import api_keys
 
 
+def _json_list(values: Iterable[str] | Iterable[int]) -> str:
+    # Sorted, so that the same scopes (or shops) are always the same text; rows written before
+    # msgspec (`["a", "b"]`, with spaces) read the same.
+    return msgspec.json.encode(sorted(values)).decode()
+
+
 def api_key_row(key: ApiKey) -> dict[str, Any]:
     return {
         "id": key.id,
         "name": key.name,
         "key_hash": key.key_hash,
-        "scopes": json.dumps(sorted(key.scopes)),
+        "scopes": _json_list(key.scopes),
         "created_at": key.created_at,
         "revoked_at": key.revoked_at,
-        "shops": None if key.shops is None else json.dumps(sorted(key.shops)),
+        "shops": None if key.shops is None else _json_list(key.shops),
         "prefix": key.prefix,
     }
 
@@ -33,10 +40,10 @@ def api_key_from_row(row: Row[Any]) -> ApiKey:
         id=row.id,
         name=row.name,
         key_hash=row.key_hash,
-        scopes=frozenset(json.loads(row.scopes)),
+        scopes=frozenset(msgspec.json.decode(row.scopes)),
         created_at=row.created_at,
         revoked_at=row.revoked_at,
-        shops=None if row.shops is None else frozenset(json.loads(row.shops)),
+        shops=None if row.shops is None else frozenset(msgspec.json.decode(row.shops)),
         prefix=row.prefix,
     )
 

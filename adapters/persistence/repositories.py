@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import Insert, Row, Select, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,6 +24,14 @@ from adapters.persistence.invalidation import announce, route_topic
 from adapters.persistence.tables import payment_log, payments, provider_events, refunds, seller_routes
 
 # --- Mapping -------------------------------------------------------------------------------------
+
+# JSON columns: compact UTF-8, keys sorted (as `json.dumps(sort_keys=True)` sorted them, so equal
+# content is equal text). Rows written before msgspec (`", "` separators, `\u` escapes) read the same.
+_JSON_COLUMN = msgspec.json.Encoder(order="sorted")
+
+
+def _json_text(value: Any) -> str:
+    return _JSON_COLUMN.encode(value).decode()
 
 
 def payment_row(payment: Payment) -> dict[str, Any]:
@@ -53,7 +61,7 @@ def payment_row(payment: Payment) -> dict[str, Any]:
         "updated_at": payment.updated_at,
         "order_id": payment.order_id,
         "customer_id": payment.customer_id,
-        "metadata": json.dumps(payment.metadata, sort_keys=True) if payment.metadata else None,
+        "metadata": _json_text(dict(payment.metadata)) if payment.metadata else None,
         "return_url": payment.return_url,
         "manual_capture": payment.manual_capture,
         "checkout_url": payment.checkout_url,
@@ -90,7 +98,7 @@ def payment_from_row(row: Row[Any]) -> Payment:
         updated_at=row.updated_at,
         order_id=row.order_id,
         customer_id=row.customer_id,
-        metadata=json.loads(row.metadata) if row.metadata else {},
+        metadata=msgspec.json.decode(row.metadata) if row.metadata else {},
         return_url=row.return_url,
         manual_capture=row.manual_capture,
         checkout_url=row.checkout_url,
@@ -146,18 +154,18 @@ def credentials_to_text(credentials: Credentials, cipher: SecretCipher | None) -
 
     `cipher` None stores plain JSON: only for tests of other concerns; the container always passes one.
     """
-    text = json.dumps(dict(credentials.values), sort_keys=True)
+    text = _json_text(dict(credentials.values))
     return text if cipher is None else cipher.encrypt(text)
 
 
 def credentials_from_text(text: str, cipher: SecretCipher | None) -> Credentials:
     """The inverse of `credentials_to_text`; rows stored before encryption (plain JSON) still read."""
     if text.startswith("{"):
-        return Credentials(json.loads(text))
+        return Credentials(msgspec.json.decode(text))
     if cipher is None:
         raise SecretUnreadable("route credentials")
     try:
-        return Credentials(json.loads(cipher.decrypt(text)))
+        return Credentials(msgspec.json.decode(cipher.decrypt(text)))
     except SecretUnreadable:
         raise SecretUnreadable("route credentials") from None
 

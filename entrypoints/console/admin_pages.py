@@ -16,6 +16,7 @@ from application.manage_routes import RouteChange, RouteSpec
 
 from entrypoints.console.web import back, checked_form, page, render, session_of
 from entrypoints.http.auth import require_every_shop, require_shop
+from entrypoints.http.use_cases import use_cases
 
 _SELLERS = "/console/sellers"
 
@@ -41,13 +42,13 @@ def _credentials(text: str) -> dict[str, str]:
 
 @page(Scope.ADMIN)
 async def sellers(request: Request, principal: ApiKey) -> Response:
-    container = request.app.state.container
-    routes = [r for r in await container.manage_routes().list() if principal.reaches(r.shop_id)]
-    overview = await container.operations_overview().execute(shops=principal.shops)
+    core = use_cases(request)
+    routes = [r for r in await core.manage_routes.list() if principal.reaches(r.shop_id)]
+    overview = await core.operations_overview.execute(shops=principal.shops)
     numbers = {rate.name: rate for rate in overview.by_seller}
     return render(
         request, "sellers.html", principal=principal, session=session_of(request), routes=routes, numbers=numbers,
-        providers=container.payment_providers().names(), editing=request.query_params.get("edit"),
+        providers=core.payment_providers.names(), editing=request.query_params.get("edit"),
     )
 
 
@@ -62,7 +63,7 @@ async def add_route(request: Request, principal: ApiKey) -> Response:
         credentials=_credentials(form.get("credentials", "")),
         is_default=form.get("is_default") == "on",
     )
-    await request.app.state.container.manage_routes().add(spec, actor=principal.name)
+    await use_cases(request).manage_routes.add(spec, actor=principal.name)
     return back(_SELLERS, notice="Done.")
 
 
@@ -84,27 +85,25 @@ async def change_route(request: Request, principal: ApiKey) -> Response:
             credentials=credentials or None,
             is_default=form.get("is_default") == "on",
         )
-    await request.app.state.container.manage_routes().change(shop_id, provider, change, actor=principal.name)
+    await use_cases(request).manage_routes.change(shop_id, provider, change, actor=principal.name)
     return back(_SELLERS, notice="Done.")
 
 
 @page(Scope.ADMIN)
 async def webhooks(request: Request, principal: ApiKey) -> Response:
     require_every_shop(principal, "webhooks")
-    container = request.app.state.container
+    manage = use_cases(request).manage_webhooks
     query = request.query_params
     status = query.get("status") or None
     event_id = query.get("event_id") or None
     subscription_id = query.get("subscription_id") or None
     event_type = query.get("event_type") or None
-    deliveries = await container.manage_webhooks().deliveries(
-        status=status, event_id=event_id, subscription_id=subscription_id, limit=200
-    )
+    deliveries = await manage.deliveries(status=status, event_id=event_id, subscription_id=subscription_id, limit=200)
     if event_type is not None:
         deliveries = [record for record in deliveries if record.delivery.event_type == event_type]
     return render(
         request, "webhooks.html", principal=principal, session=session_of(request),
-        subscriptions=await container.manage_webhooks().list(), deliveries=deliveries,
+        subscriptions=await manage.list(), deliveries=deliveries,
         statuses=DELIVERY_FILTERS, event_types=[e.value for e in EventType],
         filters={
             "status": status or "",
@@ -120,16 +119,16 @@ async def webhooks(request: Request, principal: ApiKey) -> Response:
 async def add_webhook(request: Request, principal: ApiKey) -> Response:
     require_every_shop(principal, "webhooks")
     form = await checked_form(request, session_of(request))
-    container = request.app.state.container
+    manage = use_cases(request).manage_webhooks
     events = [e.strip() for e in form.get("events", "").replace(",", " ").split() if e.strip()]
-    _subscription, secret = await container.manage_webhooks().add(
+    _subscription, secret = await manage.add(
         url=form.get("url", "").strip(), event_types=events or None,
         description=form.get("description", "").strip(), actor=principal.name,
     )
     # The secret is shown on this answer only: it is never readable again.
     return render(
         request, "webhooks.html", principal=principal, session=session_of(request),
-        subscriptions=await container.manage_webhooks().list(), deliveries=[], statuses=DELIVERY_FILTERS,
+        subscriptions=await manage.list(), deliveries=[], statuses=DELIVERY_FILTERS,
         event_types=[e.value for e in EventType],
         filters={"status": "", "event_type": "", "subscription_id": "", "event_id": ""}, secret=secret,
     )
@@ -139,8 +138,7 @@ async def add_webhook(request: Request, principal: ApiKey) -> Response:
 async def remove_webhook(request: Request, principal: ApiKey) -> Response:
     require_every_shop(principal, "webhooks")
     await checked_form(request, session_of(request))
-    webhooks = request.app.state.container.manage_webhooks()
-    await webhooks.remove(request.path_params["subscription_id"], actor=principal.name)
+    await use_cases(request).manage_webhooks.remove(request.path_params["subscription_id"], actor=principal.name)
     return back("/console/webhooks", notice="Done.")
 
 
@@ -149,7 +147,7 @@ async def keys(request: Request, principal: ApiKey) -> Response:
     require_every_shop(principal, "API keys")
     return render(
         request, "keys.html", principal=principal, session=session_of(request),
-        keys=await request.app.state.container.api_keys().list(), scopes=sorted(s.value for s in Scope), created=None,
+        keys=await use_cases(request).api_keys.list(), scopes=sorted(s.value for s in Scope), created=None,
     )
 
 
@@ -157,16 +155,16 @@ async def keys(request: Request, principal: ApiKey) -> Response:
 async def create_key(request: Request, principal: ApiKey) -> Response:
     require_every_shop(principal, "API keys")
     form = await checked_form(request, session_of(request))
-    container = request.app.state.container
+    api_keys = use_cases(request).api_keys
     raw_shops = [s for s in form.get("shops", "").replace(",", " ").split() if s]
     shops = [_shop_id(s) for s in raw_shops] if raw_shops else None
     scopes = [s for s in sorted(Scope) if form.get(f"scope_{s.value}") == "on"]
-    _key, plaintext = await container.api_keys().issue(
+    _key, plaintext = await api_keys.issue(
         form.get("name", "").strip(), scopes, shops=shops, actor=principal.name, creator=principal
     )
     return render(
         request, "keys.html", principal=principal, session=session_of(request),
-        keys=await container.api_keys().list(), scopes=sorted(s.value for s in Scope), created=plaintext,
+        keys=await api_keys.list(), scopes=sorted(s.value for s in Scope), created=plaintext,
     )
 
 
@@ -174,5 +172,5 @@ async def create_key(request: Request, principal: ApiKey) -> Response:
 async def revoke_key(request: Request, principal: ApiKey) -> Response:
     require_every_shop(principal, "API keys")
     await checked_form(request, session_of(request))
-    await request.app.state.container.api_keys().revoke(request.path_params["key_id"], actor=principal.name)
+    await use_cases(request).api_keys.revoke(request.path_params["key_id"], actor=principal.name)
     return back("/console/keys", notice="Done.")

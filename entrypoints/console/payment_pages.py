@@ -17,6 +17,7 @@ from domain.errors import InvalidValue
 from domain.money import Money
 from domain.payment import REFUNDABLE, PaymentStatus
 
+from application.payment_views import payment_view
 from application.ports import PaymentSearch
 from application.refund_payment import MAX_REASON, RefundCommand
 from application.settlement_report import check_day
@@ -24,6 +25,7 @@ from application.settlement_report import check_day
 from entrypoints.console.web import back, checked_form, page, render, session_of
 from entrypoints.csv_export import to_csv
 from entrypoints.http.auth import require_every_shop
+from entrypoints.http.use_cases import use_cases
 
 _FILTERS = ("q", "shop_id", "provider", "status", "from", "to", "attention")
 _CSV_HEADER = (
@@ -48,7 +50,8 @@ def _day(raw: str | None, field: str) -> date | None:
 def search_of(request: Request) -> PaymentSearch:
     """The filters in the query string; dates are days in REPORT_TIMEZONE, `to` inclusive."""
     query = request.query_params
-    zone = ZoneInfo(request.app.state.container.settings().report_timezone)
+    core = use_cases(request)
+    zone = ZoneInfo(core.settings.report_timezone)
     first, last = _day(query.get("from"), "from"), _day(query.get("to"), "to")
     shop = query.get("shop_id") or None
     if shop is not None and not (shop.isascii() and shop.isdigit() and len(shop) <= 18):
@@ -63,32 +66,32 @@ def search_of(request: Request) -> PaymentSearch:
         before_id=query.get("cursor") or None,
         outcome_unknown=query.get("attention") == "outcome_unknown",
         refund_outcome_unknown=query.get("attention") == "refund_unknown",
-        expired_before=request.app.state.container.clock().now() if query.get("attention") == "overdue" else None,
+        expired_before=core.clock.now() if query.get("attention") == "overdue" else None,
     )
 
 
 @page(Scope.PAYMENTS_READ)
 async def list_payments(request: Request, principal: ApiKey) -> Response:
-    container = request.app.state.container
-    result = await container.search_payments().page(search_of(request), shops=principal.shops)
+    core = use_cases(request)
+    result = await core.search_payments.page(search_of(request), shops=principal.shops)
     filters = {name: request.query_params.get(name, "") for name in _FILTERS}
     return render(
         request, "payments.html", principal=principal, session=session_of(request), page=result, filters=filters,
-        statuses=[s.value for s in PaymentStatus], providers=container.payment_providers().names(),
+        statuses=[s.value for s in PaymentStatus], providers=core.payment_providers.names(),
     )
 
 
 @page(Scope.PAYMENTS_READ)
 async def export_payments(request: Request, principal: ApiKey) -> Response:
     search = search_of(request)
-    found = await request.app.state.container.search_payments().export(search, shops=principal.shops)
+    found = await use_cases(request).search_payments.export(search, shops=principal.shops)
+    # Through the subscribers' view: an export never holds a secret or a link that pays.
     rows = (
         (
-            p.id, p.created_at.isoformat(), p.shop_id, p.provider, p.status.value, p.amount.minor,
-            p.amount.currency, p.refunded.minor if p.refunded else 0, p.order_id, p.customer_id,
-            p.external_id, p.description,
+            v.id, v.created_at, v.shop_id, v.provider, v.status, v.amount, v.currency, v.refunds.refunded,
+            v.order_id, v.customer_id, v.external_id, v.description,
         )
-        for p in found
+        for v in map(payment_view, found)
     )
     return Response(
         to_csv(_CSV_HEADER, rows), media_type="text/csv; charset=utf-8",
@@ -98,11 +101,9 @@ async def export_payments(request: Request, principal: ApiKey) -> Response:
 
 @page(Scope.PAYMENTS_READ)
 async def show_payment(request: Request, principal: ApiKey) -> Response:
-    container = request.app.state.container
-    payment = await container.get_payment().by_id(
-        request.path_params["payment_id"], refresh=False, shops=principal.shops
-    )
-    story = await container.payment_timeline().of(payment)
+    core = use_cases(request)
+    payment = await core.get_payment.by_id(request.path_params["payment_id"], refresh=False, shops=principal.shops)
+    story = await core.payment_timeline.of(payment)
     can_write = principal.allows(Scope.PAYMENTS_WRITE)
     return render(
         request, "payment.html", principal=principal, session=session_of(request), story=story, p=payment,
@@ -137,16 +138,16 @@ def _amount(form: dict[str, str], currency: str) -> Money | None:
 @page(Scope.PAYMENTS_WRITE)
 async def refund(request: Request, principal: ApiKey) -> Response:
     form = await checked_form(request, session_of(request))
-    container = request.app.state.container
+    core = use_cases(request)
     payment_id = request.path_params["payment_id"]
-    payment = await container.get_payment().by_id(payment_id, refresh=False, shops=principal.shops)
+    payment = await core.get_payment.by_id(payment_id, refresh=False, shops=principal.shops)
     reason = str(form.get("reason") or "").strip()
     # One key per rendered form: a double-click or a resent form refunds once, a new form anew.
     attempt = str(form.get("attempt") or "")
     key = f"console-{attempt}" if _ATTEMPT.fullmatch(attempt) else None
     if len(reason) > MAX_REASON:
         raise InvalidValue("reason", f"a reason is at most {MAX_REASON} characters")
-    await container.refund_payment().execute(
+    await core.refund_payment.execute(
         RefundCommand(
             shop_id=payment.shop_id, provider=payment.provider, payment_id=payment.id,
             amount=_amount(form, payment.amount.currency), actor=principal.name, reason=reason or None,
@@ -159,8 +160,8 @@ async def refund(request: Request, principal: ApiKey) -> Response:
 async def _act(request: Request, principal: ApiKey, action: str) -> Response:
     await checked_form(request, session_of(request))
     payment_id = request.path_params["payment_id"]
-    container = request.app.state.container
-    use_case = container.capture_payment() if action == "capture" else container.cancel_payment()
+    core = use_cases(request)
+    use_case = core.capture_payment if action == "capture" else core.cancel_payment
     await use_case.execute(payment_id, shops=principal.shops, actor=principal.name)
     return back(_payment_url(payment_id), notice="Done.")
 
@@ -190,7 +191,7 @@ async def attach(request: Request, principal: ApiKey) -> Response:
         amount = Decimal(typed) if typed else None
     except InvalidOperation:
         raise InvalidValue("amount", "amount is a number such as 1500.00") from None
-    await request.app.state.container.attach_external_id().execute(
+    await use_cases(request).attach_external_id.execute(
         payment_id, external_id, typed_amount=amount, actor=principal.name
     )
     return back(_payment_url(payment_id), notice="Done.")
@@ -200,7 +201,7 @@ async def attach(request: Request, principal: ApiKey) -> Response:
 async def redeliver(request: Request, principal: ApiKey) -> Response:
     require_every_shop(principal, "webhooks")
     form = await checked_form(request, session_of(request))
-    await request.app.state.container.manage_webhooks().redeliver(
+    await use_cases(request).manage_webhooks.redeliver(
         request.path_params["delivery_id"], actor=principal.name
     )
     to = str(form.get("next") or "/console/webhooks")

@@ -16,11 +16,12 @@ from entrypoints.console.charts import success_bars
 from entrypoints.console.web import page, render, session_of
 from entrypoints.csv_export import to_csv
 from entrypoints.http.report_routes import HEADER, row_values
+from entrypoints.http.use_cases import use_cases
 
 
 @page(Scope.PAYMENTS_READ)
 async def overview(request: Request, principal: ApiKey) -> Response:
-    found = await request.app.state.container.operations_overview().execute(shops=principal.shops)
+    found = await use_cases(request).operations_overview.execute(shops=principal.shops)
     return render(
         request, "overview.html", principal=principal, session=session_of(request), o=found,
         every_shop=principal.shops is None, today=report_days(request)[0].isoformat(),
@@ -31,8 +32,8 @@ async def overview(request: Request, principal: ApiKey) -> Response:
 
 def report_days(request: Request, *, first: str = "from", last: str = "to") -> tuple[date, date]:
     """`from` and `to`: inclusive dates; `to` defaults to `from`, `from` to today in REPORT_TIMEZONE."""
-    container = request.app.state.container
-    today = container.clock().now().astimezone(ZoneInfo(container.settings().report_timezone)).date()
+    core = use_cases(request)
+    today = core.clock.now().astimezone(ZoneInfo(core.settings.report_timezone)).date()
 
     def day(name: str, default: date) -> date:
         raw = request.query_params.get(name)
@@ -60,7 +61,7 @@ def shop_filter(request: Request) -> int | None:
 async def settlements(request: Request, principal: ApiKey) -> Response:
     first, last = report_days(request)
     shop_id = shop_filter(request)
-    rows = await request.app.state.container.settlement_report().execute(
+    rows = await use_cases(request).settlement_report.execute(
         first=first, last=last, shop_id=shop_id, shops=principal.shops
     )
     if request.query_params.get("format") == "csv":

@@ -11,11 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
 from datetime import datetime, timedelta
 
 import attrs
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -38,9 +38,9 @@ class SessionSigner:
         self._key = key
 
     def dump(self, session: Session) -> str:
-        payload = json.dumps(
-            {"k": session.key_id, "e": int(session.expires_at.timestamp()), "c": session.csrf}, separators=(",", ":")
-        ).encode()
+        payload = msgspec.json.encode(
+            {"k": session.key_id, "e": int(session.expires_at.timestamp()), "c": session.csrf}
+        )
         body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
         return f"{body}.{self._sign(body)}"
 
@@ -50,7 +50,7 @@ class SessionSigner:
         if not body or not hmac.compare_digest(signature, self._sign(body)):
             return None
         try:
-            data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+            data = msgspec.json.decode(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
             session = Session(str(data["k"]), datetime.fromtimestamp(int(data["e"]), tz=now.tzinfo), str(data["c"]))
         except (ValueError, KeyError, TypeError):
             return None

@@ -7,8 +7,6 @@ from starlette.responses import RedirectResponse, Response
 
 from domain.access import Scope
 
-from application.api_keys import ApiKeys
-
 from entrypoints.console.i18n import LANGUAGE_COOKIE, LANGUAGES
 from entrypoints.console.session import (
     CSRF_FIELD,
@@ -22,12 +20,13 @@ from entrypoints.console.session import (
 from entrypoints.console.web import checked_form, current_session, page, read_form, render, signer
 from entrypoints.http.auth import admit
 from entrypoints.http.errors import AuthError, RateLimited
+from entrypoints.http.use_cases import use_cases
 
 ONE_YEAR = 365 * 24 * 3600
 
 
 def _secure(request: Request) -> bool:
-    return bool(request.app.state.container.settings().console_secure_cookie)
+    return use_cases(request).settings.console_secure_cookie
 
 
 def _sign_in_page(request: Request, *, error: str | None = None, status_code: int = 200) -> Response:
@@ -47,10 +46,9 @@ async def sign_in(request: Request) -> Response:
     form = await read_form(request)
     if not same_token(form.get(CSRF_FIELD), request.cookies.get(SIGN_IN_COOKIE, "")):
         return _sign_in_page(request, error="The form expired: send it again.", status_code=403)
-    container = request.app.state.container
-    keys: ApiKeys = container.api_keys()
+    core = use_cases(request)
     typed = form.get("api_key")
-    key = await keys.authenticate(typed.strip()) if isinstance(typed, str) else None
+    key = await core.api_keys.authenticate(typed.strip()) if isinstance(typed, str) else None
     if key is None:
         return _sign_in_page(request, error="The API key is unknown or revoked.", status_code=401)
     try:
@@ -58,8 +56,8 @@ async def sign_in(request: Request) -> Response:
         await admit(request, key, Scope.PAYMENTS_READ)
     except (AuthError, RateLimited):
         return _sign_in_page(request, error="This key may not do that.", status_code=403)
-    settings = container.settings()
-    session = new_session(key.id, now=container.clock().now(), hours=settings.console_session_hours)
+    settings = core.settings
+    session = new_session(key.id, now=core.clock.now(), hours=settings.console_session_hours)
     response = RedirectResponse("/console/", status_code=303)
     set_cookie(
         response, SESSION_COOKIE, signer(request).dump(session), secure=_secure(request),

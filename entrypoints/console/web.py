@@ -21,6 +21,7 @@ from entrypoints.console.i18n import language, translator
 from entrypoints.console.session import CSRF_FIELD, SESSION_COOKIE, Session, SessionSigner, same_token
 from entrypoints.http.auth import admit
 from entrypoints.http.errors import STATUS_BY_ERROR, AuthError, RateLimited
+from entrypoints.http.use_cases import use_cases
 
 Page = Callable[[Request], Awaitable[Response]]
 Handler = Callable[[Request, ApiKey], Awaitable[Response]]
@@ -54,14 +55,14 @@ _templates.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M:%S") i
 
 
 def signer(request: Request) -> SessionSigner:
-    return SessionSigner(request.app.state.container.console_signing_key())
+    return SessionSigner(use_cases(request).console_signing_key)
 
 
 def current_session(request: Request) -> Session | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie is None:
         return None
-    return signer(request).load(cookie, now=request.app.state.container.clock().now())
+    return signer(request).load(cookie, now=use_cases(request).clock.now())
 
 
 async def signed_in(request: Request, scope: str) -> tuple[ApiKey, Session]:
@@ -70,7 +71,7 @@ async def signed_in(request: Request, scope: str) -> tuple[ApiKey, Session]:
     session = current_session(request)
     if session is None:
         raise SignInRequired
-    key = await request.app.state.container.api_keys().find(session.key_id)
+    key = await use_cases(request).api_keys.find(session.key_id)
     if key is None or key.revoked_at is not None:
         raise SignInRequired
     return await admit(request, key, scope), session

@@ -11,29 +11,15 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount
 
 from entrypoints import console
 from entrypoints.console import api_docs
-from entrypoints.http import (
-    admin_routes,
-    bitrix_routes,
-    checkout_routes,
-    errors,
-    health,
-    kaspi_routes,
-    provider_webhooks,
-    report_routes,
-    seller_routes,
-    webhook_routes,
-)
+from entrypoints.http import errors
 from entrypoints.http.endpoints import OPERATIONS
 from entrypoints.http.observability import RequestObservation
 from entrypoints.http.openapi import build_openapi
 from entrypoints.http.operations import routes_of
-from entrypoints.http.responses import JsonResponse
 from entrypoints.http.use_cases import UseCases
 from entrypoints.provider_report import announce_providers
 
@@ -43,10 +29,6 @@ from config.simulators import simulator_mounts
 Background = Callable[[Container, asyncio.Event], Coroutine[Any, Any, None]]
 # Objects allocated between collections of the youngest generation (Python's default is 700).
 YOUNG_GENERATION = 20_000
-
-
-async def openapi(request: Request) -> Response:
-    return JsonResponse(request.app.state.openapi)
 
 
 def _cors(origins: tuple[str, ...]) -> list[Middleware]:
@@ -96,19 +78,7 @@ def create_app(container: Container, *, background: Background | None = None) ->
             await close_resources(container)
 
     routes: list[BaseRoute] = [
-        # The marketplace backend's creates and status reads first: the router tries each route's
-        # pattern in turn, and these are most of the traffic (their paths overlap no other's).
-        *kaspi_routes.routes,
-        *health.routes,
-        Route("/openapi.json", openapi, methods=["GET"]),
         *routes_of(OPERATIONS),
-        *seller_routes.routes,
-        *checkout_routes.routes,
-        *report_routes.routes,
-        *admin_routes.routes,
-        *webhook_routes.routes,
-        *bitrix_routes.routes,
-        *provider_webhooks.routes,
         Mount("/console", routes=console.routes),
         *api_docs.routes,
     ]
@@ -124,7 +94,7 @@ def create_app(container: Container, *, background: Background | None = None) ->
         exception_handlers={kind: errors.handle for kind in errors.HANDLED} | {Exception: errors.handle},
         lifespan=lifespan,
     )
-    app.state.container = container
+    # Routes and console pages reach the core only through the typed bundle (`use_cases(request)`).
     app.state.use_cases = UseCases(container)
     app.state.openapi = build_openapi()
     return app

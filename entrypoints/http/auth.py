@@ -13,12 +13,12 @@ from starlette.requests import Request
 
 from domain.access import ApiKey, Scope
 
-from application.api_keys import ApiKeys
 from application.errors import ShopNotFound
 
 from entrypoints.http.client_address import client_address, within
 from entrypoints.http.errors import AuthError, RateLimited
 from entrypoints.http.observability import identify_caller
+from entrypoints.http.use_cases import use_cases
 
 LEGACY_CALLER = "legacy-network"
 # What the known keyless callers do: create and read Kaspi payments, read a route's device token.
@@ -30,7 +30,7 @@ def _legacy_caller(request: Request) -> ApiKey | None:
 
     Its name carries the source address, so audit entries and log lines say which machine it was.
     """
-    settings = request.app.state.container.settings()
+    settings = use_cases(request).settings
     if not settings.legacy_trusted_networks:
         return None
     source = client_address(
@@ -66,9 +66,7 @@ async def authorize(request: Request, scope: str, *, legacy: bool = False) -> Ap
     scheme, _, token = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>'")
-    container = request.app.state.container
-    keys: ApiKeys = container.api_keys()
-    key = await keys.authenticate(token.strip())
+    key = await use_cases(request).api_keys.authenticate(token.strip())
     if key is None:
         raise AuthError(401, "unauthorized", "the API key is unknown or revoked")
     return await _admit(request, key, scope)
@@ -80,10 +78,9 @@ async def admit(request: Request, key: ApiKey, scope: str) -> ApiKey:
 
 
 async def _admit(request: Request, key: ApiKey, scope: str) -> ApiKey:
-    container = request.app.state.container
     identify_caller(request, key.name)
     # Counted before the scope check: a key hammering what it may not do is throttled as well.
-    wait = await container.rate_limiter().acquire(key.id)
+    wait = await use_cases(request).rate_limiter.acquire(key.id)
     if wait is not None:
         raise RateLimited(wait)
     if not key.allows(scope):

@@ -9,6 +9,7 @@ on) and the access log masks it (a `token` parameter, `adapters/redaction.py`).
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -17,15 +18,17 @@ import jinja2
 import segno
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from domain.payment import OPEN, Payment, PaymentStatus
 from domain.seller_route import KASPI, STRIPE
 
 from adapters.checkout_tokens import CheckoutTokens, InvalidCheckoutToken
 
+from entrypoints.http.checkout_shapes import PayPageStatus
 from entrypoints.http.errors import error_body
+from entrypoints.http.operations import Handler, Operation, error
 from entrypoints.http.responses import JsonResponse
+from entrypoints.http.use_cases import use_cases
 
 # Links Kaspi's app opens by scanning: shown as a QR code at a till or on a screen.
 KASPI_QR_LINK = "https://pay.kaspi.kz/"
@@ -104,11 +107,10 @@ def checkout_links(
 
 async def _payment(request: Request) -> Payment:
     """The payment the request's token opens; InvalidCheckoutToken before anything is read otherwise."""
-    container = request.app.state.container
+    cases = use_cases(request)
     payment_id = request.path_params["payment_id"]
-    container.checkout_tokens().verify(payment_id, request.query_params.get("token"), now=container.clock().now())
-    payment: Payment = await container.get_payment().by_id(payment_id, refresh=False)
-    return payment
+    cases.checkout_tokens.verify(payment_id, request.query_params.get("token"), now=cases.clock.now())
+    return await cases.get_payment.by_id(payment_id, refresh=False)
 
 
 def _refused() -> Response:
@@ -147,14 +149,14 @@ def return_url_with_status(payment: Payment) -> str | None:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def _status_view(payment: Payment) -> dict[str, Any]:
+def _page_status(payment: Payment) -> PayPageStatus:
     done = payment.status not in OPEN or payment.status == PaymentStatus.AUTHORIZED
-    return {
-        "status": payment.status.value,
-        "status_text": _STATUS_WORDS[payment.status],
-        "final": done,
-        "return_url": return_url_with_status(payment) if done else None,
-    }
+    return PayPageStatus(
+        status=payment.status.value,
+        status_text=_STATUS_WORDS[payment.status],
+        final=done,
+        return_url=return_url_with_status(payment) if done else None,
+    )
 
 
 async def pay_page(request: Request) -> Response:
@@ -173,7 +175,7 @@ async def pay_page(request: Request) -> Response:
         stripe=stripe,
         payment=payment,
         amount=str(payment.amount),
-        status=_status_view(payment),
+        status=_page_status(payment),
         kaspi_link=kaspi_qr_link(payment),
         qr_url=f"/v1/payments/{payment.id}/qr.svg?{query}",
         status_url=f"/pay/{payment.id}/status?{query}",
@@ -188,7 +190,7 @@ def _stripe_view(request: Request, payment: Payment) -> dict[str, Any] | None:
     """What Stripe.js needs on the page: the client secret is the one secret a page ever sees."""
     if not _stripe_payable(payment):
         return None
-    settings = request.app.state.container.settings()
+    settings = use_cases(request).settings
     return {
         "publishable_key": settings.stripe_publishable_key or "",
         "account": payment.merchant_account,
@@ -204,8 +206,8 @@ async def pay_status(request: Request) -> Response:
         await _payment(request)
     except InvalidCheckoutToken:
         return _refused()
-    payment = await request.app.state.container.checkout_status().current(request.path_params["payment_id"])
-    return JsonResponse(_status_view(payment), headers=_PRIVATE)
+    payment = await use_cases(request).checkout_status.current(request.path_params["payment_id"])
+    return JsonResponse(_page_status(payment), headers=_PRIVATE)
 
 
 async def pay_script(request: Request) -> Response:
@@ -216,10 +218,57 @@ async def pay_script(request: Request) -> Response:
     return Response(script, media_type="text/javascript; charset=utf-8", headers=headers)
 
 
-routes = [
-    Route("/v1/payments/{payment_id}/qr.png", qr_image, methods=["GET"]),
-    Route("/v1/payments/{payment_id}/qr.svg", qr_image, methods=["GET"]),
-    Route("/pay/assets/{name}", pay_script, methods=["GET"]),
-    Route("/pay/{payment_id}", pay_page, methods=["GET"]),
-    Route("/pay/{payment_id}/status", pay_status, methods=["GET"]),
+_PAYMENT_PATH = {
+    "name": "payment_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "example": "pay_01JD8X3V6Q4ZK0M5N2R7T9W1YB"},
+}
+_TOKEN = {
+    "name": "token",
+    "in": "query",
+    "required": True,
+    "description": "the payment's signed token, from its `pay_url` or `qr_image_url`",
+    "schema": {"type": "string", "maxLength": 128},
+}
+_REFUSED = {"403": error("`invalid_token`: missing, tampered, expired, or another payment's")}
+
+
+def _signed_link(
+    path: str, handler: Handler, summary: str, media: str, responses: Mapping[str, Any], answer: Any = None
+) -> Operation:
+    """A link the customer's browser opens with the payment's signed token instead of an API key."""
+    return Operation(
+        "GET", path, handler, summary, answer, media=media, public=True, parameters=[_PAYMENT_PATH, _TOKEN],
+        responses={**responses, **_REFUSED},
+    )
+
+
+_NO_PICTURE = {"404": error("the payment has no QR code")}
+
+operations = [
+    _signed_link(
+        "/v1/payments/{payment_id}/qr.png", qr_image, "The Kaspi link's QR code as a PNG picture", "image/png",
+        responses=_NO_PICTURE,
+    ),
+    _signed_link(
+        "/v1/payments/{payment_id}/qr.svg", qr_image, "The Kaspi link's QR code as an SVG picture", "image/svg+xml",
+        responses=_NO_PICTURE,
+    ),
+    Operation(
+        "GET", "/pay/assets/{name}", pay_script, "The pay page's own scripts", None, media="text/javascript",
+        public=True, uses_database=False,
+        parameters=[{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+        responses={"404": error("no such file")},
+    ),
+    _signed_link(
+        "/pay/{payment_id}", pay_page,
+        "The hosted pay page (a 303 to the provider's own page for YooKassa and CloudPayments)", "text/html",
+        responses={"303": {"description": "to the provider's checkout page"}, "404": error("unknown payment")},
+    ),
+    _signed_link(
+        "/pay/{payment_id}/status", pay_status,
+        "The payment's status for its pay page; refreshed from the provider at most once per payment per 5 s",
+        "application/json", answer=PayPageStatus, responses={"404": error("unknown payment")},
+    ),
 ]

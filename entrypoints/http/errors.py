@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import math
 from contextvars import ContextVar
+from typing import Annotated, Literal
 
+import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -79,16 +81,26 @@ LEGACY_PATHS = ("/payments/kaspi/", "/api/payment/", "/admin/configs", "/admin/l
 legacy_error_shape: ContextVar[bool] = ContextVar("legacy_error_shape", default=False)
 
 
-def error_body(
-    code: str, message: str, field: str | None = None, *, reference: str | None = None
-) -> dict[str, object]:
-    error: dict[str, object] = {"code": code, "message": message, "field": field}
-    if reference is not None:
-        error["reference"] = reference
-    body: dict[str, object] = {"success": False, "error": error}
-    if legacy_error_shape.get():
-        body["detail"] = message
-    return body
+class Refusal(msgspec.Struct, frozen=True, omit_defaults=True):
+    code: Annotated[str, msgspec.Meta(examples=["shop_not_found"])]
+    message: str
+    field: str | None
+    reference: Annotated[str | None, msgspec.Meta(description="the pending payment or refund")] = None
+
+
+class Error(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Every refusal's body (`operations.error` names it for each operation's refusals)."""
+
+    success: Literal[False]
+    error: Refusal
+    detail: Annotated[
+        str | None, msgspec.Meta(description="the message again, on the old service's paths (its error shape)")
+    ] = None
+
+
+def error_body(code: str, message: str, field: str | None = None, *, reference: str | None = None) -> Error:
+    detail = message if legacy_error_shape.get() else None
+    return Error(False, Refusal(code, message, field, reference), detail)
 
 
 def error_response(exc: Exception) -> Response:

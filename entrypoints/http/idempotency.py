@@ -20,6 +20,7 @@ from application.ports import IdempotencyState, StoredResponse
 from entrypoints.http.errors import error_body, error_response
 from entrypoints.http.json_body import BadRequest
 from entrypoints.http.responses import JsonResponse
+from entrypoints.http.use_cases import use_cases
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -44,9 +45,9 @@ async def run_idempotently(request: Request, principal: ApiKey, body: bytes, han
         raise BadRequest(
             "invalid_idempotency_key", f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters", HEADER
         )
-    container = request.app.state.container
-    store = container.idempotency_store()
-    now = container.clock().now()
+    core = use_cases(request)
+    store, clock = core.idempotency_store, core.clock
+    now = clock.now()
     scoped = f"{principal.id}:{key}"
     claim = await store.claim(scoped, _fingerprint(request, body), now)
     if claim.state is IdempotencyState.REPLAY:
@@ -72,7 +73,7 @@ async def run_idempotently(request: Request, principal: ApiKey, body: bytes, han
         await store.release(scoped)
     else:
         await store.complete(
-            scoped, StoredResponse(response.status_code, bytes(response.body)), container.clock().now()
+            scoped, StoredResponse(response.status_code, bytes(response.body)), clock.now()
         )
     return response
 

@@ -9,6 +9,7 @@ strings (`"8"`, `"5000.00"`), and unknown fields ignored, with a log line naming
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -26,7 +27,7 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 _DECIMAL = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,2})?")
 
 log = logging.getLogger("paygate.http.legacy")
-T = TypeVar("T")
+Shape = TypeVar("Shape", bound=msgspec.Struct)
 
 
 @attrs.define(str=False)
@@ -187,6 +188,7 @@ _EXPECTED = re.compile(
 _MISSING = re.compile(r"Object missing required field `(?P<name>[^`]+)`(?: - at `(?P<path>[^`]+)`)?$")
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<name>[^`]+)`(?: - at `(?P<path>[^`]+)`)?$")
 _AT = re.compile(r" - at `(?P<path>[^`]+)`$")
+_INDEX = re.compile(r"\[[0-9]+\]")
 
 
 def _joined(path: str | None, name: str) -> str:
@@ -226,7 +228,10 @@ def refusal(error: msgspec.ValidationError) -> BadRequest:
 
 
 def _named(error: BadRequest, data: dict[str, Any], shape: type[Any]) -> BadRequest:
-    """msgspec says `metadata[...]` for a bad entry of an object; we name it `metadata.<key>`."""
+    """msgspec says `metadata[...]` for a bad entry of an object; we name it `metadata.<key>`. It says
+    `event_types[0]` for a bad item of a list: the list is the field (the message names the item)."""
+    if error.field is not None and (index := _INDEX.search(error.field)):
+        return BadRequest(error.code, error.message, field=error.field[: index.start()], status=error.status)
     if error.field is None or not error.field.endswith("[...]"):
         return error
     name = error.field.removesuffix("[...]")
@@ -241,7 +246,7 @@ def _named(error: BadRequest, data: dict[str, Any], shape: type[Any]) -> BadRequ
     return error
 
 
-def decode(raw: bytes, shape: type[T], *, legacy: bool = False) -> tuple[T, dict[str, Any]]:
+def decode(raw: bytes, shape: type[Shape], *, legacy: bool = False) -> tuple[Shape, dict[str, Any]]:
     """The body as its declared `shape`, and the fields a legacy body sent beyond it (ignored,
     with a log line; a current body refuses them through the shape's `forbid_unknown_fields`)."""
     data = parse_json(raw) if raw.strip() else {}
@@ -253,11 +258,16 @@ def decode(raw: bytes, shape: type[T], *, legacy: bool = False) -> tuple[T, dict
         raise _named(refusal(error), data, shape) from None
     ignored: dict[str, Any] = {}
     if legacy:
-        known = shape.__struct_encode_fields__  # type: ignore[attr-defined]  # every Struct has it
+        known = _field_names(shape)
         ignored = {name: item for name, item in data.items() if name not in known}
         if ignored:
             log.info("legacy request fields ignored: %s", ", ".join(repr(name[:64]) for name in sorted(ignored)[:20]))
     return value, ignored
+
+
+@functools.cache
+def _field_names(shape: type[msgspec.Struct]) -> frozenset[str]:
+    return frozenset(field.encode_name for field in msgspec.structs.fields(shape))
 
 
 async def read_body(request: Request, *, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -301,95 +311,3 @@ def legacy_amount(value: Any, name: str) -> Decimal:
         raise BadRequest("invalid_value", message, field=name)
     raise BadRequest("invalid_type", f"{name} must be a number", field=name)
 
-
-class Body:
-    """A JSON object with typed getters; `finish()` refuses any field nobody asked for."""
-
-    def __init__(self, data: Any, *, legacy: bool = False) -> None:
-        if not isinstance(data, dict):
-            raise BadRequest("invalid_body", "body must be a JSON object")
-        self._data = data
-        self._seen: set[str] = set()
-        self._legacy = legacy
-
-    @classmethod
-    def parse(cls, raw: bytes, *, legacy: bool = False) -> Body:
-        return cls(parse_json(raw) if raw.strip() else {}, legacy=legacy)
-
-    def _get(self, name: str, required: bool) -> Any:
-        self._seen.add(name)
-        if name not in self._data or self._data[name] is None:
-            if required:
-                raise BadRequest("missing_field", f"{name} is required", field=name)
-            return None
-        return self._data[name]
-
-    def integer(self, name: str, *, required: bool = True) -> int | None:
-        value = self._get(name, required)
-        if self._legacy and isinstance(value, str):
-            return legacy_integer(value, name)
-        if value is not None and (type(value) is not int):
-            raise BadRequest("invalid_type", f"{name} must be an integer", field=name)
-        return value
-
-    def number(self, name: str, *, required: bool = True) -> Decimal | None:
-        value = self._get(name, required)
-        if value is None:
-            return None
-        if isinstance(value, str) and not self._legacy:
-            raise BadRequest("invalid_type", f"{name} must be a number", field=name)
-        return legacy_amount(value, name)
-
-    def string(self, name: str, *, required: bool = True, max_length: int = 255) -> str | None:
-        value = self._get(name, required)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise BadRequest("invalid_type", f"{name} must be a string", field=name)
-        if len(value) > max_length:
-            raise BadRequest("too_long", f"{name} is longer than {max_length} characters", field=name)
-        return value
-
-    def boolean(self, name: str, *, required: bool = True) -> bool | None:
-        value = self._get(name, required)
-        if value is not None and not isinstance(value, bool):
-            raise BadRequest("invalid_type", f"{name} must be true or false", field=name)
-        return value
-
-    def string_map(self, name: str, *, required: bool = True, max_value_length: int = 500) -> dict[str, str] | None:
-        """A JSON object of strings (metadata, credentials); a bad entry names `name.key` as the field."""
-        value = self._get(name, required)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            raise BadRequest("invalid_type", f"{name} must be an object of strings", field=name)
-        for key, item in value.items():
-            if not isinstance(item, str):
-                raise BadRequest("invalid_type", f"{name}.{key} must be a string", field=f"{name}.{key}")
-            if len(item) > max_value_length:
-                message = f"{name}.{key} is longer than {max_value_length} characters"
-                raise BadRequest("too_long", message, field=f"{name}.{key}")
-        return dict(value)
-
-    def string_list(self, name: str, *, required: bool = True, max_items: int = 50) -> list[str] | None:
-        value = self._get(name, required)
-        if value is None:
-            return None
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise BadRequest("invalid_type", f"{name} must be a list of strings", field=name)
-        if len(value) > max_items:
-            raise BadRequest("too_long", f"{name} has more than {max_items} items", field=name)
-        return value
-
-    def ignored(self) -> dict[str, Any]:
-        """The fields nobody asked for (a legacy body keeps them; `finish()` refuses them otherwise)."""
-        return {name: value for name, value in self._data.items() if name not in self._seen}
-
-    def finish(self) -> None:
-        unknown = sorted(set(self._data) - self._seen)
-        if unknown and self._legacy:
-            # The old service ignored them (its callers send extra fields); said once, not refused.
-            log.info("legacy request fields ignored: %s", ", ".join(repr(name[:64]) for name in unknown[:20]))
-            return
-        if unknown:
-            raise BadRequest("unknown_field", f"unknown field {unknown[0]!r}", field=unknown[0])

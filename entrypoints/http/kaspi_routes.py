@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from domain.access import ApiKey, Scope
 from domain.identifiers import check_shop_id
@@ -25,22 +25,26 @@ from entrypoints.http.auth import authorize, is_legacy_caller, require_shop
 from entrypoints.http.idempotency import HEADER as IDEMPOTENCY_HEADER
 from entrypoints.http.idempotency import run_idempotently
 from entrypoints.http.json_body import BadRequest, decode, legacy_amount, legacy_integer, read_body
-from entrypoints.http.responses import JsonResponse
-from entrypoints.http.shapes import (
+from entrypoints.http.legacy_shapes import (
+    KASPI_ID_PATTERN,
     KaspiCreateBody,
     KaspiCreated,
     KaspiCreateLinkBody,
     KaspiLinkCreated,
+    KaspiPaymentId,
     KaspiRefundBody,
     KaspiRefunded,
     KaspiStatus,
     LegacyAmount,
     LegacyInteger,
 )
+from entrypoints.http.operations import AUTH_ERRORS, LEGACY_WRITE_ERRORS, PROVIDER_ERRORS, Operation, error
+from entrypoints.http.operations import IDEMPOTENCY_HEADER as IDEMPOTENCY_PARAMETER
+from entrypoints.http.responses import JsonResponse
 from entrypoints.http.use_cases import use_cases
 
 CURRENCY = "KZT"
-_EXTERNAL_ID = re.compile(r"^[0-9]{1,20}$")
+_EXTERNAL_ID = re.compile(KASPI_ID_PATTERN)
 
 
 def _shop_id(value: LegacyInteger, principal: ApiKey) -> int:
@@ -57,7 +61,7 @@ def _tenge_out(money: Money) -> int | Decimal:
 
 
 def _external_id(value: str | None, field: str = "external_id") -> str:
-    if value is None or not _EXTERNAL_ID.match(value):
+    if value is None or not _EXTERNAL_ID.fullmatch(value):
         raise BadRequest("invalid_value", "external_id must be Kaspi's numeric payment id", field=field)
     return value
 
@@ -150,10 +154,32 @@ async def refund(request: Request) -> Response:
     return await run_idempotently(request, principal, raw, run)
 
 
-routes = [
-    Route("/payments/kaspi/create", create, methods=["POST"]),
-    Route("/payments/kaspi/create-link", create_link, methods=["POST"]),
-    Route("/payments/kaspi/status/{external_id}", status, methods=["GET"]),
-    Route("/payments/kaspi/status", status, methods=["GET"]),
-    Route("/payments/kaspi/refund", refund, methods=["POST"]),
+_EXTERNAL_ID_SCHEMA = msgspec.json.schema(KaspiPaymentId)
+_WRITE_ANSWERS = {**LEGACY_WRITE_ERRORS, "403": error("inactive shop or missing scope"), **PROVIDER_ERRORS}
+
+operations = [
+    Operation(
+        "POST", "/payments/kaspi/create", create, "Push a Kaspi bill to the customer's phone", KaspiCreated,
+        body=KaspiCreateBody, parameters=[IDEMPOTENCY_PARAMETER], responses=_WRITE_ANSWERS,
+    ),
+    Operation(
+        "POST", "/payments/kaspi/create-link", create_link, "Create a Kaspi payment link / QR", KaspiLinkCreated,
+        body=KaspiCreateLinkBody, parameters=[IDEMPOTENCY_PARAMETER], responses=_WRITE_ANSWERS,
+    ),
+    Operation(
+        "GET", "/payments/kaspi/status/{external_id}", status,
+        "Status of a Kaspi payment, refreshed from Kaspi while pending", KaspiStatus,
+        parameters=[{"name": "external_id", "in": "path", "required": True, "schema": _EXTERNAL_ID_SCHEMA}],
+        responses={**AUTH_ERRORS, "404": error("unknown payment"), "422": error("invalid external id")},
+    ),
+    Operation(
+        "GET", "/payments/kaspi/status", status,
+        "Status of a Kaspi payment, as the marketplace backend asks for it (query form)", KaspiStatus,
+        parameters=[{"name": "external_id", "in": "query", "required": True, "schema": _EXTERNAL_ID_SCHEMA}],
+        responses={**AUTH_ERRORS, "404": error("unknown payment"), "422": error("missing or invalid external id")},
+    ),
+    Operation(
+        "POST", "/payments/kaspi/refund", refund, "Refund a paid Kaspi payment, fully or in part", KaspiRefunded,
+        body=KaspiRefundBody, parameters=[IDEMPOTENCY_PARAMETER], responses=_WRITE_ANSWERS,
+    ),
 ]

@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from entrypoints.http.errors import Error
+
 JSON = "application/json"
 REF = "#/components/schemas/{name}"
 
@@ -36,7 +38,7 @@ def ok(description: str, schema: str) -> dict[str, Any]:
     return {"description": description, **json_content(ref(schema))}
 
 
-# Responses many operations share (the `Error` schema is declared in openapi.py).
+# Responses many operations share (`Error`, every refusal's body, is declared in errors.py).
 AUTH_ERRORS = {
     "401": error("missing, unknown or revoked API key"),
     "403": error("the key lacks the scope"),
@@ -65,6 +67,13 @@ DATABASE_UNAVAILABLE = {
     ),
     "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
 }
+# What a write on the old service's paths may be refused with besides its input.
+LEGACY_WRITE_ERRORS = {
+    **AUTH_ERRORS,
+    **BAD_INPUT,
+    "404": error("unknown shop or payment"),
+    "409": error("conflict (see the code)"),
+}
 BUSY = {
     "429": error("too many requests for this API key (Retry-After)"),
     "503": error("the database is unavailable: retry with the same Idempotency-Key"),
@@ -75,9 +84,11 @@ BUSY = {
 class Operation:
     """One endpoint. `body` is the declared request type (a `Struct`); `answer` the declared type of
     the answer at `status` (a `Struct`, or a type such as `list[Shape]`), or None for an answer
-    that is not JSON (`media` then names it); `responses` the other answers it may give (status →
-    OpenAPI response object). `public` operations take no API key; `uses_database` ones may answer
-    503 `database_unavailable`."""
+    that is not JSON (`media` then names it); `other_media` the same answer in other media types
+    (media → schema: a CSV export); `body_media` the media types the body may come in, each
+    described by `body`; `responses` the other answers it may give (status → OpenAPI response
+    object). `public` operations take no API key; `uses_database` ones may answer 503
+    `database_unavailable`."""
 
     method: str
     path: str
@@ -91,6 +102,8 @@ class Operation:
     parameters: Sequence[Mapping[str, Any]] = ()
     responses: Mapping[str, Any] = attrs.field(factory=dict)
     media: str = JSON
+    other_media: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    body_media: Sequence[str] = (JSON,)
     public: bool = False
     uses_database: bool = True
 
@@ -104,9 +117,12 @@ class Operation:
         if self.parameters:
             operation["parameters"] = [dict(p) for p in self.parameters]
         if self.body is not None:
-            operation["requestBody"] = {"required": self.body_required, **json_content(schema_of[self.body])}
+            body = {media: {"schema": schema_of[self.body]} for media in self.body_media}
+            operation["requestBody"] = {"required": self.body_required, "content": body}
         answer_schema = schema_of[self.answer] if self.answer is not None else {"type": "string"}
-        answered = {"description": self.summary, "content": {self.media: {"schema": answer_schema}}}
+        content = {self.media: {"schema": answer_schema}}
+        content |= {media: {"schema": dict(schema)} for media, schema in self.other_media.items()}
+        answered = {"description": self.summary, "content": content}
         responses = {str(self.status): answered, **self.responses}
         if self.uses_database:
             responses = {"503": DATABASE_UNAVAILABLE, **responses}
@@ -123,8 +139,8 @@ def document(operations: Sequence[Operation]) -> tuple[dict[str, Any], dict[str,
     shapes = list(dict.fromkeys(
         shape for op in operations for shape in (op.body, op.answer) if shape is not None
     ))
-    schemas, components = msgspec.json.schema_components(shapes, ref_template=REF)
-    schema_of = dict(zip(shapes, schemas, strict=True))
+    schemas, components = msgspec.json.schema_components([*shapes, Error], ref_template=REF)
+    schema_of = dict(zip(shapes, schemas[: len(shapes)], strict=True))
     paths: dict[str, Any] = {}
     for op in operations:
         paths.setdefault(op.path, {})[op.method.lower()] = op.document(schema_of)

@@ -1,19 +1,19 @@
 """The declared request bodies and resources of the HTTP API (msgspec `Struct`s).
 
 A body is decoded by `json_body.decode(raw, Shape)`: msgspec checks types, lengths and (on /v1)
-unknown fields; `json_body.refusal` turns its errors into our codes and fields. A legacy body
-(the old service's paths) declares its numbers as `LegacyInteger` / `LegacyAmount` — a JSON number
-or a numeric string — and `legacy_integer` / `legacy_amount` apply the old grammar to them.
+unknown fields; `json_body.refusal` turns its errors into our codes and fields. The old service's
+paths declare theirs in `legacy_shapes.py`. The payment and refund resources extend the views
+subscribers see (`application/payment_views.py`).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 
 from application.payment_requests import MAX_DESCRIPTION, MAX_REFERENCE, MAX_URL
+from application.payment_views import PaymentView, RefundView
 from application.refund_payment import MAX_REASON
 
 Currency = Annotated[str, msgspec.Meta(max_length=3, description="ISO 4217, such as KZT")]
@@ -24,8 +24,6 @@ PhoneText = Annotated[str, msgspec.Meta(max_length=32)]
 Reference = Annotated[str, msgspec.Meta(max_length=MAX_REFERENCE)]
 Url = Annotated[str, msgspec.Meta(max_length=MAX_URL)]
 MetadataValue = Annotated[str, msgspec.Meta(max_length=500)]
-Message = Annotated[str, msgspec.Meta(max_length=255)]
-KaspiPaymentId = Annotated[str, msgspec.Meta(max_length=20, description="Kaspi's numeric payment id")]
 
 
 # --- /v1 request bodies ------------------------------------------------------------------------
@@ -58,49 +56,11 @@ class NoOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 # --- /v1 resources -----------------------------------------------------------------------------
 
 
-class ErrorDetail(msgspec.Struct, frozen=True):
-    code: str
-    message: str | None
+class PaymentResource(PaymentView, frozen=True, kw_only=True):
+    """The /v1 payment: what a subscriber sees (`PaymentView`) and what only the paying client may see —
+    the next step of paying (`checkout_url`, `client_secret`, `payment_link` + `qr`), the signed links
+    of `checkout_routes` (`qr_image_url`, `pay_url`) and the Stripe.js settings."""
 
-
-class RefundResource(msgspec.Struct, frozen=True):
-    id: str
-    payment_id: str
-    amount: int
-    currency: str
-    status: str
-    external_id: str | None
-    status_source: str | None
-    status_observed_at: str | None
-    reason: str | None
-    error: ErrorDetail | None
-    created_at: str | None
-    updated_at: str | None
-
-
-class RefundSummary(msgspec.Struct, frozen=True, omit_defaults=True):
-    refunded: int
-    pending: int
-    refundable: int
-    items: list[RefundResource] | None = None  # only where one payment's refunds were read
-
-
-class PaymentResource(msgspec.Struct, frozen=True):
-    id: str
-    shop_id: int
-    provider: str
-    method: str
-    status: str
-    provider_status: str | None
-    amount: int
-    currency: str
-    capture: bool
-    description: str
-    order_id: str | None
-    customer_id: str | None
-    metadata: dict[str, str]
-    merchant_account: str | None
-    external_id: str | None
     checkout_url: str | None
     client_secret: str | None
     payment_link: str | None
@@ -109,18 +69,9 @@ class PaymentResource(msgspec.Struct, frozen=True):
     pay_url: str | None
     publishable_key: str | None
     stripe_account: str | None
-    wallet: str | None  # the card wallet that paid (apple_pay, google_pay), when the provider tells it
-    return_url: str | None
-    expires_at: str | None
-    refunds: RefundSummary
-    status_source: str | None
-    status_observed_at: str | None
-    error: ErrorDetail | None
-    created_at: str | None
-    updated_at: str | None
 
 
-class RefundWithPayment(RefundResource, frozen=True):
+class RefundWithPayment(RefundView, frozen=True):
     payment: PaymentResource
 
 
@@ -128,60 +79,3 @@ class PaymentPage(msgspec.Struct, frozen=True):
     data: list[PaymentResource]
     next_cursor: str | None
 
-
-# --- Legacy numbers ----------------------------------------------------------------------------
-
-# Checked by `json_body.legacy_integer` / `legacy_amount` (the old grammar).
-LegacyInteger = Annotated[int | str, msgspec.Meta(description="an integer, or its digits as a string")]
-# A JSON number arrives as int or Decimal (never float), a string as str: checked by `legacy_amount`.
-LegacyAmount = Annotated[Any, msgspec.Meta(description="a number, or its digits with at most two decimals")]
-
-
-# --- Legacy Kaspi bodies and answers (/payments/kaspi/*) ---------------------------------------
-
-
-class KaspiCreateBody(msgspec.Struct, frozen=True):
-    shop_id: LegacyInteger
-    amount: LegacyAmount
-    phone: PhoneText
-    message: Message | None = None
-
-
-class KaspiCreateLinkBody(msgspec.Struct, frozen=True):
-    shop_id: LegacyInteger
-    amount: LegacyAmount
-    message: Message | None = None
-
-
-class KaspiRefundBody(msgspec.Struct, frozen=True):
-    shop_id: LegacyInteger
-    external_id: KaspiPaymentId
-    amount: LegacyAmount
-
-
-class KaspiCreated(msgspec.Struct, frozen=True):
-    external_id: str | None
-    status: str | None
-    organization_bin: str | None
-    success: bool = True
-
-
-class KaspiLinkCreated(msgspec.Struct, frozen=True):
-    payment_id: str | None
-    payment_link: str | None
-    expire_date: str | None
-    organization_bin: str | None
-    success: bool = True
-
-
-class KaspiStatus(msgspec.Struct, frozen=True):
-    external_id: str | None
-    status: str | None
-    success: bool = True
-
-
-class KaspiRefunded(msgspec.Struct, frozen=True):
-    external_id: str | None
-    refunded_amount: int | Decimal
-    organization_bin: str | None
-    success: bool = True

@@ -9,8 +9,7 @@ without a key (`qr_image_url`, `pay_url`: `checkout_routes.py`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import msgspec
 from starlette.requests import Request
@@ -19,13 +18,14 @@ from starlette.responses import Response
 from domain.access import ApiKey, Scope
 from domain.identifiers import check_shop_id
 from domain.money import Money
-from domain.payment import REFUNDABLE, Payment, PaymentMethod
+from domain.payment import Payment, PaymentMethod
 from domain.refund import Refund
 
 from application.cancel_payment import CancelPayment
 from application.capture_payment import CapturePayment
 from application.list_payments import DEFAULT_LIMIT, MAX_LIMIT
 from application.payment_requests import CreatePaymentCommand
+from application.payment_views import refund_view, render_payment
 from application.refund_payment import RefundCommand
 
 from entrypoints.http.auth import authorize, require_shop
@@ -45,13 +45,10 @@ from entrypoints.http.operations import (
 from entrypoints.http.responses import JsonResponse
 from entrypoints.http.shapes import (
     CreatePaymentBody,
-    ErrorDetail,
     NoOptions,
     PaymentPage,
     PaymentResource,
     RefundBody,
-    RefundResource,
-    RefundSummary,
     RefundWithPayment,
 )
 from entrypoints.http.use_cases import UseCases, use_cases
@@ -62,89 +59,24 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _LIST_QUERY = frozenset({"order_id", "customer_id", "cursor", "limit"})
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _error(code: str | None, message: str | None) -> ErrorDetail | None:
-    return ErrorDetail(code, message) if code else None
-
-
-def refund_resource(refund: Refund) -> RefundResource:
-    return RefundResource(
-        id=refund.id,
-        payment_id=refund.payment_id,
-        amount=refund.amount.minor,
-        currency=refund.amount.currency,
-        status=refund.status.value,
-        external_id=refund.external_id,
-        status_source=refund.status_source,
-        status_observed_at=_iso(refund.status_observed_at),
-        reason=refund.reason,
-        error=_error(refund.error_code, refund.error_message),
-        created_at=_iso(refund.created_at),
-        updated_at=_iso(refund.updated_at),
-    )
-
-
-def payment_resource(
-    payment: Payment, refunds: Sequence[Refund] | None = None, checkout: Mapping[str, str | None] | None = None
-) -> PaymentResource:
-    """The /v1 payment resource; `refunds` (one payment's refund list) only where it was read;
-    `checkout`: the signed links and Stripe.js settings of `checkout_links`."""
-    assert payment.refunded is not None and payment.refund_reserved is not None
-    links = checkout or {}
-    return PaymentResource(
-        id=payment.id,
-        shop_id=payment.shop_id,
-        provider=payment.provider,
-        method=payment.method.value,
-        status=payment.status.value,
-        provider_status=payment.provider_status,
-        amount=payment.amount.minor,
-        currency=payment.amount.currency,
-        capture=not payment.manual_capture,
-        description=payment.description,
-        order_id=payment.order_id,
-        customer_id=payment.customer_id,
-        metadata=dict(payment.metadata),
-        merchant_account=payment.merchant_account,
-        external_id=payment.external_id,
+def _resource(request: Request, payment: Payment, refunds: Sequence[Refund] | None = None) -> PaymentResource:
+    """The resource as this API serves it: what a subscriber sees, and what only the paying client may
+    (the signed links and Stripe.js settings of `checkout_links`). `refunds`: only where they were read."""
+    cases = use_cases(request)
+    links = checkout_links(cases.checkout_tokens, payment, cases.settings.stripe_publishable_key)
+    return render_payment(
+        PaymentResource, payment, refunds,
         checkout_url=payment.checkout_url,
         client_secret=payment.client_secret,
         payment_link=payment.payment_link,
         qr=kaspi_qr_link(payment),
-        qr_image_url=links.get("qr_image_url"),
-        pay_url=links.get("pay_url"),
-        publishable_key=links.get("publishable_key"),
-        stripe_account=links.get("stripe_account"),
-        wallet=payment.wallet,
-        return_url=payment.return_url,
-        expires_at=_iso(payment.expires_at),
-        refunds=RefundSummary(
-            refunded=payment.refunded.minor,
-            pending=payment.refund_reserved.minor,
-            refundable=payment.refundable.minor if payment.status in REFUNDABLE else 0,
-            items=None if refunds is None else [refund_resource(r) for r in refunds],
-        ),
-        status_source=payment.status_source,
-        status_observed_at=_iso(payment.status_observed_at),
-        error=_error(payment.error_code, payment.error_message),
-        created_at=_iso(payment.created_at),
-        updated_at=_iso(payment.updated_at),
+        **links,
     )
-
-
-def _resource(request: Request, payment: Payment, refunds: Sequence[Refund] | None = None) -> PaymentResource:
-    """The resource as this API serves it: with the links only the paying client may see."""
-    container = request.app.state.container
-    links = checkout_links(container.checkout_tokens(), payment, container.settings().stripe_publishable_key)
-    return payment_resource(payment, refunds, links)
 
 
 def _payment_id(request: Request) -> str:
     payment_id: str = request.path_params["payment_id"]
-    if not _PAYMENT_ID.match(payment_id):
+    if not _PAYMENT_ID.fullmatch(payment_id):
         raise BadRequest("invalid_value", "id must be a payment id such as pay_01J...", field="id")
     return payment_id
 
@@ -160,7 +92,7 @@ def _method(value: str | None) -> PaymentMethod | None:
 
 
 def _money(body: CreatePaymentBody) -> Money:
-    if not _CURRENCY.match(body.currency):
+    if not _CURRENCY.fullmatch(body.currency):
         raise BadRequest("invalid_value", "currency is an ISO 4217 code such as KZT", field="currency")
     return Money(body.amount, body.currency)
 
@@ -259,7 +191,7 @@ async def refund_payment(request: Request) -> Response:
         )
         result = await cases.refund_payment.execute(command)
         refunds = await cases.list_payments.refunds_of(result.payment)
-        resource = refund_resource(result.refund)
+        resource = refund_view(result.refund)
         after = _resource(request, result.payment, refunds)
         answer = RefundWithPayment(**msgspec.structs.asdict(resource), payment=after)
         return JsonResponse(answer, status_code=201)

@@ -6,76 +6,89 @@ The signing secret appears once, in the answer that creates the subscription; ne
 from __future__ import annotations
 
 import re
-from typing import Any
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from domain.access import ApiKey, Scope
-from domain.webhooks import DeliveryAttempt, WebhookDelivery, WebhookSubscription
+from domain.webhooks import DELIVERY_FILTERS, DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookSubscription
 
-from application.manage_webhooks import DeliveryRecord
+from application.manage_webhooks import MAX_LIMIT, DeliveryRecord
 
+from entrypoints.http.admin_shapes import (
+    DeliveryAnswer,
+    DeliveryAttemptResource,
+    DeliveryList,
+    DeliveryResource,
+    NewWebhookBody,
+    WebhookAnswer,
+    WebhookCreated,
+    WebhookList,
+    WebhookResource,
+)
 from entrypoints.http.auth import authorize
 from entrypoints.http.errors import AuthError
-from entrypoints.http.json_body import BadRequest, Body, read_body
-from entrypoints.http.responses import ok
+from entrypoints.http.json_body import BadRequest, decode, read_body
+from entrypoints.http.operations import AUTH_ERRORS, BAD_INPUT, Operation, error
+from entrypoints.http.responses import JsonResponse
 from entrypoints.http.use_cases import use_cases
 
-_ID = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+_ID_PATTERN = "^[A-Za-z0-9_]{1,64}$"
+_ID = re.compile(_ID_PATTERN)
 
 
-def subscription_view(subscription: WebhookSubscription) -> dict[str, Any]:
-    return {
-        "id": subscription.id,
-        "url": subscription.url,
-        "event_types": sorted(t.value for t in subscription.event_types),
-        "description": subscription.description,
-        "is_active": subscription.is_active,
-        "created_at": subscription.created_at.isoformat(),
-        "updated_at": subscription.updated_at.isoformat(),
-    }
+def subscription_resource(subscription: WebhookSubscription) -> WebhookResource:
+    return WebhookResource(
+        id=subscription.id,
+        url=subscription.url,
+        event_types=sorted(subscription.event_types),
+        description=subscription.description,
+        is_active=subscription.is_active,
+        created_at=subscription.created_at.isoformat(),
+        updated_at=subscription.updated_at.isoformat(),
+    )
 
 
-def _time(moment: Any) -> str | None:
+def _time(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-def attempt_view(attempt: DeliveryAttempt) -> dict[str, Any]:
-    return {
-        "attempted_at": attempt.attempted_at.isoformat(),
-        "succeeded": attempt.succeeded,
-        "status_code": attempt.status_code,
-        "error": attempt.error,
-        "duration_ms": attempt.duration_ms,
-    }
+def attempt_resource(attempt: DeliveryAttempt) -> DeliveryAttemptResource:
+    return DeliveryAttemptResource(
+        attempted_at=attempt.attempted_at.isoformat(),
+        succeeded=attempt.succeeded,
+        status_code=attempt.status_code,
+        error=attempt.error,
+        duration_ms=attempt.duration_ms,
+    )
 
 
-def delivery_view(delivery: WebhookDelivery, attempts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "id": delivery.id,
-        "subscription_id": delivery.subscription_id,
-        "event_id": delivery.event_id,
-        "event_type": delivery.event_type,
-        "payment_id": delivery.payment_id,
-        "sequence": delivery.sequence,
-        "status": delivery.status.value,
-        "attempts": delivery.attempts,
-        "next_attempt_at": _time(delivery.next_attempt_at) if delivery.status.value == "pending" else None,
-        "last_attempt_at": _time(delivery.last_attempt_at),
-        "last_status_code": delivery.last_status_code,
-        "last_error": delivery.last_error,
-        "delivered_at": _time(delivery.delivered_at),
-        "created_at": delivery.created_at.isoformat(),
-    }
-    if attempts is not None:
-        view["attempt_log"] = attempts
-    return view
+def delivery_resource(
+    delivery: WebhookDelivery, attempts: list[DeliveryAttemptResource] | None = None
+) -> DeliveryResource:
+    """A delivery; `attempts` (every attempt, oldest first) where they were read."""
+    return DeliveryResource(
+        id=delivery.id,
+        subscription_id=delivery.subscription_id,
+        event_id=delivery.event_id,
+        event_type=delivery.event_type,
+        payment_id=delivery.payment_id,
+        sequence=delivery.sequence,
+        status=delivery.status,
+        attempts=delivery.attempts,
+        next_attempt_at=_time(delivery.next_attempt_at) if delivery.status is DeliveryStatus.PENDING else None,
+        last_attempt_at=_time(delivery.last_attempt_at),
+        last_status_code=delivery.last_status_code,
+        last_error=delivery.last_error,
+        delivered_at=_time(delivery.delivered_at),
+        created_at=delivery.created_at.isoformat(),
+        attempt_log=attempts,
+    )
 
 
-def _record_view(record: DeliveryRecord) -> dict[str, Any]:
-    return delivery_view(record.delivery, [attempt_view(a) for a in record.attempts])
+def _record_resource(record: DeliveryRecord) -> DeliveryResource:
+    return delivery_resource(record.delivery, [attempt_resource(a) for a in record.attempts])
 
 
 async def _operator(request: Request) -> ApiKey:
@@ -88,36 +101,32 @@ async def _operator(request: Request) -> ApiKey:
 
 def _path_id(request: Request, name: str) -> str:
     value: str = request.path_params[name]
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):
         raise BadRequest("invalid_value", f"{name} is not a valid id", field=name)
     return value
 
 
 def _query_id(request: Request, name: str) -> str | None:
     value = request.query_params.get(name)
-    if value is not None and not _ID.match(value):
+    if value is not None and not _ID.fullmatch(value):
         raise BadRequest("invalid_value", f"{name} is not a valid id", field=name)
     return value
 
 
 async def create_webhook(request: Request) -> Response:
     principal = await _operator(request)
-    body = Body.parse(await read_body(request))
-    url = body.string("url", max_length=2048)
-    event_types = body.string_list("event_types", required=False)
-    description = body.string("description", required=False) or ""
-    body.finish()
+    body, _ = decode(await read_body(request), NewWebhookBody)
     # Not replayed through Idempotency-Key: a stored answer would keep the secret in the database.
     subscription, secret = await use_cases(request).manage_webhooks.add(
-        url=url or "", event_types=event_types, description=description, actor=principal.name
+        url=body.url, event_types=body.event_types, description=body.description or "", actor=principal.name
     )
-    return ok({"webhook": subscription_view(subscription), "secret": secret}, status=201)
+    return JsonResponse(WebhookCreated(webhook=subscription_resource(subscription), secret=secret), status_code=201)
 
 
 async def list_webhooks(request: Request) -> Response:
     await _operator(request)
     subscriptions = await use_cases(request).manage_webhooks.list()
-    return ok({"webhooks": [subscription_view(s) for s in subscriptions]})
+    return JsonResponse(WebhookList(webhooks=[subscription_resource(s) for s in subscriptions]))
 
 
 async def delete_webhook(request: Request) -> Response:
@@ -125,7 +134,7 @@ async def delete_webhook(request: Request) -> Response:
     removed = await use_cases(request).manage_webhooks.remove(
         _path_id(request, "webhook_id"), actor=principal.name
     )
-    return ok({"webhook": subscription_view(removed)})
+    return JsonResponse(WebhookAnswer(webhook=subscription_resource(removed)))
 
 
 async def list_deliveries(request: Request) -> Response:
@@ -140,7 +149,7 @@ async def list_deliveries(request: Request) -> Response:
         status=status,
         limit=int(limit),
     )
-    return ok({"deliveries": [_record_view(r) for r in records]})
+    return JsonResponse(DeliveryList(deliveries=[_record_resource(r) for r in records]))
 
 
 async def redeliver(request: Request) -> Response:
@@ -148,13 +157,58 @@ async def redeliver(request: Request) -> Response:
     delivery = await use_cases(request).manage_webhooks.redeliver(
         _path_id(request, "delivery_id"), actor=principal.name
     )
-    return ok({"delivery": delivery_view(delivery)})
+    return JsonResponse(DeliveryAnswer(delivery=delivery_resource(delivery)))
 
 
-routes = [
-    Route("/admin/webhooks", list_webhooks, methods=["GET"]),
-    Route("/admin/webhooks", create_webhook, methods=["POST"]),
-    Route("/admin/webhooks/deliveries", list_deliveries, methods=["GET"]),
-    Route("/admin/webhooks/deliveries/{delivery_id}/redeliver", redeliver, methods=["POST"]),
-    Route("/admin/webhooks/{webhook_id}", delete_webhook, methods=["DELETE"]),
+_ID_SCHEMA = {"type": "string", "pattern": _ID_PATTERN}
+_OPERATOR_ERRORS = {**AUTH_ERRORS, "403": error("the key lacks the admin scope, or reaches only some shops")}
+
+
+def _path(name: str) -> dict[str, object]:
+    return {"name": name, "in": "path", "required": True, "schema": _ID_SCHEMA}
+
+
+operations = [
+    Operation(
+        "GET", "/admin/webhooks", list_webhooks, "Active webhook subscriptions (never their secrets)", WebhookList,
+        responses=_OPERATOR_ERRORS,
+    ),
+    Operation(
+        "POST", "/admin/webhooks", create_webhook,
+        "Subscribe a URL to events; the answer holds its signing secret, shown once", WebhookCreated,
+        status=201, body=NewWebhookBody,
+        responses={
+            **_OPERATOR_ERRORS,
+            **BAD_INPUT,
+            "422": error("invalid field, or `webhook_target_not_allowed` (field `url`): a target the rules refuse"),
+        },
+    ),
+    Operation(
+        "GET", "/admin/webhooks/deliveries", list_deliveries, "Deliveries with every attempt, newest first",
+        DeliveryList,
+        parameters=[
+            {"name": "event_id", "in": "query", "required": False, "schema": _ID_SCHEMA},
+            {"name": "webhook_id", "in": "query", "required": False, "schema": _ID_SCHEMA},
+            {"name": "status", "in": "query", "required": False, "schema": {"enum": list(DELIVERY_FILTERS)}},
+            {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100}},
+        ],
+        responses={**_OPERATOR_ERRORS, "422": error("bad query")},
+    ),
+    Operation(
+        "POST", "/admin/webhooks/deliveries/{delivery_id}/redeliver", redeliver,
+        "Send the event again now, with a fresh retry schedule (dead-lettered and blocked ones too)", DeliveryAnswer,
+        parameters=[_path("delivery_id")],
+        responses={
+            **_OPERATOR_ERRORS,
+            "404": error("unknown delivery, or its subscription was deleted"),
+            "422": error("bad id"),
+        },
+    ),
+    Operation(
+        "DELETE", "/admin/webhooks/{webhook_id}", delete_webhook,
+        "Unsubscribe: nothing more is sent; what was still pending is cancelled", WebhookAnswer,
+        parameters=[_path("webhook_id")],
+        responses={**_OPERATOR_ERRORS, "404": error("unknown subscription"), "422": error("bad id")},
+    ),
 ]

@@ -22,7 +22,6 @@ import base64
 import binascii
 import functools
 import html
-import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -30,14 +29,14 @@ from urllib.parse import parse_qsl
 
 import attrs
 import httpx
-import simplejson
+import msgspec
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from simulators.base import apply_knob_changes, wait_or_disconnect
+from simulators.base import json_object, masked_headers, simulator_app, wait_or_disconnect
 from simulators.cloudpayments import wire
 from simulators.cloudpayments.state import (
     APPROVED,
@@ -48,7 +47,6 @@ from simulators.cloudpayments.state import (
     Attempt,
     CloudPaymentsSimulatorState,
     Delivery,
-    Knobs,
     OrderClosed,
     RecordedRequest,
     SimulatedTransaction,
@@ -65,6 +63,8 @@ _PATHS = {
     "/payments/void": "void",
 }
 _PATH_OF = {operation: path for path, operation in _PATHS.items()}
+# A request body: a fraction is read as the exact Decimal it spells, never a float.
+_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 
 # --- The ASGI app ---------------------------------------------------------------------------------
@@ -73,8 +73,9 @@ _PATH_OF = {operation: path for path, operation in _PATHS.items()}
 def create_cloudpayments_simulator(*, state: CloudPaymentsSimulatorState | None = None) -> Starlette:
     """The simulator as a Starlette app; mount it anywhere (the gateway uses `/sandbox/cloudpayments`)."""
     endpoints = _Endpoints(state if state is not None else CloudPaymentsSimulatorState())
-    app = Starlette(
-        routes=[
+    return simulator_app(
+        endpoints.state,
+        [
             *(Route(path, functools.partial(endpoints.api, op), methods=["POST"]) for path, op in _PATHS.items()),
             Route("/pay/{order_id}", endpoints.order_page, methods=["GET"], name="order_page"),
             Route("/pay/{order_id}", endpoints.submit_order_page, methods=["POST"]),
@@ -82,15 +83,10 @@ def create_cloudpayments_simulator(*, state: CloudPaymentsSimulatorState | None 
             Route("/orders", endpoints.list_orders, methods=["GET"]),
             Route("/orders/{order_id}", endpoints.show_order, methods=["GET"]),
             Route("/orders/{order_id}/{action}", endpoints.control_order, methods=["POST"]),
-            Route("/knobs", endpoints.show_knobs, methods=["GET"]),
-            Route("/knobs", endpoints.change_knobs, methods=["POST"]),
-            Route("/reset", endpoints.reset, methods=["POST"]),
-            Route("/requests", endpoints.show_requests, methods=["GET"]),
             Route("/notifications", endpoints.show_deliveries, methods=["GET"]),
         ],
+        empty_knobs_body_allowed=False,
     )
-    app.state.cloudpayments = endpoints.state
-    return app
 
 
 class _Endpoints:
@@ -101,7 +97,7 @@ class _Endpoints:
 
     async def api(self, operation: str, request: Request) -> Response:
         raw = await request.body()
-        headers = {k.lower(): ("Basic ***" if k.lower() == "authorization" else v) for k, v in request.headers.items()}
+        headers = masked_headers(request, authorization="Basic ***")
         self.state.record(RecordedRequest(operation, _PATH_OF[operation], headers, raw))
         await wait_or_disconnect(request, self.state.knobs.latency_ms / 1000)
         public_id = _authenticated(request, self.state)
@@ -133,7 +129,7 @@ class _Endpoints:
     ) -> tuple[int, bytes, list[tuple[str, str, dict[str, Any]]]]:
         """(HTTP status, body, notifications to send afterwards) of one API call."""
         try:
-            body = json.loads(raw, parse_float=Decimal) if raw.strip() else {}
+            body = _DECODER.decode(raw) if raw.strip() else {}
         except ValueError:
             return 400, _envelope(False, "The request body is not valid JSON"), []
         if not isinstance(body, dict):
@@ -290,9 +286,7 @@ class _Endpoints:
     # --- Controls ---------------------------------------------------------------------------------
 
     async def add_site(self, request: Request) -> Response:
-        changes = await _json_object(request)
-        if changes is None:
-            return JSONResponse({"error": "the body must be a JSON object"}, 400)
+        changes = await json_object(request, empty_allowed=False)
         unknown = set(changes) - {"public_id", "api_secret", "notification_url", "notification_format"}
         if unknown:
             return JSONResponse({"error": f"unknown fields: {', '.join(sorted(unknown))}"}, 400)
@@ -327,24 +321,6 @@ class _Endpoints:
             return JSONResponse({"error": str(closed)}, 409)
         return _json(attrs.asdict(attempt))
 
-    async def show_knobs(self, request: Request) -> Response:
-        return JSONResponse(self.state.knobs.as_json())
-
-    async def change_knobs(self, request: Request) -> Response:
-        return apply_knob_changes(await _json_object(request), Knobs, self.state.set_knobs)
-
-    async def reset(self, request: Request) -> Response:
-        self.state.reset()
-        return JSONResponse({"reset": True})
-
-    async def show_requests(self, request: Request) -> Response:
-        return JSONResponse(
-            [
-                {"operation": r.operation, "headers": dict(r.headers), "body": r.body.decode("utf-8", errors="replace")}
-                for r in self.state.requests
-            ]
-        )
-
     async def show_deliveries(self, request: Request) -> Response:
         return JSONResponse([d.as_json() for d in self.state.deliveries])
 
@@ -373,7 +349,7 @@ def _envelope(success: bool, message: str | None, model: Any = None) -> bytes:
 
 def _json(content: Any) -> Response:
     # Amounts are Decimals: written digit for digit, as CloudPayments writes them.
-    return Response(simplejson.dumps(content, use_decimal=True, default=str).encode(), media_type="application/json")
+    return Response(wire.encode(content), media_type="application/json")
 
 
 def _amount(value: object) -> Decimal | None:
@@ -381,7 +357,9 @@ def _amount(value: object) -> Decimal | None:
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         return None
     amount = Decimal(value)
-    if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+    # A finite Decimal's exponent is an int (the str is for NaN and infinities).
+    exponent = amount.as_tuple().exponent
+    if not isinstance(exponent, int) or amount <= 0 or exponent < -2:
         return None
     return amount
 
@@ -393,14 +371,6 @@ def _answer_code(response: httpx.Response) -> int | None:
         return None
     code = answer.get("code") if isinstance(answer, dict) else None
     return code if type(code) is int else None
-
-
-async def _json_object(request: Request) -> dict[str, Any] | None:
-    try:
-        document = json.loads(await request.body())
-    except ValueError:
-        return None
-    return document if isinstance(document, dict) else None
 
 
 def _payment_fields(transaction: SimulatedTransaction, *, status: str) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import random
 import string
-import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -13,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from simulators.base import check_fault_count, check_milliseconds, next_fault, one_of, operations_among
+from simulators.base import FaultKnobs, SimulatorState
 from simulators.cloudpayments import wire
 
 OPERATIONS = ("create", "cancel_order", "find", "refund", "confirm", "void")
@@ -45,24 +44,11 @@ def _utc_now() -> datetime:
 
 
 @attrs.frozen
-class Knobs:
-    """How the simulated API misbehaves. `fault_count` None means every matching call."""
+class Knobs(FaultKnobs):
+    """How the simulated API misbehaves: the shared knobs, over CloudPayments' operations and faults."""
 
-    latency_ms: int = attrs.field(default=0, validator=check_milliseconds)
-    fault: str = attrs.field(default="none", validator=one_of(FAULTS))
-    fault_count: int | None = attrs.field(default=None, validator=check_fault_count)
-    # Empty means every operation.
-    fault_operations: frozenset[str] = attrs.field(
-        default=frozenset(), converter=frozenset, validator=operations_among(OPERATIONS)
-    )
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "latency_ms": self.latency_ms,
-            "fault": self.fault,
-            "fault_count": self.fault_count,
-            "fault_operations": sorted(self.fault_operations),
-        }
+    FAULTS = FAULTS
+    OPERATIONS = OPERATIONS
 
 
 @attrs.frozen
@@ -73,6 +59,10 @@ class RecordedRequest:
     path: str
     headers: Mapping[str, str]
     body: bytes
+
+    def as_json(self) -> dict[str, Any]:
+        body = self.body.decode("utf-8", "replace")
+        return {"operation": self.operation, "headers": dict(self.headers), "body": body}
 
 
 @attrs.frozen
@@ -219,8 +209,9 @@ class Attempt:
     notifications: list[dict[str, Any]]
 
 
-class CloudPaymentsSimulatorState:
-    """The simulated CloudPayments' memory. Thread-safe: the server and the test thread both change it."""
+class CloudPaymentsSimulatorState(SimulatorState[Knobs, RecordedRequest]):
+    """The simulated CloudPayments' memory: sites, orders, transactions, replies and notifications sent,
+    on the shared knobs and request log."""
 
     def __init__(
         self,
@@ -233,8 +224,7 @@ class CloudPaymentsSimulatorState:
         clock: Callable[[], datetime] = _utc_now,
         seed: int | None = None,
     ) -> None:
-        # `hang_seconds` bounds the `timeout` fault: longer than any client timeout, but finite.
-        self.hang_seconds = hang_seconds
+        super().__init__(knobs=Knobs(latency_ms=latency_ms), hang_seconds=hang_seconds)
         self.notification_timeout = notification_timeout
         # Where a site registered without a notification URL sends them (the gateway's own endpoint).
         self.default_notification_url = default_notification_url
@@ -242,16 +232,19 @@ class CloudPaymentsSimulatorState:
         self.enrol_on_first_use = enrol_on_first_use
         self._clock = clock
         self._random = random.Random(seed)
-        self._lock = threading.Condition()
         self._sites: dict[str, Site] = {}
         self._orders: dict[str, SimulatedOrder] = {}
         self._transactions: dict[int, SimulatedTransaction] = {}
         self._replies: dict[tuple[str, str], tuple[int, bytes]] = {}
-        self._requests: list[RecordedRequest] = []
         self._deliveries: list[Delivery] = []
-        self._initial_knobs = Knobs(latency_ms=latency_ms)
-        self._knobs = self._initial_knobs
         self._next_number = 1
+
+    def _forget(self) -> None:
+        # Sites stay registered.
+        self._orders.clear()
+        self._transactions.clear()
+        self._replies.clear()
+        self._deliveries.clear()
 
     def now(self) -> datetime:
         return self._clock()
@@ -301,44 +294,7 @@ class CloudPaymentsSimulatorState:
             found = self._sites.get(public_id)
             return attrs.evolve(found) if found else None
 
-    # --- Knobs, replies and the request log --------------------------------------------------------
-
-    @property
-    def knobs(self) -> Knobs:
-        with self._lock:
-            return self._knobs
-
-    def set_knobs(self, **changes: Any) -> Knobs:
-        """Change some knobs, keep the rest; raises ValueError/TypeError for a bad value."""
-        with self._lock:
-            self._knobs = attrs.evolve(self._knobs, **changes)
-            return self._knobs
-
-    def reset(self) -> None:
-        """Forget orders, transactions, replies and logs; sites stay registered."""
-        with self._lock:
-            self._orders.clear()
-            self._transactions.clear()
-            self._replies.clear()
-            self._requests.clear()
-            self._deliveries.clear()
-            self._knobs = self._initial_knobs
-
-    def take_fault(self, operation: str) -> str:
-        """The fault this call suffers, counting it against `fault_count`."""
-        with self._lock:
-            fault, self._knobs = next_fault(self._knobs, operation)
-            return fault
-
-    def record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self._requests.append(request)
-            self._lock.notify_all()
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
+    # --- Replies and notifications sent ------------------------------------------------------------
 
     def reply_for(self, public_id: str, request_id: str) -> tuple[int, bytes] | None:
         with self._lock:
@@ -360,8 +316,7 @@ class CloudPaymentsSimulatorState:
 
     def wait_for_deliveries(self, count: int, *, timeout: float = 5.0) -> bool:
         """Block until `count` notifications went out (those after an API call go out in the background)."""
-        with self._lock:
-            return self._lock.wait_for(lambda: len(self._deliveries) >= count, timeout=timeout)
+        return self._wait_until(lambda: len(self._deliveries) >= count, timeout)
 
     # --- Orders and transactions ------------------------------------------------------------------
 

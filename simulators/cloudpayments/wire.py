@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-import simplejson
+import msgspec
 
 # The currencies CloudPayments accepts for a payment.
 CURRENCIES = frozenset({"RUB", "KZT", "USD", "EUR", "GBP", "BYN", "UZS", "TRY", "CNY"})
@@ -36,10 +36,13 @@ JSON = "json"
 # The site's answer `{"code": 0}` lets a payment go on (any other code stops it at Check).
 ACCEPTED = 0
 
+# Compact UTF-8 JSON, a Decimal written as the JSON number it spells (amounts are numbers in major units).
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
+
 
 def encode(body: Mapping[str, Any]) -> bytes:
     """A JSON body with Decimals written digit for digit (amounts are JSON numbers in major units)."""
-    return str(simplejson.dumps(dict(body), use_decimal=True, ensure_ascii=False, separators=(",", ":"))).encode()
+    return _ENCODER.encode(dict(body))
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -66,4 +69,4 @@ def _as_text(value: Any) -> str:
         return "1" if value else "0"
     if isinstance(value, str | int | Decimal):
         return str(value)
-    return str(simplejson.dumps(value, use_decimal=True, ensure_ascii=False, separators=(",", ":")))
+    return _ENCODER.encode(value).decode("utf-8")

@@ -22,7 +22,6 @@ gets the stored answer, as at Stripe).
 from __future__ import annotations
 
 import hmac
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -34,16 +33,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from simulators.base import apply_knob_changes, wait_or_disconnect
+from simulators.base import json_object, masked_headers, simulator_app, wait_or_disconnect
 from simulators.stripe.checkout import checkout_routes
 from simulators.stripe.state import (
     Delivery,
-    Knobs,
     RecordedRequest,
     SimulatedEvent,
     StoredAnswer,
     StripeFailure,
     StripeSimulatorState,
+    api_json,
     new_id,
     signed_event,
 )
@@ -86,8 +85,9 @@ def create_stripe_simulator(
     if not secret_key:
         raise ValueError("the simulator needs a secret key to check")
     endpoints = _Endpoints(secret_key=secret_key, state=state if state is not None else StripeSimulatorState())
-    app = Starlette(
-        routes=[
+    return simulator_app(
+        endpoints.state,
+        [
             Route("/v1/payment_intents", endpoints.api("create"), methods=["POST"]),
             Route("/v1/payment_intents/{id}", endpoints.api("retrieve"), methods=["GET"]),
             Route("/v1/payment_intents/{id}/capture", endpoints.api("capture"), methods=["POST"]),
@@ -101,19 +101,14 @@ def create_stripe_simulator(
             Route("/control/refunds/{id}/{action}", endpoints.settle_refund, methods=["POST"]),
             Route("/control/events", endpoints.list_events, methods=["GET"]),
             Route("/control/events/{id}/deliver", endpoints.deliver_event, methods=["POST"]),
-            Route("/control/knobs", endpoints.show_knobs, methods=["GET"]),
-            Route("/control/knobs", endpoints.change_knobs, methods=["POST"]),
-            Route("/control/reset", endpoints.reset, methods=["POST"]),
-            Route("/control/requests", endpoints.show_requests, methods=["GET"]),
             *(
                 checkout_routes(state=endpoints.state, publishable_key=publishable_key, deliver=endpoints.deliver_now)
                 if publishable_key
                 else []
             ),
         ],
+        controls_prefix="/control",
     )
-    app.state.stripe = endpoints.state
-    return app
 
 
 class _Endpoints:
@@ -180,7 +175,7 @@ class _Endpoints:
                 status, content = failure.status, failure.body()
                 # Stripe keeps no result for a request it refused while validating its parameters.
                 ran = failure.code not in _VALIDATION_CODES
-            encoded = json.dumps(content, indent=2).encode("utf-8")
+            encoded = api_json(content)
             if scope is not None and ran:
                 stored = StoredAnswer(fingerprint, status, encoded)
         finally:
@@ -318,9 +313,7 @@ class _Endpoints:
         }
         if action not in actions:
             return JSONResponse({"error": f"unknown action {action}"}, 404)
-        options = await _json_object(request)
-        if isinstance(options, Response):
-            return options
+        options = await json_object(request)
         wallet = options.get("wallet")
         try:
             if action == "pay" and isinstance(wallet, str) and wallet:
@@ -350,9 +343,7 @@ class _Endpoints:
         refund_id, action = request.path_params["id"], request.path_params["action"]
         if action not in ("succeed", "fail"):
             return JSONResponse({"error": f"unknown action {action}"}, 404)
-        options = await _json_object(request)
-        if isinstance(options, Response):
-            return options
+        options = await json_object(request)
         try:
             events = self.state.settle_refund(refund_id, succeed=action == "succeed")
         except LookupError:
@@ -363,9 +354,7 @@ class _Endpoints:
         return JSONResponse({"events": [e.id for e in events], "deliveries": [d.as_json() for d in deliveries]})
 
     async def send_webhook(self, request: Request) -> Response:
-        options = await _json_object(request)
-        if isinstance(options, Response):
-            return options
+        options = await json_object(request)
         event_type = options.get("type")
         status = options.get("status")
         if not isinstance(event_type, str) or not (status is None or isinstance(status, str)):
@@ -380,9 +369,7 @@ class _Endpoints:
         return JSONResponse([e.as_json() for e in self.state.events])
 
     async def deliver_event(self, request: Request) -> Response:
-        options = await _json_object(request)
-        if isinstance(options, Response):
-            return options
+        options = await json_object(request)
         event = self.state.event(request.path_params["id"])
         if event is None:
             return JSONResponse({"error": "unknown event"}, 404)
@@ -414,32 +401,6 @@ class _Endpoints:
                 return Delivery(event.id, event.type, signature, None, type(error).__name__)
         return Delivery(event.id, event.type, signature, answer.status_code, answer.text[:1000])
 
-    async def show_knobs(self, request: Request) -> Response:
-        return JSONResponse(self.state.knobs.as_json())
-
-    async def change_knobs(self, request: Request) -> Response:
-        changes = await _json_object(request)
-        if isinstance(changes, Response):
-            return changes
-        return apply_knob_changes(changes, Knobs, self.state.set_knobs)
-
-    async def reset(self, request: Request) -> Response:
-        self.state.reset()
-        return JSONResponse({"reset": True})
-
-    async def show_requests(self, request: Request) -> Response:
-        return JSONResponse(
-            [
-                {
-                    "method": r.method,
-                    "path": r.path,
-                    "headers": dict(r.headers),
-                    "body": r.body.decode("utf-8", "replace"),
-                }
-                for r in self.state.requests
-            ]
-        )
-
 
 # --- Wire helpers ------------------------------------------------------------------------------------
 
@@ -469,9 +430,7 @@ async def _read_limited(request: Request) -> bytes | None:
 
 
 def _recorded(request: Request, body: bytes) -> RecordedRequest:
-    headers = {name.lower(): value for name, value in request.headers.items()}
-    if "authorization" in headers:
-        headers["authorization"] = "Bearer ***"
+    headers = masked_headers(request, authorization="Bearer ***")
     root = request.scope.get("root_path", "")
     path = request.url.path
     return RecordedRequest(request.method, path.removeprefix(root) if root else path, headers, body)
@@ -565,15 +524,3 @@ def _metadata(params: Mapping[str, Any]) -> dict[str, str]:
     # An empty value unsets a key at Stripe.
     return {k: v for k, v in metadata.items() if v != ""}
 
-
-async def _json_object(request: Request) -> dict[str, Any] | Response:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return JSONResponse({"error": "the body must be a JSON object"}, 400)
-    if not isinstance(value, dict):
-        return JSONResponse({"error": "the body must be a JSON object"}, 400)
-    return value

@@ -1,22 +1,21 @@
 """The simulated Stripe's memory: PaymentIntents, Refunds and events per connected account, and its knobs.
 
-Thread-safe: the simulator's server and a test's own thread both change it. `simulator.py` serves it
+Thread-safe: the simulator's server and a test's own thread both change it. `app.py` serves it
 over Stripe's wire protocol; tests and the harnesses also act on it directly (the customer's side).
 """
 
 from __future__ import annotations
 
-import json
 import secrets
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
+import msgspec
 import stripe
 
-from simulators.base import check_fault_count, check_milliseconds, next_fault, one_of, operations_among
+from simulators.base import FaultKnobs, SimulatorState, one_of
 
 OPERATIONS = ("create", "retrieve", "capture", "cancel", "refund", "retrieve_refund", "list_refunds")
 FAULTS = ("none", "timeout", "http_500", "http_502", "http_503")
@@ -38,28 +37,15 @@ _CANCELABLE = frozenset({REQUIRES_PAYMENT_METHOD, "requires_confirmation", REQUI
 
 
 @attrs.frozen
-class Knobs:
-    """How the simulated Stripe misbehaves. `fault_count` None means every matching call."""
+class Knobs(FaultKnobs):
+    """How the simulated Stripe misbehaves."""
 
-    latency_ms: int = attrs.field(default=0, validator=check_milliseconds)
-    fault: str = attrs.field(default="none", validator=one_of(FAULTS))
-    fault_count: int | None = attrs.field(default=None, validator=check_fault_count)
-    # Empty means every operation.
-    fault_operations: frozenset[str] = attrs.field(
-        default=frozenset(), converter=frozenset, validator=operations_among(OPERATIONS)
-    )
+    FAULTS = FAULTS
+    OPERATIONS = OPERATIONS
+
     # What a new refund's status is: card refunds usually succeed at once; `pending` and
     # `requires_action` wait for the settle control (`POST /control/refunds/{id}/succeed|fail`).
     refund_status: str = attrs.field(default="succeeded", validator=one_of(REFUND_STATUSES))
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "latency_ms": self.latency_ms,
-            "fault": self.fault,
-            "fault_count": self.fault_count,
-            "fault_operations": sorted(self.fault_operations),
-            "refund_status": self.refund_status,
-        }
 
 
 @attrs.frozen
@@ -70,6 +56,14 @@ class RecordedRequest:
     path: str
     headers: Mapping[str, str]  # lower-case names
     body: bytes
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "headers": dict(self.headers),
+            "body": self.body.decode("utf-8", "replace"),
+        }
 
 
 @attrs.define
@@ -229,8 +223,8 @@ class Delivery:
         return attrs.asdict(self)
 
 
-class StripeSimulatorState:
-    """The simulated Stripe's memory. Thread-safe: the server and the test thread both change it."""
+class StripeSimulatorState(SimulatorState[Knobs, RecordedRequest]):
+    """The simulated Stripe's memory: its objects and idempotency keys, on the shared knobs and request log."""
 
     def __init__(
         self,
@@ -240,57 +234,21 @@ class StripeSimulatorState:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
     ) -> None:
-        # `hang_seconds` bounds the `timeout` fault: longer than any client timeout, but finite.
-        self.hang_seconds = hang_seconds
+        super().__init__(knobs=Knobs(latency_ms=latency_ms), hang_seconds=hang_seconds)
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
-        self._lock = threading.Lock()
         self._intents: dict[str, SimulatedIntent] = {}
         self._refunds: dict[str, SimulatedRefund] = {}
         self._events: list[SimulatedEvent] = []
-        self._requests: list[RecordedRequest] = []
         self._answers: dict[tuple[str, str], StoredAnswer] = {}
         self._running: set[tuple[str, str]] = set()
-        self._initial_knobs = Knobs(latency_ms=latency_ms)
-        self._knobs = self._initial_knobs
 
-    # --- Knobs and the request log ------------------------------------------------------------
-
-    @property
-    def knobs(self) -> Knobs:
-        with self._lock:
-            return self._knobs
-
-    def set_knobs(self, **changes: Any) -> Knobs:
-        """Change some knobs, keep the rest; raises ValueError/TypeError for a bad value."""
-        with self._lock:
-            self._knobs = attrs.evolve(self._knobs, **changes)
-            return self._knobs
-
-    def reset(self) -> None:
-        with self._lock:
-            self._intents.clear()
-            self._refunds.clear()
-            self._events.clear()
-            self._requests.clear()
-            self._answers.clear()
-            self._running.clear()
-            self._knobs = self._initial_knobs
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    def record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self._requests.append(request)
-
-    def take_fault(self, operation: str) -> str:
-        """The fault this call suffers, counting it against `fault_count`."""
-        with self._lock:
-            fault, self._knobs = next_fault(self._knobs, operation)
-            return fault
+    def _forget(self) -> None:
+        self._intents.clear()
+        self._refunds.clear()
+        self._events.clear()
+        self._answers.clear()
+        self._running.clear()
 
     # --- Idempotency ----------------------------------------------------------------------------
 
@@ -673,7 +631,7 @@ def signed_event(event: SimulatedEvent, secret: str, *, signature: str = "valid"
     """The body and headers Stripe sends for `event`; `signature` other than `valid` makes a bad one."""
     if signature not in SIGNATURES:
         raise ValueError(f"signature must be one of {', '.join(SIGNATURES)}")
-    payload = json.dumps(event.as_json(), indent=2)
+    payload = api_json(event.as_json()).decode("utf-8")
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
@@ -686,6 +644,11 @@ def signed_event(event: SimulatedEvent, secret: str, *, signature: str = "valid"
             payload, key, timestamp=timestamp
         )
     return payload.encode("utf-8"), headers
+
+
+def api_json(content: Any) -> bytes:
+    """A body as Stripe writes its answers and events: JSON in UTF-8, indented by two spaces."""
+    return msgspec.json.format(msgspec.json.encode(content), indent=2)
 
 
 def _wallet(wallet: str | None) -> dict[str, Any] | None:

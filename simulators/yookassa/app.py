@@ -22,10 +22,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import random
 import re
-import threading
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -36,18 +34,21 @@ from urllib.parse import parse_qsl
 
 import attrs
 import httpx
+import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from simulators.base import (
-    apply_knob_changes,
-    check_fault_count,
+    FaultKnobs,
+    NotAJsonObject,
+    SimulatorState,
     check_milliseconds,
-    next_fault,
+    json_object,
+    masked_headers,
     one_of,
-    operations_among,
+    simulator_app,
     wait_or_disconnect,
 )
 from simulators.yookassa import wire
@@ -62,6 +63,10 @@ IDEMPOTENCE_TTL = timedelta(hours=24)
 CAPTURE_WINDOW = timedelta(days=7)
 CURRENCIES = frozenset({"RUB"})
 
+# A request body: a fraction is read as the exact Decimal it spells, never a float.
+_BODY = msgspec.json.Decoder(float_hook=Decimal)
+# A body's fingerprint: the same whatever order its keys came in.
+_FINGERPRINT = msgspec.json.Encoder(order="sorted")
 _AMOUNT = re.compile(r"\d{1,10}(?:\.\d{1,2})?")
 _SHOP_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 _PAYMENT_FIELDS = frozenset(
@@ -91,16 +96,12 @@ def _check_optional_text(_instance: object, attribute: attrs.Attribute[str | Non
 
 
 @attrs.frozen
-class Knobs:
-    """How the simulated YooKassa behaves. `fault_count` None means every matching call."""
+class Knobs(FaultKnobs):
+    """How the simulated YooKassa behaves."""
 
-    latency_ms: int = attrs.field(default=0, validator=check_milliseconds)
-    fault: str = attrs.field(default="none", validator=one_of(FAULTS))
-    fault_count: int | None = attrs.field(default=None, validator=check_fault_count)
-    # Empty means every operation.
-    fault_operations: frozenset[str] = attrs.field(
-        default=frozenset(), converter=frozenset, validator=operations_among(OPERATIONS)
-    )
+    FAULTS = FAULTS
+    OPERATIONS = OPERATIONS
+
     # What a 202 answer advises (YooKassa sends 1800 ms).
     retry_after_ms: int = attrs.field(default=1800, validator=check_milliseconds)
     # Where notifications go (YooKassa: the URL set in the shop's settings); None sends none.
@@ -109,18 +110,6 @@ class Knobs:
     # reverse proxy, which is how a local test makes them come from YooKassa's networks.
     notification_source: str | None = attrs.field(default=None, validator=_check_optional_text)
     refund_status: str = attrs.field(default=wire.SUCCEEDED, validator=one_of(REFUND_STATUSES))
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "latency_ms": self.latency_ms,
-            "fault": self.fault,
-            "fault_count": self.fault_count,
-            "fault_operations": sorted(self.fault_operations),
-            "retry_after_ms": self.retry_after_ms,
-            "notification_url": self.notification_url,
-            "notification_source": self.notification_source,
-            "refund_status": self.refund_status,
-        }
 
 
 @attrs.frozen
@@ -132,6 +121,15 @@ class RecordedRequest:
     shop_id: str | None
     headers: Mapping[str, str]
     body: bytes
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "shop_id": self.shop_id,
+            "idempotence_key": self.headers.get("idempotence-key"),
+            "body": self.body.decode("utf-8", "replace"),
+        }
 
 
 @attrs.define(str=False)
@@ -282,8 +280,9 @@ class WrongStatus(ValueError):
     pass
 
 
-class YooKassaSimulatorState:
-    """The simulated YooKassa's memory. Thread-safe: the server and the test thread both change it.
+class YooKassaSimulatorState(SimulatorState[Knobs, RecordedRequest]):
+    """The simulated YooKassa's memory: shops, payments, refunds and idempotence keys, on the shared
+    knobs and request log.
 
     `shops` maps shop ids to secret keys. With `enrol_on_first_use` an unknown shop is enrolled with
     the secret key of its first request (the gateway's built-in sandbox, so demos need no setup);
@@ -300,21 +299,23 @@ class YooKassaSimulatorState:
         clock: Callable[[], datetime] = _now,
         seed: int | None = None,
     ) -> None:
-        self.hang_seconds = hang_seconds
+        super().__init__(knobs=Knobs(latency_ms=latency_ms), hang_seconds=hang_seconds)
         self.enrol_on_first_use = enrol_on_first_use
         self._clock = clock
         self._random = random.Random(seed)
-        self._lock = threading.Condition(threading.RLock())
         self._initial_shops = dict(shops or {})
         self._shops = dict(self._initial_shops)
-        self._initial_knobs = Knobs(latency_ms=latency_ms)
-        self._knobs = self._initial_knobs
         self._payments: dict[str, SimulatedPayment] = {}
         self._refunds: dict[str, SimulatedRefund] = {}
         self._keys: dict[tuple[str, str], _Stored] = {}
-        self._requests: list[RecordedRequest] = []
 
-    # --- Shops, knobs, the request log ------------------------------------------------------------
+    def _forget(self) -> None:
+        self._payments.clear()
+        self._refunds.clear()
+        self._keys.clear()
+        self._shops = dict(self._initial_shops)
+
+    # --- Shops and the request log ----------------------------------------------------------------
 
     def add_shop(self, shop_id: str, secret_key: str) -> None:
         if not _SHOP_ID.fullmatch(shop_id) or not secret_key:
@@ -336,46 +337,9 @@ class YooKassaSimulatorState:
             return None
         return shop_id
 
-    @property
-    def knobs(self) -> Knobs:
-        with self._lock:
-            return self._knobs
-
-    def set_knobs(self, **changes: Any) -> Knobs:
-        """Change some knobs, keep the rest; raises ValueError/TypeError for a bad value."""
-        with self._lock:
-            self._knobs = attrs.evolve(self._knobs, **changes)
-            return self._knobs
-
-    def reset(self) -> None:
-        with self._lock:
-            self._payments.clear()
-            self._refunds.clear()
-            self._keys.clear()
-            self._requests.clear()
-            self._shops = dict(self._initial_shops)
-            self._knobs = self._initial_knobs
-
-    def record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self._requests.append(request)
-            self._lock.notify_all()
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
     def wait_for_requests(self, count: int, *, timeout: float = 5.0) -> bool:
         """Block until `count` API requests arrived (they arrive on the server's thread)."""
-        with self._lock:
-            return self._lock.wait_for(lambda: len(self._requests) >= count, timeout=timeout)
-
-    def take_fault(self, operation: str) -> str:
-        """The fault this call suffers, counting it against `fault_count`."""
-        with self._lock:
-            fault, self._knobs = next_fault(self._knobs, operation)
-            return fault
+        return self._wait_until(lambda: len(self._requests) >= count, timeout)
 
     # --- Idempotence --------------------------------------------------------------------------------
 
@@ -667,8 +631,9 @@ def _metadata(value: object) -> dict[str, str]:
 def create_yookassa_simulator(*, state: YooKassaSimulatorState | None = None) -> Starlette:
     """The simulator as a Starlette app; mount it anywhere (the gateway uses `/sandbox/yookassa`)."""
     endpoints = _Endpoints(state if state is not None else YooKassaSimulatorState())
-    app = Starlette(
-        routes=[
+    return simulator_app(
+        endpoints.state,
+        [
             Route("/v3/payments", endpoints.create, methods=["POST"]),
             Route("/v3/payments/{payment_id}", endpoints.get, methods=["GET"]),
             Route("/v3/payments/{payment_id}/capture", endpoints.capture, methods=["POST"]),
@@ -683,15 +648,9 @@ def create_yookassa_simulator(*, state: YooKassaSimulatorState | None = None) ->
             Route("/payments/{payment_id}", endpoints.show_payment, methods=["GET"]),
             Route("/payments/{payment_id}/{action}", endpoints.customer_action, methods=["POST"]),
             Route("/shops", endpoints.add_shop, methods=["POST"]),
-            Route("/knobs", endpoints.show_knobs, methods=["GET"]),
-            Route("/knobs", endpoints.change_knobs, methods=["POST"]),
             Route("/notify", endpoints.notify, methods=["POST"]),
-            Route("/reset", endpoints.reset, methods=["POST"]),
-            Route("/requests", endpoints.show_requests, methods=["GET"]),
         ],
     )
-    app.state.yookassa = endpoints.state
-    return app
 
 
 Perform = Callable[[str, dict[str, Any]], dict[str, Any]]
@@ -742,9 +701,7 @@ class _Endpoints:
         action = request.path_params["action"]
         if action not in ("succeed", "fail"):
             return JSONResponse({"error": f"unknown action {action}"}, 404)
-        options = await _json_or_empty(request)
-        if options is None:
-            return JSONResponse({"error": "the body must be a JSON object"}, 400)
+        options = await json_object(request)
         try:
             refund = self.state.settle_refund(request.path_params["refund_id"], succeed=action == "succeed")
         except UnknownPayment:
@@ -767,7 +724,7 @@ class _Endpoints:
     async def _serve(self, request: Request, operation: str, perform: Perform, *, post: bool = False) -> Response:
         raw = await request.body()
         shop_id = self.state.authenticate(request.headers.get("authorization"))
-        headers = {k.lower(): ("Basic ***" if k.lower() == "authorization" else v) for k, v in request.headers.items()}
+        headers = masked_headers(request, authorization="Basic ***")
         self.state.record(RecordedRequest(request.method, request.url.path, shop_id, headers, raw))
         knobs = self.state.knobs
         await wait_or_disconnect(request, knobs.latency_ms / 1000)
@@ -832,9 +789,7 @@ class _Endpoints:
     async def customer_action(self, request: Request) -> Response:
         payment_id = request.path_params["payment_id"]
         action = request.path_params["action"]
-        options = await _json_or_empty(request)
-        if options is None:
-            return JSONResponse({"error": "the body must be a JSON object"}, 400)
+        options = await json_object(request)
         try:
             if action == "pay":
                 payment = self.state.pay(payment_id)
@@ -857,8 +812,8 @@ class _Endpoints:
 
     async def notify(self, request: Request) -> Response:
         """Send a notification now: `{"payment_id", "event"?, "url"?, "source"?}` (any event, even a false one)."""
-        options = await _json_or_empty(request)
-        if not options or not isinstance(options.get("payment_id"), str):
+        options = await _options(request)
+        if not isinstance(options.get("payment_id"), str):
             return JSONResponse({"error": "payment_id is required"}, 400)
         try:
             delivered = await self._deliver(
@@ -885,7 +840,7 @@ class _Endpoints:
             headers["X-Forwarded-For"] = source
         async with httpx.AsyncClient(timeout=10.0, trust_env=False) as client:
             try:
-                response = await client.post(url, content=json.dumps(payload).encode(), headers=headers)
+                response = await client.post(url, content=msgspec.json.encode(payload), headers=headers)
             except httpx.HTTPError as error:
                 return {"event": payload["event"], "status": None, "error": type(error).__name__}
         return {"event": payload["event"], "status": response.status_code}
@@ -902,9 +857,8 @@ class _Endpoints:
         return JSONResponse(payment.view())
 
     async def add_shop(self, request: Request) -> Response:
-        options = await _json_or_empty(request)
-        shop_id = options.get("shop_id") if options else None
-        secret_key = options.get("secret_key") if options else None
+        options = await _options(request)
+        shop_id, secret_key = options.get("shop_id"), options.get("secret_key")
         if not isinstance(shop_id, str) or not isinstance(secret_key, str):
             return JSONResponse({"error": "shop_id and secret_key are required strings"}, 400)
         try:
@@ -912,30 +866,6 @@ class _Endpoints:
         except ValueError as refusal:
             return JSONResponse({"error": str(refusal)}, 400)
         return JSONResponse({"shop_id": shop_id}, 201)
-
-    async def show_knobs(self, request: Request) -> Response:
-        return JSONResponse(self.state.knobs.as_json())
-
-    async def change_knobs(self, request: Request) -> Response:
-        return apply_knob_changes(await _json_or_empty(request), Knobs, self.state.set_knobs)
-
-    async def reset(self, request: Request) -> Response:
-        self.state.reset()
-        return JSONResponse({"reset": True})
-
-    async def show_requests(self, request: Request) -> Response:
-        return JSONResponse(
-            [
-                {
-                    "method": r.method,
-                    "path": r.path,
-                    "shop_id": r.shop_id,
-                    "idempotence_key": r.headers.get("idempotence-key"),
-                    "body": r.body.decode("utf-8", "replace"),
-                }
-                for r in self.state.requests
-            ]
-        )
 
 
 def _idempotent_request(request: Request, raw: bytes) -> tuple[str, str, dict[str, Any]]:
@@ -945,24 +875,21 @@ def _idempotent_request(request: Request, raw: bytes) -> tuple[str, str, dict[st
     if len(key) > wire.MAX_IDEMPOTENCE_KEY:
         raise _invalid(f"Idempotence-Key is longer than {wire.MAX_IDEMPOTENCE_KEY} characters", "Idempotence-Key")
     try:
-        body = json.loads(raw or b"{}", parse_float=Decimal)
+        body = _BODY.decode(raw or b"{}")
     except (ValueError, RecursionError):
         raise _invalid("The body is not valid JSON") from None
     if not isinstance(body, dict):
         raise _invalid("The body must be a JSON object")
-    fingerprint = f"{request.method} {request.url.path} {json.dumps(body, sort_keys=True, default=str)}"
+    fingerprint = f"{request.method} {request.url.path} {_FINGERPRINT.encode(body).decode('utf-8')}"
     return key, fingerprint, body
 
 
-async def _json_or_empty(request: Request) -> dict[str, Any] | None:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
+async def _options(request: Request) -> dict[str, Any]:
+    """A control's options, none where the body is not a JSON object (its control then says what is missing)."""
     try:
-        document = json.loads(raw)
-    except ValueError:
-        return None
-    return document if isinstance(document, dict) else None
+        return await json_object(request)
+    except NotAJsonObject:
+        return {}
 
 
 def _error(error: ApiError) -> Response:

@@ -127,4 +127,5 @@ class GatewayClient:
     def simulated_payment(self, external_id: str) -> dict[str, Any]:
         response = self.sandbox.get(f"/payments/{external_id}")
         response.raise_for_status()
-        return response.json()
+        payment: dict[str, Any] = response.json()
+        return payment

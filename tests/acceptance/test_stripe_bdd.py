@@ -31,14 +31,16 @@ def stored(gateway: GatewayClient, story: dict[str, Any]) -> dict[str, Any]:
     """The payment as Paygate holds it, read without asking Stripe (a listing never refreshes)."""
     response = gateway.v1_payments_for_order(story["order_id"])
     assert response.status_code == 200, response.text
-    [payment] = [p for p in response.json()["data"] if p["id"] == story["payment"]["id"]]
+    listed: list[dict[str, Any]] = response.json()["data"]
+    [payment] = [p for p in listed if p["id"] == story["payment"]["id"]]
     return payment
 
 
 def stripe_calls(stripe_sandbox: httpx.Client) -> list[dict[str, Any]]:
     response = stripe_sandbox.get("/control/requests")
     assert response.status_code == 200, response.text
-    return response.json()
+    calls: list[dict[str, Any]] = response.json()
+    return calls
 
 
 def status_changes(gateway: GatewayClient, story: dict[str, Any]) -> list[dict[str, Any]]:
@@ -85,15 +87,31 @@ def authorises(gateway: GatewayClient, story: dict[str, Any], amount: int, shop:
     bill(gateway, story, amount, shop, capture=False)
 
 
-@when("the customer pays by card and Stripe tells Paygate")
-def customer_pays(stripe_sandbox: httpx.Client, story: dict[str, Any]) -> None:
+def customer_acts(stripe_sandbox: httpx.Client, story: dict[str, Any], action: str, **options: str) -> list[dict[str, Any]]:
+    """The customer's side at the simulated Stripe (`pay`, `decline`), its events delivered to Paygate at once."""
     response = stripe_sandbox.post(
-        f"/control/payment_intents/{story['payment']['external_id']}/pay", json={"notify": True}
+        f"/control/payment_intents/{story['payment']['external_id']}/{action}", json={**options, "notify": True}
     )
     assert response.status_code == 200, response.text
-    deliveries = response.json()["deliveries"]
+    deliveries: list[dict[str, Any]] = response.json()["deliveries"]
     assert deliveries and all(d["status_code"] == 200 for d in deliveries), deliveries
-    story["delivered"] = deliveries
+    return deliveries
+
+
+@when("the customer pays by card and Stripe tells Paygate")
+def customer_pays(stripe_sandbox: httpx.Client, story: dict[str, Any]) -> None:
+    story["delivered"] = customer_acts(stripe_sandbox, story, "pay")
+
+
+@when("the customer pays with Apple Pay and Stripe tells Paygate")
+def customer_pays_with_apple_pay(stripe_sandbox: httpx.Client, story: dict[str, Any]) -> None:
+    customer_acts(stripe_sandbox, story, "pay", wallet="apple_pay")
+
+
+@when("the customer's card is declined and Stripe tells Paygate")
+def card_declined(stripe_sandbox: httpx.Client, story: dict[str, Any]) -> None:
+    deliveries = customer_acts(stripe_sandbox, story, "decline")
+    assert [d["type"] for d in deliveries] == ["payment_intent.payment_failed"], deliveries
 
 
 @when("Stripe tells Paygate the same thing again")
@@ -181,12 +199,37 @@ def waits(gateway: GatewayClient, story: dict[str, Any]) -> None:
     assert status_changes(gateway, story) == []
 
 
-@then("the Stripe payment has succeeded without Paygate asking Stripe")
+@then("the Stripe payment has succeeded as Stripe's message says, Paygate asking Stripe only how it was paid")
 def succeeded_by_webhook(gateway: GatewayClient, stripe_sandbox: httpx.Client, story: dict[str, Any]) -> None:
-    assert stored(gateway, story)["status"] == "succeeded"
-    assert [c["method"] for c in stripe_calls(stripe_sandbox)] == ["POST"]  # the create, nothing since
+    payment = stored(gateway, story)
+    assert (payment["status"], payment["wallet"]) == ("succeeded", None)  # a plain card
+    # The create, then one look at the PaymentIntent's Charge (which wallet paid, if one did): the
+    # signed message alone settled it.
+    calls = [(c["method"], c["path"]) for c in stripe_calls(stripe_sandbox)]
+    assert calls == [("POST", "/v1/payment_intents"), ("GET", f"/v1/payment_intents/{payment['external_id']}")]
     [change] = status_changes(gateway, story)
     assert change["actor"] == "webhook:stripe"
+
+
+@then("the Stripe payment has succeeded, paid with Apple Pay")
+def succeeded_with_apple_pay(gateway: GatewayClient, story: dict[str, Any]) -> None:
+    payment = stored(gateway, story)
+    assert (payment["status"], payment["status_source"], payment["wallet"]) == ("succeeded", "webhook:stripe", "apple_pay")
+    assert len(status_changes(gateway, story)) == 1
+
+
+@then("the Stripe payment still waits for the customer, noting that the card was declined")
+def waits_noting_the_decline(gateway: GatewayClient, story: dict[str, Any]) -> None:
+    payment = stored(gateway, story)
+    assert (payment["status"], payment["provider_status"]) == ("pending", "requires_payment_method"), payment
+    assert payment["error"] == {"code": "card_declined", "message": "declined: Your card was declined. (insufficient_funds)"}
+    assert status_changes(gateway, story) == []
+
+
+@then("the Stripe payment has succeeded, with no decline left on it")
+def succeeded_without_the_decline(gateway: GatewayClient, story: dict[str, Any]) -> None:
+    payment = stored(gateway, story)
+    assert (payment["status"], payment["error"]) == ("succeeded", None)
 
 
 @then("the Stripe payment has succeeded")

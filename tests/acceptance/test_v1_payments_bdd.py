@@ -23,14 +23,16 @@ SANDBOX_SECRET = "sk_sandbox_acceptance_51c0"
 def created(story: dict[str, Any], response: Any) -> dict[str, Any]:
     remember(story, response)
     assert response.status_code == 201, response.text
-    story["payment"] = response.json()
-    return story["payment"]
+    payment: dict[str, Any] = response.json()
+    story["payment"] = payment
+    return payment
 
 
 def current(gateway: GatewayClient, story: dict[str, Any]) -> dict[str, Any]:
     response = gateway.v1_payment(story["payment"]["id"])
     assert response.status_code == 200, response.text
-    return response.json()
+    payment: dict[str, Any] = response.json()
+    return payment
 
 
 def sandbox_card(gateway: GatewayClient, shop: int, amount: int, **fields: Any) -> Any:

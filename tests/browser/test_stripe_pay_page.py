@@ -58,7 +58,7 @@ def stripe_payment(api: httpx.Client, gateway: RunningGateway, method: str) -> d
         "description": "Tulips", "return_url": f"{gateway.base_url}/health?shop={shop}",
     })
     assert created.status_code == 201, created.text
-    payment = created.json()
+    payment: dict[str, Any] = created.json()
     assert payment["pay_url"]
     return payment
 
@@ -89,6 +89,8 @@ def test_the_wallet_button_pays(api: httpx.Client, gateway: RunningGateway, chro
 
     assert "status=succeeded" in in_browser(chromium, pay)
     assert paid_through_the_webhook(api, payment)
+    # The wallet the Charge names, recorded with the webhook's settle.
+    assert api.get(f"/v1/payments/{payment['id']}").json()["wallet"] == "apple_pay"
 
 
 def test_a_card_with_three_d_secure_pays_after_the_challenge(
@@ -125,3 +127,5 @@ def test_a_declined_card_then_a_good_one(api: httpx.Client, gateway: RunningGate
 
     assert "status=succeeded" in in_browser(chromium, pay)
     assert paid_through_the_webhook(api, payment)
+    paid = api.get(f"/v1/payments/{payment['id']}").json()
+    assert (paid["error"], paid["wallet"]) == (None, None)  # the decline noted meanwhile is cleared; a plain card

@@ -40,8 +40,8 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('compat') / 'paygate.db'}"
         asyncio.run(upgrade(url))
         return url
-    url: str = request.getfixturevalue("own_postgres_url")
-    return url
+    own: str = request.getfixturevalue("own_postgres_url")
+    return own
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import logging
 import pkgutil
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -377,9 +377,9 @@ async def test_no_credential_reaches_a_log_line_or_an_error(
     """Every path that logs or raises, the unhappy ones most of all, at DEBUG on every logger."""
     errors: list[BaseException] = []
 
-    async def attempt(call: object) -> object:
+    async def attempt(call: Awaitable[object]) -> object:
         try:
-            return await call  # type: ignore[misc]
+            return await call
         except (ProviderDeclined, ProviderUnavailable) as error:
             errors.append(error)
             return None

@@ -6,23 +6,24 @@ import copy
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 import attrs
 
 from domain.access import ApiKey
 from domain.audit import AuditEntry
-from domain.payment import Payment
+from domain.payment import Payment, PaymentStatus
 from domain.polling import PaymentCheck, RefundCheck
-from domain.refund import Refund
+from domain.refund import Refund, RefundStatus
 from domain.seller_route import SellerRoute
 from domain.webhooks import DeliveryAttempt, WebhookDelivery, WebhookSubscription
 
-from application.errors import ConcurrentUpdate, DuplicateIdempotencyKey, RouteAlreadyExists
+from application.errors import ConcurrentUpdate, DuplicateIdempotencyKey, ProviderOutcomeUnknown, RouteAlreadyExists
+from application.ports import PaymentSearch
 
 from tests.fakes.outbox import (
+    InMemoryCheckRepository,
     InMemoryOutboxRepository,
-    InMemoryPaymentCheckRepository,
     InMemoryWebhookRepository,
     StoredEvent,
 )
@@ -73,7 +74,7 @@ class IntegrityViolation(AssertionError):
 
 def _check_row(entity: Payment | Refund) -> None:
     # The constraints of adapters/persistence/tables.py that a use case could trip over.
-    stamps = [entity.created_at, entity.updated_at]
+    stamps: list[datetime | None] = [entity.created_at, entity.updated_at]
     if isinstance(entity, Payment):
         assert entity.refunded is not None and entity.refund_reserved is not None
         if entity.refunded.minor + entity.refund_reserved.minor > entity.amount.minor:
@@ -85,7 +86,10 @@ def _check_row(entity: Payment | Refund) -> None:
         raise IntegrityViolation(f"{entity.id}: naive datetime")
 
 
-def _first(items: Sequence[Payment] | Sequence[Refund]) -> Payment | Refund | None:
+_Row = TypeVar("_Row", Payment, Refund)
+
+
+def _first(items: Sequence[_Row]) -> _Row | None:
     return copy.deepcopy(items[0]) if items else None
 
 
@@ -139,6 +143,36 @@ class InMemoryPaymentRepository:
             and (before_id is None or p.id < before_id)
         ]
         return [copy.deepcopy(p) for p in sorted(found, key=lambda p: p.id, reverse=True)[:limit]]
+
+    async def search(self, search: PaymentSearch, *, shop_ids: Collection[int] | None, limit: int) -> Sequence[Payment]:
+        lost_refunds = {
+            r.payment_id
+            for r in self._db.refunds.values()  # committed refunds: this fake's repositories stage apart
+            if r.status is RefundStatus.PENDING and r.error_code == ProviderOutcomeUnknown.code
+        }
+
+        def matches(p: Payment) -> bool:
+            texts = (p.id, p.external_id, p.order_id, p.customer_id)
+            pending = p.status is PaymentStatus.PENDING
+            return (
+                (search.text is None or search.text in texts)
+                and (search.shop_id is None or p.shop_id == search.shop_id)
+                and (search.provider is None or p.provider == search.provider)
+                and (search.status is None or p.status.value == search.status)
+                and (search.created_from is None or p.created_at >= search.created_from)
+                and (search.created_before is None or p.created_at < search.created_before)
+                and (search.before_id is None or p.id < search.before_id)
+                and (not search.outcome_unknown or (pending and p.error_code == ProviderOutcomeUnknown.code))
+                and (not search.refund_outcome_unknown or p.id in lost_refunds)
+                and (
+                    search.expired_before is None
+                    or (pending and p.expires_at is not None and p.expires_at < search.expired_before)
+                )
+                and (shop_ids is None or p.shop_id in shop_ids)
+            )
+
+        found = sorted(filter(matches, self._visible()), key=lambda p: p.id, reverse=True)
+        return [copy.deepcopy(p) for p in found[:limit]]
 
     async def update(self, payment: Payment, expected_version: int) -> bool:
         current = self._current(payment.id)
@@ -296,6 +330,9 @@ class InMemoryAuditLog:
         entries = [e for e in [*self._db.audit, *self._staged] if shop_id is None or e.shop_id == shop_id]
         return list(reversed(entries))[:limit]
 
+    async def list_for_payment(self, payment_id: str) -> Sequence[AuditEntry]:
+        return [e for e in [*self._db.audit, *self._staged] if e.payment_id == payment_id]
+
     def write(self) -> None:
         for entry in self._staged:
             self._db.audit.append(attrs.evolve(entry, id=len(self._db.audit) + 1))
@@ -358,8 +395,8 @@ class InMemoryUnitOfWork:
     audit: InMemoryAuditLog
     provider_events: InMemoryProviderEventLog
     api_keys: InMemoryApiKeyRepository
-    checks: InMemoryPaymentCheckRepository
-    refund_checks: InMemoryPaymentCheckRepository
+    checks: InMemoryCheckRepository[PaymentCheck]
+    refund_checks: InMemoryCheckRepository[RefundCheck]
     outbox: InMemoryOutboxRepository
     webhooks: InMemoryWebhookRepository
 
@@ -415,7 +452,7 @@ class InMemoryUnitOfWork:
         self.audit = InMemoryAuditLog(self._db)
         self.provider_events = InMemoryProviderEventLog(self._db)
         self.api_keys = InMemoryApiKeyRepository(self._db)
-        self.checks = InMemoryPaymentCheckRepository(self._db)
-        self.refund_checks = InMemoryPaymentCheckRepository(self._db, store="refund_checks", key="refund_id")
+        self.checks = InMemoryCheckRepository[PaymentCheck](self._db)
+        self.refund_checks = InMemoryCheckRepository[RefundCheck](self._db, store="refund_checks", key="refund_id")
         self.outbox = InMemoryOutboxRepository(self._db)
         self.webhooks = InMemoryWebhookRepository(self._db)

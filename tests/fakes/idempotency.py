@@ -51,3 +51,17 @@ class InMemoryIdempotencyStore:
         entry = self.entries.get(key)
         if entry is not None and entry.response is None:
             del self.entries[key]
+
+
+class InMemoryImplicitIdempotency:
+    """Content keys bound to idempotency keys for a window, as `SqlImplicitIdempotency` binds them."""
+
+    def __init__(self) -> None:
+        self.bindings: dict[str, tuple[str, datetime]] = {}
+
+    async def bind(self, content_key: str, candidate: str, now: datetime, window: timedelta) -> str:
+        bound = self.bindings.get(content_key)
+        if bound is not None and now - bound[1] < window:
+            return bound[0]
+        self.bindings[content_key] = (candidate, now)
+        return candidate

@@ -5,12 +5,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
 from domain.events import Event
-from domain.polling import PaymentCheck
+from domain.polling import PaymentCheck, RefundCheck
 from domain.webhooks import DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookSubscription
 
 from application.errors import ConcurrentUpdate
@@ -35,7 +35,11 @@ def _violation(message: str) -> AssertionError:
     return IntegrityViolation(message)
 
 
-class InMemoryPaymentCheckRepository:
+_Check = TypeVar("_Check", PaymentCheck, RefundCheck)
+
+
+class InMemoryCheckRepository(Generic[_Check]):
+    # The poller's payment checks, or (another `store` and `key`) its refund checks.
     # Checks are frozen; a claim or a reschedule stages a new one. A claimed check whose committed
     # row changed before this commit means two pollers claimed it: the second commit is refused.
 
@@ -43,26 +47,26 @@ class InMemoryPaymentCheckRepository:
         self._db = db
         self._rows: dict[str, Any] = getattr(db, store)
         self._key = key
-        self._staged: dict[str, PaymentCheck | None] = {}  # None: removed
-        self._read: dict[str, PaymentCheck | None] = {}  # the committed rows this transaction claimed
+        self._staged: dict[str, _Check | None] = {}  # None: removed
+        self._read: dict[str, _Check | None] = {}  # the committed rows this transaction claimed
 
-    def _visible(self) -> dict[str, PaymentCheck]:
+    def _visible(self) -> dict[str, _Check]:
         rows = {**self._rows, **self._staged}
         return {k: v for k, v in rows.items() if v is not None}
 
-    async def add(self, check: PaymentCheck) -> None:
+    async def add(self, check: _Check) -> None:
         if getattr(check, self._key) in self._visible():
             raise _violation(f"payment {getattr(check, self._key)} checked twice")
         if check.next_check_at.tzinfo is None:
             raise _violation("naive datetime")
         self._staged[getattr(check, self._key)] = check
 
-    async def get(self, payment_id: str) -> PaymentCheck | None:
+    async def get(self, payment_id: str) -> _Check | None:
         return self._visible().get(payment_id)
 
     async def claim_due(
         self, *, due_by: datetime, now: datetime, lease_until: datetime, limit: int
-    ) -> Sequence[PaymentCheck]:
+    ) -> Sequence[_Check]:
         due = sorted(
             (
                 c for c in self._visible().values()
@@ -70,7 +74,7 @@ class InMemoryPaymentCheckRepository:
             ),
             key=lambda c: (c.next_check_at, getattr(c, self._key)),
         )[:limit]
-        claimed = []
+        claimed: list[_Check] = []
         for check in due:
             self._read.setdefault(getattr(check, self._key), self._rows.get(getattr(check, self._key)))
             leased = attrs.evolve(check, leased_until=lease_until)
@@ -78,7 +82,7 @@ class InMemoryPaymentCheckRepository:
             claimed.append(leased)
         return claimed
 
-    async def reschedule(self, checks: Sequence[PaymentCheck]) -> None:
+    async def reschedule(self, checks: Sequence[_Check]) -> None:
         for check in checks:
             if getattr(check, self._key) in self._visible():
                 self._staged[getattr(check, self._key)] = attrs.evolve(check, leased_until=None)
@@ -151,7 +155,9 @@ class InMemoryOutboxRepository:
     def _change(self, event_ids: Sequence[str], **changes: datetime | None) -> None:
         for row in self._rows():
             if row.event.id in event_ids:
-                changed = attrs.evolve(row, **changes)
+                changed = copy.copy(row)  # a StoredEvent has no validators: setting fields is all evolve did
+                for name, value in changes.items():
+                    setattr(changed, name, value)
                 if row in self._added:
                     self._added[self._added.index(row)] = changed
                 else:

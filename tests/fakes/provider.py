@@ -92,7 +92,7 @@ class FakeProvider:
 
     def unused_answers(self) -> int:
         queues = (self._creates, self._fetches, self._refunds, self._refund_fetches, self._captures, self._cancels)
-        return sum(map(len, queues))
+        return sum(len(queue) for queue in queues)
 
     async def create_payment(self, request: PaymentRequest) -> ProviderPayment:
         self.create_requests.append(request)

@@ -8,6 +8,7 @@ import traceback
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
+from typing import Any
 
 import anyio
 import attrs
@@ -101,7 +102,7 @@ def provider(http_client: httpx.AsyncClient, simulator: CloudPaymentsSimulatorSe
     return CloudPaymentsProvider(client=http_client, base_url=simulator.base_url, timeout=TIMEOUT)
 
 
-def calls(simulator: CloudPaymentsSimulatorServer, operation: str) -> list[dict[str, object]]:
+def calls(simulator: CloudPaymentsSimulatorServer, operation: str) -> list[dict[str, Any]]:
     return [
         {"headers": dict(r.headers), "body": r.body, "json": json.loads(r.body, parse_float=Decimal)}
         for r in simulator.state.requests
@@ -140,8 +141,8 @@ async def test_a_payment_link_is_an_order_whose_invoice_is_our_payment_id(
     assert order.url.startswith(f"{simulator.base_url}/pay/")
     assert (order.amount, order.currency, order.account_id) == (Decimal("1500.50"), "RUB", "customer-42")
     [call] = calls(simulator, "create")
-    assert call["headers"]["x-request-id"] == request.payment_id  # type: ignore[index]
-    assert call["headers"]["content-type"] == "application/json"  # type: ignore[index]
+    assert call["headers"]["x-request-id"] == request.payment_id
+    assert call["headers"]["content-type"] == "application/json"
     assert call["json"] == {  # nothing the customer may not see, and no RequireConfirmation for one step
         "Amount": Decimal("1500.50"),
         "Currency": "RUB",
@@ -172,8 +173,8 @@ async def test_amounts_are_written_exactly_as_json_numbers(
     await provider.create_payment(link(route, money))
 
     [call] = calls(simulator, "create")
-    assert written in call["body"]  # type: ignore[operator]
-    assert Money.from_major(call["json"]["Amount"], money.currency) == money  # type: ignore[index]
+    assert written in call["body"]
+    assert Money.from_major(call["json"]["Amount"], money.currency) == money
 
 
 @pytest.mark.anyio
@@ -260,7 +261,7 @@ async def test_status_follows_the_latest_transaction_of_the_invoice(
     finds = calls(simulator, "find")
     assert [c["json"] for c in finds] == [{"InvoiceId": created.external_id}] * 3
     # A status question is a read: a repeated X-Request-ID would be answered with a stale status.
-    assert len({c["headers"]["x-request-id"] for c in finds}) == 3  # type: ignore[index]
+    assert len({c["headers"]["x-request-id"] for c in finds}) == 3
 
 
 @pytest.mark.anyio
@@ -294,7 +295,7 @@ async def test_a_two_step_payment_is_held_then_captured(
 
     captured = await provider.capture(action)
 
-    assert calls(simulator, "create")[0]["json"]["RequireConfirmation"] is True  # type: ignore[index]
+    assert calls(simulator, "create")[0]["json"]["RequireConfirmation"] is True
     assert (held.outcome, held.provider_status) == (PaymentStatus.AUTHORIZED, wire.AUTHORIZED)
     assert captured.outcome is PaymentStatus.SUCCEEDED
     assert (await provider.fetch_payment(route, external_id)).outcome is PaymentStatus.SUCCEEDED
@@ -302,7 +303,7 @@ async def test_a_two_step_payment_is_held_then_captured(
     transaction = simulator.state.latest_for_invoice(simulator.public_id, external_id)
     assert transaction is not None
     assert confirm["json"] == {"TransactionId": transaction.transaction_id, "Amount": Decimal("2500")}
-    assert confirm["headers"]["x-request-id"] == action.idempotency_key  # type: ignore[index]
+    assert confirm["headers"]["x-request-id"] == action.idempotency_key
 
 
 @pytest.mark.anyio
@@ -422,8 +423,8 @@ async def test_partial_refunds_up_to_the_paid_amount_and_not_beyond(
     assert transaction is not None and transaction.refunded == Decimal("900.50")
     refunds = calls(simulator, "refund")
     assert refunds[0]["json"] == {"TransactionId": transaction.transaction_id, "Amount": Decimal("300.50")}
-    assert b'"Amount":300.50' in refunds[0]["body"]  # type: ignore[operator]
-    assert refunds[0]["headers"]["x-request-id"] == first.idempotency_key  # type: ignore[index]
+    assert b'"Amount":300.50' in refunds[0]["body"]
+    assert refunds[0]["headers"]["x-request-id"] == first.idempotency_key
 
 
 @pytest.mark.anyio

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -68,11 +69,12 @@ def shops(api: httpx.Client) -> tuple[int, int]:
     return _shop(api), _shop(api)
 
 
-def _pay(api: httpx.Client, shop: int, **fields: object) -> dict[str, object]:
+def _pay(api: httpx.Client, shop: int, **fields: object) -> dict[str, Any]:
     body = {"shop_id": shop, "amount": 150_000, "currency": "KZT", "method": "card"} | fields
     answer = api.post("/v1/payments", json=body)
     assert answer.status_code == 201, answer.text
-    return answer.json()
+    payment: dict[str, Any] = answer.json()
+    return payment
 
 
 def test_sign_in_sets_a_strict_http_only_session_cookie(gateway: RunningGateway, admin: IssuedKey) -> None:
@@ -210,6 +212,20 @@ def test_the_csv_export_defuses_formulas(
     lines = exported.text.splitlines()
     assert lines[0].startswith("id,created_at,shop_id") and len(lines) == 2
     assert "'=HYPERLINK" in lines[1] and "'@SUM(A1)" in lines[1]
+
+
+def test_the_csv_export_holds_no_secret_and_no_link_that_pays(
+    gateway: RunningGateway, api: httpx.Client, admin: IssuedKey, shops: tuple[int, int]
+) -> None:
+    order = f"browser-only-{uuid.uuid4().hex[:6]}"
+    payment = _pay(api, shops[0], order_id=order)
+    names = ("client_secret", "checkout_url", "payment_link", "qr", "qr_image_url", "pay_url")
+    for_the_browser = [str(payment[name]) for name in names if payment[name]]
+    assert for_the_browser  # the API gave the paying client something to keep from the export
+    with console_client(gateway.base_url, admin.plaintext) as console:
+        exported = console.get("/console/payments.csv", params={"q": order})
+    assert str(payment["id"]) in exported.text
+    assert [value for value in for_the_browser if value in exported.text] == []
 
 
 def test_the_language_switch_is_remembered(gateway: RunningGateway, admin: IssuedKey) -> None:

@@ -3,8 +3,9 @@ several currencies, refunds on a later day), the payment search, and a payment's
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,11 +16,12 @@ from domain.payment import Payment, PaymentStatus
 from domain.refund import Refund, RefundStatus
 
 from application.ports import PaymentSearch
-from application.search_payments import SearchPayments
-from application.settlement_report import SettlementReport, SettlementRow
+from application.settlement_report import SettlementRow
 
-from adapters.persistence.reports import SqlAlchemyReports
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
+
+from config.container import Container, build_container, close_resources, open_resources
+from config.settings import Settings
 
 from tests.integration.test_repository_contract import _id, _payment, _shop_id
 
@@ -29,7 +31,18 @@ pytestmark = pytest.mark.anyio
 DEC_1_LATE_UTC = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)
 
 
-def _paid(shop: int, minor: int, currency: str, at: datetime, *, provider: str = "kaspi", **changes: object) -> Payment:
+@pytest.fixture
+async def core(database_url: str) -> AsyncIterator[Container]:
+    """The container on each backend in turn, its resources open: the console's reads as the pages get them."""
+    container = build_container(Settings(database_url=database_url, report_timezone="Asia/Almaty"))
+    await open_resources(container)
+    try:
+        yield container
+    finally:
+        await close_resources(container)
+
+
+def _paid(shop: int, minor: int, currency: str, at: datetime, *, provider: str = "kaspi", **changes: Any) -> Payment:
     return _payment(
         shop_id=shop, provider=provider, amount=Money(minor, currency), refunded=Money(0, currency),
         refund_reserved=Money(0, currency), status=PaymentStatus.SUCCEEDED, succeeded_at=at, error_code=None,
@@ -54,7 +67,7 @@ async def _store(engine: AsyncEngine, payments: Iterable[Payment], refunds: Iter
         await uow.commit()
 
 
-async def test_settlements_sum_exactly_per_day_provider_and_currency(engine: AsyncEngine) -> None:
+async def test_settlements_sum_exactly_per_day_provider_and_currency(core: Container) -> None:
     shop, other = _shop_id(), _shop_id()
     big = _paid(shop, MAX_MINOR_UNITS, "KZT", DEC_1_LATE_UTC)  # the largest amount: sums must stay exact
     small = _paid(shop, 250_050, "KZT", datetime(2026, 12, 2, 3, 0, tzinfo=UTC))
@@ -67,8 +80,8 @@ async def test_settlements_sum_exactly_per_day_provider_and_currency(engine: Asy
         _refund(big, 300_000, later), _refund(big, 3, later), _refund(small, 50, later, RefundStatus.PENDING),
         _refund(dollars, 1_999, later, RefundStatus.FAILED),
     ]
-    await _store(engine, [big, small, dollars, before, failed, elsewhere], refunds)
-    report = SettlementReport(reader=SqlAlchemyReports(engine), timezone="Asia/Almaty")
+    await _store(core.engine(), [big, small, dollars, before, failed, elsewhere], refunds)
+    report = core.settlement_report()
 
     rows = await report.execute(first=date(2026, 12, 2), last=date(2026, 12, 4), shop_id=shop)
     reached = await report.execute(first=date(2026, 12, 2), last=date(2026, 12, 2), shops=[other])
@@ -84,12 +97,12 @@ async def test_settlements_sum_exactly_per_day_provider_and_currency(engine: Asy
     assert beyond == []
 
 
-async def test_the_search_finds_a_payment_by_any_of_its_ids_within_the_reach(engine: AsyncEngine) -> None:
+async def test_the_search_finds_a_payment_by_any_of_its_ids_within_the_reach(core: Container) -> None:
     shop, other = _shop_id(), _shop_id()
     payment = _payment(shop_id=shop, order_id=_id("order"), customer_id=_id("cust"))
     theirs = _payment(shop_id=other, order_id=payment.order_id)
-    await _store(engine, [payment, theirs])
-    search = SearchPayments(uow=lambda: SqlAlchemyUnitOfWork(engine))
+    await _store(core.engine(), [payment, theirs])
+    search = core.search_payments()
 
     for text in (payment.id, payment.external_id, payment.order_id, payment.customer_id):
         page = await search.page(PaymentSearch(text=text), shops=[shop])
@@ -100,15 +113,15 @@ async def test_the_search_finds_a_payment_by_any_of_its_ids_within_the_reach(eng
     assert [p.id for p in narrowed.payments] == [theirs.id]
 
 
-async def test_the_search_pages_newest_first_and_filters_by_status_and_day(engine: AsyncEngine) -> None:
+async def test_the_search_pages_newest_first_and_filters_by_status_and_day(core: Container) -> None:
     shop = _shop_id()
     start = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
     stored = [
         _payment(shop_id=shop, id=f"pay_{start.timestamp():.0f}_{n:02d}_{_id('x')[-6:]}", created_at=start + timedelta(days=n))
         for n in range(3)
     ]
-    await _store(engine, stored)
-    search = SearchPayments(uow=lambda: SqlAlchemyUnitOfWork(engine))
+    await _store(core.engine(), stored)
+    search = core.search_payments()
 
     first = await search.page(PaymentSearch(shop_id=shop), shops=None, limit=2)
     second = await search.page(PaymentSearch(shop_id=shop, before_id=first.next_cursor), shops=None, limit=2)
@@ -123,7 +136,7 @@ async def test_the_search_pages_newest_first_and_filters_by_status_and_day(engin
     assert [p.id for p in one_day.payments] == [stored[1].id] and none_failed.payments == []
 
 
-async def test_the_attention_filters_find_lost_answers_and_overdue_payments(engine: AsyncEngine) -> None:
+async def test_the_attention_filters_find_lost_answers_and_overdue_payments(core: Container) -> None:
     shop = _shop_id()
     now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
     lost = _payment(
@@ -133,11 +146,11 @@ async def test_the_attention_filters_find_lost_answers_and_overdue_payments(engi
     refunded = _paid(shop, 1_000, "KZT", now)
     lost_refund = _refund(refunded, 500, now, RefundStatus.PENDING)
     lost_refund.error_code = "provider_outcome_unknown"
-    await _store(engine, [lost, overdue, refunded], [lost_refund])
-    search = SearchPayments(uow=lambda: SqlAlchemyUnitOfWork(engine))
+    await _store(core.engine(), [lost, overdue, refunded], [lost_refund])
+    search = core.search_payments()
 
-    async def found(**flags: object) -> list[str]:
-        return [p.id for p in (await search.page(PaymentSearch(shop_id=shop, **flags), shops=None)).payments]  # type: ignore[arg-type]
+    async def found(**flags: Any) -> list[str]:
+        return [p.id for p in (await search.page(PaymentSearch(shop_id=shop, **flags), shops=None)).payments]
 
     assert await found(outcome_unknown=True) == [lost.id]
     assert await found(refund_outcome_unknown=True) == [refunded.id]

@@ -11,7 +11,7 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import attrs
 import psycopg
@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.audit import Outcome
+from domain.audit import AuditEntry, Outcome
 from domain.events import Event, EventType
 from domain.identifiers import MAX_SHOP_ID
 from domain.money import Money
@@ -43,8 +43,8 @@ def _id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
 
 
-def _payment(**changes: object) -> Payment:
-    fields: dict[str, object] = {
+def _payment(**changes: Any) -> Payment:
+    fields: dict[str, Any] = {
         "id": _id("pay"),
         "shop_id": secrets.randbelow(MAX_SHOP_ID) + 1,
         "provider": "kaspi",
@@ -59,7 +59,7 @@ def _payment(**changes: object) -> Payment:
         "updated_at": T0,
     }
     fields.update(changes)
-    return Payment(**fields)  # type: ignore[arg-type]
+    return Payment(**fields)
 
 
 def _answered(payment: Payment) -> Payment:
@@ -75,7 +75,15 @@ def _event(payment: Payment, kind: EventType = EventType.PAYMENT_CREATED) -> Eve
     return Event(id=_id("evt"), type=kind, payment_id=payment.id, occurred_at=T0, data={"payment": {"id": payment.id}})
 
 
-def _writes(payment: Payment, *events: Event, check: bool = True) -> dict[str, object]:
+class _Writes(TypedDict):
+    """What `record_answer` writes with the payment."""
+
+    entry: AuditEntry
+    events: list[Event]
+    check: PaymentCheck | None
+
+
+def _writes(payment: Payment, *events: Event, check: bool = True) -> _Writes:
     return {
         "entry": payment_entry("create", payment, Outcome.SUCCESS, at=T0, actor="backend"),
         "events": list(events),

@@ -61,7 +61,7 @@ async def test_an_unreachable_database_fails_fast_as_storage_unavailable_and_not
     try:
         started = time.monotonic()
         with pytest.raises(StorageUnavailable):
-            async with SqlAlchemyUnitOfWork(engine) as uow:  # type: ignore[call-arg]
+            async with SqlAlchemyUnitOfWork(engine) as uow:
                 await uow.payments.get("pay_1")
         failed_after = time.monotonic() - started
         services = await DatabaseProbe(engine).services()

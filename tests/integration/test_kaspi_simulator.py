@@ -73,7 +73,8 @@ def test_create_link_answers_like_the_proxy(http: httpx.Client, kaspi_simulator:
     assert data["paymentLink"].startswith("https://pay.kaspi.kz/pay/") and len(data["paymentLink"]) == 25 + 41
     assert data["expireDate"].endswith("+05:00")
     assert datetime.fromisoformat(data["expireDate"]) > datetime.now(KASPI_TIMEZONE)
-    assert kaspi_simulator.state.view(data["paymentId"])["amount"] == 7500.25  # type: ignore[index]
+    viewed = kaspi_simulator.state.view(data["paymentId"])
+    assert viewed is not None and viewed["amount"] == 7500.25
 
 
 @pytest.mark.parametrize(

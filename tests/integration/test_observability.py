@@ -84,8 +84,8 @@ def test_the_callers_request_id_is_returned_and_joins_every_log_line_of_the_requ
 def test_a_missing_or_insane_request_id_is_replaced_by_a_fresh_one(
     gateway: RunningGateway, json_logs: JsonLogs, sent: str | None
 ) -> None:
-    headers = {} if sent is None else {"X-Request-ID": sent.encode("utf-8")}
-    response = httpx.get(f"{gateway.base_url}/health", headers=headers, timeout=10)  # type: ignore[arg-type]
+    headers: dict[bytes, bytes] = {} if sent is None else {b"X-Request-ID": sent.encode("utf-8")}
+    response = httpx.get(f"{gateway.base_url}/health", headers=headers, timeout=10)
 
     request_id = response.headers["X-Request-ID"]
     assert GENERATED_ID.fullmatch(request_id)

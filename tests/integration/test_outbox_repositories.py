@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import anyio
 import attrs
@@ -57,8 +58,8 @@ def _event(payment: Payment, at: datetime = T0, kind: EventType = EventType.PAYM
     return Event(id=_id("evt"), type=kind, payment_id=payment.id, occurred_at=at, data={"payment": {"id": payment.id}})
 
 
-def _subscription(**changes: object) -> WebhookSubscription:
-    fields: dict[str, object] = {
+def _subscription(**changes: Any) -> WebhookSubscription:
+    fields: dict[str, Any] = {
         "id": _id("wh"),
         "url": "https://crm.example/hook?token=abc",
         "event_types": frozenset({EventType.PAYMENT_SUCCEEDED, EventType.REFUND_FAILED}),
@@ -69,12 +70,12 @@ def _subscription(**changes: object) -> WebhookSubscription:
         "updated_at": T0 + timedelta(seconds=1),
     }
     fields.update(changes)
-    return WebhookSubscription(**fields)  # type: ignore[arg-type]
+    return WebhookSubscription(**fields)
 
 
-def _delivery(subscription: WebhookSubscription, event: Event, **changes: object) -> WebhookDelivery:
+def _delivery(subscription: WebhookSubscription, event: Event, **changes: Any) -> WebhookDelivery:
     assert event.sequence is not None
-    fields: dict[str, object] = {
+    fields: dict[str, Any] = {
         "id": _id("whd"),
         "subscription_id": subscription.id,
         "event_id": event.id,
@@ -86,7 +87,7 @@ def _delivery(subscription: WebhookSubscription, event: Event, **changes: object
         "updated_at": T0,
     }
     fields.update(changes)
-    return WebhookDelivery(**fields)  # type: ignore[arg-type]
+    return WebhookDelivery(**fields)
 
 
 async def _payments(engine: AsyncEngine, count: int) -> list[Payment]:

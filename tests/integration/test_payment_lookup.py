@@ -6,7 +6,7 @@ Both must give back exactly what the repositories store and read, timestamps in 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import attrs
@@ -78,21 +78,16 @@ async def test_concurrent_reads_each_get_their_own_payment(engine: AsyncEngine, 
     # still get the payment it asked for (or None), and two asking for the same one a copy each.
     stored = [await _stored(engine, _payment(provider=provider)) for provider in ("kaspi", "kaspi", "stripe")]
     expected = [attrs.asdict(p, recurse=True) for p in stored]
-    ways: list[tuple[Callable[..., Awaitable[Payment | None]], list[tuple[str, ...]]]] = [
-        (lookup.get, [(p.id,) for p in stored] + [("pay_unknown",), (stored[0].id,)]),
-        (
-            lookup.by_external_id,
-            [(p.provider, str(p.external_id)) for p in stored]
-            + [("kaspi", str(stored[2].external_id)), (stored[0].provider, str(stored[0].external_id))],
-        ),
-        (
-            lookup.by_idempotency_key,
-            [(str(p.idempotency_key),) for p in stored] + [("idem_unknown",), (str(stored[0].idempotency_key),)],
-        ),
+    first, unknown = stored[0], ("kaspi", "ext_unknown")
+    pairs = [(p.provider, str(p.external_id)) for p in stored] + [unknown, (first.provider, str(first.external_id))]
+    keys = [str(p.idempotency_key) for p in stored] + ["idem_unknown", str(first.idempotency_key)]
+
+    reads = [
+        await asyncio.gather(*(lookup.get(i) for i in [*(p.id for p in stored), "pay_unknown", first.id])),
+        await asyncio.gather(*(lookup.by_external_id(provider, i) for provider, i in pairs)),
+        await asyncio.gather(*(lookup.by_idempotency_key(key) for key in keys)),
     ]
 
-    for read, asked in ways:
-        found = await asyncio.gather(*(read(*key) for key in asked))
-
+    for found in reads:
         assert [None if f is None else attrs.asdict(f, recurse=True) for f in found] == [*expected, None, expected[0]]
         assert found[0] is not found[4]

@@ -64,6 +64,38 @@ def test_poll_once_settles_a_paid_payment_and_says_what_it_did(
     assert json.loads(capsys.readouterr().out)["status"] == "succeeded"
 
 
+def test_neither_the_crm_nor_the_operator_ever_sees_the_link_that_pays(
+    environment: Settings, kaspi_simulator: KaspiSimulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    received: list[bytes] = []
+
+    async def hook(request: Request) -> Response:
+        received.append(await request.body())
+        return Response(status_code=204)
+
+    async def bill_by_link(container: Container) -> Payment:
+        await container.manage_webhooks().add(url=f"{crm}/hook", event_types=["payment.succeeded"])
+        command = CreatePaymentCommand(shop_id=SHOP, provider="kaspi", method=PaymentMethod.LINK, amount=Money(500000, "KZT"))
+        payment: Payment = await container.create_payment().execute(command)
+        return payment
+
+    with serve(Starlette(routes=[Route("/hook", hook, methods=["POST"])])) as crm:
+        payment = with_container(environment, bill_by_link)
+        assert payment.external_id is not None and payment.payment_link
+        kaspi_simulator.state.approve(payment.external_id)
+        assert cli.main(["poll", "--once"]) == 0
+    capsys.readouterr()
+    assert cli.main(["payments", "show", payment.id]) == 0
+    shown = capsys.readouterr().out
+
+    [delivered] = received
+    told = json.loads(delivered)["data"]["payment"]
+    assert json.loads(shown)["status"] == told["status"] == "succeeded"
+    for text in (delivered.decode(), shown):
+        assert payment.payment_link not in text
+        assert not any(f'"{name}"' in text for name in ("payment_link", "qr", "pay_url", "qr_image_url", "client_secret"))
+
+
 def test_dispatch_once_publishes_nothing_without_a_broker_and_says_so(
     environment: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,19 +14,20 @@ from datetime import UTC, datetime
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from dependency_injector import providers
 
 from domain.events import Event, EventType
 from domain.money import Money
 from domain.payment import Payment, PaymentMethod
 
-from application.dispatch_events import DispatchEvents
 from application.errors import PublishFailed
 
 from adapters.notifications.rabbitmq import RabbitMqPublisher
 from adapters.notifications.wire import event_body
-from adapters.persistence.database import create_engine
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
-from adapters.system import SystemClock, UlidGenerator
+
+from config.container import build_container, close_resources, open_resources
+from config.settings import Settings
 
 from tests.fakes.notifications import RecordingWebhookSender
 from tests.support.servers import free_port
@@ -141,10 +142,14 @@ async def test_a_broker_that_cannot_be_reached_fails_the_publish_without_its_pas
 
 
 async def test_the_dispatcher_publishes_the_outbox_once_and_records_it(
-    sqlite_url: str, exchange_name: str, queue: AbstractQueue, publisher: RabbitMqPublisher
+    sqlite_url: str, exchange_name: str, queue: AbstractQueue
 ) -> None:
-    engine = create_engine(sqlite_url)
+    # The dispatcher as the container wires it from BROKER_URL; only the webhook sender is a fake.
+    container = build_container(Settings(database_url=sqlite_url, broker_url=BROKER_URL, broker_exchange=exchange_name))
+    container.webhook_sender.override(providers.Object(RecordingWebhookSender()))
+    await open_resources(container)
     try:
+        engine = container.engine()
         payment = Payment(
             id="pay_01", shop_id=121038, provider="kaspi", method=PaymentMethod.REMOTE, amount=Money(500000, "KZT"),
             merchant_account="920317450731", description="", created_at=AT, updated_at=AT,
@@ -155,17 +160,14 @@ async def test_the_dispatcher_publishes_the_outbox_once_and_records_it(
             for event in events:
                 await uow.outbox.add(event)
             await uow.commit()
-        dispatcher = DispatchEvents(
-            uow=lambda: SqlAlchemyUnitOfWork(engine), sender=RecordingWebhookSender(), publisher=publisher,
-            clock=SystemClock(), ids=UlidGenerator(),
-        )
+        dispatcher = container.dispatch_events()
 
         first, second = await dispatcher.run_once(), await dispatcher.run_once()
 
         async with SqlAlchemyUnitOfWork(engine) as uow:
             pending = await uow.outbox.claim_unpublished(now=datetime.now(UTC), lease_until=datetime.now(UTC), limit=10)
     finally:
-        await engine.dispose()
+        await close_resources(container)
     assert (first.published, second.published) == (2, 0)
     assert [(await _next(queue)).message_id for _ in events] == [e.id for e in events]
     assert pending == []

@@ -60,7 +60,7 @@ def test_an_operator_attaches_what_the_merchant_cabinet_shows(
 
     assert cli.main(["refunds", "attach", refund_id, flag, "--yes"]) == 0
     done = json.loads(capsys.readouterr().out)
-    assert (done["status"], done["status_source"], done["payment"]["refunded"]) == (status, "operator:cli", refunded)
+    assert (done["status"], done["status_source"], done["payment"]["refunds"]["refunded"]) == (status, "operator:cli", refunded)
 
     assert cli.main(["refunds", "attach", refund_id, "--succeeded", "--yes"]) == 2
     assert f"refund {refund_id} cannot be attached: it is {status} already" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -16,7 +17,7 @@ from alembic import command as alembic_command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -37,7 +38,7 @@ from adapters.persistence.idempotency import idempotency_store_for
 from adapters.persistence.migrate import MIGRATIONS, DatabaseNotMigrated, check_migrated, head_revisions, upgrade
 from adapters.persistence.repositories import SqlAlchemyPaymentRepository
 from adapters.persistence.stores import SqlAlchemyApiKeyStore, SqlAlchemyIdempotencyStore, SqlAlchemyRouteStore
-from adapters.persistence.tables import metadata
+from adapters.persistence.tables import api_keys, metadata, payments, seller_routes
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 
 from tests.support.ciphers import default_cipher
@@ -679,6 +680,46 @@ async def test_api_keys_are_added_found_listed_and_revoked(engine: AsyncEngine) 
     assert revoked == attrs.evolve(ops, revoked_at=T0 + timedelta(days=1))
     assert revoked is not None and not revoked.allows("admin")
     assert await store.find_by_hash(shop.key_hash) == shop
+
+
+# --- JSON columns written before msgspec -----------------------------------------------------------
+
+
+async def test_json_columns_written_by_the_former_encoder_still_read(engine: AsyncEngine) -> None:
+    """Rows stored before msgspec wrote these columns: `json.dumps` with `", "` and `\\u` escapes."""
+    cipher = default_cipher()
+    payment = _payment(metadata={"order": "Заказ 1", "channel": "web"})
+    route = _route()
+    key = ApiKey(
+        id=_id("key"), name="old", key_hash=secrets.token_hex(32), scopes=frozenset({"payments", "admin"}),
+        created_at=T0, shops=frozenset({_shop_id(), _shop_id()}),
+    )
+    async with SqlAlchemyUnitOfWork(engine, cipher=cipher) as uow:
+        await uow.payments.add(payment)
+        await uow.routes.add(route)
+        await uow.api_keys.add(key)
+        await uow.commit()
+    former = {
+        "metadata": json.dumps(payment.metadata, sort_keys=True),
+        "credentials": json.dumps(dict(route.credentials.values), sort_keys=True),
+        "scopes": json.dumps(sorted(key.scopes)),
+        "shops": json.dumps(sorted(key.shops or ())),
+    }
+    assert all(", " in text or "\\u" in text for text in former.values())  # not what is written today
+    async with engine.begin() as connection:
+        await connection.execute(update(payments).where(payments.c.id == payment.id).values(metadata=former["metadata"]))
+        await connection.execute(
+            update(seller_routes)
+            .where(seller_routes.c.shop_id == route.shop_id, seller_routes.c.provider == route.provider)
+            .values(credentials=cipher.encrypt(former["credentials"]))
+        )
+        await connection.execute(
+            update(api_keys).where(api_keys.c.id == key.id).values(scopes=former["scopes"], shops=former["shops"])
+        )
+
+    assert _fields(await _load(engine, payment.id)) == _fields(payment)
+    assert await SqlAlchemyRouteStore(engine, cipher=cipher).get(route.shop_id, route.provider) == route
+    assert await SqlAlchemyApiKeyStore(engine).find_by_hash(key.key_hash) == key
 
 
 async def test_an_api_key_change_without_commit_keeps_nothing(engine: AsyncEngine) -> None:

@@ -28,7 +28,7 @@ from adapters.providers.http_client import build_http_client
 from adapters.providers.stripe import wire
 from adapters.providers.stripe.provider import StripeProvider
 
-from simulators.stripe.app import RecordedRequest
+from simulators.stripe.state import RecordedRequest
 from tests.support.servers import free_port, serve
 from tests.support.stripe_simulator import StripeSimulatorServer, run_stripe_simulator
 

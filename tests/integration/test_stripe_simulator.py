@@ -59,6 +59,15 @@ async def test_a_payment_intent_is_created_from_a_form_and_answered_as_json(stri
     assert response.headers["request-id"].startswith("req_")
 
 
+async def test_an_answer_is_indented_json_that_keeps_non_ascii_text(stripe_api: httpx.AsyncClient) -> None:
+    response = await create(stripe_api, "amount=500&currency=eur&description=%D0%97%D0%B0%D0%BA%D0%B0%D0%B7+%E2%84%967")
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.text.startswith('{\n  "')
+    assert response.json()["description"] == "Заказ №7"
+
+
 @pytest.mark.parametrize(
     ("body", "code", "param"),
     [
@@ -194,7 +203,8 @@ async def test_a_refund_has_a_failure_reason_only_once_it_failed(
     [failed] = listed["data"]
     assert (failed["id"], failed["status"], failed["failure_reason"]) == (refund["id"], "failed", "declined")
     assert (listed["object"], listed["has_more"], failed["metadata"]) == ("list", False, {"paygate_refund_id": "re_1"})
-    assert simulator.state.intent(intent_id).refunded == 0  # type: ignore[union-attr]
+    intent = simulator.state.intent(intent_id)
+    assert intent is not None and intent.refunded == 0
 
 
 async def test_charge_refunded_carries_a_whole_charge(stripe_api: httpx.AsyncClient, simulator: StripeSimulatorServer) -> None:

@@ -176,7 +176,8 @@ async def test_cancelling_a_pending_payment_is_refused_by_yookassa(
     with pytest.raises(ProviderDeclined) as refused:
         await provider.cancel(action(route, created.external_id, "cancel"))
     assert refused.value.code == "invalid_request"
-    assert simulator.state.payment(created.external_id).status == "pending"  # type: ignore[union-attr]
+    stored = simulator.state.payment(created.external_id)
+    assert stored is not None and stored.status == "pending"
 
 
 async def test_a_declined_payment_is_a_cancellation_with_the_banks_reason(

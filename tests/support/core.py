@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime, timedelta
+from typing import Any
 
 from dependency_injector import providers
 
@@ -12,7 +13,19 @@ from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
 from domain.seller_route import Credentials, SellerRoute
 
+from application.api_keys import ApiKeys
+from application.audit import AuditRecorder
+from application.create_payment import CreatePayment
+from application.dispatch_events import DispatchEvents
+from application.get_payment import GetPayment
+from application.manage_routes import ManageRoutes
+from application.manage_webhooks import ManageWebhooks
+from application.poll_payments import PollPayments
+from application.poll_refunds import PollRefunds
 from application.providers import ProviderDirectory
+from application.refund_payment import RefundPayment
+from application.sync_refund_status import SyncRefundStatus
+from application.sync_status import SyncPaymentStatus
 
 from config.container import Container, build_container
 from config.settings import Settings
@@ -53,9 +66,10 @@ def in_memory_container(
     sender: RecordingWebhookSender,
     publisher: RecordingPublisher,
     dns: StaticHostResolver,
+    settings: Settings = SETTINGS,
 ) -> Container:
     """The production container on the fakes: every port an adapter fills is overridden here."""
-    container = build_container(SETTINGS)
+    container = build_container(settings)
     container.clock.override(providers.Object(clock))
     container.ids.override(providers.Object(ids))
     container.uow.override(providers.Object(db.unit_of_work))
@@ -74,9 +88,12 @@ def in_memory_container(
 
 
 class InMemoryGateway:
-    """One database, one clock, one Kaspi provider, and every use case the container builds on them."""
+    """One database, one clock, one Kaspi provider, and every use case the container builds on them.
 
-    def __init__(self, *, now: datetime) -> None:
+    The use cases are the container's, asked for on each use: a test that puts another adapter in
+    (`override`) gets them built again on it, never wired by hand."""
+
+    def __init__(self, *, now: datetime, settings: Settings = SETTINGS) -> None:
         self.db = InMemoryDatabase()
         self.clock = FixedClock(now)
         self.ids = SequentialIds()
@@ -88,24 +105,75 @@ class InMemoryGateway:
         self.publisher = RecordingPublisher()
         # Names resolve only as a test declares (`dns.answers`); others are unresolvable.
         self.dns = StaticHostResolver()
-        self.container = container = in_memory_container(
+        self.container = self.another_process(settings)
+
+    def another_process(self, settings: Settings = SETTINGS) -> Container:
+        """A container of its own on the same fakes (one database, one clock, one Kaspi): a second
+        poller or replica, configured by `settings`."""
+        return in_memory_container(
             db=self.db, clock=self.clock, ids=self.ids, provider=self.provider, routes=self.routes,
             api_key_store=self.api_key_store, throttle=self.throttle, sender=self.sender,
-            publisher=self.publisher, dns=self.dns,
+            publisher=self.publisher, dns=self.dns, settings=settings,
         )
-        self.providers: ProviderDirectory = container.payment_providers()
-        self.audit = container.audit()
-        self.sync = container.sync_status()
-        self.create = container.create_payment()
-        self.refund_status = container.sync_refund_status()
-        self.refund = container.refund_payment()
-        self.poll_refunds = container.poll_refunds()
-        self.get = container.get_payment()
-        self.manage_routes = container.manage_routes()
-        self.api_keys = container.api_keys()
-        self.poll = container.poll_payments()
-        self.dispatch = container.dispatch_events()
-        self.webhooks = container.manage_webhooks()
+
+    def override(self, provider: providers.Provider[Any], value: object) -> None:
+        """Put `value` where the container's `provider` was (an adapter, a store, a provider's
+        adapter); every use case is built again on it. `value` fills the port the use cases see,
+        so it need not be of the concrete class the container would build."""
+        provider.override(providers.Object(value))
+        self.container.reset_singletons()
+
+    @property
+    def providers(self) -> ProviderDirectory:
+        return self.container.payment_providers()
+
+    @property
+    def audit(self) -> AuditRecorder:
+        return self.container.audit()
+
+    @property
+    def sync(self) -> SyncPaymentStatus:
+        return self.container.sync_status()
+
+    @property
+    def create(self) -> CreatePayment:
+        return self.container.create_payment()
+
+    @property
+    def refund_status(self) -> SyncRefundStatus:
+        return self.container.sync_refund_status()
+
+    @property
+    def refund(self) -> RefundPayment:
+        return self.container.refund_payment()
+
+    @property
+    def poll_refunds(self) -> PollRefunds:
+        return self.container.poll_refunds()
+
+    @property
+    def get(self) -> GetPayment:
+        return self.container.get_payment()
+
+    @property
+    def manage_routes(self) -> ManageRoutes:
+        return self.container.manage_routes()
+
+    @property
+    def api_keys(self) -> ApiKeys:
+        return self.container.api_keys()
+
+    @property
+    def poll(self) -> PollPayments:
+        return self.container.poll_payments()
+
+    @property
+    def dispatch(self) -> DispatchEvents:
+        return self.container.dispatch_events()
+
+    @property
+    def webhooks(self) -> ManageWebhooks:
+        return self.container.manage_webhooks()
 
     def seed_route(
         self,

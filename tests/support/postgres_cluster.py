@@ -120,13 +120,13 @@ class ThrowawayCluster:
         )
 
     def _run(self, program: str, *arguments: str, check: bool = True) -> None:
-        as_owner = {} if self.owner is None else {
-            "user": self.owner.pw_uid, "group": self.owner.pw_gid, "extra_groups": [],
-        }
+        owner = self.owner  # None: run as ourselves (subprocess's defaults)
         done = subprocess.run(
             [str(self.bindir / program), *arguments],
             capture_output=True, text=True, timeout=START_TIMEOUT_SECONDS * 2, check=False, cwd=self.folder,
-            **as_owner,  # type: ignore[arg-type]
+            user=None if owner is None else owner.pw_uid,
+            group=None if owner is None else owner.pw_gid,
+            extra_groups=None if owner is None else [],
         )
         if check and done.returncode != 0:
             server_log = self.log.read_text(errors="replace") if self.log.exists() else ""

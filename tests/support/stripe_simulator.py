@@ -10,7 +10,8 @@ import attrs
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from simulators.stripe.app import StripeSimulatorState, create_stripe_simulator
+from simulators.stripe.app import create_stripe_simulator
+from simulators.stripe.state import StripeSimulatorState
 from tests.support.servers import serve
 
 STRIPE_SANDBOX_PREFIX = "/sandbox/stripe"

@@ -21,3 +21,9 @@ def gateway() -> InMemoryGateway:
     gateway.seed_route(SHOP, SHOP_BIN)
     gateway.seed_route(OTHER_SHOP, OTHER_BIN)
     return gateway
+
+
+@pytest.fixture
+def empty_gateway() -> InMemoryGateway:
+    """The same core with nothing stored yet: no route, no payment (Kaspi and YooKassa on)."""
+    return InMemoryGateway(now=START)

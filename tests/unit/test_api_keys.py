@@ -11,7 +11,7 @@ import pytest
 from domain.access import Scope
 from domain.errors import InvalidValue
 
-from application.api_keys import KEY_PREFIX, ApiKeys
+from application.api_keys import KEY_PREFIX
 from application.errors import ApiKeyNotFound
 
 from tests.support.core import InMemoryGateway
@@ -29,7 +29,7 @@ async def test_an_issued_key_is_stored_as_a_hash_and_never_in_plain_text(gateway
     assert stored.key_hash == hashlib.sha256(plaintext.encode()).hexdigest()
     assert all(plaintext not in str(value) for value in attrs.asdict(stored).values())
     assert (stored.name, stored.scopes, stored.shops, stored.created_at, stored.revoked_at) == (
-        "shop backend", {"payments"}, None, START, None,
+        "shop backend", frozenset({"payments"}), None, START, None,
     )
 
 
@@ -103,11 +103,7 @@ async def test_revoking_an_unknown_key_is_refused(gateway: InMemoryGateway) -> N
 
 
 async def test_a_revocation_tells_the_caches_which_key_to_forget(gateway: InMemoryGateway) -> None:
-    forgotten: list[str] = []
-    keys = ApiKeys(
-        uow=gateway.db.unit_of_work, store=gateway.api_key_store, clock=gateway.clock, ids=gateway.ids,
-        on_change=[forgotten.append],
-    )
+    keys, forgotten = gateway.api_keys, gateway.api_key_store.forgotten
     key, _ = await keys.issue("leaked", ["payments"])
     assert forgotten == []  # a new key is not in any cache: nothing to forget
 
@@ -142,7 +138,7 @@ def test_every_scope_can_be_issued() -> None:
 async def test_a_key_restricted_to_shops_reaches_only_those(gateway: InMemoryGateway) -> None:
     key, plaintext = await gateway.api_keys.issue("one seller", ["payments"], shops=[SHOP])
 
-    assert key.shops == {SHOP}
+    assert key.shops == frozenset({SHOP})
     assert key.reaches(SHOP) and not key.reaches(OTHER_SHOP)
     assert await gateway.api_keys.authenticate(plaintext) == key
 
@@ -204,5 +200,5 @@ async def test_a_key_created_by_another_never_exceeds_its_creator(gateway: InMem
     within, _ = await gateway.api_keys.issue("reader", ["payments:read"], shops=[SHOP], creator=creator)
 
     assert everywhere.value.field == "shop"
-    assert (within.scopes, within.shops) == ({"payments:read"}, {SHOP})
+    assert (within.scopes, within.shops) == (frozenset({"payments:read"}), frozenset({SHOP}))
     assert await gateway.api_keys.find(within.id) == within

@@ -9,8 +9,7 @@ import pytest
 
 from domain.seller_route import SellerRoute
 
-from application.api_keys import ApiKeys
-from application.manage_routes import ManageRoutes, RouteChange
+from application.manage_routes import RouteChange
 
 from adapters.caching import CachedApiKeyStore, CachedRouteStore, CacheInvalidation, TtlCache
 
@@ -111,20 +110,24 @@ async def test_a_shops_routes_are_cached_and_forgotten_with_its_routes(
 async def test_a_route_change_through_the_use_case_is_seen_at_once(
     gateway: InMemoryGateway, routes: CachedRouteStore
 ) -> None:
-    manage = ManageRoutes(uow=gateway.db.unit_of_work, clock=gateway.clock, on_change=[routes.forget])
-    assert (await routes.get(SHOP, "kaspi")).is_active  # type: ignore[union-attr]
+    gateway.override(gateway.container.route_store, routes)  # the use case tells the cache as the container wires it
+    manage = gateway.manage_routes
+    before = await routes.get(SHOP, "kaspi")
+    assert before is not None and before.is_active
 
     await manage.change(SHOP, "kaspi", RouteChange(is_active=False))
 
     route = await routes.get(SHOP, "kaspi")
     assert route is not None and not route.is_active
-    assert (await routes.get(OTHER_SHOP, "kaspi")).is_active  # type: ignore[union-attr]
+    other = await routes.get(OTHER_SHOP, "kaspi")
+    assert other is not None and other.is_active
 
 
 async def test_a_value_read_before_a_change_is_not_cached_after_it(
     gateway: InMemoryGateway, routes: CachedRouteStore, database: CountingRouteStore
 ) -> None:
-    manage = ManageRoutes(uow=gateway.db.unit_of_work, clock=gateway.clock, on_change=[routes.forget])
+    gateway.override(gateway.container.route_store, routes)
+    manage = gateway.manage_routes
     database.hold = asyncio.Event()
     # A request reads the route, and is slow to come back with it...
     reader = asyncio.create_task(routes.get(SHOP, "kaspi"))
@@ -197,10 +200,8 @@ def test_a_zero_ttl_caches_nothing(clock: Ticking) -> None:
 
 
 async def test_a_warm_key_costs_no_query_and_a_revocation_is_seen_at_once(gateway: InMemoryGateway) -> None:
-    keys = CachedApiKeyStore(gateway.api_key_store, ttl=60)
-    api_keys = ApiKeys(
-        uow=gateway.db.unit_of_work, store=keys, clock=gateway.clock, ids=gateway.ids, on_change=[keys.forget]
-    )
+    gateway.override(gateway.container.api_key_store, CachedApiKeyStore(gateway.api_key_store, ttl=60))
+    api_keys = gateway.api_keys
     key, plaintext = await api_keys.issue("shop backend", ["payments"])
     assert await api_keys.authenticate(plaintext) == key
     lookups = gateway.api_key_store.lookups
@@ -224,8 +225,8 @@ async def test_with_a_zero_ttl_every_key_lookup_reads_the_store_none_shares_a_re
     gateway: InMemoryGateway,
 ) -> None:
     # SQLite (no notices): a lookup begun after a revocation must not join one begun before it.
-    keys = CachedApiKeyStore(gateway.api_key_store, ttl=0)
-    api_keys = ApiKeys(uow=gateway.db.unit_of_work, store=keys, clock=gateway.clock, ids=gateway.ids, on_change=[])
+    gateway.override(gateway.container.api_key_store, CachedApiKeyStore(gateway.api_key_store, ttl=0))
+    api_keys = gateway.api_keys
     _key, plaintext = await api_keys.issue("shop backend", ["payments"])
     lookups = gateway.api_key_store.lookups
 

@@ -49,20 +49,3 @@ def test_a_link_lives_as_long_as_its_payment_and_never_more_than_a_day() -> None
     assert CheckoutTokens.expiry(NOW, NOW + timedelta(days=3)) == NOW + MAX_LIFETIME
     assert CheckoutTokens.expiry(NOW, None) == NOW + MAX_LIFETIME
 
-
-def test_events_carry_none_of_the_browsers_links_or_secrets() -> None:
-    """Subscribers (webhooks, the broker, exports) see the payment through `events.payment_view`:
-    the link tokens, the pay page and the client secret stay with the API's own answers."""
-    from domain.money import Money
-    from domain.payment import Payment, PaymentMethod
-
-    from application.events import payment_view
-
-    payment = Payment(
-        id="pay_A", shop_id=121038, provider="stripe", method=PaymentMethod.CARD, amount=Money(1000, "USD"),
-        merchant_account="acct_1", description="roses", created_at=NOW, updated_at=NOW,
-        client_secret="pi_1_secret_2", checkout_url="https://checkout.example/x", refunded=Money(0, "USD"),
-    )
-    seen = payment_view(payment)
-    assert not {"client_secret", "checkout_url", "pay_url", "qr_image_url", "publishable_key"} & set(seen)
-    assert "pi_1_secret_2" not in repr(seen)

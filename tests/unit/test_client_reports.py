@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -28,21 +29,19 @@ ERROR = ProviderPayment(EXTERNAL_ID, "Error", PaymentStatus.FAILED)
 
 @pytest.fixture
 def report_status(gateway: InMemoryGateway) -> ReportPaymentStatus:
-    return ReportPaymentStatus(
-        uow=gateway.db.unit_of_work, routes=gateway.routes, sync=gateway.sync, audit=gateway.audit, clock=gateway.clock
-    )
+    return gateway.container.report_payment_status()
 
 
 def payment(gateway: InMemoryGateway, status: PaymentStatus = PaymentStatus.PENDING) -> Payment:
     return gateway.seed_payment(SHOP, amount=Money(500000, "KZT"), status=status, external_id=EXTERNAL_ID)
 
 
-def report(status: PaymentStatus, provider_status: str, **changes: object) -> StatusReport:
-    fields: dict[str, object] = {
+def report(status: PaymentStatus, provider_status: str, **changes: Any) -> StatusReport:
+    fields: dict[str, Any] = {
         "shop_id": SHOP, "provider": "kaspi", "external_id": EXTERNAL_ID, "status": status,
         "provider_status": provider_status, "actor": "bitrix",
     }
-    return StatusReport(**(fields | changes))  # type: ignore[arg-type]
+    return StatusReport(**(fields | changes))
 
 
 async def test_a_reported_payment_is_applied_only_once_the_provider_confirms_it(
@@ -168,16 +167,16 @@ def test_a_client_cannot_report_a_refund_or_an_authorisation() -> None:
 
 @pytest.fixture
 def record_log(gateway: InMemoryGateway) -> RecordClientLog:
-    return RecordClientLog(routes=gateway.routes, audit=gateway.audit, clock=gateway.clock)
+    return gateway.container.record_client_log()
 
 
-def log_entry(**changes: object) -> ClientLogEntry:
-    fields: dict[str, object] = {
+def log_entry(**changes: Any) -> ClientLogEntry:
+    fields: dict[str, Any] = {
         "shop_id": SHOP, "provider": "kaspi", "organization_bin": SHOP_BIN, "operation_type": "create",
         "outcome": Outcome.PENDING, "external_id": EXTERNAL_ID, "amount": Money(500000, "KZT"),
         "error_message": None, "actor": "bitrix",
     }
-    return ClientLogEntry(**(fields | changes))  # type: ignore[arg-type]
+    return ClientLogEntry(**(fields | changes))
 
 
 async def test_a_client_log_entry_lands_in_the_audit_log_as_sent(

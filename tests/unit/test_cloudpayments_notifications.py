@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -67,9 +68,9 @@ def test_a_signed_body_is_verified_in_either_header(signed: tuple[bytes, str, st
         lambda body: body[:-1],
     ],
 )
-def test_a_tampered_body_fails(signed: tuple[bytes, str, str], tamper: object) -> None:
+def test_a_tampered_body_fails(signed: tuple[bytes, str, str], tamper: Callable[[bytes], bytes]) -> None:
     body, _, signature = signed
-    changed = tamper(body)  # type: ignore[operator]
+    changed = tamper(body)
     assert changed != body
     assert not notifications.signature_valid(changed, SECRET, [signature])
 
@@ -128,6 +129,22 @@ def test_a_nested_json_field_is_kept_as_text() -> None:
     assert notice.get("Email") is None
 
 
+def test_a_nested_field_keeps_its_order_digits_and_letters() -> None:
+    body = '{"InvoiceId": "pay_1", "Data": {"z": "Привет \\u00e9", "a": [1.50, 1e400, true, null]}}'.encode()
+    notice = notifications.parse(body, "application/json")
+    assert notice.get("Data") == '{"z":"Привет é","a":[1.50,1E+400,true,null]}'
+
+
+def test_a_field_that_appears_twice_is_named() -> None:
+    with pytest.raises(UnreadableNotification, match="field InvoiceId appears twice"):
+        notifications.parse(b'{"InvoiceId": "pay_1", "Amount": 1, "InvoiceId": "pay_2"}', "application/json")
+
+
+def test_a_json_notification_is_the_bytes_cloudpayments_signs() -> None:
+    body = wire.encode({"InvoiceId": "pay_1", "Amount": Decimal("1500.50"), "Name": "Иван", "Data": {"z": 1, "a": None}})
+    assert body == '{"InvoiceId":"pay_1","Amount":1500.50,"Name":"Иван","Data":{"z":1,"a":null}}'.encode()
+
+
 @pytest.mark.parametrize(
     ("body", "content_type"),
     [
@@ -142,10 +159,16 @@ def test_a_nested_json_field_is_kept_as_text() -> None:
         (b"InvoiceId=pay_%00", "application/x-www-form-urlencoded"),
         (b'{"InvoiceId": "pay_1", "Name": "a\\u0000b"}', "application/json"),
         (b"InvoiceId=" + b"p" * 65, "application/x-www-form-urlencoded"),
+        (b'{"InvoiceId": "pay_1", "Data": {"a": 1, "a": 2}}', "application/json"),
+        (b'{"InvoiceId": "pay_1", "Amount": NaN}', "application/json"),
+        (b'{"InvoiceId": "pay_1", "Data": {"a": [-Infinity]}}', "application/json"),
+        (b'{"InvoiceId": "pay_1", "Name": "a\\ud800"}', "application/json"),
+        (b'{"InvoiceId": "pay_1", "Data": {"\\udc00": 1}}', "application/json"),
     ],
     ids=[
         "empty", "form-duplicate", "json-duplicate", "json-array", "bad-json", "not-utf8", "no-value", "too-large",
-        "nul-in-form", "nul-in-json", "invoice-too-long",
+        "nul-in-form", "nul-in-json", "invoice-too-long", "nested-duplicate", "nan", "nested-infinity",
+        "surrogate-in-json", "surrogate-in-nested-key",
     ],
 )
 def test_unreadable_bodies_are_refused(body: bytes, content_type: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from adapters.secrets import FernetCipher, generate_key
 
-from entrypoints.console.session import SessionSigner, new_session
+from entrypoints.console.session import Session, SessionSigner, new_session
 from entrypoints.console.web import money
 from entrypoints.csv_export import cell, to_csv
 
@@ -34,6 +34,17 @@ def test_a_session_ends_when_its_hours_are_over() -> None:
     cookie = signer.dump(new_session("key_01", now=NOW, hours=12))
     assert signer.load(cookie, now=NOW + timedelta(hours=11, minutes=59)) is not None
     assert signer.load(cookie, now=NOW + timedelta(hours=12)) is None
+
+
+def test_a_cookie_signed_in_before_a_deploy_is_still_the_same_session() -> None:
+    # Written by the release before msgspec (`json.dumps`, compact): the same session, the same bytes.
+    session = Session("key_01", datetime(2025, 10, 23, 0, 0, tzinfo=UTC), "csrf-token-01")
+    cookie = (
+        "eyJrIjoia2V5XzAxIiwiZSI6MTc2MTE3NzYwMCwiYyI6ImNzcmYtdG9rZW4tMDEifQ.kToGkmhD2U_Dsdc3rHU3wfkVEYSdqEaRe4QnzraCP30"
+    )
+    signer = SessionSigner(b"k" * 32)
+    assert signer.load(cookie, now=datetime(2025, 10, 22, 12, 0, tzinfo=UTC)) == session
+    assert signer.dump(session) == cookie
 
 
 def test_the_session_key_is_the_same_for_the_same_secrets_key_and_differs_by_purpose() -> None:

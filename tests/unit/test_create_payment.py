@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -15,7 +16,7 @@ from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
 from domain.seller_route import SellerRoute
 
-from application.create_payment import CreatePayment, CreatePaymentCommand
+from application.create_payment import CreatePaymentCommand
 from application.errors import (
     DuplicateIdempotencyKey,
     OperationInProgress,
@@ -39,7 +40,7 @@ pytestmark = pytest.mark.anyio
 DEVICE_TOKEN = "8c7d1bd4-1d64-4bd1-9f3c-2c2c3b0f5a11"
 
 
-def remote(**changes: object) -> CreatePaymentCommand:
+def remote(**changes: Any) -> CreatePaymentCommand:
     command = CreatePaymentCommand(
         shop_id=SHOP,
         provider="kaspi",
@@ -52,7 +53,7 @@ def remote(**changes: object) -> CreatePaymentCommand:
     return attrs.evolve(command, **changes)
 
 
-def waiting(external_id: str = "12800627774", **changes: object) -> ProviderPayment:
+def waiting(external_id: str = "12800627774", **changes: Any) -> ProviderPayment:
     return attrs.evolve(ProviderPayment(external_id, "Wait", PaymentStatus.PENDING), **changes)
 
 
@@ -261,7 +262,7 @@ async def test_a_retry_after_a_decline_repeats_the_decline_without_asking_again(
 async def test_a_retry_while_the_first_request_waits_on_the_provider_is_told_to_come_back(
     gateway: InMemoryGateway,
 ) -> None:
-    retried: list[Exception] = []
+    retried: list[OperationInProgress] = []
 
     async def retry_meanwhile(_operation: str, _request: object) -> None:
         try:
@@ -273,7 +274,7 @@ async def test_a_retry_while_the_first_request_waits_on_the_provider_is_told_to_
     gateway.provider.will_create(waiting())
     first = await gateway.create.execute(remote(idempotency_key="k1"))
 
-    assert [e.reference for e in retried] == [first.id]  # type: ignore[attr-defined]
+    assert [e.reference for e in retried] == [first.id]
     assert len(gateway.provider.create_requests) == 1
 
 
@@ -315,12 +316,9 @@ class RouteDeactivatedAfterFirstRead(InMemoryRouteStore):
 
 
 async def test_a_route_change_during_the_request_cannot_strand_a_stored_payment(gateway: InMemoryGateway) -> None:
-    create = CreatePayment(
-        uow=gateway.db.unit_of_work, routes=RouteDeactivatedAfterFirstRead(gateway), providers=gateway.providers,
-        audit=gateway.audit, clock=gateway.clock, ids=gateway.ids,
-    )
+    gateway.override(gateway.container.route_store, RouteDeactivatedAfterFirstRead(gateway))
     gateway.provider.will_create(waiting())
-    await create.execute(remote())
+    await gateway.create.execute(remote())
 
     stored = only_payment(gateway)
     assert stored.external_id == "12800627774"  # the payment that was stored went to the provider

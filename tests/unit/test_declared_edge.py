@@ -8,9 +8,10 @@ import pytest
 
 from entrypoints.http.endpoints import OPERATIONS
 from entrypoints.http.json_body import BadRequest, decode, parse_json
+from entrypoints.http.legacy_shapes import KaspiCreateBody
 from entrypoints.http.openapi import build_openapi
 from entrypoints.http.responses import JsonResponse
-from entrypoints.http.shapes import CreatePaymentBody, KaspiCreateBody
+from entrypoints.http.shapes import CreatePaymentBody
 
 
 @pytest.mark.parametrize(

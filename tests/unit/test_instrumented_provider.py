@@ -75,7 +75,9 @@ def book() -> ProviderCallBook:
 
 @pytest.fixture
 def provider(fake: FakeProvider, metrics: PaygateMetrics, book: ProviderCallBook) -> InstrumentedProvider:
-    return instrument({"kaspi": fake}, metrics=metrics, book=book)["kaspi"]  # type: ignore[return-value]
+    wrapped = instrument({"kaspi": fake}, metrics=metrics, book=book)["kaspi"]
+    assert isinstance(wrapped, InstrumentedProvider)
+    return wrapped
 
 
 async def provider_calls(metrics: PaygateMetrics) -> dict[tuple[str, str], float]:
@@ -138,7 +140,7 @@ async def test_a_call_cancelled_midway_or_failing_against_the_port_is_still_obse
     fake.observers.clear()
     fake.will_capture(RuntimeError("an adapter bug"))
     with pytest.raises(RuntimeError):
-        await provider.capture(CREATE)  # type: ignore[arg-type]
+        await provider.capture(CREATE)
 
     assert [e["outcome"] for e in json_logs.events("provider_call")] == ["cancelled", "error"]
     assert await provider_calls(metrics) == {("create_payment", "cancelled"): 1, ("capture", "error"): 1}

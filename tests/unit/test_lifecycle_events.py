@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -18,7 +19,7 @@ from application.errors import PaymentDeclined, ProviderDeclined, ProviderOutcom
 from application.ports import ProviderPayment, ProviderRefund
 from application.refund_payment import RefundCommand
 
-from tests.fakes.outbox import InMemoryPaymentCheckRepository
+from tests.fakes.outbox import InMemoryCheckRepository
 from tests.support.core import InMemoryGateway
 from tests.unit.conftest import SHOP, START
 
@@ -30,7 +31,7 @@ WAITING = ProviderPayment(EXTERNAL_ID, "Wait", PaymentStatus.PENDING)
 PAID = ProviderPayment(EXTERNAL_ID, "Processed", PaymentStatus.SUCCEEDED)
 
 
-def bill(**changes: object) -> CreatePaymentCommand:
+def bill(**changes: Any) -> CreatePaymentCommand:
     command = CreatePaymentCommand(
         shop_id=SHOP, provider="kaspi", method=PaymentMethod.REMOTE, amount=Money(500000, "KZT"),
         description="Order 1001", phone="+7 701 521 15 45", order_id="1001",
@@ -126,7 +127,9 @@ async def test_each_change_of_a_payments_life_is_told_once_in_sequence(gateway: 
     assert (refunded["refund"]["id"], refunded["refund"]["amount"], refunded["refund"]["status"]) == (
         refund.refund.id, 200000, "succeeded",
     )
-    assert (refunded["payment"]["status"], refunded["payment"]["refunded"]) == ("partially_refunded", 200000)
+    assert (refunded["payment"]["status"], refunded["payment"]["refunds"]) == (
+        "partially_refunded", {"refunded": 200000, "pending": 0, "refundable": 300000},
+    )
     assert told[3].data["refund"]["status"] == "failed"
 
 
@@ -164,7 +167,7 @@ async def test_an_event_and_its_change_are_stored_together_or_not_at_all(
     async def fail(_self: object, _payment_id: str) -> None:
         raise RuntimeError("connection lost before commit")
 
-    monkeypatch.setattr(InMemoryPaymentCheckRepository, "remove", fail)
+    monkeypatch.setattr(InMemoryCheckRepository, "remove", fail)
     with pytest.raises(RuntimeError):
         await gateway.sync.apply(payment.id, PAID)
 

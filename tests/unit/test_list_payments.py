@@ -13,6 +13,7 @@ from domain.payment import Payment, PaymentMethod
 from application.list_payments import ListPayments
 
 from tests.fakes import InMemoryDatabase
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import START
 
 pytestmark = pytest.mark.anyio
@@ -39,14 +40,18 @@ def seed(db: InMemoryDatabase, number: int, *, shop_id: int = SHOP, order_id: st
 
 
 @pytest.fixture
-def db() -> InMemoryDatabase:
-    return InMemoryDatabase()
+def db(empty_gateway: InMemoryGateway) -> InMemoryDatabase:
+    return empty_gateway.db
 
 
-async def test_a_customers_history_comes_page_by_page_newest_first(db: InMemoryDatabase) -> None:
+@pytest.fixture
+def listing(empty_gateway: InMemoryGateway) -> ListPayments:
+    return empty_gateway.container.list_payments()
+
+
+async def test_a_customers_history_comes_page_by_page_newest_first(db: InMemoryDatabase, listing: ListPayments) -> None:
     ids = [seed(db, n, customer_id="cust-7") for n in range(1, 6)]
     seed(db, 9, customer_id="someone-else")
-    listing = ListPayments(uow=db.unit_of_work)
 
     first = await listing.for_customer("cust-7", limit=2)
     second = await listing.for_customer("cust-7", cursor=first.next_cursor, limit=2)
@@ -57,19 +62,20 @@ async def test_a_customers_history_comes_page_by_page_newest_first(db: InMemoryD
     assert ([p.id for p in last.payments], last.next_cursor) == (["pay_0001"], None)
 
 
-async def test_a_page_that_ends_exactly_at_the_last_payment_says_there_is_no_more(db: InMemoryDatabase) -> None:
+async def test_a_page_that_ends_exactly_at_the_last_payment_says_there_is_no_more(
+    db: InMemoryDatabase, listing: ListPayments
+) -> None:
     for n in range(1, 3):
         seed(db, n, customer_id="cust-7")
 
-    page = await ListPayments(uow=db.unit_of_work).for_customer("cust-7", limit=2)
+    page = await listing.for_customer("cust-7", limit=2)
 
     assert (len(page.payments), page.next_cursor) == (2, None)
 
 
-async def test_a_restricted_caller_sees_only_its_shops(db: InMemoryDatabase) -> None:
+async def test_a_restricted_caller_sees_only_its_shops(db: InMemoryDatabase, listing: ListPayments) -> None:
     mine = seed(db, 1, customer_id="cust-7", order_id="A-1")
     seed(db, 2, shop_id=OTHER_SHOP, customer_id="cust-7", order_id="A-1")
-    listing = ListPayments(uow=db.unit_of_work)
 
     page = await listing.for_customer("cust-7", shops={SHOP})
     order = await listing.for_order("A-1", shops={SHOP})
@@ -80,9 +86,9 @@ async def test_a_restricted_caller_sees_only_its_shops(db: InMemoryDatabase) -> 
 
 
 @pytest.mark.parametrize("limit", [0, 101, -1])
-async def test_a_limit_outside_1_to_100_is_refused(db: InMemoryDatabase, limit: int) -> None:
+async def test_a_limit_outside_1_to_100_is_refused(listing: ListPayments, limit: int) -> None:
     with pytest.raises(InvalidValue) as refused:
-        await ListPayments(uow=db.unit_of_work).for_customer("cust-7", limit=limit)
+        await listing.for_customer("cust-7", limit=limit)
 
     assert refused.value.field == "limit"
 
@@ -92,9 +98,9 @@ async def test_a_limit_outside_1_to_100_is_refused(db: InMemoryDatabase, limit: 
     [("", None, "customer_id"), ("x" * 129, None, "customer_id"), ("cust-7", "\x00", "cursor"), ("cust-7", "p" * 65, "cursor")],
 )
 async def test_malformed_references_are_refused(
-    db: InMemoryDatabase, customer_id: str, cursor: str | None, field: str
+    listing: ListPayments, customer_id: str, cursor: str | None, field: str
 ) -> None:
     with pytest.raises(InvalidValue) as refused:
-        await ListPayments(uow=db.unit_of_work).for_customer(customer_id, cursor=cursor)
+        await listing.for_customer(customer_id, cursor=cursor)
 
     assert refused.value.field == field

@@ -54,10 +54,7 @@ async def died_mid_call(gateway: InMemoryGateway) -> Payment:
 
 @pytest.fixture
 def attach(gateway: InMemoryGateway) -> AttachExternalId:
-    return AttachExternalId(
-        uow=gateway.db.unit_of_work, routes=gateway.routes, providers=gateway.providers, sync=gateway.sync,
-        clock=gateway.clock, ids=gateway.ids,
-    )
+    return gateway.container.attach_external_id()
 
 
 async def test_a_lost_answer_is_flagged_once_by_status_sync_after_it_cannot_be_in_flight(gateway: InMemoryGateway) -> None:

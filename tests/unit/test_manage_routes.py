@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from domain.audit import Outcome
@@ -11,7 +13,7 @@ from domain.payment import PaymentMethod
 
 from application.create_payment import CreatePaymentCommand
 from application.errors import RouteAlreadyExists, ShopInactive, ShopNotFound
-from application.manage_routes import ManageRoutes, RouteChange, RouteSpec
+from application.manage_routes import RouteChange, RouteSpec
 
 from tests.support.core import InMemoryGateway
 from tests.unit.conftest import START
@@ -23,14 +25,14 @@ GERIM_BIN = "960514451575"
 TOKEN = "3f1b7a52-0c1e-4a52-8a3b-6f3f0b8f2d10"
 
 
-def santini(**changes: object) -> RouteSpec:
-    fields: dict[str, object] = {
+def santini(**changes: Any) -> RouteSpec:
+    fields: dict[str, Any] = {
         "shop_id": SANTINI,
         "provider": "kaspi",
         "merchant_account": SANTINI_BIN,
         "credentials": {"device_token": TOKEN},
     }
-    return RouteSpec(**{**fields, **changes})  # type: ignore[arg-type]
+    return RouteSpec(**{**fields, **changes})
 
 
 async def test_an_added_route_is_stored_and_audited_with_the_actor(gateway: InMemoryGateway) -> None:
@@ -138,15 +140,12 @@ async def test_put_adds_a_missing_route_and_aligns_an_existing_one(gateway: InMe
 
 
 async def test_every_change_tells_the_route_caches(gateway: InMemoryGateway) -> None:
-    dropped: list[tuple[int, str]] = []
-    routes = ManageRoutes(
-        uow=gateway.db.unit_of_work, clock=gateway.clock, on_change=[lambda s, p: dropped.append((s, p))]
-    )
+    routes = gateway.manage_routes
     await routes.add(santini())
     await routes.deactivate(SANTINI, "kaspi")
     with pytest.raises(InvalidValue):
         await routes.change(SANTINI, "kaspi", RouteChange(merchant_account="1"))
-    assert dropped == [(SANTINI, "kaspi"), (SANTINI, "kaspi")]
+    assert gateway.routes.forgotten == [(SANTINI, "kaspi"), (SANTINI, "kaspi")]
 
 
 async def test_routes_are_read_back_singly_and_by_provider(gateway: InMemoryGateway) -> None:

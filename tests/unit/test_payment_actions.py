@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import attrs
 import pytest
@@ -14,7 +13,6 @@ from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
 from domain.seller_route import Credentials, SellerRoute
 
-from application.audit import AuditRecorder
 from application.cancel_payment import CancelPayment
 from application.capture_payment import CapturePayment
 from application.errors import (
@@ -28,10 +26,9 @@ from application.errors import (
     ProviderUnavailable,
 )
 from application.ports import ProviderPayment
-from application.providers import ProviderDirectory
-from application.sync_status import SyncPaymentStatus
 
-from tests.fakes import FakeProvider, FixedClock, InMemoryDatabase, InMemoryRouteStore, SequentialIds
+from tests.fakes import FakeProvider, FixedClock, InMemoryDatabase
+from tests.support.core import InMemoryGateway
 from tests.unit.conftest import START
 
 pytestmark = pytest.mark.anyio
@@ -52,7 +49,7 @@ class World:
     def seed(
         self,
         *,
-        provider: str = "cards",
+        provider: str = "stripe",
         status: PaymentStatus = PaymentStatus.AUTHORIZED,
         manual_capture: bool = True,
         shop_id: int = SHOP,
@@ -62,9 +59,9 @@ class World:
             id=f"pay_{len(self.db.payments) + 1:04d}",
             shop_id=shop_id,
             provider=provider,
-            method=PaymentMethod.CARD if provider == "cards" else PaymentMethod.REMOTE,
+            method=PaymentMethod.CARD if provider == "stripe" else PaymentMethod.REMOTE,
             amount=Money(1_234_500, "KZT"),
-            merchant_account="acct_1" if provider == "cards" else "920317450731",
+            merchant_account="acct_1" if provider == "stripe" else "920317450731",
             description="roses",
             created_at=START,
             updated_at=START,
@@ -86,23 +83,19 @@ def answer(status: PaymentStatus, external_id: str = "ext_1") -> ProviderPayment
 
 @pytest.fixture
 def world() -> World:
-    db = InMemoryDatabase()
-    clock = FixedClock(START)
-    ids = SequentialIds()
-    two_step = FakeProvider("cards", capabilities=TWO_STEP, default_method=PaymentMethod.CARD, credential_names=())
-    kaspi = FakeProvider("kaspi")
+    """The container on the fakes, with a two-step card provider in Stripe's place beside Kaspi."""
+    core = InMemoryGateway(now=START)
+    two_step = FakeProvider("stripe", capabilities=TWO_STEP, default_method=PaymentMethod.CARD, credential_names=())
+    core.override(core.container.stripe.enabled_adapter, two_step)
     for shop in (SHOP, OTHER_SHOP):
-        for name, account in (("cards", "acct_1"), ("kaspi", "920317450731")):
-            db.routes[(shop, name)] = SellerRoute(
+        for name, account in (("stripe", "acct_1"), ("kaspi", "920317450731")):
+            core.db.routes[(shop, name)] = SellerRoute(
                 shop_id=shop, provider=name, merchant_account=account, credentials=Credentials({"device_token": "t"}),
                 is_active=True, created_at=START, updated_at=START,
             )
-    routes = InMemoryRouteStore(db)
-    providers = ProviderDirectory({"cards": two_step, "kaspi": kaspi})
-    audit = AuditRecorder(db.unit_of_work, clock)
-    sync = SyncPaymentStatus(uow=db.unit_of_work, routes=routes, providers=providers, audit=audit, clock=clock, ids=ids)
-    wiring: dict[str, Any] = {"uow": db.unit_of_work, "routes": routes, "providers": providers, "sync": sync, "audit": audit, "clock": clock}
-    return World(db, clock, two_step, kaspi, CapturePayment(**wiring), CancelPayment(**wiring))
+    return World(
+        core.db, core.clock, two_step, core.provider, core.container.capture_payment(), core.container.cancel_payment()
+    )
 
 
 # --- capture ---------------------------------------------------------------------------------------

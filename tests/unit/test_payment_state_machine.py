@@ -316,5 +316,7 @@ def test_the_moment_a_payment_succeeded_is_kept_for_good() -> None:
     late = a_payment(S.FAILED)
     late.record_late_success(S.SUCCEEDED, provider_status="paid", at=later)
 
-    assert (two_step.status, two_step.succeeded_at) == (S.REFUNDED, paid_at)
+    # Annotated: the checker would still hold `succeeded_at` to the None asserted above.
+    settled: tuple[S, datetime | None] = (two_step.status, two_step.succeeded_at)
+    assert settled == (S.REFUNDED, paid_at)
     assert late.succeeded_at == later

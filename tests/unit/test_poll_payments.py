@@ -15,14 +15,11 @@ from domain.money import Money
 from domain.payment import Payment, PaymentStatus
 from domain.polling import PaymentCheck
 
-from application.cancel_payment import CancelPayment
 from application.errors import ProviderDeclined, ProviderUnavailable
-from application.poll_payments import PollPayments, WithdrawBeforeExpiry
+from application.poll_payments import PollPayments
 from application.ports import ProviderPayment
 
-from adapters.providers.kaspi_proxy.polling import KASPI_POLL_SCHEDULE
-
-from tests.support.core import InMemoryGateway
+from tests.support.core import SETTINGS, InMemoryGateway
 from tests.unit.conftest import SHOP, START
 
 pytestmark = pytest.mark.anyio
@@ -247,10 +244,7 @@ async def test_a_stop_request_ends_the_sweep_before_the_next_claim(gateway: InMe
 async def test_two_pollers_at_once_never_ask_about_the_same_payment(gateway: InMemoryGateway) -> None:
     payments = [pending(gateway, f"128000000{n:02d}") for n in range(12)]
     gateway.provider.will_fetch(*(answer(p, "Wait", PaymentStatus.PENDING) for p in payments))
-    other = PollPayments(
-        uow=gateway.db.unit_of_work, sync=gateway.sync, clock=gateway.clock,
-        schedules={}, throttles={}, batch_size=2, concurrency=3,
-    )
+    other = gateway.another_process(attrs.evolve(SETTINGS, poll_batch_size=2, poll_concurrency=3)).poll_payments()
 
     first, second = await asyncio.gather(gateway.poll.sweep(), other.sweep())
 
@@ -265,15 +259,7 @@ def withdrawing_poller(gateway: InMemoryGateway) -> PollPayments:
     gateway.provider.profile = attrs.evolve(
         profile, capabilities=profile.capabilities | {Capability.CANCEL}, cancel_before_expiry=True
     )
-    cancel = CancelPayment(
-        uow=gateway.db.unit_of_work, routes=gateway.routes, providers=gateway.providers,
-        sync=gateway.sync, audit=gateway.audit, clock=gateway.clock,
-    )
-    return PollPayments(
-        uow=gateway.db.unit_of_work, sync=gateway.sync, clock=gateway.clock,
-        schedules={"kaspi": KASPI_POLL_SCHEDULE}, throttles={},
-        withdraw=WithdrawBeforeExpiry(providers=gateway.providers, cancel=cancel),
-    )
+    return gateway.poll
 
 
 async def test_an_unpaid_payment_still_payable_at_the_provider_is_cancelled_there_before_it_closes(

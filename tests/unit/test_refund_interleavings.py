@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import anyio
 from hypothesis import HealthCheck, given, settings
@@ -22,7 +21,6 @@ from domain.money import Money
 from domain.payment import PaymentStatus
 from domain.refund import RefundStatus
 
-from application.audit import AuditRecorder
 from application.errors import (
     ApplicationError,
     ConcurrentUpdate,
@@ -33,12 +31,11 @@ from application.errors import (
     ProviderOutcomeUnknown,
     ProviderUnavailable,
 )
-from application.ports import ProviderRefund, RefundRequest, UnitOfWork
-from application.providers import ProviderDirectory
-from application.refund_payment import RefundCommand, RefundPayment, RefundResult
-from application.sync_refund_status import SyncRefundStatus
+from application.ports import ProviderRefund, RefundRequest
+from application.refund_payment import RefundCommand, RefundResult
 
 from tests.fakes import FakeProvider
+from tests.fakes.database import InMemoryDatabase, InMemoryUnitOfWork
 from tests.support.core import InMemoryGateway
 from tests.unit.conftest import SHOP, SHOP_BIN, START
 
@@ -73,7 +70,7 @@ class Scheduler:
         if task not in self._tasks:
             return  # the test's own setup runs straight through
         go = asyncio.Event()
-        self._parked[task] = go  # type: ignore[index]
+        self._parked[task] = go
         self._changed.set()
         await go.wait()
 
@@ -114,21 +111,16 @@ class AnsweringProvider(FakeProvider):
         return answer
 
 
-class ScheduledUnitOfWork:
+class ScheduledUnitOfWork(InMemoryUnitOfWork):
     """The fake's unit of work, with a scheduling point before its transaction begins."""
 
-    def __init__(self, inner: UnitOfWork, scheduler: Scheduler) -> None:
-        self._inner = inner
+    def __init__(self, db: InMemoryDatabase, scheduler: Scheduler) -> None:
+        super().__init__(db)
         self._scheduler = scheduler
 
-    async def __aenter__(self) -> UnitOfWork:
+    async def __aenter__(self) -> Self:
         await self._scheduler.point()
-        return await self._inner.__aenter__()
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self._inner.__aexit__(exc_type, exc, tb)
+        return await super().__aenter__()
 
 
 refund_requests = st.lists(
@@ -153,18 +145,12 @@ def test_no_interleaving_of_concurrent_refunds_gives_back_more_than_was_paid(
         scheduler = Scheduler(lambda parked: data.draw(st.sampled_from(parked), label="next to run"))
 
         def uow() -> ScheduledUnitOfWork:
-            return ScheduledUnitOfWork(gateway.db.unit_of_work(), scheduler)
+            return ScheduledUnitOfWork(gateway.db, scheduler)
 
         provider = AnsweringProvider()
-        directory = ProviderDirectory({"kaspi": provider})  # type: ignore[arg-type]
-        audit = AuditRecorder(uow, gateway.clock)  # type: ignore[arg-type]
-        statuses = SyncRefundStatus(
-            uow=uow, routes=gateway.routes, providers=directory, audit=audit, clock=gateway.clock, ids=gateway.ids,  # type: ignore[arg-type]
-        )
-        refund = RefundPayment(
-            uow=uow, routes=gateway.routes, providers=directory, sync=gateway.sync, refunds=statuses,  # type: ignore[arg-type]
-            audit=audit, clock=gateway.clock, ids=gateway.ids,
-        )
+        gateway.override(gateway.container.uow, uow)
+        gateway.override(gateway.container.kaspi.adapter, provider)
+        refund = gateway.refund
         provider.observers.append(scheduler.point)
         provider.will_refund(*(ANSWERS[a]() for a in answers))
 

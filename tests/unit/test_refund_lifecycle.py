@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -17,7 +18,6 @@ from domain.refund import RefundStatus
 from application.errors import ProviderOutcomeUnknown, ProviderUnavailable, RefundNotAttachable
 from application.ports import ProviderRefund, RefundNotice
 from application.provider_notices import HandleProviderNotice, NoticeResult
-from application.recover_refund import AttachRefundOutcome
 from application.refund_payment import RefundCommand, RefundResult
 from application.sync_refund_status import IN_FLIGHT_FOR, MISSING
 
@@ -42,11 +42,11 @@ def paid(gateway: InMemoryGateway) -> Payment:
     return gateway.seed_payment(SHOP, amount=PAID)
 
 
-def refund_of(payment: Payment, **changes: object) -> RefundCommand:
-    fields: dict[str, object] = {
+def refund_of(payment: Payment, **changes: Any) -> RefundCommand:
+    fields: dict[str, Any] = {
         "shop_id": SHOP, "provider": "kaspi", "payment_id": payment.id, "amount": PART, "actor": "key_shop",
     }
-    return RefundCommand(**{**fields, **changes})  # type: ignore[arg-type]
+    return RefundCommand(**{**fields, **changes})
 
 
 def pending(external_id: str = "re_1") -> ProviderRefund:
@@ -182,9 +182,7 @@ async def test_a_pending_refund_replayed_with_its_key_answers_pending_again(look
 
 
 def notices(gateway: InMemoryGateway) -> HandleProviderNotice:
-    return HandleProviderNotice(
-        uow=gateway.db.unit_of_work, sync=gateway.sync, refunds=gateway.refund_status, clock=gateway.clock
-    )
+    return gateway.container.handle_provider_notice()
 
 
 async def test_a_webhook_settles_a_pending_refund_once_however_often_it_comes(looking_up: InMemoryGateway) -> None:
@@ -223,7 +221,7 @@ async def test_without_a_lookup_an_operator_settles_a_lost_refund_answer(gateway
         await gateway.refund.execute(refund_of(payment))
     [refund] = gateway.db.refunds_of(payment.id)
     assert gateway.db.refund_checks == {}  # nobody can ask Kaspi: no check
-    attach = AttachRefundOutcome(uow=gateway.db.unit_of_work, refunds=gateway.refund_status)
+    attach = gateway.container.attach_refund_outcome()
 
     change = await attach.execute(refund.id, succeeded=True, actor="cli")
     with pytest.raises(RefundNotAttachable):
@@ -244,7 +242,7 @@ async def test_an_operator_failing_a_lost_refund_gives_the_reservation_back(gate
         await gateway.refund.execute(refund_of(payment))
     [refund] = gateway.db.refunds_of(payment.id)
 
-    await AttachRefundOutcome(uow=gateway.db.unit_of_work, refunds=gateway.refund_status).execute(
+    await gateway.container.attach_refund_outcome().execute(
         refund.id, succeeded=False, actor="cli"
     )
 
@@ -257,7 +255,7 @@ async def test_an_operator_may_not_overrule_a_provider_that_can_be_asked(looking
     payment, result = await refunded_pending(looking_up)
 
     with pytest.raises(RefundNotAttachable):
-        await AttachRefundOutcome(uow=looking_up.db.unit_of_work, refunds=looking_up.refund_status).execute(
+        await looking_up.container.attach_refund_outcome().execute(
             result.refund.id, succeeded=True, actor="cli"
         )
     assert looking_up.db.refunds_of(payment.id)[0].status is RefundStatus.PENDING

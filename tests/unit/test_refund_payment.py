@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import anyio
 import pytest
 from hypothesis import given, settings
@@ -41,12 +44,12 @@ def paid(gateway: InMemoryGateway, amount: int = 100) -> Payment:
     return gateway.seed_payment(SHOP, amount=tenge(amount))
 
 
-def refund(amount: int | None = None, **changes: object) -> RefundCommand:
-    fields: dict[str, object] = {
+def refund(amount: int | None = None, **changes: Any) -> RefundCommand:
+    fields: dict[str, Any] = {
         "shop_id": SHOP, "provider": "kaspi", "external_id": EXTERNAL_ID,
         "amount": tenge(amount) if amount is not None else None, "actor": "key_shop",
     }
-    return RefundCommand(**{**fields, **changes})  # type: ignore[arg-type]
+    return RefundCommand(**{**fields, **changes})
 
 
 def returned(operation_id: str = "12800582793") -> ProviderRefund:
@@ -315,7 +318,7 @@ async def test_a_refund_through_an_unconfigured_provider_holds_no_money(gateway:
 
 # --- Property: whatever the provider answers, the books balance ------------------------------------
 
-ANSWERS = {
+ANSWERS: dict[str, Callable[[], ProviderRefund | Exception]] = {
     "ok": lambda: returned(),
     "declined": lambda: ProviderDeclined("-99000006", "refund error"),
     "unknown": lambda: ProviderUnavailable("read timeout", timed_out=True),

@@ -2,49 +2,47 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from domain.errors import InvalidValue
 
 from application.errors import ProviderNotConfigured
 from application.manage_routes import ManageRoutes, RouteChange, RouteSpec
-from application.providers import ProviderDirectory
 
-from tests.fakes import FakeProvider, FixedClock, InMemoryDatabase
-from tests.unit.conftest import START
+from tests.fakes import InMemoryDatabase
+from tests.support.core import InMemoryGateway
 
 pytestmark = pytest.mark.anyio
 
 SHOP = 121038
 
 
+# The core's providers: Kaspi, and YooKassa taking `secret_key` and `shop_key`.
 @pytest.fixture
-def db() -> InMemoryDatabase:
-    return InMemoryDatabase()
-
-
-@pytest.fixture
-def forgotten() -> list[tuple[int, str]]:
-    return []
+def db(empty_gateway: InMemoryGateway) -> InMemoryDatabase:
+    return empty_gateway.db
 
 
 @pytest.fixture
-def routes(db: InMemoryDatabase, forgotten: list[tuple[int, str]]) -> ManageRoutes:
-    providers = ProviderDirectory(
-        {"kaspi": FakeProvider("kaspi"), "cards": FakeProvider("cards", credential_names=("secret_key",))}
-    )
-    return ManageRoutes(
-        uow=db.unit_of_work, clock=FixedClock(START), on_change=[lambda *key: forgotten.append(key)], providers=providers
-    )
+def forgotten(empty_gateway: InMemoryGateway) -> list[tuple[int, str]]:
+    """The cached routes each change told the caches to drop."""
+    return empty_gateway.routes.forgotten
 
 
-def kaspi(**changes: object) -> RouteSpec:
-    return RouteSpec(shop_id=SHOP, provider="kaspi", merchant_account="920317450731", **changes)  # type: ignore[arg-type]
+@pytest.fixture
+def routes(empty_gateway: InMemoryGateway) -> ManageRoutes:
+    return empty_gateway.manage_routes
 
 
-def cards(**changes: object) -> RouteSpec:
-    fields: dict[str, object] = {"credentials": {"secret_key": "sk_1"}}
-    return RouteSpec(shop_id=SHOP, provider="cards", merchant_account="acct_1", **(fields | changes))  # type: ignore[arg-type]
+def kaspi(**changes: Any) -> RouteSpec:
+    return RouteSpec(shop_id=SHOP, provider="kaspi", merchant_account="920317450731", **changes)
+
+
+def yookassa(**changes: Any) -> RouteSpec:
+    fields: dict[str, Any] = {"credentials": {"secret_key": "sk_1"}}
+    return RouteSpec(shop_id=SHOP, provider="yookassa", merchant_account="acct_1", **(fields | changes))
 
 
 async def test_a_new_default_unsets_the_shops_other_default(
@@ -53,20 +51,20 @@ async def test_a_new_default_unsets_the_shops_other_default(
     await routes.add(kaspi(is_default=True))
     forgotten.clear()
 
-    await routes.add(cards(is_default=True), actor="ops")
+    await routes.add(yookassa(is_default=True), actor="ops")
 
-    assert (db.routes[(SHOP, "kaspi")].is_default, db.routes[(SHOP, "cards")].is_default) == (False, True)
-    assert sorted(forgotten) == [(SHOP, "cards"), (SHOP, "kaspi")]  # both cached routes dropped
+    assert (db.routes[(SHOP, "kaspi")].is_default, db.routes[(SHOP, "yookassa")].is_default) == (False, True)
+    assert sorted(forgotten) == [(SHOP, "kaspi"), (SHOP, "yookassa")]  # both cached routes dropped
     assert [(e.provider, e.actor) for e in db.audit_of("route_update")] == [("kaspi", "ops")]
 
 
 async def test_marking_an_existing_route_default_moves_the_default(routes: ManageRoutes, db: InMemoryDatabase) -> None:
     await routes.add(kaspi(is_default=True))
-    await routes.add(cards())
+    await routes.add(yookassa())
 
-    await routes.change(SHOP, "cards", RouteChange(is_default=True))
+    await routes.change(SHOP, "yookassa", RouteChange(is_default=True))
 
-    assert [r.provider for r in db.routes.values() if r.is_default] == ["cards"]
+    assert [r.provider for r in db.routes.values() if r.is_default] == ["yookassa"]
 
 
 async def test_a_re_run_import_without_defaults_leaves_the_default_alone(routes: ManageRoutes, db: InMemoryDatabase) -> None:
@@ -81,7 +79,7 @@ async def test_a_re_run_import_without_defaults_leaves_the_default_alone(routes:
 
 async def test_a_credential_the_provider_does_not_know_is_refused(routes: ManageRoutes, db: InMemoryDatabase) -> None:
     with pytest.raises(InvalidValue) as refused:
-        await routes.add(cards(credentials={"secretkey": "sk_1"}))
+        await routes.add(yookassa(credentials={"secretkey": "sk_1"}))
 
     assert refused.value.field == "credentials.secretkey"
     assert "sk_1" not in str(refused.value)
@@ -91,7 +89,7 @@ async def test_a_credential_the_provider_does_not_know_is_refused(routes: Manage
 @pytest.mark.parametrize("value", ["", "a\nb", "x" * 513])
 async def test_an_empty_or_unprintable_credential_is_refused(routes: ManageRoutes, value: str) -> None:
     with pytest.raises(InvalidValue) as refused:
-        await routes.add(cards(credentials={"secret_key": value}))
+        await routes.add(yookassa(credentials={"secret_key": value}))
 
     assert refused.value.field == "credentials.secret_key"
 

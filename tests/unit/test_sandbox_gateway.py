@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from simulators.sandbox import (
     PAYMENT_LIFETIME,
     SandboxGateway,
     SandboxKnobs,
+    SandboxPayment,
     SandboxRefusal,
     create_sandbox_controls,
 )
@@ -21,10 +23,10 @@ pytestmark = pytest.mark.anyio
 ACCOUNT = "sbx-1"
 
 
-async def card(gateway: SandboxGateway, key: str, *, manual_capture: bool = False, amount: int = 10_000, **options: object):  # type: ignore[no-untyped-def]
+async def card(gateway: SandboxGateway, key: str, *, manual_capture: bool = False, amount: int = 10_000, **options: Any) -> SandboxPayment:
     return await gateway.create(
         account=ACCOUNT, amount=amount, currency="KZT", method="card", manual_capture=manual_capture,
-        description="roses", idempotency_key=key, **options,  # type: ignore[arg-type]
+        description="roses", idempotency_key=key, **options,
     )
 
 
@@ -66,9 +68,9 @@ async def test_a_forced_outcome_wins_over_the_success_rate() -> None:
 
 
 @pytest.mark.parametrize("bad", [{"success_rate": 1.5}, {"latency_ms": -1}, {"failure_reasons": ("nope",)}, {"failure_reasons": ()}])
-def test_impossible_knobs_are_refused(bad: dict[str, object]) -> None:
+def test_impossible_knobs_are_refused(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
-        SandboxKnobs(**bad)  # type: ignore[arg-type]
+        SandboxKnobs(**bad)
 
 
 async def test_a_two_step_payment_is_authorised_captured_and_refunded_in_parts() -> None:

@@ -11,12 +11,11 @@ from domain.money import Money
 from domain.payment import Payment, PaymentMethod, PaymentStatus
 from domain.polling import PaymentCheck
 
-from application.client_reports import ReportPaymentStatus, StatusReport
+from application.client_reports import StatusReport
 from application.errors import PaymentDeclined, ProviderDeclined
 from application.payment_requests import CreatePaymentCommand
 from application.ports import ProviderNotice, ProviderPayment
 from application.provenance import source_of
-from application.provider_notices import HandleProviderNotice
 
 from tests.support.core import InMemoryGateway
 from tests.unit.conftest import SHOP
@@ -67,9 +66,7 @@ async def test_the_poller_records_itself_as_the_source(gateway: InMemoryGateway)
 
 async def test_a_webhook_records_its_provider_as_the_source(gateway: InMemoryGateway) -> None:
     payment = waiting(gateway)
-    notices = HandleProviderNotice(
-        uow=gateway.db.unit_of_work, sync=gateway.sync, refunds=gateway.refund_status, clock=gateway.clock
-    )
+    notices = gateway.container.handle_provider_notice()
 
     await notices.execute(ProviderNotice("kaspi", EXTERNAL_ID, event_id="evt_1", observed=PAID))
 
@@ -79,9 +76,7 @@ async def test_a_webhook_records_its_provider_as_the_source(gateway: InMemoryGat
 async def test_a_confirmed_client_report_is_the_source_of_the_change(gateway: InMemoryGateway) -> None:
     payment = waiting(gateway)
     gateway.provider.will_fetch(PAID)
-    report = ReportPaymentStatus(
-        uow=gateway.db.unit_of_work, routes=gateway.routes, sync=gateway.sync, audit=gateway.audit, clock=gateway.clock
-    )
+    report = gateway.container.report_payment_status()
 
     await report.execute(
         StatusReport(

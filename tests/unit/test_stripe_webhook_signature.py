@@ -13,11 +13,11 @@ from domain.payment import PaymentStatus
 from domain.refund import RefundStatus
 
 from application.errors import WebhookRejected
-from application.ports import RefundNotice
+from application.ports import ProviderNotice, ProviderPayment, RefundNotice
 
 from adapters.providers.stripe.webhooks import StripeWebhooks, notices_of
 
-from simulators.stripe.app import SimulatedEvent, signed_event
+from simulators.stripe.state import SimulatedEvent, signed_event
 from tests.fakes.system import FixedClock
 
 SECRET = "whsec_current_5f0e1d2c3b4a"
@@ -48,7 +48,8 @@ def body_of(document: dict[str, Any]) -> bytes:
 
 def header(body: bytes, secret: str = SECRET, at: int = T) -> str:
     """What Stripe sends, as Stripe's own library writes it for tests."""
-    return stripe.WebhookSignature.generate_signature_header(body.decode(), secret, timestamp=at)
+    signature: str = stripe.WebhookSignature.generate_signature_header(body.decode(), secret, timestamp=at)
+    return signature
 
 
 @pytest.fixture
@@ -199,7 +200,7 @@ def test_a_settled_payment_intent_is_applied_as_the_event_shows_it(
 ) -> None:
     [notice] = notices_of(event(event_type, intent(status, cancellation_reason="abandoned")))
 
-    assert notice.observed is not None
+    assert isinstance(notice.observed, ProviderPayment)
     assert (notice.observed.provider_status, notice.observed.outcome) == (status, outcome)
 
 
@@ -207,6 +208,36 @@ def test_a_cancellation_says_why() -> None:
     [notice] = notices_of(event("payment_intent.canceled", intent("canceled", cancellation_reason="abandoned")))
 
     assert notice.observed is not None and notice.observed.failure_reason == "cancelled: abandoned"
+
+
+@pytest.mark.parametrize(
+    ("event_type", "status", "asks"),
+    [
+        ("payment_intent.succeeded", "succeeded", True),
+        ("payment_intent.amount_capturable_updated", "requires_capture", True),
+        ("payment_intent.canceled", "canceled", False),  # no money taken: no wallet paid
+    ],
+)
+def test_money_taken_asks_for_the_wallet_an_event_names_only_by_its_charge_id(
+    event_type: str, status: str, asks: bool
+) -> None:
+    """An event's PaymentIntent names its Charge by id: which wallet paid is one fetch away."""
+    [notice] = notices_of(event(event_type, intent(status, latest_charge="ch_3Paid")))
+
+    assert isinstance(notice, ProviderNotice) and isinstance(notice.observed, ProviderPayment)
+    assert notice.observed.wallet is None
+    assert notice.fetch_details is asks
+
+
+def test_a_snapshot_with_its_charge_expanded_tells_the_wallet_without_asking() -> None:
+    charge = {"id": "ch_3Paid", "object": "charge",
+              "payment_method_details": {"type": "card", "card": {"wallet": {"type": "google_pay", "google_pay": {}}}}}
+
+    [notice] = notices_of(event(obj=intent("succeeded", latest_charge=charge)))
+
+    assert isinstance(notice, ProviderNotice) and isinstance(notice.observed, ProviderPayment)
+    assert notice.observed.wallet == "google_pay"
+    assert notice.fetch_details is False
 
 
 @pytest.mark.parametrize(

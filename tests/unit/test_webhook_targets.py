@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import pytest
 
@@ -19,8 +20,8 @@ PUBLIC = "93.184.215.14"
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")
 
 
-def targets(dns: dict[str, list[str]] | None = None, **rules: object) -> WebhookTargets:
-    return WebhookTargets(rules=WebhookTargetRules(**rules), resolver=StaticHostResolver(dns))  # type: ignore[arg-type]
+def targets(dns: dict[str, list[str]] | None = None, **rules: Any) -> WebhookTargets:
+    return WebhookTargets(rules=WebhookTargetRules(**rules), resolver=StaticHostResolver(dns))
 
 
 @pytest.mark.parametrize(

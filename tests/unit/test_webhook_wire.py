@@ -35,6 +35,15 @@ def test_the_body_is_the_event_as_compact_utf8_json() -> None:
     assert "Заказ".encode() in body and b" " not in body.replace("Заказ 1001".encode(), b"")
 
 
+def test_the_body_keeps_its_bytes_keys_sorted_at_every_depth() -> None:
+    # The bytes written before msgspec (`json.dumps(..., sort_keys=True)`): a receiver that keeps
+    # raw bodies sees the same event as the same text, whichever release sent it.
+    assert event_body(EVENT) == (
+        '{"data":{"payment":{"amount":500000,"description":"Заказ 1001","id":"pay_01"}},"id":"evt_01",'
+        '"occurred_at":"2025-10-22T12:00:00+00:00","payment_id":"pay_01","sequence":2,"type":"payment.succeeded"}'
+    ).encode()
+
+
 def test_the_signature_is_hmac_sha256_of_timestamp_dot_body_in_hex() -> None:
     body = event_body(EVENT)
     expected = hmac.new(SECRET.encode(), b"1761134400." + body, hashlib.sha256).hexdigest()

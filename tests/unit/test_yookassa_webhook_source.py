@@ -12,7 +12,6 @@ from typing import Any
 import attrs
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from domain.capabilities import Capability
 from domain.money import Money
@@ -20,20 +19,16 @@ from domain.payment import Payment, PaymentMethod, PaymentStatus
 from domain.refund import Refund, RefundStatus
 from domain.seller_route import Credentials, SellerRoute
 
-from application.audit import AuditRecorder
 from application.ports import ProviderPayment, ProviderRefund
-from application.provider_notices import HandleProviderNotice
-from application.providers import ProviderDirectory
-from application.sync_refund_status import SyncRefundStatus
-from application.sync_status import SyncPaymentStatus
 
-from entrypoints.http import errors
+from entrypoints.http.app import create_app
 from entrypoints.http.client_address import client_address, parse_address, within
-from entrypoints.http.provider_webhooks import yookassa
 
+from config.container import Container
 from config.settings import YOOKASSA_NETWORKS, Settings, SettingsError
 
-from tests.fakes import FakeProvider, FixedClock, InMemoryDatabase, InMemoryRouteStore, SequentialIds
+from tests.fakes import FakeProvider, InMemoryDatabase
+from tests.support.core import SETTINGS, InMemoryGateway
 
 NOW = datetime(2025, 10, 22, 12, 0, tzinfo=UTC)
 YOOKASSA_V4 = "185.71.76.10"
@@ -166,25 +161,17 @@ def test_a_mistyped_network_stops_the_gateway_from_starting(bad: str) -> None:
 # --- The endpoint ---------------------------------------------------------------------------------
 
 
-@attrs.define
+@attrs.frozen
 class Wiring:
-    """What the endpoint asks the container for, built on the in-memory fakes."""
+    """The real container on the in-memory fakes, its YooKassa adapter a fake the tests answer for."""
 
-    settings_: Settings
+    container: Container
     db: InMemoryDatabase
     provider: FakeProvider
-    notices: HandleProviderNotice
-
-    def settings(self) -> Settings:
-        return self.settings_
-
-    def handle_provider_notice(self) -> HandleProviderNotice:
-        return self.notices
 
 
 def wiring(**settings: Any) -> Wiring:
-    db = InMemoryDatabase()
-    clock = FixedClock(NOW)
+    core = InMemoryGateway(now=NOW, settings=attrs.evolve(SETTINGS, **settings))
     provider = FakeProvider(
         "yookassa",
         capabilities=frozenset({Capability.REDIRECT_CHECKOUT, Capability.WEBHOOKS, Capability.REFUND_LOOKUP}),
@@ -192,31 +179,19 @@ def wiring(**settings: Any) -> Wiring:
         default_method=PaymentMethod.REDIRECT,
         credential_names=("secret_key",),
     )
-    routes, providers = InMemoryRouteStore(db), ProviderDirectory({"yookassa": provider})
-    audit, ids = AuditRecorder(db.unit_of_work, clock), SequentialIds()
-    sync = SyncPaymentStatus(uow=db.unit_of_work, routes=routes, providers=providers, audit=audit, clock=clock, ids=ids)
+    core.override(core.container.yookassa.adapter, provider)
     route = SellerRoute(
         shop_id=49237, provider="yookassa", merchant_account="100500",
         credentials=Credentials({"secret_key": "test_secret"}), is_active=True, created_at=NOW, updated_at=NOW,
     )
-    db.routes[(route.shop_id, route.provider)] = route
+    core.db.routes[(route.shop_id, route.provider)] = route
     payment = Payment(
         id="pay_1", shop_id=49237, provider="yookassa", method=PaymentMethod.REDIRECT, amount=Money(59900, "RUB"),
         merchant_account="100500", description="roses", created_at=NOW, updated_at=NOW,
         provider_status="pending", external_id=EXTERNAL_ID,
     )
-    db.payments[payment.id] = copy.deepcopy(payment)
-    return Wiring(
-        settings_=attrs.evolve(Settings(yookassa_api_url="simulator"), **settings),
-        db=db,
-        provider=provider,
-        notices=HandleProviderNotice(
-            uow=db.unit_of_work, sync=sync, clock=clock,
-            refunds=SyncRefundStatus(
-                uow=db.unit_of_work, routes=routes, providers=providers, audit=audit, clock=clock, ids=ids
-            ),
-        ),
-    )
+    core.db.payments[payment.id] = copy.deepcopy(payment)
+    return Wiring(core.container, core.db, provider)
 
 
 @pytest.fixture
@@ -227,10 +202,7 @@ def gateway() -> Wiring:
 async def post(
     gateway: Wiring, *, peer: str, forwarded: str | None = None, event: str = "payment.succeeded", body: bytes | None = None
 ) -> httpx.Response:
-    app = Starlette(
-        routes=yookassa.routes, exception_handlers={kind: errors.handle for kind in errors.HANDLED}
-    )
-    app.state.container = gateway
+    app = create_app(gateway.container)
     notification = {"type": "notification", "event": event, "object": {"id": EXTERNAL_ID, "status": "succeeded"}}
     headers = {"X-Forwarded-For": forwarded} if forwarded is not None else {}
     transport = httpx.ASGITransport(app=app, client=(peer, 443))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from yookassa.domain.notification import WebhookNotificationFactory
@@ -66,13 +67,13 @@ def test_the_payment_body_is_one_the_sdk_accepts() -> None:
 
 
 def test_metadata_beyond_yookassas_limits_is_refused_before_sending() -> None:
-    common = {"amount": Money(100, "RUB"), "description": "", "return_url": "https://x.example", "capture": True}
+    common: dict[str, Any] = {"amount": Money(100, "RUB"), "description": "", "return_url": "https://x.example", "capture": True}
     with pytest.raises(wire.Refused):
-        wire.payment_body(payment_id="p", metadata={f"k{i}": "v" for i in range(16)}, **common)  # type: ignore[arg-type]
+        wire.payment_body(payment_id="p", metadata={f"k{i}": "v" for i in range(16)}, **common)
     with pytest.raises(wire.Refused):
-        wire.payment_body(payment_id="p", metadata={"k" * 33: "v"}, **common)  # type: ignore[arg-type]
+        wire.payment_body(payment_id="p", metadata={"k" * 33: "v"}, **common)
     with pytest.raises(wire.Refused):
-        wire.payment_body(payment_id="p", metadata={"paygate_payment_id": "forged"}, **common)  # type: ignore[arg-type]
+        wire.payment_body(payment_id="p", metadata={"paygate_payment_id": "forged"}, **common)
 
 
 @pytest.mark.parametrize(

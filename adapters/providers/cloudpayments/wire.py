@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import attrs
-import simplejson
+import msgspec
 
 from domain.money import Money
 from domain.payment import PaymentStatus
+
+from adapters.providers.json_answers import json_object
 
 MAX_BODY_BYTES = 1_000_000
 MAX_MESSAGE_CHARS = 500
@@ -52,12 +53,17 @@ def amount(money: Money) -> Decimal:
     return Decimal(money.major_text())
 
 
+# Compact UTF-8 JSON, fields in the order given, a Decimal written as the number it spells (`599.50`,
+# not `"599.50"`); CloudPayments signs (and we check) a JSON notification's exact bytes.
+ENCODER = msgspec.json.Encoder(decimal_format="number")
+
+
 def encode(body: Mapping[str, Any]) -> bytes:
     """A JSON request body; Decimals are written digit for digit, and a float is refused outright."""
     for name, value in body.items():
         if isinstance(value, float):
             raise TypeError(f"{name} is a float; amounts go to CloudPayments as Decimal")
-    return str(simplejson.dumps(dict(body), use_decimal=True, ensure_ascii=False, separators=(",", ":"))).encode()
+    return ENCODER.encode(dict(body))
 
 
 # --- What a call can end in besides success -------------------------------------------------------
@@ -121,7 +127,7 @@ def read_envelope(http_status: int, body: bytes) -> Envelope:
         raise CloudPaymentsDeclined(
             "unauthorized", f"CloudPayments refused the route's public id or API secret (HTTP {http_status})"
         )
-    document = _json_object(body)
+    document = json_object(body, limit=MAX_BODY_BYTES)
     if http_status >= 400:
         # CloudPayments refused the request itself (validation, unknown method): a definite no.
         message = _message(document.get("Message")) if document is not None else None
@@ -222,15 +228,6 @@ def decimal_amount(value: object) -> Decimal | None:
         return None
     return result if result.is_finite() else None
 
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    if not body.strip() or len(body) > MAX_BODY_BYTES:
-        return None
-    try:
-        document = json.loads(body, parse_float=Decimal)
-    except (ValueError, RecursionError):
-        return None
-    return document if isinstance(document, dict) else None
 
 
 def _message(value: object) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -13,14 +12,13 @@ import attrs
 
 from domain.payment import PaymentStatus
 
+from adapters.providers.json_answers import json_object
+
 # Kaspi answers in Kazakhstan time; a timestamp without an offset is read in that zone.
 KASPI_TIMEZONE = timezone(timedelta(hours=5))
 # Kaspi error codes are integers (-1501, -99000005, 990000028), sent as JSON object keys.
 _KASPI_CODE = re.compile(r"-?\d{1,12}")
 _IDENTIFIER = re.compile(r"\d{1,19}")  # QrPaymentId and friends are int64
-# Amounts as exact decimals. One decoder for every answer: `json.loads(..., parse_float=...)` builds
-# a new one, its scanner included, on every call (half the cost of reading an answer).
-_DECODER = json.JSONDecoder(parse_float=Decimal)
 MAX_BODY_BYTES = 1_000_000
 MAX_MESSAGE_CHARS = 500
 
@@ -151,7 +149,7 @@ def _success_data(http_status: int, body: bytes, *, empty_is_success: bool) -> A
     if http_status == 429 or not 200 <= http_status < 500 or 300 <= http_status < 400:
         # Overload, a server error or a redirect: nothing says whether the operation ran.
         raise ProxyOutcomeUnknown(f"HTTP {http_status}")
-    document = _json_object(body)
+    document = json_object(body, limit=MAX_BODY_BYTES)
     if http_status >= 400:
         # The proxy refused the request itself (bad token, bad parameters): a definite no.
         if document is not None and _flag(document) is not True:
@@ -173,16 +171,6 @@ def _success_data(http_status: int, body: bytes, *, empty_is_success: bool) -> A
         raise ProxyOutcomeUnknown("body has an unreadable data field")
     return data
 
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    if not body.strip() or len(body) > MAX_BODY_BYTES:
-        return None
-    try:
-        # As `json.loads` reads bytes: UTF-8, -16 or -32, told apart by their first bytes.
-        document = _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
-    except (ValueError, RecursionError):
-        return None
-    return document if isinstance(document, dict) else None
 
 
 def _flag(document: Mapping[str, Any]) -> bool | None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from domain.payment import PaymentStatus
+import msgspec
+
+from domain.payment import MONEY_TAKEN, PaymentStatus
 
 from application.errors import WebhookRejected
 from application.ports import Clock, ProviderNotice, RefundNotice
@@ -88,7 +89,8 @@ class StripeWebhooks:
 def notices_of(event: Mapping[str, Any]) -> list[ProviderNotice | RefundNotice]:
     """The notices a verified event gives; events about anything but a PaymentIntent's or a Refund's state give none.
 
-    A snapshot that says the payment settled (authorised, paid, cancelled) is applied as it stands.
+    A snapshot that says the payment settled (authorised, paid, cancelled) is applied as it stands;
+    one that says money was taken also asks for the wallet that paid (`fetch_details`).
     One that says it is still open (a failed attempt the customer may retry, processing, 3-D Secure)
     is only a hint: events arrive out of order, so the PaymentIntent is fetched again rather than
     trusting a snapshot that may be older than what we already know.
@@ -115,6 +117,9 @@ def notices_of(event: Mapping[str, Any]) -> list[ProviderNotice | RefundNotice]:
             external_id=observed.external_id,
             event_id=event_id if isinstance(event_id, str) and event_id else None,
             observed=None if observed.outcome is PaymentStatus.PENDING else observed,
+            # Money taken: which card wallet paid is told only by the Charge, which an event names by
+            # id alone (Stripe expands a field only in the answer to a request that asks for it).
+            fetch_details=observed.outcome in MONEY_TAKEN and wire.names_charge_by_id(intent),
         )
     ]
 
@@ -154,8 +159,8 @@ def _parse_header(header: str) -> tuple[int, list[bytes]]:
 
 def _event(body: bytes) -> Mapping[str, Any]:
     try:
-        event = json.loads(body)
-    except (ValueError, RecursionError):
+        event = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
         raise WebhookRejected(PROVIDER, "the body is not JSON") from None
     if not isinstance(event, dict) or event.get("object") != "event" or not isinstance(event.get("type"), str):
         raise WebhookRejected(PROVIDER, "the body is not a Stripe event")

@@ -10,10 +10,10 @@ from stripe.params import PaymentIntentCaptureParams, PaymentIntentCreateParams,
 
 from domain.errors import DomainError
 from domain.money import Money
-from domain.payment import PaymentMethod, PaymentStatus
+from domain.payment import MONEY_TAKEN, PaymentMethod, PaymentStatus
 from domain.refund import RefundStatus
 
-from application.ports import PaymentRequest, ProviderPayment, ProviderRefund
+from application.ports import DeclinedAttempt, PaymentRequest, ProviderPayment, ProviderRefund
 
 # Our own metadata keys on every PaymentIntent and Refund, prefixed so a merchant's keys never clash.
 PAYMENT_ID_KEY = "paygate_payment_id"
@@ -22,6 +22,14 @@ CUSTOMER_ID_KEY = "paygate_customer_id"
 REFUND_ID_KEY = "paygate_refund_id"
 
 _INTENT_ID = re.compile(r"pi_[A-Za-z0-9]{1,128}")
+# A Charge's `payment_method_details.card.wallet.type` (apple_pay, google_pay, samsung_pay, link...).
+_WALLET_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# Where a declined attempt lands: the PaymentIntent waits for another payment method.
+DECLINED_STATUS = "requires_payment_method"
+# What a declined attempt's words may take of the payment's error (its code column holds 100).
+MAX_ID_CHARS = 255
+MAX_CODE_CHARS = 100
+MAX_REASON_CHARS = 500
 
 _OUTCOMES: dict[str, PaymentStatus] = {
     # The customer has not paid yet. `requires_payment_method` is also where a declined attempt
@@ -134,18 +142,49 @@ def read_payment_intent(
             else None
         ),
         amount=_intent_amount(data),
-        wallet=_wallet(data),
+        wallet=_wallet(data) if outcome in MONEY_TAKEN else None,
+        declined_attempt=_declined_attempt(data) if status == DECLINED_STATUS else None,
     )
 
 
+def names_charge_by_id(data: Mapping[str, Any]) -> bool:
+    """Whether the PaymentIntent names its latest Charge by id only (as in every event), not expanded."""
+    return isinstance(data.get("latest_charge"), str)
+
+
 def _wallet(data: Mapping[str, Any]) -> str | None:
-    """The card wallet that paid, from an expanded `latest_charge` (an event's is only the Charge id)."""
+    """The card wallet that paid (`apple_pay`, `google_pay`...), from an expanded `latest_charge`; an
+    event's is only the Charge id. Read only once money is taken: a declined attempt's Charge tells the
+    wallet of a card that did not pay."""
     charge = data.get("latest_charge")
     details = charge.get("payment_method_details") if isinstance(charge, Mapping) else None
     card = details.get("card") if isinstance(details, Mapping) else None
     wallet = card.get("wallet") if isinstance(card, Mapping) else None
     kind = wallet.get("type") if isinstance(wallet, Mapping) else None
-    return kind if isinstance(kind, str) and kind else None
+    return kind if isinstance(kind, str) and _WALLET_TYPE.fullmatch(kind) else None
+
+
+def _declined_attempt(data: Mapping[str, Any]) -> DeclinedAttempt | None:
+    """The customer's last attempt, declined, with the PaymentIntent back at `requires_payment_method`:
+    the customer may try another card. `last_payment_error` (Stripe's API error object: `code`,
+    `decline_code`, `message`, `charge` — the failed Charge — and `payment_method`) says why; Stripe
+    clears it when the PaymentIntent changes again."""
+    error = data.get("last_payment_error")
+    if not isinstance(error, Mapping):
+        return None
+    code = _text(error.get("code")) or _text(error.get("type")) or "payment_failed"
+    message = _text(error.get("message")) or "the payment method was declined"
+    decline_code = _text(error.get("decline_code"))
+    reason = f"{message} ({decline_code})" if decline_code and decline_code != code else message
+    method = error.get("payment_method")
+    attempt = _text(error.get("charge")) or (_text(method.get("id")) if isinstance(method, Mapping) else None)
+    return DeclinedAttempt(
+        attempt[:MAX_ID_CHARS] if attempt else None, code[:MAX_CODE_CHARS], reason[:MAX_REASON_CHARS]
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _intent_amount(data: Mapping[str, Any]) -> Money | None:

@@ -8,7 +8,6 @@ models are not used here; the tests check this module against them instead).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -20,6 +19,8 @@ from domain.errors import DomainError
 from domain.money import CURRENCY_EXPONENTS, Money
 from domain.payment import PaymentStatus
 from domain.refund import RefundStatus
+
+from adapters.providers.json_answers import json_object
 
 NAME = "yookassa"  # the provider's name in routes, payments and notices
 
@@ -306,7 +307,7 @@ def read_amount(value: object) -> Money | None:
 
 def _answer(http_status: int, body: bytes) -> dict[str, Any]:
     """The JSON object of a 200 answer; raises `Refused` or `OutcomeUnknown` for every other one."""
-    document = _json_object(body)
+    document = json_object(body, limit=MAX_BODY_BYTES)
     if http_status == 202:
         # Accepted, still being processed: the same request with the same key gives the result later.
         advice = document.get("retry_after") if document else None
@@ -336,15 +337,6 @@ def _refusal(document: dict[str, Any] | None, http_status: int) -> Refused:
         parameter=parameter if isinstance(parameter, str) and parameter else None,
     )
 
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    if not body.strip() or len(body) > MAX_BODY_BYTES:
-        return None
-    try:
-        document = json.loads(body, parse_float=Decimal)
-    except (ValueError, RecursionError):
-        return None
-    return document if isinstance(document, dict) else None
 
 
 def _cancellation(value: object) -> Cancellation | None:
@@ -389,7 +381,7 @@ class NotificationUnreadable(Exception):
 
 def read_notification(body: bytes) -> Notification:
     """`{"type": "notification", "event": "payment.succeeded", "object": {"id": ...}}`."""
-    document = _json_object(body)
+    document = json_object(body, limit=MAX_BODY_BYTES)
     if document is None:
         raise NotificationUnreadable("the body is not a JSON object")
     if document.get("type") != NOTIFICATION:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
-
 from entrypoints.http.provider_webhooks import cloudpayments, stripe, yookassa
 
-routes: list[BaseRoute] = [*stripe.routes, *yookassa.routes, *cloudpayments.routes]
+operations = [*stripe.operations, *yookassa.operations, *cloudpayments.operations]

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated, Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from domain.errors import InvalidValue
 from domain.money import Money
@@ -35,9 +36,46 @@ from adapters.providers.cloudpayments.notifications import Notification
 from adapters.providers.cloudpayments.provider import API_SECRET, NAME
 
 from entrypoints.http.json_body import BadRequest, read_body
+from entrypoints.http.operations import JSON, Operation, error
 from entrypoints.http.responses import JsonResponse
+from entrypoints.http.use_cases import use_cases
 
 log = get_logger("paygate.webhooks.cloudpayments")
+# The codes CloudPayments understands, and that Paygate answers.
+ANSWER_CODES = [
+    notifications.ACCEPTED, notifications.UNKNOWN_INVOICE, notifications.WRONG_AMOUNT, notifications.REJECTED,
+    notifications.EXPIRED,
+]
+
+
+class CloudPaymentsNotification(msgspec.Struct, frozen=True):
+    """The fields of a CloudPayments notification that Paygate reads (https://developers.cloudpayments.ru,
+    "Уведомления"), form-encoded or JSON; CloudPayments sends more (card, payer, `Data`), which are
+    ignored. Read by the adapter (`adapters/providers/cloudpayments/notifications.py`) once the HMAC
+    matches. Form fields arrive as text and JSON ones as numbers or text, so none is typed; none is
+    required either: a notification without an InvoiceId of ours is answered 10."""
+
+    TransactionId: Annotated[Any, msgspec.Meta(description="CloudPayments' transaction", examples=[504])] = None
+    Amount: Annotated[Any, msgspec.Meta(description="major units, e.g. roubles", examples=["1500.50"])] = None
+    Currency: Annotated[Any, msgspec.Meta(description="ISO 4217", examples=["RUB"])] = None
+    InvoiceId: Annotated[
+        Any, msgspec.Meta(description="the Paygate payment id; unknown or missing: code 10", examples=["pay_01JD8Z6Q"])
+    ] = None
+    Status: Annotated[
+        Any, msgspec.Meta(description="the transaction's status (Check and Pay carry it)", examples=["Completed"])
+    ] = None
+    OperationType: Annotated[Any, msgspec.Meta(description="Payment or Refund", examples=["Payment"])] = None
+
+
+class CloudPaymentsAnswer(msgspec.Struct, frozen=True):
+    code: Annotated[
+        int,
+        msgspec.Meta(
+            description="0 accepted; 10 unknown invoice, 12 wrong amount, 13 the payment takes no more money, "
+            "20 expired",
+            extra_json_schema={"enum": ANSWER_CODES},
+        ),
+    ]
 
 
 async def notification(request: Request) -> Response:
@@ -49,8 +87,8 @@ async def notification(request: Request) -> Response:
         notice = notifications.parse(raw, request.headers.get("content-type"))
     except notifications.UnreadableNotification as unreadable:
         raise BadRequest("invalid_notification", str(unreadable), status=400) from None
-    container = request.app.state.container
-    handler = container.handle_provider_notice()
+    cases = use_cases(request)
+    handler = cases.handle_provider_notice
     # The signature first: the sites whose API secret signed these bytes, before the invoice is looked up.
     signatures = [request.headers[name] for name in notifications.SIGNATURE_HEADERS if name in request.headers]
     signers = (
@@ -63,13 +101,13 @@ async def notification(request: Request) -> Response:
     if not signers:
         log.warning("cloudpayments notification refused: bad signature", kind=kind)
         raise BadRequest("invalid_signature", "the notification's Content-HMAC does not match", status=400)
-    payment = await _payment(container.get_payment(), notice.invoice_id)
+    payment = await _payment(cases.get_payment, notice.invoice_id)
     if payment is None or payment.shop_id not in {route.shop_id for route in signers}:
         # Not one of ours, or not the signing site's: for that site the invoice does not exist.
         log.info("cloudpayments notification for an unknown invoice", kind=kind, invoice_id=notice.invoice_id)
         return _answer(notifications.UNKNOWN_INVOICE)
     if kind == notifications.CHECK:
-        now = container.clock().now()
+        now = cases.clock.now()
         code = await handler.answer_under_lock(payment.id, lambda current: check_answer(current, notice, now))
         log.info("cloudpayments check answered", payment_id=payment.id, code=code)
         return _answer(code)
@@ -141,7 +179,30 @@ def _same_amount(payment: Payment, notice: Notification) -> bool:
 
 
 def _answer(code: int) -> Response:
-    return JsonResponse({"code": code})
+    return JsonResponse(CloudPaymentsAnswer(code))
 
 
-routes: list[BaseRoute] = [Route("/webhooks/cloudpayments/{kind}", notification, methods=["POST"])]
+operations = [
+    Operation(
+        "POST", "/webhooks/cloudpayments/{kind}", notification,
+        "CloudPayments' notifications (Check, Pay, Fail, Confirm, Refund, Cancel), signed", CloudPaymentsAnswer,
+        description=(
+            "Authenticated by `Content-HMAC` or `X-Content-HMAC`: base64(HMAC-SHA256(raw body, API secret of "
+            "one of the CloudPayments routes)), checked before anything the notification names is looked up. "
+            "Answered as CloudPayments expects, `{\"code\": 0}` or a refusal code. Check changes nothing; a "
+            "redelivered notification changes nothing."
+        ),
+        body=CloudPaymentsNotification,
+        body_media=("application/x-www-form-urlencoded", JSON),
+        public=True,
+        parameters=[
+            {"name": "kind", "in": "path", "required": True, "schema": {"enum": list(notifications.KINDS)}},
+            {"name": "Content-HMAC", "in": "header", "required": False, "schema": {"type": "string"}},
+        ],
+        responses={
+            "400": error("`invalid_signature` (forged, tampered or unsigned) or `invalid_notification`"),
+            "404": error("not a notification kind"),
+            "413": error("body too large"),
+        },
+    ),
+]

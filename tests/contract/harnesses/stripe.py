@@ -15,7 +15,7 @@ from domain.seller_route import Credentials, SellerRoute
 from adapters.providers.http_client import build_http_client
 from adapters.providers.stripe.provider import StripeProvider
 
-from simulators.stripe.app import StripeSimulatorState
+from simulators.stripe.state import StripeSimulatorState
 from tests.contract.harness import SeenRequest
 from tests.support.stripe_simulator import run_stripe_simulator
 
