@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.support.logs",
     "tests.support.servers",
     "tests.support.postgres_cluster",  # after servers, which it imports
+    "tests.support.gateway_fixtures",  # after servers and databases, which it imports
 ]
 
 

@@ -27,7 +27,6 @@ from tests.support.gateways import (
     gateway_settings,
     issue_key,
     prepare,
-    running_gateway,
     with_container,
 )
 from tests.support.servers import serve
@@ -78,12 +77,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     )
     prepare(settings)
     return settings
-
-
-@pytest.fixture(scope="module")
-def gateway(settings: Settings) -> Iterator[RunningGateway]:
-    with running_gateway(settings) as gateway:
-        yield gateway
 
 
 @pytest.fixture(scope="module")

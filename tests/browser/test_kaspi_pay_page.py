@@ -17,7 +17,7 @@ from PIL import Image
 from config.settings import Settings
 
 from tests.support.browser import in_browser, screenshot_path
-from tests.support.gateways import RunningGateway, gateway_settings, issue_key, prepare, running_gateway
+from tests.support.gateways import RunningGateway, issue_key
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -25,19 +25,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.postgres
 
 SHOP = 121038
-
-
-@pytest.fixture(scope="module")
-def settings(postgres_url: str) -> Settings:
-    settings = gateway_settings(postgres_url)
-    prepare(settings)
-    return settings
-
-
-@pytest.fixture(scope="module")
-def gateway(settings: Settings) -> Iterator[RunningGateway]:
-    with running_gateway(settings) as gateway:
-        yield gateway
 
 
 @pytest.fixture(scope="module")

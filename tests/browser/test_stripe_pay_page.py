@@ -20,7 +20,6 @@ from tests.support.gateways import (
     gateway_settings,
     issue_key,
     prepare,
-    running_gateway,
 )
 
 if TYPE_CHECKING:
@@ -34,12 +33,6 @@ def settings(postgres_url: str) -> Settings:
     settings = every_provider_on(gateway_settings(postgres_url))
     prepare(settings)
     return settings
-
-
-@pytest.fixture(scope="module")
-def gateway(settings: Settings) -> Iterator[RunningGateway]:
-    with running_gateway(settings) as gateway:
-        yield gateway
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from config.container import Container
 from config.settings import Settings
 
 from tests.support.databases import BACKENDS
-from tests.support.gateways import RunningGateway, gateway_settings, issue_key, running_gateway, with_container
+from tests.support.gateways import RunningGateway, gateway_settings, issue_key, with_container
 
 SELLERS = Path(__file__).resolve().parents[2] / "demo" / "sellers.csv"
 PROXY = "127.0.0.1"  # the reverse proxy in front of the gateway (and where test controls come from)
@@ -58,12 +58,6 @@ def settings(database: str) -> Settings:
 
     with_container(settings, load)
     return settings
-
-
-@pytest.fixture(scope="module")
-def gateway(settings: Settings) -> Iterator[RunningGateway]:
-    with running_gateway(settings) as gateway:
-        yield gateway
 
 
 def client_from(gateway: RunningGateway, host: str, **options: Any) -> httpx.Client:

@@ -3,28 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from config.settings import Settings
 
-from tests.support.gateways import IssuedKey, RunningGateway, gateway_settings, issue_key, prepare, running_gateway
+from tests.support.gateways import IssuedKey, gateway_settings, issue_key, prepare
 from tests.support.servers import KaspiSimulatorServer
-
-
-@pytest.fixture(scope="module")
-def settings(postgres_url: str) -> Settings:
-    settings = gateway_settings(postgres_url)
-    prepare(settings)
-    return settings
-
-
-@pytest.fixture(scope="module")
-def gateway(settings: Settings) -> Iterator[RunningGateway]:
-    with running_gateway(settings) as gateway:
-        yield gateway
 
 
 @pytest.fixture(scope="module")

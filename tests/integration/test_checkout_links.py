@@ -26,7 +26,6 @@ from tests.support.gateways import (
     gateway_settings,
     issue_key,
     prepare,
-    running_gateway,
 )
 from tests.support.logs import JsonLogs
 from tests.support.yookassa import YOOKASSA_SANDBOX_PREFIX, new_shop
@@ -41,12 +40,6 @@ def settings(postgres_url: str) -> Settings:
     settings = every_provider_on(gateway_settings(postgres_url))
     prepare(settings)
     return settings
-
-
-@pytest.fixture(scope="module")
-def gateway(settings: Settings) -> Iterator[RunningGateway]:
-    with running_gateway(settings) as gateway:
-        yield gateway
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ from tests.support.gateways import (
     gateway_settings,
     issue_key,
     prepare,
-    running_gateway,
     with_container,
 )
 
@@ -35,12 +34,6 @@ def settings(postgres_url: str) -> Settings:
     settings = gateway_settings(postgres_url, sandbox_enabled=True, console_secure_cookie=False)
     prepare(settings)
     return settings
-
-
-@pytest.fixture(scope="module")
-def gateway(settings: Settings) -> Iterator[RunningGateway]:
-    with running_gateway(settings) as gateway:
-        yield gateway
 
 
 @pytest.fixture(scope="module")
