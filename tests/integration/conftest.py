@@ -1,5 +1,5 @@
-"""Integration fixtures shared by several modules: a migrated PostgreSQL gateway running on loopback
-(a module overrides `settings` for other settings), an admin key, and the CLI tests' environment."""
+"""Integration fixtures shared by several modules: an admin key of the shared gateway (its `settings`
+and `gateway` come from tests/support/gateway_fixtures.py), and the CLI tests' environment."""
 
 from __future__ import annotations
 
